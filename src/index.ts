@@ -1,0 +1,5 @@
+/**
+ * uhop: Keras-style TensorFlow.js Hopfield layers with U-Hop's learned feature map.
+ */
+export * from './backend.js';
+export * from './ops/index.js';
