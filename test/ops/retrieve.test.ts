@@ -1,0 +1,114 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { retrieve } from '../../src/ops/retrieve.js';
+import { energy } from '../../src/ops/energy.js';
+import { linearFeatureMap } from '../../src/ops/featureMap.js';
+import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
+
+forEachBackend('retrieve', () => {
+  it('one softmax step equals softmax(beta K q) V in closed form', () => {
+    const q = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1);
+    const k = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 2);
+    const v = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 3);
+    const { states, association } = retrieve(q, k, { values: v, beta: 0.7, returnAssociation: true });
+    const expectedA = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 0.7));
+    assertClose(association!, expectedA, 1e-5, 'association');
+    assertClose(states, tf.matMul(expectedA, v), 1e-5, 'states');
+    assert.deepEqual(states.shape, [2, 3, 6]);
+    tf.dispose([q, k, v, states, association, expectedA]);
+  });
+
+  it('applies beta before the separation (large beta retrieves the nearest memory exactly)', () => {
+    const k = tf.tensor2d([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+    const q = tf.tensor2d([[0.9, 0.2, 0.1]]);
+    const soft = retrieve(q, k, { beta: 1 }).states;
+    const sharp = retrieve(q, k, { beta: 100 }).states;
+    assertClose(sharp, [1, 0, 0], 1e-5, 'beta=100');
+    assert.ok(Math.abs(soft.dataSync()[0] - 1) > 0.2, 'beta=1 must stay soft');
+    tf.dispose([k, q, soft, sharp]);
+  });
+
+  it('masked memories get zero weight', () => {
+    const k = tf.randomNormal([6, 4], 0, 1, 'float32', 4);
+    const q = tf.randomNormal([3, 4], 0, 1, 'float32', 5);
+    const mask = tf.tensor2d([[1, 0, 1, 1, 0, 1]]);
+    for (const separation of ['softmax', 'sparsemax', 'entmax15'] as const) {
+      const { association } = retrieve(q, k, { mask, separation, returnAssociation: true });
+      const a = association!.arraySync() as number[][];
+      for (const row of a) {
+        assert.equal(row[1], 0);
+        assert.equal(row[4], 0);
+        assert.ok(Math.abs(row.reduce((s, x) => s + x, 0) - 1) < 1e-5);
+      }
+      association!.dispose();
+    }
+    tf.dispose([k, q, mask]);
+  });
+
+  it('several steps iterate the update in key space', () => {
+    const k = tf.randomNormal([2, 8, 4], 0, 1, 'float32', 6);
+    const q = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 7);
+    const three = retrieve(q, k, { steps: 3, beta: 2 }).states;
+    let x = q;
+    for (let i = 0; i < 3; i++) x = retrieve(x, k, { beta: 2 }).states;
+    assertClose(three, x, 1e-5, 'three steps');
+    tf.dispose([k, q, three, x]);
+  });
+
+  it('eps freezes converged queries (a huge eps keeps the first step)', () => {
+    const k = tf.randomNormal([8, 4], 0, 1, 'float32', 8);
+    const q = tf.randomNormal([3, 4], 0, 1, 'float32', 9);
+    const frozen = retrieve(q, k, { steps: 5, eps: 1e9 }).states;
+    const one = retrieve(q, k, { steps: 1 }).states;
+    assertClose(frozen, one, 1e-6, 'frozen');
+    tf.dispose([k, q, frozen, one]);
+  });
+
+  it('the identity feature map gives the plain network', () => {
+    const k = tf.randomNormal([8, 4], 0, 1, 'float32', 10);
+    const q = tf.randomNormal([3, 4], 0, 1, 'float32', 11);
+    const phi = linearFeatureMap(4, 4, { init: 'identity' });
+    const a = retrieve(q, k, { featureMap: phi, beta: 1.5 }).states;
+    const b = retrieve(q, k, { beta: 1.5 }).states;
+    assertClose(a, b, 1e-5, 'identity Phi');
+    tf.dispose([k, q, a, b, ...phi.params]);
+  });
+
+  it('retrieval never increases the energy (dense and kernelized)', () => {
+    const k = tf.randomUniform([20, 16], 0, 1, 'float32', 12);
+    const q = tf.randomUniform([10, 16], 0, 1, 'float32', 13);
+    const phi = linearFeatureMap(16, 24, { init: 'normal', seed: 3 });
+    for (const featureMap of [undefined, phi]) {
+      let x = q;
+      let e = energy(x, k, { beta: 2, featureMap }).dataSync();
+      for (let step = 0; step < 5; step++) {
+        x = retrieve(x, k, { beta: 2, featureMap }).states;
+        const next = energy(x, k, { beta: 2, featureMap }).dataSync();
+        next.forEach((v, i) => assert.ok(v <= e[i] + 1e-4, `step ${step} query ${i}: ${v} > ${e[i]} (${featureMap ? 'kernelized' : 'dense'})`));
+        e = next;
+      }
+    }
+    tf.dispose([k, q, ...phi.params]);
+  });
+
+  it('does not leak tensors', () => {
+    const k = tf.randomNormal([2, 8, 4]);
+    const q = tf.randomNormal([2, 3, 4]);
+    const mask = tf.ones([2, 1, 8]);
+    assertNoLeak(() => retrieve(q, k, { steps: 3, eps: 1e-3, mask, returnAssociation: true }));
+    assertNoLeak(() => energy(q, k, { beta: 2 }));
+    tf.dispose([k, q, mask]);
+  });
+
+  it('gives clear errors', () => {
+    const k = tf.zeros([8, 4]);
+    const q = tf.zeros([3, 4]);
+    assert.throws(() => retrieve(q, k, { beta: -1 }), /beta must be a finite number > 0/);
+    assert.throws(() => retrieve(q, k, { steps: 0 }), /steps must be an integer >= 1/);
+    assert.throws(() => retrieve(q, k, { values: tf.zeros([7, 2]) }), /values must be \[\.\.\., S=8, dv\]/);
+    assert.throws(() => retrieve(q, k, { separation: 'argmax' as never }), /argmax/);
+    assert.throws(() => retrieve(tf.zeros([4]), k), /rank >= 2/);
+    tf.dispose([k, q]);
+  });
+});
