@@ -3,3 +3,4 @@
  */
 export * from './backend.js';
 export * from './ops/index.js';
+export * from './data/index.js';
