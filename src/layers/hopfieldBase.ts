@@ -1,0 +1,656 @@
+/**
+ * The association machinery the three Hopfield layers share (ml-jku's `Hopfield` wrapped
+ * around its `HopfieldCore`): input layer norms, per-head projections, Hopfield-space norm,
+ * bias and zero memories, mask assembly, the retrieval (`hopfieldRetrieval`), head merge and
+ * output projection. `Hopfield`, `HopfieldPooling` and `HopfieldLayer` only decide where the
+ * stored, state and projection patterns come from.
+ *
+ * Not exported from the package: users see the three layers.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import type { SeparationKind, SimilarityKind } from '../ops/types.js';
+import { SEPARATION_KINDS } from '../ops/separation.js';
+import { SIMILARITY_KINDS } from '../ops/similarity.js';
+import {
+  appendMemory,
+  dense3d,
+  hopfieldRetrieval,
+  layerNorm,
+  mergeHeads,
+  padMask,
+  phi0WeightSpecs,
+  resolveUHopArgs,
+  splitHeads,
+  uhopConfigToJSON,
+  uhopFitLossTrace,
+  UHOP_ARG_KEYS,
+  type UHopArgs,
+  type UHopConfig,
+  type UHopRuntime,
+} from './hopfieldCore.js';
+import {
+  checkKnownArgs,
+  getConstraint,
+  getInitializer,
+  getRegularizer,
+  serializeKerasObject,
+  type Constraint,
+  type ConstraintLike,
+  type Initializer,
+  type InitializerLike,
+  type Regularizer,
+  type RegularizerLike,
+} from './keras.js';
+
+/** Options shared by `Hopfield`, `HopfieldPooling` and `HopfieldLayer` (ml-jku names in camelCase). */
+export interface HopfieldBaseArgs extends LayerArgs, UHopArgs {
+  /** Number of parallel association heads. Default 1. */
+  numHeads?: number;
+  /** Dimension of the Hopfield (association) space per head, i.e. keyDim. Default: state pattern dim / numHeads (must divide). */
+  hiddenSize?: number;
+  /** Dimension of the retrieved (value) pattern per head, i.e. valueDim. Default: hiddenSize. */
+  patternSize?: number;
+  /** Dimension of the output projection. Default: the state pattern dim (ignored dims check: with disableOutProjection the output is numHeads * patternSize). */
+  outputSize?: number;
+  /** beta: inverse temperature, one number or one per head, multiplies the scores before the separation. Default 1/sqrt(hiddenSize). */
+  scaling?: number | number[];
+  /**
+   * Extra update steps, ml-jku semantics: 0 = one retrieval step (attention-like), n = up to
+   * n + 1 steps, each step's state xi K becoming the next query. Default 0. (ml-jku's None,
+   * "until convergence", is not offered: it would need a data download per step; use a
+   * large number with updateStepsEps.)
+   */
+  updateStepsMax?: number;
+  /**
+   * A query row stops updating once its association moved by <= this (L2 norm over the
+   * memories) in one step. Default 1e-4. Unlike ml-jku (which stops a head when its largest
+   * change over the whole batch is small) the test is per row, so samples never couple.
+   */
+  updateStepsEps?: number;
+  /** LayerNorm the stored patterns before their projection. Default true. */
+  normalizeStoredPattern?: boolean;
+  /** Learnable gain and bias of that LayerNorm. Default: normalizeStoredPattern. */
+  normalizeStoredPatternAffine?: boolean;
+  /** LayerNorm the state patterns before their projection. Default true. */
+  normalizeStatePattern?: boolean;
+  /** Learnable gain and bias of that LayerNorm. Default: normalizeStatePattern. */
+  normalizeStatePatternAffine?: boolean;
+  /** LayerNorm the pattern projections (values) before their projection. Default true. */
+  normalizePatternProjection?: boolean;
+  /** Learnable gain and bias of that LayerNorm. Default: normalizePatternProjection. */
+  normalizePatternProjectionAffine?: boolean;
+  /** LayerNorm projected queries and keys per head in the Hopfield space. Default false. */
+  normalizeHopfieldSpace?: boolean;
+  /** Learnable gain and bias of that LayerNorm (shared by the heads). Default false. */
+  normalizeHopfieldSpaceAffine?: boolean;
+  /** epsilon of every LayerNorm. Default 1e-5. */
+  normalizeEps?: number;
+  /** Dropout rate on the association matrix (training only). Default 0. */
+  dropout?: number;
+  /** Biases in the input and output projections (Keras name). Default true. */
+  useBias?: boolean;
+  /** ml-jku's name for useBias; give one of the two. */
+  inputBias?: boolean;
+  /** Append a learned bias memory (key and value) per head (ml-jku's concat_bias_pattern). Default false. */
+  concatBiasPattern?: boolean;
+  /** Append a zero memory (key and value) per head, so a query can retrieve "nothing". Default false. */
+  addZeroAssociation?: boolean;
+  /** No output projection: the output is the heads' retrieved patterns concatenated (numHeads * patternSize). Default false. */
+  disableOutProjection?: boolean;
+  /** Separation: 'softmax', 'sparsemax', 'entmax15', 'entmax' (alpha), 'softmax1', 'topk' (topK) or 'max'. Default 'softmax'. */
+  separation?: SeparationKind;
+  /** Similarity: 'dot', 'euclidean' (-||q-k||^2), 'manhattan' (-||q-k||_1) or 'cosine'. Default 'dot'. */
+  similarity?: SimilarityKind;
+  /** alpha in [1, 2] of 'entmax' (initial value when trainable; one per head). Default 1.5. */
+  alpha?: number;
+  /** Learn alpha (one per head) with the task loss. Default true. */
+  alphaTrainable?: boolean;
+  /** k of 'topk': memories kept per query. Default 1. */
+  topK?: number;
+  /** Return [output, association] where association is [batch, numHeads, queries, memories]. Default false. */
+  returnAssociation?: boolean;
+  /** Initializer of the projection kernels. Default 'glorotUniform'. */
+  kernelInitializer?: InitializerLike;
+  /** Initializer of the projection biases. Default 'zeros'. */
+  biasInitializer?: InitializerLike;
+  /** Regularizer of the projection kernels. Default none. */
+  kernelRegularizer?: RegularizerLike;
+  /** Regularizer of the projection biases. Default none. */
+  biasRegularizer?: RegularizerLike;
+  /** Constraint of the projection kernels. Default none. */
+  kernelConstraint?: ConstraintLike;
+  /** Constraint of the projection biases. Default none. */
+  biasConstraint?: ConstraintLike;
+  /**
+   * Seed of the initializers given by name (each weight gets seed + its index), so that the
+   * layer's initial weights are reproducible. Default: unseeded.
+   */
+  seed?: number;
+}
+
+/** Call-time options (the second argument of `apply`/`call`). */
+export interface HopfieldCallKwargs {
+  /**
+   * Which memory each query may associate with: [queries, memories] or [batch, queries,
+   * memories]; 1/true = allowed (the Keras convention; ml-jku's bool mask is the inverse).
+   */
+  associationMask?: tf.Tensor;
+  /** [batch, memories], 1/true = a real stored pattern, 0 = padding (zero weight, left out of the U-Hop fit). */
+  storedPatternPaddingMask?: tf.Tensor;
+  /** Keras mask propagated from upstream layers; used as the padding mask of the stored patterns. */
+  mask?: tf.Tensor | tf.Tensor[];
+  training?: boolean;
+}
+
+const BASE_KEYS = [
+  'numHeads',
+  'hiddenSize',
+  'patternSize',
+  'outputSize',
+  'scaling',
+  'updateStepsMax',
+  'updateStepsEps',
+  'normalizeStoredPattern',
+  'normalizeStoredPatternAffine',
+  'normalizeStatePattern',
+  'normalizeStatePatternAffine',
+  'normalizePatternProjection',
+  'normalizePatternProjectionAffine',
+  'normalizeHopfieldSpace',
+  'normalizeHopfieldSpaceAffine',
+  'normalizeEps',
+  'dropout',
+  'useBias',
+  'inputBias',
+  'concatBiasPattern',
+  'addZeroAssociation',
+  'disableOutProjection',
+  'separation',
+  'similarity',
+  'alpha',
+  'alphaTrainable',
+  'topK',
+  'returnAssociation',
+  'kernelInitializer',
+  'biasInitializer',
+  'kernelRegularizer',
+  'biasRegularizer',
+  'kernelConstraint',
+  'biasConstraint',
+  'seed',
+  ...UHOP_ARG_KEYS,
+] as const;
+
+/** The patterns a subclass hands to `associate`. */
+export interface HopfieldPatterns {
+  /** [B or 1, S, storedDim] */
+  stored: tf.Tensor;
+  /** [B or 1, L, stateDim]; batch 1 is broadcast to the batch of `batchSize`. */
+  state: tf.Tensor;
+  /** [B or 1, S, projectionDim] */
+  projection: tf.Tensor;
+  /** The batch size of the output. */
+  batchSize: number;
+  /** [B, S] 1 = real stored pattern. */
+  paddingMask?: tf.Tensor;
+  /** [L, S] or [B, L, S] 1 = allowed. */
+  associationMask?: tf.Tensor;
+}
+
+/** Dimensions fixed at build time. */
+export interface HopfieldDims {
+  storedDim: number;
+  stateDim: number;
+  projectionDim: number;
+}
+
+function checkBool(v: unknown, name: string, where: string): boolean | undefined {
+  if (v == null) return undefined;
+  if (typeof v !== 'boolean') throw new Error(`${where}: ${name} must be a boolean, got ${String(v)}`);
+  return v;
+}
+
+function checkInt(v: unknown, name: string, where: string, min: number): number | undefined {
+  if (v == null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    const extra = v === Infinity && name === 'updateStepsMax' ? ' (unbounded iteration is not offered: it needs a data download per step; use a large bound with updateStepsEps)' : '';
+    throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}${extra}`);
+  }
+  return v;
+}
+
+/** Base class of the Hopfield layers. Not registered for serialization (abstract). */
+export abstract class HopfieldBase extends tfl.layers.Layer {
+  readonly numHeads: number;
+  readonly hiddenSizeArg: number | null;
+  readonly patternSizeArg: number | null;
+  readonly outputSizeArg: number | null;
+  readonly scalingArg: number | number[] | null;
+  readonly updateStepsMax: number;
+  readonly updateStepsEps: number;
+  readonly normalizeStoredPattern: boolean;
+  readonly normalizeStoredPatternAffine: boolean;
+  readonly normalizeStatePattern: boolean;
+  readonly normalizeStatePatternAffine: boolean;
+  readonly normalizePatternProjection: boolean;
+  readonly normalizePatternProjectionAffine: boolean;
+  readonly normalizeHopfieldSpace: boolean;
+  readonly normalizeHopfieldSpaceAffine: boolean;
+  readonly normalizeEps: number;
+  readonly dropoutRate: number;
+  readonly useBias: boolean;
+  readonly concatBiasPattern: boolean;
+  readonly addZeroAssociation: boolean;
+  readonly disableOutProjection: boolean;
+  readonly separation: SeparationKind;
+  readonly similarity: SimilarityKind;
+  readonly alphaInit: number;
+  readonly alphaTrainable: boolean;
+  readonly topK: number;
+  readonly returnAssociation: boolean;
+  readonly uhop: UHopConfig;
+  readonly seed: number | null;
+  private seedIndex = 0;
+  private readonly kernelInitializerId: InitializerLike | undefined;
+  private readonly biasInitializerId: InitializerLike | undefined;
+  protected readonly kernelInitializer: Initializer;
+  protected readonly biasInitializer: Initializer;
+  protected readonly kernelRegularizer: Regularizer | null;
+  protected readonly biasRegularizer: Regularizer | null;
+  protected readonly kernelConstraint: Constraint | null;
+  protected readonly biasConstraint: Constraint | null;
+
+  /** Sizes resolved at build time. */
+  protected dims: (HopfieldDims & { keyDim: number; valueDim: number; outDim: number }) | null = null;
+  private w: Record<string, LayerVariable> = {};
+  private phi0Vars: LayerVariable[] = [];
+
+  protected constructor(args: HopfieldBaseArgs, extraKeys: readonly string[]) {
+    super(args);
+    const where = (this.constructor as unknown as { className: string }).className;
+    checkKnownArgs(args, [...BASE_KEYS, ...extraKeys], where);
+    this.numHeads = checkInt(args.numHeads, 'numHeads', where, 1) ?? 1;
+    this.hiddenSizeArg = checkInt(args.hiddenSize, 'hiddenSize', where, 1) ?? null;
+    this.patternSizeArg = checkInt(args.patternSize, 'patternSize', where, 1) ?? null;
+    this.outputSizeArg = checkInt(args.outputSize, 'outputSize', where, 1) ?? null;
+    const s = args.scaling;
+    if (s != null) {
+      const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+      if (Array.isArray(s) ? s.length !== this.numHeads || !s.every(ok) : !ok(s)) {
+        throw new Error(
+          `${where}: scaling (beta) must be a finite number > 0 or an array of ${this.numHeads} of them (one per head), got ${JSON.stringify(s)}`,
+        );
+      }
+    }
+    this.scalingArg = s == null ? null : Array.isArray(s) ? s.slice() : s;
+    this.updateStepsMax = checkInt(args.updateStepsMax, 'updateStepsMax', where, 0) ?? 0;
+    const eps = args.updateStepsEps ?? 1e-4;
+    if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {
+      throw new Error(`${where}: updateStepsEps must be a finite number >= 0, got ${String(eps)}`);
+    }
+    this.updateStepsEps = eps;
+    const norm = (name: string, affineName: string, dflt: boolean): [boolean, boolean] => {
+      const on = checkBool((args as Record<string, unknown>)[name], name, where) ?? dflt;
+      const affine = checkBool((args as Record<string, unknown>)[affineName], affineName, where);
+      if (affine && !on) throw new Error(`${where}: ${affineName} needs ${name}: affine normalization without normalization has no effect`);
+      return [on, affine ?? (on && dflt)];
+    };
+    [this.normalizeStoredPattern, this.normalizeStoredPatternAffine] = norm('normalizeStoredPattern', 'normalizeStoredPatternAffine', true);
+    [this.normalizeStatePattern, this.normalizeStatePatternAffine] = norm('normalizeStatePattern', 'normalizeStatePatternAffine', true);
+    [this.normalizePatternProjection, this.normalizePatternProjectionAffine] = norm(
+      'normalizePatternProjection',
+      'normalizePatternProjectionAffine',
+      true,
+    );
+    [this.normalizeHopfieldSpace, this.normalizeHopfieldSpaceAffine] = norm('normalizeHopfieldSpace', 'normalizeHopfieldSpaceAffine', false);
+    const ne = args.normalizeEps ?? 1e-5;
+    if (typeof ne !== 'number' || !(ne > 0)) throw new Error(`${where}: normalizeEps must be a number > 0, got ${String(ne)}`);
+    this.normalizeEps = ne;
+    const dr = args.dropout ?? 0;
+    if (typeof dr !== 'number' || !(dr >= 0 && dr < 1)) throw new Error(`${where}: dropout must be a number in [0, 1), got ${String(dr)}`);
+    this.dropoutRate = dr;
+    const ub = checkBool(args.useBias, 'useBias', where);
+    const ib = checkBool(args.inputBias, 'inputBias', where);
+    if (ub != null && ib != null && ub !== ib) {
+      throw new Error(`${where}: useBias (${ub}) and inputBias (${ib}) are the same option (ml-jku's name and the Keras name) and disagree`);
+    }
+    this.useBias = ub ?? ib ?? true;
+    this.concatBiasPattern = checkBool(args.concatBiasPattern, 'concatBiasPattern', where) ?? false;
+    this.addZeroAssociation = checkBool(args.addZeroAssociation, 'addZeroAssociation', where) ?? false;
+    this.disableOutProjection = checkBool(args.disableOutProjection, 'disableOutProjection', where) ?? false;
+    this.returnAssociation = checkBool(args.returnAssociation, 'returnAssociation', where) ?? false;
+    const sep = args.separation ?? 'softmax';
+    if (!SEPARATION_KINDS.includes(sep)) throw new Error(`${where}: separation must be one of ${SEPARATION_KINDS.join(', ')}, got '${String(sep)}'`);
+    this.separation = sep;
+    const sim = args.similarity ?? 'dot';
+    if (!SIMILARITY_KINDS.includes(sim)) throw new Error(`${where}: similarity must be one of ${SIMILARITY_KINDS.join(', ')}, got '${String(sim)}'`);
+    this.similarity = sim;
+    const alpha = args.alpha ?? 1.5;
+    if (typeof alpha !== 'number' || !(alpha >= 1 && alpha <= 2)) {
+      throw new Error(`${where}: alpha must be a number in [1, 2] (1 = softmax, 1.5 = entmax15, 2 = sparsemax), got ${String(alpha)}`);
+    }
+    if (args.alpha != null && sep !== 'entmax') throw new Error(`${where}: alpha applies to separation 'entmax' only, got separation '${sep}'`);
+    this.alphaInit = alpha;
+    this.alphaTrainable = checkBool(args.alphaTrainable, 'alphaTrainable', where) ?? true;
+    this.topK = checkInt(args.topK, 'topK', where, 1) ?? 1;
+    if (args.topK != null && sep !== 'topk') throw new Error(`${where}: topK applies to separation 'topk' only, got separation '${sep}'`);
+    this.uhop = resolveUHopArgs(args, where);
+    if (args.seed != null && (typeof args.seed !== 'number' || !Number.isFinite(args.seed))) {
+      throw new Error(`${where}: seed must be a finite number, got ${String(args.seed)}`);
+    }
+    this.seed = args.seed ?? null;
+    this.kernelInitializerId = args.kernelInitializer;
+    this.biasInitializerId = args.biasInitializer;
+    this.kernelInitializer = getInitializer(args.kernelInitializer, 'glorotUniform', where, 'kernelInitializer');
+    this.biasInitializer = getInitializer(args.biasInitializer, 'zeros', where, 'biasInitializer');
+    this.kernelRegularizer = getRegularizer(args.kernelRegularizer, where, 'kernelRegularizer');
+    this.biasRegularizer = getRegularizer(args.biasRegularizer, where, 'biasRegularizer');
+    this.kernelConstraint = getConstraint(args.kernelConstraint, where, 'kernelConstraint');
+    this.biasConstraint = getConstraint(args.biasConstraint, where, 'biasConstraint');
+    this.supportsMasking = true;
+  }
+
+  protected get where(): string {
+    return `${(this.constructor as unknown as { className: string }).className} '${this.name}'`;
+  }
+
+  /** Key dimension per head for a state pattern dim (the ml-jku default: stateDim / numHeads). */
+  protected keyDimFor(stateDim: number): number {
+    if (this.hiddenSizeArg != null) return this.hiddenSizeArg;
+    if (stateDim % this.numHeads !== 0) {
+      throw new Error(
+        `${this.where}: the state pattern dim ${stateDim} is not divisible by numHeads ${this.numHeads}; set hiddenSize (the key dim per head)`,
+      );
+    }
+    return stateDim / this.numHeads;
+  }
+
+  /** Output feature dim for a state pattern dim. */
+  protected outDimFor(stateDim: number): number {
+    if (this.disableOutProjection) {
+      const dv = this.patternSizeArg ?? this.keyDimFor(stateDim);
+      return this.numHeads * dv;
+    }
+    return this.outputSizeArg ?? stateDim;
+  }
+
+  /** Number of memories the association sees for S stored patterns (bias and zero memories added). */
+  protected memoriesFor(S: number | null): number | null {
+    return S == null ? null : S + (this.concatBiasPattern ? 1 : 0) + (this.addZeroAssociation ? 1 : 0);
+  }
+
+  /**
+   * An initializer for the next weight: `id` (or `fallback`) seeded with seed + index when the
+   * layer has a seed and the initializer is given by name; otherwise `resolved` or `id` as is.
+   */
+  protected nextInitializer(id: InitializerLike | undefined, fallback: string, arg: string, resolved?: Initializer): Initializer {
+    if (this.seed != null && (id == null || typeof id === 'string')) {
+      return getInitializer(id, fallback, this.where, arg, this.seed + this.seedIndex++);
+    }
+    return resolved ?? getInitializer(id, fallback, this.where, arg);
+  }
+
+  private add(name: string, shape: number[], init: Initializer, reg: Regularizer | null, con: Constraint | null, trainable = true) {
+    this.w[name] = this.addWeight(name, shape, 'float32', init, reg ?? undefined, trainable, con ?? undefined);
+  }
+
+  /** Creates every weight of the association for the given pattern dims. */
+  protected buildAssociation(dims: HopfieldDims): void {
+    const { storedDim, stateDim, projectionDim } = dims;
+    if (this.disableOutProjection && this.outputSizeArg != null) {
+      const dv0 = this.patternSizeArg ?? this.keyDimFor(stateDim);
+      if (this.outputSizeArg !== this.numHeads * dv0) {
+        throw new Error(
+          `${this.where}: with disableOutProjection the output size is numHeads * patternSize = ${this.numHeads * dv0}; got outputSize ${this.outputSizeArg}`,
+        );
+      }
+    }
+    const H = this.numHeads;
+    const keyDim = this.keyDimFor(stateDim);
+    const valueDim = this.patternSizeArg ?? keyDim;
+    const outDim = this.outDimFor(stateDim);
+    const ones = getInitializer('ones', 'ones', this.where, 'gamma');
+    const zeros = getInitializer('zeros', 'zeros', this.where, 'beta');
+    const normW = (prefix: string, dim: number, on: boolean, affine: boolean) => {
+      if (on && affine) {
+        this.add(`${prefix}_gamma`, [dim], ones, null, null);
+        this.add(`${prefix}_beta`, [dim], zeros, null, null);
+      }
+    };
+    normW('stored_norm', storedDim, this.normalizeStoredPattern, this.normalizeStoredPatternAffine);
+    normW('state_norm', stateDim, this.normalizeStatePattern, this.normalizeStatePatternAffine);
+    normW('projection_norm', projectionDim, this.normalizePatternProjection, this.normalizePatternProjectionAffine);
+    const ki = () => this.nextInitializer(this.kernelInitializerId, 'glorotUniform', 'kernelInitializer', this.kernelInitializer);
+    const bi = () => this.nextInitializer(this.biasInitializerId, 'zeros', 'biasInitializer', this.biasInitializer);
+    const kr = this.kernelRegularizer;
+    const kc = this.kernelConstraint;
+    const proj = (name: string, inDim: number, outD: number) => {
+      this.add(`${name}_kernel`, [inDim, outD], ki(), kr, kc);
+      if (this.useBias) this.add(`${name}_bias`, [outD], bi(), this.biasRegularizer, this.biasConstraint);
+    };
+    proj('query', stateDim, H * keyDim);
+    proj('key', storedDim, H * keyDim);
+    proj('value', projectionDim, H * valueDim);
+    normW('hopfield_norm', keyDim, this.normalizeHopfieldSpace, this.normalizeHopfieldSpaceAffine);
+    if (this.concatBiasPattern) {
+      this.add('bias_key', [H, keyDim], this.nextInitializer('glorotNormal', 'glorotNormal', 'bias pattern'), null, null);
+      this.add('bias_value', [H, valueDim], this.nextInitializer('glorotNormal', 'glorotNormal', 'bias pattern'), null, null);
+    }
+    if (!this.disableOutProjection) proj('output', H * valueDim, outDim);
+    if (this.separation === 'entmax') {
+      const c = getInitializer({ className: 'Constant', config: { value: this.alphaInit } }, 'zeros', this.where, 'alpha');
+      this.add('alpha', [H, 1, 1], c, null, null, this.alphaTrainable);
+    }
+    this.phi0Vars = phi0WeightSpecs(H, keyDim, this.uhop, this.where, this.seed == null ? null : this.seed + 1000).map((s) =>
+      this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable),
+    );
+    this.dims = { storedDim, stateDim, projectionDim, keyDim, valueDim, outDim };
+  }
+
+  private read(name: string): tf.Tensor | undefined {
+    return this.w[name]?.read();
+  }
+
+  /** Checks the feature dims of the patterns against those the layer was built for. */
+  protected checkDims(p: HopfieldPatterns): void {
+    const d = this.dims!;
+    const last = (t: tf.Tensor) => t.shape[t.rank - 1];
+    const expect: [tf.Tensor, number, string][] = [
+      [p.stored, d.storedDim, 'stored pattern'],
+      [p.state, d.stateDim, 'state pattern'],
+      [p.projection, d.projectionDim, 'pattern projection'],
+    ];
+    for (const [t, dim, what] of expect) {
+      if (t.rank !== 3) throw new Error(`${this.where}: the ${what} must be [batch, n, features], got shape [${t.shape}]`);
+      if (last(t) !== dim) throw new Error(`${this.where}: the ${what} must have ${dim} features (as at build time), got shape [${t.shape}]`);
+    }
+    if (p.stored.shape[1] !== p.projection.shape[1]) {
+      throw new Error(
+        `${this.where}: stored patterns [${p.stored.shape}] and pattern projections [${p.projection.shape}] must hold the same number of patterns`,
+      );
+    }
+    for (const [t, what] of [[p.stored, 'stored pattern'], [p.state, 'state pattern'], [p.projection, 'pattern projection']] as const) {
+      if (t.shape[0] !== p.batchSize && t.shape[0] !== 1) {
+        throw new Error(`${this.where}: batch sizes differ: the ${what} has shape [${t.shape}], the batch is ${p.batchSize}`);
+      }
+    }
+    const S = p.stored.shape[1];
+    const L = p.state.shape[1];
+    if (p.paddingMask) {
+      const m = p.paddingMask;
+      if (m.rank !== 2 || m.shape[1] !== S || (m.shape[0] !== p.batchSize && m.shape[0] !== 1)) {
+        throw new Error(`${this.where}: storedPatternPaddingMask must be [batch=${p.batchSize}, stored patterns=${S}], got [${m.shape}]`);
+      }
+    }
+    if (p.associationMask) {
+      const m = p.associationMask;
+      const ok =
+        (m.rank === 2 && m.shape[0] === L && m.shape[1] === S) ||
+        (m.rank === 3 && (m.shape[0] === p.batchSize || m.shape[0] === 1) && m.shape[1] === L && m.shape[2] === S);
+      if (!ok) {
+        throw new Error(
+          `${this.where}: associationMask must be [state patterns=${L}, stored patterns=${S}] or [batch=${p.batchSize}, ${L}, ${S}], got [${m.shape}]`,
+        );
+      }
+    }
+  }
+
+  /** Norms and projections: q [B|1,H,L,dk], k [B|1,H,S',dk], v [B|1,H,S',dv] with the extra memories appended. */
+  private project(p: HopfieldPatterns): { q: tf.Tensor; k: tf.Tensor; v: tf.Tensor } {
+    const H = this.numHeads;
+    const eps = this.normalizeEps;
+    const norm = (x: tf.Tensor, on: boolean, prefix: string) =>
+      on ? layerNorm(x, eps, this.read(`${prefix}_gamma`), this.read(`${prefix}_beta`)) : x;
+    const stored = norm(p.stored, this.normalizeStoredPattern, 'stored_norm');
+    const state = norm(p.state, this.normalizeStatePattern, 'state_norm');
+    const projection = norm(p.projection, this.normalizePatternProjection, 'projection_norm');
+    let q = splitHeads(dense3d(state, this.read('query_kernel')!, this.read('query_bias')), H);
+    let k = splitHeads(dense3d(stored, this.read('key_kernel')!, this.read('key_bias')), H);
+    let v = splitHeads(dense3d(projection, this.read('value_kernel')!, this.read('value_bias')), H);
+    if (this.normalizeHopfieldSpace) {
+      q = layerNorm(q, eps, this.read('hopfield_norm_gamma'), this.read('hopfield_norm_beta'));
+      k = layerNorm(k, eps, this.read('hopfield_norm_gamma'), this.read('hopfield_norm_beta'));
+    }
+    if (this.concatBiasPattern) ({ k, v } = appendMemory(k, v, this.read('bias_key')!, this.read('bias_value')!));
+    if (this.addZeroAssociation) {
+      const d = this.dims!;
+      ({ k, v } = appendMemory(k, v, tf.zeros([H, d.keyDim]), tf.zeros([H, d.valueDim])));
+    }
+    return { q, k, v };
+  }
+
+  private uhopRuntime(): UHopRuntime | undefined {
+    if (this.uhop.featureMap === 'none') return undefined;
+    return { config: this.uhop, phi0: this.phi0Vars.map((w) => w.read()) };
+  }
+
+  /** Padding mask over all memories (extra memories count as real) and the fit mask (zero memory left out). */
+  private masks(p: HopfieldPatterns, S: number): { memoryMask?: tf.Tensor; fitMask?: tf.Tensor; associationMask?: tf.Tensor } {
+    const nBias = this.concatBiasPattern ? 1 : 0;
+    const nZero = this.addZeroAssociation ? 1 : 0;
+    let memoryMask: tf.Tensor | undefined;
+    let fitMask: tf.Tensor | undefined;
+    const pm = p.paddingMask ? tf.cast(tf.notEqual(p.paddingMask, 0), 'float32') : undefined;
+    if (pm) memoryMask = nBias + nZero ? padMask(pm, nBias + nZero, 1) : pm;
+    if (nZero && this.uhop.featureMap !== 'none') {
+      // The zero memory takes part in the retrieval but not in the fit (it has no direction).
+      const base = pm ?? tf.ones([1, S]);
+      fitMask = padMask(nBias ? padMask(base, nBias, 1) : base, nZero, 0);
+    }
+    let associationMask: tf.Tensor | undefined;
+    if (p.associationMask) {
+      let am = tf.cast(tf.notEqual(p.associationMask, 0), 'float32');
+      if (nBias + nZero) am = padMask(am, nBias + nZero, 1);
+      associationMask = am.rank === 2 ? tf.reshape(am, [1, 1, ...am.shape]) : tf.expandDims(am, 1);
+    }
+    return { memoryMask, fitMask, associationMask };
+  }
+
+  /**
+   * Runs the association on the patterns: returns [B, L, outDim] (and the association
+   * [B, H, L, S'] when returnAssociation).
+   */
+  protected associate(p: HopfieldPatterns, training: boolean): tf.Tensor | tf.Tensor[] {
+    this.checkDims(p);
+    return tf.tidy(() => {
+      const B = p.batchSize;
+      let { q, k, v } = this.project(p);
+      if (q.shape[0] !== B) q = tf.broadcastTo(q, [B, ...q.shape.slice(1)]);
+      const { memoryMask, fitMask, associationMask } = this.masks(p, p.stored.shape[1] as number);
+      const beta = this.scalingArg ?? 1 / Math.sqrt(this.dims!.keyDim);
+      const { output, association } = hopfieldRetrieval(q, k, v, {
+        beta,
+        similarity: this.similarity,
+        separation: this.separation,
+        alpha: this.separation === 'entmax' ? this.read('alpha') : undefined,
+        topK: this.topK,
+        associationMask,
+        memoryMask,
+        fitMask,
+        steps: this.updateStepsMax + 1,
+        stepsEps: this.updateStepsEps,
+        dropout: this.dropoutRate,
+        training,
+        uhop: this.uhopRuntime(),
+        returnAssociation: this.returnAssociation,
+      });
+      let out = mergeHeads(output);
+      if (!this.disableOutProjection) out = dense3d(out, this.read('output_kernel')!, this.read('output_bias'));
+      return association ? [out, association] : out;
+    });
+  }
+
+  /**
+   * The U-Hop Stage-I loss trace of one call on these patterns: [fitSteps + 1, B, H], the
+   * separation loss of every (sample, head) memory set before each fit step and after the
+   * last (the same fit the call runs; detached, for inspection and tests).
+   */
+  protected fitLossTraceOf(p: HopfieldPatterns): tf.Tensor {
+    if (this.uhop.featureMap === 'none') {
+      throw new Error(`${this.where}: fitLossTrace needs a feature map (featureMap 'linear' or 'mlp'), got featureMap 'none'`);
+    }
+    this.checkDims(p);
+    return tf.tidy(() => {
+      const { k } = this.project(p);
+      const { fitMask, memoryMask } = this.masks(p, p.stored.shape[1] as number);
+      const m = fitMask ?? memoryMask;
+      const B = Math.max(k.shape[0], m ? m.shape[0] : 1);
+      const kb = k.shape[0] === B ? k : tf.broadcastTo(k, [B, ...k.shape.slice(1)]);
+      return uhopFitLossTrace(kb, m ? tf.expandDims(m, 1) : undefined, this.uhopRuntime()!);
+    });
+  }
+
+  /** Keras mask of the stored patterns from call kwargs, when it fits [B, S]. */
+  protected kerasStoredMask(mask: tf.Tensor | tf.Tensor[] | undefined, index: number, B: number, S: number): tf.Tensor | undefined {
+    const m = Array.isArray(mask) ? mask[index] : mask;
+    // tfjs passes the first input's mask only, and may pass a stale one from another layer: use it when it fits.
+    if (m && m.rank === 2 && m.shape[0] === B && m.shape[1] === S) return m;
+    return undefined;
+  }
+
+  /** The shared part of getConfig. */
+  protected baseConfig(): tf.serialization.ConfigDict {
+    const cfg: tf.serialization.ConfigDict = {
+      numHeads: this.numHeads,
+      hiddenSize: this.hiddenSizeArg,
+      patternSize: this.patternSizeArg,
+      outputSize: this.outputSizeArg,
+      scaling: this.scalingArg,
+      updateStepsMax: this.updateStepsMax,
+      updateStepsEps: this.updateStepsEps,
+      normalizeStoredPattern: this.normalizeStoredPattern,
+      normalizeStoredPatternAffine: this.normalizeStoredPatternAffine,
+      normalizeStatePattern: this.normalizeStatePattern,
+      normalizeStatePatternAffine: this.normalizeStatePatternAffine,
+      normalizePatternProjection: this.normalizePatternProjection,
+      normalizePatternProjectionAffine: this.normalizePatternProjectionAffine,
+      normalizeHopfieldSpace: this.normalizeHopfieldSpace,
+      normalizeHopfieldSpaceAffine: this.normalizeHopfieldSpaceAffine,
+      normalizeEps: this.normalizeEps,
+      dropout: this.dropoutRate,
+      useBias: this.useBias,
+      concatBiasPattern: this.concatBiasPattern,
+      addZeroAssociation: this.addZeroAssociation,
+      disableOutProjection: this.disableOutProjection,
+      separation: this.separation,
+      similarity: this.similarity,
+      returnAssociation: this.returnAssociation,
+      kernelInitializer: typeof this.kernelInitializerId === 'string' ? this.kernelInitializerId : serializeKerasObject(this.kernelInitializer),
+      biasInitializer: typeof this.biasInitializerId === 'string' ? this.biasInitializerId : serializeKerasObject(this.biasInitializer),
+      seed: this.seed,
+      kernelRegularizer: serializeKerasObject(this.kernelRegularizer),
+      biasRegularizer: serializeKerasObject(this.biasRegularizer),
+      kernelConstraint: serializeKerasObject(this.kernelConstraint),
+      biasConstraint: serializeKerasObject(this.biasConstraint),
+      ...uhopConfigToJSON(this.uhop),
+    };
+    if (this.separation === 'entmax') Object.assign(cfg, { alpha: this.alphaInit, alphaTrainable: this.alphaTrainable });
+    if (this.separation === 'topk') cfg.topK = this.topK;
+    // Drop nulls so that fromConfig sees exactly the options that were set.
+    for (const key of Object.keys(cfg)) if (cfg[key] === null) delete cfg[key];
+    return { ...cfg, ...super.getConfig() };
+  }
+}

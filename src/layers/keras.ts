@@ -1,0 +1,129 @@
+/**
+ * Keras-style identifiers for initializers, regularizers and constraints.
+ *
+ * tfjs-layers resolves `'glorotUniform'`, `{className, config}` or an instance internally,
+ * but does not export those resolvers from its public entry point, so the layers of this
+ * package use these small equivalents. Accepted forms (as in Keras):
+ * - a name: camelCase as in tfjs (`'glorotUniform'`, `'heNormal'`, `'l2'`, `'maxNorm'`),
+ *   Keras snake_case (`'glorot_uniform'`) or a class name (`'GlorotUniform'`);
+ * - a serialized object `{className, config}` (what `getConfig()` writes);
+ * - an instance (`tf.initializers.glorotUniform({seed: 1})`, `tf.regularizers.l2()`).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
+import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
+
+export type { Initializer, Regularizer, Constraint };
+
+/** An initializer as a name, a serialized `{className, config}` or an instance. */
+export type InitializerLike = string | Initializer | tf.serialization.ConfigDict;
+/** A regularizer as a name (`'l1'`, `'l2'`, `'l1l2'`), a serialized object or an instance. */
+export type RegularizerLike = string | Regularizer | tf.serialization.ConfigDict;
+/** A constraint as a name (`'maxNorm'`, `'unitNorm'`, `'nonNeg'`, `'minMaxNorm'`), a serialized object or an instance. */
+export type ConstraintLike = string | Constraint | tf.serialization.ConfigDict;
+
+type Factory = (args?: never) => unknown;
+
+function camel(name: string): string {
+  const c = name.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
+  return c.charAt(0).toLowerCase() + c.slice(1);
+}
+
+function isInstance(x: unknown): x is tf.serialization.Serializable {
+  return (
+    x != null &&
+    typeof x === 'object' &&
+    typeof (x as { getClassName?: unknown }).getClassName === 'function' &&
+    typeof (x as { getConfig?: unknown }).getConfig === 'function'
+  );
+}
+
+function fromRegistry(id: tf.serialization.ConfigDict, kind: string, where: string, arg: string): unknown {
+  const className = id['className'];
+  if (typeof className !== 'string') {
+    throw new Error(`${where}: ${arg} must be a ${kind} name, a {className, config} object or a ${kind} instance, got ${JSON.stringify(id)}`);
+  }
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (!entry) {
+    throw new Error(`${where}: ${arg}: unknown ${kind} class '${className}' (not registered with tf.serialization.registerClass)`);
+  }
+  const [cls, fromConfig] = entry;
+  return fromConfig(cls, (id['config'] ?? {}) as tf.serialization.ConfigDict);
+}
+
+function resolve(id: unknown, factories: Record<string, Factory>, kind: string, where: string, arg: string, factoryArgs: object = {}): unknown {
+  if (id == null) return null;
+  if (isInstance(id)) return id;
+  if (typeof id === 'string') {
+    const name = camel(id);
+    const factory = factories[name];
+    if (typeof factory !== 'function') {
+      throw new Error(`${where}: ${arg}: unknown ${kind} '${id}'; expected one of ${Object.keys(factories).join(', ')}, a {className, config} object or an instance`);
+    }
+    try {
+      return factory(factoryArgs as never);
+    } catch (e) {
+      throw new Error(`${where}: ${arg}: ${kind} '${id}' needs arguments; pass an instance instead (${(e as Error).message})`);
+    }
+  }
+  if (typeof id === 'object') return fromRegistry(id as tf.serialization.ConfigDict, kind, where, arg);
+  throw new Error(`${where}: ${arg} must be a ${kind} name, a {className, config} object or a ${kind} instance, got ${String(id)}`);
+}
+
+/**
+ * Resolves an initializer identifier; `fallback` when `id` is null/undefined. `seed` seeds an
+ * initializer given by name (objects and instances carry their own seed).
+ */
+export function getInitializer(
+  id: InitializerLike | undefined | null,
+  fallback: string,
+  where: string,
+  arg: string,
+  seed?: number | null,
+): Initializer {
+  const factoryArgs = seed != null && !['zeros', 'ones'].includes(camel(String(id ?? fallback))) ? { seed } : {};
+  return resolve(id ?? fallback, tfl.initializers as unknown as Record<string, Factory>, 'initializer', where, arg, factoryArgs) as Initializer;
+}
+
+/** Resolves a regularizer identifier; null when none is given. */
+export function getRegularizer(id: RegularizerLike | undefined | null, where: string, arg: string): Regularizer | null {
+  return resolve(id, tfl.regularizers as unknown as Record<string, Factory>, 'regularizer', where, arg) as Regularizer | null;
+}
+
+/** Resolves a constraint identifier; null when none is given. */
+export function getConstraint(id: ConstraintLike | undefined | null, where: string, arg: string): Constraint | null {
+  return resolve(id, tfl.constraints as unknown as Record<string, Factory>, 'constraint', where, arg) as Constraint | null;
+}
+
+/** `{className, config}` of an initializer/regularizer/constraint (null for none), as Keras writes it. */
+export function serializeKerasObject(x: tf.serialization.Serializable | null | undefined): tf.serialization.ConfigDict | null {
+  if (x == null) return null;
+  return { className: x.getClassName(), config: x.getConfig() };
+}
+
+/** The keys every tfjs `LayerArgs` may carry (accepted by every layer of this package). */
+export const LAYER_ARG_KEYS: readonly string[] = [
+  'inputShape',
+  'batchInputShape',
+  'batchSize',
+  'dtype',
+  'name',
+  'trainable',
+  'weights',
+  'inputDType',
+];
+
+/** Throws a clear error for an option the layer does not know (typos would otherwise be ignored). */
+export function checkKnownArgs(args: object, known: readonly string[], where: string): void {
+  for (const key of Object.keys(args)) {
+    if ((args as Record<string, unknown>)[key] === undefined) continue;
+    if (!known.includes(key) && !LAYER_ARG_KEYS.includes(key)) {
+      const close = known.filter((k) => k.toLowerCase() === key.toLowerCase() || k.toLowerCase().startsWith(key.toLowerCase().slice(0, 5)));
+      throw new Error(
+        `${where}: unknown option '${key}'${close.length ? ` (did you mean ${close.map((c) => `'${c}'`).join(' or ')}?)` : ''}; known options: ${known.join(', ')}`,
+      );
+    }
+  }
+}
