@@ -1,0 +1,17 @@
+/**
+ * The attention part of src/layers: UHopAttention (a drop-in for MultiHeadAttention),
+ * a MultiHeadAttention that runs in Node, replaceAttention, and folder save/load.
+ */
+export {
+  UHopAttention,
+  HOPFIELD_ATTENTION_KEYS,
+  type MultiHeadAttentionArgs,
+  type HopfieldAttentionOptions,
+  type UHopAttentionArgs,
+  type UHopAttentionOptions,
+  type UHopAttentionCallArgs,
+  type AttentionInputRole,
+} from './uhopAttention.js';
+export { MultiHeadAttention, registerMultiHeadAttention } from './multiHeadAttention.js';
+export { replaceAttention, attentionProjectionWeights } from './replaceAttention.js';
+export { saveModel, loadModel, readModelArtifacts, type SaveModelOptions, type LoadModelOptions } from './io.js';

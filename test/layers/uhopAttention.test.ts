@@ -1,0 +1,361 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { UHopAttention } from '../../src/layers/uhopAttention.js';
+import { MultiHeadAttention } from '../../src/layers/multiHeadAttention.js';
+import { attentionProjectionWeights } from '../../src/layers/replaceAttention.js';
+import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
+
+// ---------------------------------------------------------------------------------------
+// The reference: tfjs-layers' own MultiHeadAttention. Its Node bundle does not contain it, so
+// it is loaded from the package's ESM files (tsx resolves their extension-less imports). That
+// is a second copy of the layers engine: it registers its own classes under the shared
+// serialization names and its code uses chained tensor ops that only @tensorflow/tfjs
+// registers. Both are swapped in only while the reference runs, so this package's code is
+// tested without them.
+// ---------------------------------------------------------------------------------------
+type RefLayer = {
+  call(q: tf.Tensor, o: Record<string, unknown>): tf.Tensor;
+  callAndReturnAttentionScores(q: tf.Tensor, o: Record<string, unknown>): [tf.Tensor, tf.Tensor];
+};
+type RefCtor = new (args: Record<string, unknown>) => RefLayer & tfl.layers.Layer;
+const registry = tf.serialization.SerializationMap.getMap().classNameMap;
+const ownRegistry = { ...registry };
+const { MultiHeadAttention: TfjsMultiHeadAttention } = (await import(
+  '@tensorflow/tfjs-layers/dist/layers/nlp/multihead_attention.js'
+)) as unknown as { MultiHeadAttention: RefCtor };
+const refRegistry = { ...registry };
+const setRegistry = (m: typeof registry) => {
+  for (const k of Object.keys(registry)) delete registry[k];
+  Object.assign(registry, m);
+};
+setRegistry(ownRegistry);
+
+/**
+ * Runs tfjs' MultiHeadAttention. Its einsum has no wasm kernel, so on such a backend the
+ * reference runs on cpu (tensors move between backends on their own).
+ */
+async function withReference<T>(f: () => T): Promise<T> {
+  const backend = tf.getBackend();
+  const switchTo = tf.getKernel('Einsum', backend) ? null : 'cpu';
+  if (switchTo) await tf.setBackend(switchTo);
+  const proto = tf.Tensor.prototype as unknown as Record<string, unknown>;
+  const added: string[] = [];
+  const add = (name: string, fn: unknown) => {
+    if (proto[name] === undefined) {
+      proto[name] = fn;
+      added.push(name);
+    }
+  };
+  add('add', function (this: tf.Tensor, b: tf.Tensor) {
+    return tf.add(this, b);
+  });
+  add('logicalAnd', function (this: tf.Tensor, b: tf.Tensor) {
+    return tf.logicalAnd(this, b);
+  });
+  add('expandDims', function (this: tf.Tensor, axis: number) {
+    return tf.expandDims(this, axis);
+  });
+  setRegistry(refRegistry);
+  try {
+    return f();
+  } finally {
+    for (const n of added) delete proto[n];
+    setRegistry(ownRegistry);
+    if (switchTo) await tf.setBackend(backend);
+  }
+}
+
+const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+
+forEachBackend('UHopAttention', () => {
+  it('equals tfjs-layers MultiHeadAttention with the same weights (U-Hop off)', async () => {
+    const rank3 = { q: [2, 5, 8], v: [2, 7, 6], k: [2, 7, 5], mask: [2, 5, 7] };
+    const cases: { name: string; args: Record<string, unknown>; shapes?: typeof rank3; key?: boolean; mask?: boolean; causal?: boolean; self?: boolean }[] = [
+      { name: 'self-attention', args: { numHeads: 2, keyDim: 3 }, self: true },
+      { name: 'self-attention, causal', args: { numHeads: 2, keyDim: 3 }, self: true, causal: true },
+      { name: 'cross-attention with key', args: { numHeads: 2, keyDim: 3 }, key: true },
+      { name: 'cross-attention with attentionMask (one row fully masked)', args: { numHeads: 2, keyDim: 3 }, key: true, mask: true },
+      { name: 'causal + attentionMask', args: { numHeads: 2, keyDim: 4 }, mask: true, causal: true },
+      { name: 'no bias, valueDim, outputShape', args: { numHeads: 3, keyDim: 2, valueDim: 4, useBias: false, outputShape: [7] }, key: true, mask: true },
+      { name: 'outputShape with two dims', args: { numHeads: 2, keyDim: 2, outputShape: [3, 2] } },
+      {
+        name: 'rank 4, attentionAxes [2]',
+        args: { numHeads: 2, keyDim: 2, attentionAxes: [2] },
+        shapes: { q: [2, 3, 4, 8], v: [2, 3, 6, 6], k: [2, 3, 6, 5], mask: [2, 3, 4, 6] },
+        key: true,
+        mask: true,
+      },
+      {
+        name: 'rank 4, attentionAxes [1, 2]',
+        args: { numHeads: 2, keyDim: 2, attentionAxes: [1, 2] },
+        shapes: { q: [2, 3, 4, 8], v: [2, 2, 5, 6], k: [2, 2, 5, 5], mask: [2, 3, 4, 2, 5] },
+        mask: true,
+      },
+    ];
+    for (const c of cases) {
+      const s = c.shapes ?? rank3;
+      const q = tf.randomNormal(s.q, 0, 1, 'float32', 1);
+      const v = c.self ? q : tf.randomNormal(s.v, 0, 1, 'float32', 2);
+      const k = c.key ? tf.randomNormal(s.k, 0, 1, 'float32', 3) : undefined;
+      let mask: tf.Tensor | undefined;
+      if (c.mask) {
+        mask = tf.greater(tf.randomUniform(s.mask, 0, 1, 'float32', 4), 0.35);
+        if (s === rank3) {
+          // Fully mask the first query row of the first sample: MultiHeadAttention's -1e9
+          // additive mask then averages all values, and so must UHopAttention. (Not with two
+          // attention axes: there tfjs' exp(x - logSumExp(x)) loses the log(S) next to -1e9 in
+          // float32 and sums the values instead.)
+          const m = mask;
+          const zero = tf.zerosLike(tf.slice(m, [0, 0], [1, 1]));
+          mask = tf.concat([tf.concat([zero, tf.slice(m, [0, 1], [1, -1])], 1), tf.slice(m, [1], [-1])], 0);
+        }
+      }
+      const opts = { value: v, key: k, attentionMask: mask, useCausalMask: c.causal ?? false };
+      const ref = new TfjsMultiHeadAttention(c.args);
+      const [refOut, refScores] = await withReference(() => ref.callAndReturnAttentionScores(q, opts));
+      const layer = new UHopAttention(c.args as never);
+      layer.call(q, { value: v, key: k }); // builds
+      layer.setWeights(attentionProjectionWeights(ref));
+      const [out, scores] = layer.callAndReturnAttentionScores(q, opts);
+      assert.deepEqual(out.shape, refOut.shape, `${c.name}: output shape`);
+      assert.deepEqual(scores.shape, refScores.shape, `${c.name}: scores shape`);
+      assertClose(out, refOut, 1e-5, `${c.name}: output`);
+      assertClose(scores, refScores, 1e-5, `${c.name}: scores`);
+      // call() without scores and apply() give the same output.
+      assertClose(layer.call(q, opts) as tf.Tensor, refOut, 1e-5, `${c.name}: call`);
+      assertClose(layer.apply(q, opts) as tf.Tensor, refOut, 1e-5, `${c.name}: apply`);
+      tf.dispose([q, v, k, mask, refOut, refScores, out, scores].filter((t): t is tf.Tensor => t != null));
+    }
+  });
+
+  it('uses the Keras masks of query and value as tfjs MultiHeadAttention does', async () => {
+    const q = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 5);
+    const v = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 6);
+    const qMask = tf.tensor2d([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], undefined, 'bool');
+    const vMask = tf.tensor2d([[1, 1, 0, 0], [1, 0, 1, 1]], undefined, 'bool');
+    (q as unknown as { kerasMask: tf.Tensor }).kerasMask = qMask;
+    (v as unknown as { kerasMask: tf.Tensor }).kerasMask = vMask;
+    const ref = new TfjsMultiHeadAttention({ numHeads: 2, keyDim: 3 });
+    const refOut = await withReference(() => ref.call(q, { value: v }));
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 3 });
+    layer.call(q, { value: v });
+    layer.setWeights(attentionProjectionWeights(ref));
+    assertClose(layer.call(q, { value: v }) as tf.Tensor, refOut, 1e-5, 'masked output');
+    // The masks matter (else this test could not fail).
+    const unmasked = layer.call(tf.clone(q), { value: tf.clone(v) }) as tf.Tensor;
+    assert.ok(maxAbs(unmasked, refOut) > 1e-3, 'Keras masks must change the output');
+  });
+
+  it('has the weight layout of MultiHeadAttention, and Phi0 after it', () => {
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, valueDim: 5, featureMap: 'linear', featureDim: 4 });
+    layer.apply(tf.zeros([1, 4, 7]), { value: tf.zeros([1, 6, 9]), key: tf.zeros([1, 6, 8]) });
+    const names = layer.weights.map((w) => w.originalName.split('/').slice(1).join('/'));
+    assert.deepEqual(names, [
+      'query/kernel',
+      'query/bias',
+      'key/kernel',
+      'key/bias',
+      'value/kernel',
+      'value/bias',
+      'attentionOutput/kernel',
+      'attentionOutput/bias',
+      'phi0_kernel',
+    ]);
+    assert.deepEqual(
+      layer.weights.map((w) => w.shape),
+      [[7, 2, 3], [2, 3], [8, 2, 3], [2, 3], [9, 2, 5], [2, 5], [2, 5, 7], [7], [2, 4, 3]],
+    );
+    assert.ok(layer.weights.every((w) => w.originalName.startsWith(`${layer.name}/`)), 'weights carry the layer name scope');
+    assert.equal(layer.trainableWeights.length, 9);
+  });
+
+  it('runs in functional models: value, key and attentionMask as model inputs, scores as an output', () => {
+    const q = tfl.input({ shape: [5, 8] });
+    const v = tfl.input({ shape: [7, 6] });
+    const m = tfl.input({ shape: [5, 7] });
+    const cross = new UHopAttention({ numHeads: 2, keyDim: 3 });
+    const h = cross.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor;
+    const self = new UHopAttention({ numHeads: 2, keyDim: 4 });
+    const [out, scores] = self.apply(h, { value: h, useCausalMask: true, returnAttentionScores: true }) as tfl.SymbolicTensor[];
+    assert.deepEqual(h.shape, [null, 5, 8]);
+    assert.deepEqual(scores.shape, [null, 2, 5, 5]);
+    const model = tfl.model({ inputs: [q, v, m], outputs: [out, scores] });
+    const xq = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 7);
+    const xv = tf.randomNormal([3, 7, 6], 0, 1, 'float32', 8);
+    const xm = tf.cast(tf.greater(tf.randomUniform([3, 5, 7], 0, 1, 'float32', 9), 0.3), 'float32');
+    const [yOut, yScores] = model.predict([xq, xv, xm]) as tf.Tensor[];
+    const eagerH = cross.call(xq, { value: xv, attentionMask: xm }) as tf.Tensor;
+    const [eOut, eScores] = self.callAndReturnAttentionScores(eagerH, { value: eagerH, useCausalMask: true });
+    assertClose(yOut, eOut, 1e-5, 'functional output');
+    assertClose(yScores, eScores, 1e-5, 'functional scores');
+    // Causal: no weight on later positions.
+    const a = eScores.arraySync() as number[][][][];
+    for (let t = 0; t < 5; t++) for (let s = t + 1; s < 5; s++) assert.equal(a[0][1][t][s], 0);
+    // Self-attention without `value` works too (e.g. in a Sequential model).
+    const seq = tfl.sequential({ layers: [new UHopAttention({ numHeads: 2, keyDim: 2, inputShape: [5, 8] }), tfl.layers.dense({ units: 3 })] });
+    assert.deepEqual((seq.predict(xq) as tf.Tensor).shape, [3, 5, 3]);
+  });
+
+  it('U-Hop: fitSteps 0 with the isometry Phi0 equals the plain layer; fitting changes the scores', () => {
+    const q = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 10);
+    const v = tf.randomNormal([3, 7, 6], 0, 1, 'float32', 11);
+    const plain = new UHopAttention({ numHeads: 2, keyDim: 4 });
+    const y = plain.call(q, { value: v }) as tf.Tensor;
+    const proj = plain.getWeights();
+    for (const featureDim of [4, 6]) {
+      const u0 = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim, fitSteps: 0 });
+      u0.call(q, { value: v });
+      u0.setWeights([...proj, ...u0.getWeights().slice(8)]);
+      assertClose(u0.call(q, { value: v }) as tf.Tensor, y, 1e-5, `fitSteps 0, featureDim ${featureDim}`);
+      const u5 = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim, fitSteps: 5, fitLr: 0.5 });
+      u5.call(q, { value: v });
+      u5.setWeights(u0.getWeights());
+      const [y5, s5] = u5.callAndReturnAttentionScores(q, { value: v });
+      assert.deepEqual(y5.shape, [3, 5, 8]);
+      assert.deepEqual(s5.shape, [3, 2, 5, 7]);
+      assert.ok(maxAbs(y5, y) > 1e-4, `the fit must change the retrieval (featureDim ${featureDim})`);
+      assertClose(tf.sum(s5, -1), tf.ones([3, 2, 5]), 1e-5, 'association rows sum to 1');
+    }
+    const mlp = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'mlp', featureDim: 8, fitSteps: 2 });
+    assert.deepEqual((mlp.call(q, { value: v }) as tf.Tensor).shape, [3, 5, 8]);
+  });
+
+  it('U-Hop: predict(x)[i] equals predict(x[i]) (one fit per sample and head)', () => {
+    const q = tfl.input({ shape: [5, 8] });
+    const v = tfl.input({ shape: [7, 6] });
+    const m = tfl.input({ shape: [5, 7] });
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 6, fitSteps: 4, fitLr: 0.3, separation: 'sparsemax' });
+    const model = tfl.model({ inputs: [q, v, m], outputs: layer.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor });
+    const B = 4;
+    const xq = tf.randomNormal([B, 5, 8], 0, 1, 'float32', 12);
+    const xv = tf.randomNormal([B, 7, 6], 0, 1, 'float32', 13);
+    // Sample 2 has padded memories (masked for every query): they must not enter its fit.
+    const xm = tf.tidy(() => {
+      const pad = tf.concat([tf.ones([1, 5, 4]), tf.zeros([1, 5, 3])], 2);
+      return tf.concat([tf.ones([2, 5, 7]), pad, tf.ones([1, 5, 7])], 0);
+    });
+    const batch = model.predict([xq, xv, xm]) as tf.Tensor;
+    for (let i = 0; i < B; i++) {
+      const one = model.predict([tf.slice(xq, [i], [1]), tf.slice(xv, [i], [1]), tf.slice(xm, [i], [1])]) as tf.Tensor;
+      assertClose(one, tf.slice(batch, [i], [1]), 1e-5, `sample ${i}`);
+    }
+    // Padding really is left out: changing padded memories changes nothing for sample 2.
+    const xv2 = tf.tidy(() => {
+      const noise = tf.concat([tf.zeros([2, 7, 6]), tf.concat([tf.zeros([1, 4, 6]), tf.fill([1, 3, 6], 5)], 1), tf.zeros([1, 7, 6])], 0);
+      return tf.add(xv, noise);
+    });
+    const batch2 = model.predict([xq, xv2, xm]) as tf.Tensor;
+    assertClose(tf.slice(batch2, [2], [1]), tf.slice(batch, [2], [1]), 1e-5, 'padded memories do not matter');
+  });
+
+  it('U-Hop: gradients reach every weight, and training reduces a loss', async () => {
+    const q = tf.randomNormal([4, 5, 6], 0, 1, 'float32', 14);
+    // Euclidean similarity: the key bias changes the scores per memory, so it gets gradient
+    // too (with the dot product it adds a per-query constant that the softmax removes).
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 3, similarity: 'euclidean', dropout: 0.1 });
+    layer.call(q, { value: q });
+    const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(layer.call(q, { value: q, training: true }) as tf.Tensor)) as tf.Scalar, vars);
+    assert.equal(Object.keys(grads).length, 9);
+    for (const [name, g] of Object.entries(grads)) {
+      assert.ok(tf.norm(g).dataSync()[0] > 1e-6, `no gradient reaches ${name}`);
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+    // phiTrainable false: Phi0 is not a trainable weight.
+    const frozen = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', phiTrainable: false });
+    frozen.call(q, { value: q });
+    assert.equal(frozen.trainableWeights.length, 8);
+    assert.equal(frozen.nonTrainableWeights.length, 1);
+
+    // A small task: predict the mean of each sequence's features from self-attention.
+    const input = tfl.input({ shape: [5, 6] });
+    const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2 });
+    const h = att.apply(input, { value: input }) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 1 }).apply(tfl.layers.globalAveragePooling1d().apply(h)) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: out });
+    model.compile({ optimizer: tf.train.adam(0.03), loss: 'meanSquaredError' });
+    const x = tf.randomNormal([16, 5, 6], 0, 1, 'float32', 15);
+    const y = tf.reshape(tf.mean(x, [1, 2]), [16, 1]);
+    const first = model.evaluate(x, y) as tf.Scalar;
+    const before = first.dataSync()[0];
+    for (let i = 0; i < 40; i++) await model.trainOnBatch(x, y);
+    const after = (model.evaluate(x, y) as tf.Scalar).dataSync()[0];
+    assert.ok(after < 0.5 * before, `loss ${before} -> ${after} must fall by half`);
+  });
+
+  it('Hopfield separations: association rows are distributions with zero weight where masked', () => {
+    const q = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 16);
+    const v = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 17);
+    const mask = tf.tensor3d([[[1, 1, 0, 1, 1]], [[1, 0, 1, 1, 0]]]); // [B, 1, S]
+    for (const separation of ['sparsemax', 'entmax15', 'entmax', 'topk', 'max'] as const) {
+      const layer = new UHopAttention({ numHeads: 2, keyDim: 3, separation, alpha: 1.3, topK: 2, updateStepsMax: 2 });
+      const [out, a] = layer.callAndReturnAttentionScores(q, { value: v, attentionMask: mask });
+      assert.deepEqual(out.shape, [2, 4, 6]);
+      assertClose(tf.sum(a, -1), tf.ones([2, 2, 4]), 1e-5, `${separation}: rows sum to 1`);
+      const arr = a.arraySync() as number[][][][];
+      for (let h = 0; h < 2; h++) for (let t = 0; t < 4; t++) {
+        assert.equal(arr[0][h][t][2], 0, `${separation}: masked memory`);
+        assert.equal(arr[1][h][t][4], 0, `${separation}: masked memory`);
+      }
+    }
+  });
+
+  it('leaks no tensors over 100 training steps and 100 predictions', async () => {
+    const input = tfl.input({ shape: [4, 6] });
+    const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2, dropout: 0.1 });
+    const h = att.apply(input, { value: input }) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2 }).apply(h) as tfl.SymbolicTensor });
+    model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
+    const x = tf.randomNormal([3, 4, 6], 0, 1, 'float32', 18);
+    const y = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 19);
+    await model.trainOnBatch(x, y);
+    tf.dispose(model.predict(x) as tf.Tensor);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 100; i++) await model.trainOnBatch(x, y);
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked by training');
+    for (let i = 0; i < 100; i++) tf.dispose(model.predict(x) as tf.Tensor);
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked by predict');
+    const mask = tf.ones([3, 4, 4]);
+    assertNoLeak(() => att.callAndReturnAttentionScores(x, { value: x, attentionMask: mask }), 3);
+  });
+
+  it('gives clear errors for bad arguments and calls', () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ numHeads: 0, keyDim: 2 }, /numHeads must be an integer >= 1, got 0/],
+      [{ numHeads: 2, keyDim: 'a' }, /keyDim must be an integer >= 1, got a/],
+      [{ numHeads: 2, keyDim: 2, dropout: 1 }, /dropout must be a number in \[0, 1\), got 1/],
+      [{ numHeads: 2, keyDim: 2, seperation: 'sparsemax' }, /unknown option 'seperation'/],
+      [{ numHeads: 2, keyDim: 2, separation: 'soft' }, /separation/],
+      [{ numHeads: 2, keyDim: 2, similarity: 'l2' }, /similarity/],
+      [{ numHeads: 2, keyDim: 2, beta: -1 }, /beta must be a finite number > 0/],
+      [{ numHeads: 2, keyDim: 2, beta: [1, 2, 3] }, /beta per head must have numHeads=2 entries, got 3/],
+      [{ numHeads: 2, keyDim: 2, alpha: 3 }, /alpha \(entmax\) must be a number in \[1, 2\], got 3/],
+      [{ numHeads: 2, keyDim: 2, updateStepsMax: 0 }, /updateStepsMax must be an integer >= 1/],
+      [{ numHeads: 2, keyDim: 2, outputShape: [0] }, /outputShape must be/],
+      [{ numHeads: 2, keyDim: 2, activityRegularizer: 'l1l2' }, /activityRegularizer is not supported/],
+      [{ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 2 }, /featureDim \(2\) < key dimension per head \(4\)/],
+      [{ numHeads: 2, keyDim: 2, featureMap: 'kernel' }, /featureMap must be one of none, linear, mlp/],
+      [{ numHeads: 2, keyDim: 2, kernelInitializer: 'glorotUnifrm' }, /unknown initializer 'glorotUnifrm'/],
+    ];
+    for (const [args, re] of bad) assert.throws(() => new UHopAttention(args as never), re, JSON.stringify(args));
+    assert.throws(() => new MultiHeadAttention({ numHeads: 2, keyDim: 2, separation: 'sparsemax' } as never), /MultiHeadAttention: unknown option 'separation'/);
+
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 2, name: 'att' });
+    const x = tf.zeros([2, 3, 4]);
+    assert.throws(() => layer.call(x, { key: x }), /UHopAttention 'att': key was given without value/);
+    assert.throws(() => layer.apply(tf.zeros([2, 4])), /rank >= 3/);
+    layer.call(x, { value: x });
+    assert.throws(() => layer.call(tf.zeros([2, 3, 5]), { value: x }), /query has 5 features but the layer was built for 4/);
+    assert.throws(() => layer.call(x, { value: tf.zeros([3, 3, 4]) }), /must agree on the batch dims/);
+    assert.throws(() => layer.call(x, { value: x, attentionMask: tf.ones([2, 2, 3]) }), /does not broadcast to the scores \[2,2,3,3\]/);
+    assert.throws(() => layer.apply(tfl.input({ shape: [3, 4] }), { value: x }), /must be all symbolic .* or all tensors/);
+    const uhop = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear' });
+    assert.throws(() => uhop.call(x, { value: x, useCausalMask: true }), /useCausalMask with a U-Hop feature map/);
+    const twice = new UHopAttention({ numHeads: 1, keyDim: 2, name: 'twice' });
+    const s = tfl.input({ shape: [3, 4] });
+    twice.apply(s, { value: s });
+    assert.throws(() => twice.apply(s, { value: s, useCausalMask: true }), /'twice': called in a functional model with .* but it was called before/);
+  });
+});
