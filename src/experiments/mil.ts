@@ -1,0 +1,529 @@
+/**
+ * The classic multiple-instance-learning benchmark (MUSK1, MUSK2, Elephant, or any MIL CSV of
+ * the same format): k-fold cross-validation at the bag level, repeated with different seeds.
+ *
+ * Per repeat r (seed + r) and outer fold f:
+ *   1. stratified bag-level folds (`stratifiedKFold(labels, folds, seed + r)`);
+ *   2. the training folds are split once more, stratified, into inner-train and inner-
+ *      validation bags (`valFraction`); the test fold is never looked at until step 5;
+ *   3. optional standardization fitted on the training folds' instances only, applied to the
+ *      test fold with the same statistics;
+ *   4. training on inner-train with model selection on inner-validation (the weights of the
+ *      epoch with the best validation loss are restored; early stopping after `patience`);
+ *   5. accuracy (threshold 0.5) and ROC AUC on the test fold.
+ * Summaries: the mean over all folds of all repeats, and the std over repeats of the
+ * per-repeat means (the convention of Ilse et al. 2018 and Ramsauer et al. 2020); the std
+ * over all single folds is in the JSON too.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { performance } from 'node:perf_hooks';
+import type { Bag, MilDataset } from '../data/mil.js';
+import { stratifiedKFold, standardize } from '../data/mil.js';
+import { milClassifier, type MilHopfieldOptions, type MilPoolingKind } from '../models/mil.js';
+import { trainMilModel, predictBags, rocAuc, bagAccuracy, type MilEpochLog } from '../models/milTraining.js';
+import { meanStd } from './report.js';
+
+// ---------------------------------------------------------------------------------------
+// Methods
+
+/** One compared method: a pooling, and for Hopfield poolings what differs from the config. */
+export interface MilMethodSpec {
+  description: string;
+  pooling: MilPoolingKind;
+  /** Hopfield options of this method, applied over the dataset config's `hopfield`. */
+  hopfield?: MilHopfieldOptions;
+}
+
+/** The compared methods, by name. */
+export const MIL_METHODS = {
+  'hopfield-softmax': { description: 'HopfieldPooling, dense (softmax)', pooling: 'hopfield', hopfield: { separation: 'softmax', featureMap: 'none' } },
+  'hopfield-sparsemax': { description: 'HopfieldPooling, sparse (sparsemax)', pooling: 'hopfield', hopfield: { separation: 'sparsemax', featureMap: 'none' } },
+  'hopfield-entmax': { description: 'HopfieldPooling, 1.5-entmax', pooling: 'hopfield', hopfield: { separation: 'entmax15', featureMap: 'none' } },
+  uhop: { description: 'HopfieldPooling + U-Hop (linear Phi fitted per bag), softmax', pooling: 'hopfield', hopfield: { separation: 'softmax', featureMap: 'linear' } },
+  'uhop-sparsemax': { description: 'HopfieldPooling + U-Hop (linear Phi fitted per bag), sparsemax', pooling: 'hopfield', hopfield: { separation: 'sparsemax', featureMap: 'linear' } },
+  attention: { description: 'attention MIL pooling (Ilse et al. 2018)', pooling: 'attention' },
+  'gated-attention': { description: 'gated attention MIL pooling (Ilse et al. 2018)', pooling: 'gated-attention' },
+  mean: { description: 'mean pooling', pooling: 'mean' },
+  max: { description: 'max pooling', pooling: 'max' },
+} as const satisfies Record<string, MilMethodSpec>;
+
+export type MilMethodName = keyof typeof MIL_METHODS;
+export const MIL_METHOD_NAMES = Object.keys(MIL_METHODS) as MilMethodName[];
+/** What `uhop mil` runs when no --methods are given. */
+export const MIL_DEFAULT_METHODS: MilMethodName[] = [
+  'hopfield-softmax',
+  'hopfield-sparsemax',
+  'hopfield-entmax',
+  'uhop',
+  'attention',
+  'gated-attention',
+  'mean',
+  'max',
+];
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+/** Model and training hyper-parameters of one benchmark run (shared by all methods). */
+export interface MilConfig {
+  /** Instance encoder widths (Dense + ReLU). */
+  hidden: number[];
+  /** Dropout after each encoder layer and after the pooling. */
+  dropout: number;
+  /** Instance dropout inside bags (training only). */
+  bagDropout: number;
+  /** Weight decay lambda on all kernels (gradient += lambda W). */
+  weightDecay: number;
+  /** Adam learning rate at epoch 0. */
+  learningRate: number;
+  /** lr(epoch) = learningRate * lrDecay^epoch. */
+  lrDecay: number;
+  /** Maximum number of epochs. */
+  epochs: number;
+  /** Early stopping: epochs without a better validation loss. */
+  patience: number;
+  /** Bags per minibatch (bags of similar size are batched together). */
+  batchSize: number;
+  /** Fraction of the training folds held out (stratified) for model selection. */
+  valFraction: number;
+  /** Width of the attention network of 'attention' / 'gated-attention'. */
+  attentionUnits: number;
+  /** HopfieldPooling options shared by the Hopfield methods (each method sets its separation / featureMap). */
+  hopfield: MilHopfieldOptions;
+  /** Standardize features per fold on the training folds' statistics. */
+  standardize: boolean;
+}
+
+/**
+ * The fixed configuration per data set (the one `uhop mil` uses unless flags override it).
+ * Chosen on inner validation splits only: see the README's MIL section for the procedure.
+ */
+export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', MilConfig> = {
+  default: {
+    hidden: [128, 64],
+    dropout: 0.1,
+    bagDropout: 0,
+    weightDecay: 1e-4,
+    learningRate: 1e-3,
+    lrDecay: 0.98,
+    epochs: 60,
+    patience: 15,
+    batchSize: 4,
+    valFraction: 0.2,
+    attentionUnits: 64,
+    hopfield: { numHeads: 4, hiddenSize: 16, quantity: 1, fitSteps: 5, fitLr: 0.1, separationLoss: 'lse' },
+    standardize: true,
+  },
+  musk1: {} as MilConfig,
+  musk2: {} as MilConfig,
+  elephant: {} as MilConfig,
+};
+MIL_CONFIGS.musk1 = { ...MIL_CONFIGS.default };
+MIL_CONFIGS.musk2 = { ...MIL_CONFIGS.default };
+MIL_CONFIGS.elephant = { ...MIL_CONFIGS.default };
+
+/** The configuration for a data set name (the built-in ones, else 'default'), with overrides. */
+export function milConfigFor(name: string, overrides: Partial<MilConfig> = {}): MilConfig {
+  const key = name.toLowerCase() as keyof typeof MIL_CONFIGS;
+  const base = Object.hasOwn(MIL_CONFIGS, key) ? MIL_CONFIGS[key] : MIL_CONFIGS.default;
+  const merged: MilConfig = { ...base, ...stripUndefined(overrides) };
+  merged.hopfield = { ...base.hopfield, ...stripUndefined(overrides.hopfield ?? {}) };
+  return merged;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Running
+
+/** Result of one method on one outer fold of one repeat. */
+export interface MilFoldResult {
+  method: MilMethodName;
+  repeat: number;
+  fold: number;
+  accuracy: number;
+  auc: number;
+  /** Epoch (0-based) whose weights were evaluated, chosen on the inner validation bags. */
+  bestEpoch: number;
+  epochsRun: number;
+  valLoss: number;
+  valAuc: number;
+  trainBags: number;
+  valBags: number;
+  testBags: number;
+  seconds: number;
+}
+
+/** Summary of one method over all folds and repeats. */
+export interface MilSummaryRow {
+  dataset: string;
+  method: MilMethodName;
+  /** Mean over all folds of all repeats. */
+  accuracy: number;
+  /** Std over repeats of the per-repeat mean (0 with one repeat). */
+  accuracyStd: number;
+  auc: number;
+  aucStd: number;
+  /** Std over all single folds. */
+  accuracyFoldStd: number;
+  aucFoldStd: number;
+  folds: number;
+  repeats: number;
+  /** Mean inner-validation AUC at the selected epochs (what a config choice may look at). */
+  valAuc: number;
+  /** Total training + evaluation time of the method, seconds. */
+  seconds: number;
+}
+
+/** Progress events of {@link runMilBenchmark}. */
+export interface MilProgress {
+  /** Before a fold starts: which one, and how many folds there are in total. */
+  onFoldStart?(info: { method: MilMethodName; repeat: number; fold: number; index: number; total: number }): void;
+  onEpochEnd?(info: { method: MilMethodName; repeat: number; fold: number; log: MilEpochLog; epochs: number }): void;
+  onFoldEnd?(result: MilFoldResult, index: number, total: number): void;
+}
+
+/** Options of {@link runMilBenchmark}. */
+export interface MilBenchmarkOptions {
+  dataset: MilDataset;
+  /** Default {@link MIL_DEFAULT_METHODS}. */
+  methods?: MilMethodName[];
+  /** Outer folds. Default 10. */
+  folds?: number;
+  /** Repeats with seeds seed, seed+1, ... Default 5. */
+  repeats?: number;
+  /** Base seed. Default 0. */
+  seed?: number;
+  /** Only run these outer folds (0-based; default all): for quick timing runs. */
+  onlyFolds?: number[];
+  /** Model and training configuration. Default `milConfigFor(dataset.name)`. */
+  config?: MilConfig;
+  progress?: MilProgress;
+}
+
+/** Result of {@link runMilBenchmark}. */
+export interface MilBenchmarkResult {
+  dataset: string;
+  numBags: number;
+  numFeatures: number;
+  config: MilConfig;
+  folds: number;
+  repeats: number;
+  seed: number;
+  results: MilFoldResult[];
+  summary: MilSummaryRow[];
+  seconds: number;
+}
+
+/** Stratified split of `bags` into inner-train and inner-validation (a fraction `valFraction`). */
+export function innerSplit(bags: Bag[], valFraction: number, seed: number): { train: Bag[]; val: Bag[] } {
+  if (!(valFraction > 0 && valFraction < 1)) throw new Error(`innerSplit: valFraction must be in (0, 1), got ${String(valFraction)}`);
+  const k = Math.max(2, Math.round(1 / valFraction));
+  const [first] = stratifiedKFold(
+    bags.map((b) => b.label),
+    Math.min(k, bags.length),
+    seed,
+  );
+  return { train: first.train.map((i) => bags[i]), val: first.test.map((i) => bags[i]) };
+}
+
+/** Model-selection outcome of training on the training folds only (no test bag involved). */
+export interface MilInnerResult {
+  /** Inner-validation binary cross-entropy and ROC AUC at the selected epoch. */
+  valLoss: number;
+  valAuc: number;
+  bestEpoch: number;
+  epochsRun: number;
+}
+
+/**
+ * Trains `method` on the training folds' inner-train part and selects on their inner-validation
+ * part; returns the trained model (the caller disposes it) and the standardized training bags'
+ * statistics applied to `others` (e.g. the test fold).
+ */
+async function trainOnTrainingFolds(
+  method: MilMethodName,
+  trainFolds: Bag[],
+  others: Bag[],
+  numFeatures: number,
+  config: MilConfig,
+  seed: number,
+  onEpochEnd?: (log: MilEpochLog) => void,
+) {
+  let train = trainFolds;
+  let other = others;
+  if (config.standardize) {
+    const s = standardize(train, others);
+    train = s.train;
+    other = s.other;
+  }
+  const inner = innerSplit(train, config.valFraction, seed + 7919);
+  const model = buildMethodModel(method, numFeatures, config, seed);
+  try {
+    const { history, bestEpoch } = await trainMilModel(model, inner.train, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      learningRate: config.learningRate,
+      lrDecay: config.lrDecay,
+      validation: inner.val,
+      monitor: 'loss',
+      patience: config.patience,
+      seed,
+      onEpochEnd,
+    });
+    const best = history.find((h) => h.epoch === bestEpoch)!;
+    const selection: MilInnerResult = { valLoss: best.valLoss!, valAuc: best.valAuc!, bestEpoch, epochsRun: history.length };
+    return { model, other, inner, selection };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** Trains and evaluates one method on one split; returns test metrics and the chosen epoch. */
+export async function runMilFold(
+  method: MilMethodName,
+  split: { train: Bag[]; test: Bag[] },
+  numFeatures: number,
+  config: MilConfig,
+  seed: number,
+  onEpochEnd?: (log: MilEpochLog) => void,
+): Promise<Omit<MilFoldResult, 'method' | 'repeat' | 'fold'>> {
+  const t0 = performance.now();
+  const { model, other: test, inner, selection } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
+  try {
+    const p = predictBags(model, test);
+    const labels = test.map((b) => b.label);
+    return {
+      accuracy: bagAccuracy(p, labels),
+      auc: rocAuc(p, labels),
+      ...selection,
+      trainBags: inner.train.length,
+      valBags: inner.val.length,
+      testBags: test.length,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Builds the model of a method under a configuration. */
+export function buildMethodModel(method: MilMethodName, numFeatures: number, config: MilConfig, seed?: number) {
+  const spec: MilMethodSpec = MIL_METHODS[method];
+  if (!spec) throw new Error(`runMilBenchmark: unknown method '${String(method)}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+  return milClassifier({
+    numFeatures,
+    hidden: config.hidden,
+    pooling: spec.pooling,
+    ...(spec.pooling === 'hopfield' ? { hopfield: { ...config.hopfield, ...spec.hopfield } } : {}),
+    attentionUnits: config.attentionUnits,
+    dropout: config.dropout,
+    bagDropout: config.bagDropout,
+    weightDecay: config.weightDecay,
+    seed,
+  });
+}
+
+/**
+ * Runs the repeated k-fold MIL benchmark for every method (see the module comment for the
+ * protocol). Deterministic for a seed up to floating-point differences between backends.
+ *
+ * @example
+ * ```ts
+ * import { readMilCsv } from 'uhop';
+ * const dataset = readMilCsv('../shared/data/mil/musk1.csv');
+ * const { summary } = await runMilBenchmark({ dataset, methods: ['uhop', 'attention'], folds: 10, repeats: 5 });
+ * ```
+ */
+export async function runMilBenchmark(options: MilBenchmarkOptions): Promise<MilBenchmarkResult> {
+  const fn = 'runMilBenchmark';
+  const { dataset, folds = 10, repeats = 5, seed = 0, progress } = options;
+  const methods = options.methods ?? MIL_DEFAULT_METHODS;
+  if (!dataset || !Array.isArray(dataset.bags)) throw new Error(`${fn}: dataset must be a MilDataset ({ name, bags, numFeatures })`);
+  for (const m of methods) {
+    if (!Object.hasOwn(MIL_METHODS, m)) throw new Error(`${fn}: unknown method '${m}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+  }
+  if (methods.length === 0) throw new Error(`${fn}: methods is empty`);
+  if (!Number.isInteger(folds) || folds < 2) throw new Error(`${fn}: folds must be an integer >= 2, got ${String(folds)}`);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`${fn}: repeats must be an integer >= 1, got ${String(repeats)}`);
+  const onlyFolds = options.onlyFolds ?? Array.from({ length: folds }, (_, i) => i);
+  for (const f of onlyFolds) {
+    if (!Number.isInteger(f) || f < 0 || f >= folds) throw new Error(`${fn}: onlyFolds entries must be integers in [0, ${folds - 1}], got ${f}`);
+  }
+  const config = options.config ?? milConfigFor(dataset.name);
+  const labels = dataset.bags.map((b) => b.label);
+  const total = methods.length * repeats * onlyFolds.length;
+  const results: MilFoldResult[] = [];
+  const t0 = performance.now();
+  let index = 0;
+  for (let r = 0; r < repeats; r++) {
+    const splits = stratifiedKFold(labels, folds, seed + r);
+    for (const f of onlyFolds) {
+      const split = { train: splits[f].train.map((i) => dataset.bags[i]), test: splits[f].test.map((i) => dataset.bags[i]) };
+      for (const method of methods) {
+        progress?.onFoldStart?.({ method, repeat: r, fold: f, index, total });
+        const foldSeed = (seed + r) * 1009 + f * 31;
+        const before = tf.memory().numTensors;
+        const res = await runMilFold(method, split, dataset.numFeatures, config, foldSeed, (log) =>
+          progress?.onEpochEnd?.({ method, repeat: r, fold: f, log, epochs: config.epochs }),
+        );
+        const leaked = tf.memory().numTensors - before;
+        if (leaked > 0) throw new Error(`${fn}: ${leaked} tensors leaked while running ${method} on fold ${f} of repeat ${r}`);
+        const row: MilFoldResult = { method, repeat: r, fold: f, ...res };
+        results.push(row);
+        progress?.onFoldEnd?.(row, index, total);
+        index++;
+      }
+    }
+  }
+  return {
+    dataset: dataset.name,
+    numBags: dataset.bags.length,
+    numFeatures: dataset.numFeatures,
+    config,
+    folds,
+    repeats,
+    seed,
+    results,
+    summary: summarizeMil(dataset.name, results),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** Mean and std per method (see {@link MilSummaryRow}); methods in first-seen order. */
+export function summarizeMil(dataset: string, results: MilFoldResult[]): MilSummaryRow[] {
+  const methods = [...new Set(results.map((r) => r.method))];
+  return methods.map((method) => {
+    const rows = results.filter((r) => r.method === method);
+    const repeats = [...new Set(rows.map((r) => r.repeat))].sort((a, b) => a - b);
+    const perRepeat = (key: 'accuracy' | 'auc') =>
+      repeats.map((rep) => meanStd(rows.filter((r) => r.repeat === rep).map((r) => r[key]).filter((v) => !Number.isNaN(v))).mean);
+    const acc = meanStd(rows.map((r) => r.accuracy));
+    const auc = meanStd(rows.map((r) => r.auc).filter((v) => !Number.isNaN(v)));
+    return {
+      dataset,
+      method,
+      accuracy: acc.mean,
+      accuracyStd: meanStd(perRepeat('accuracy')).std,
+      auc: auc.mean,
+      aucStd: meanStd(perRepeat('auc')).std,
+      accuracyFoldStd: acc.std,
+      aucFoldStd: auc.std,
+      folds: rows.length,
+      repeats: repeats.length,
+      valAuc: meanStd(rows.map((r) => r.valAuc).filter((v) => !Number.isNaN(v))).mean,
+      seconds: rows.reduce((s, r) => s + r.seconds, 0),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Choosing a configuration on inner validation splits only
+
+/** One candidate configuration of {@link tuneMil}: a name and what it changes. */
+export interface MilTuneCandidate {
+  name: string;
+  overrides: Partial<MilConfig>;
+}
+
+/**
+ * The default search grid: learning rate x weight decay x dropout (8 candidates), every other
+ * setting from the base configuration.
+ */
+export const MIL_TUNE_GRID: MilTuneCandidate[] = [1e-3, 3e-4].flatMap((learningRate) =>
+  [1e-4, 1e-2].flatMap((weightDecay) =>
+    [0, 0.25].map((dropout) => ({ name: `lr=${learningRate},wd=${weightDecay},dropout=${dropout}`, overrides: { learningRate, weightDecay, dropout } })),
+  ),
+);
+
+/** Inner-validation score of one candidate and method (means over the outer folds). */
+export interface MilTuneRow {
+  candidate: string;
+  method: MilMethodName;
+  valLoss: number;
+  valAuc: number;
+  bestEpoch: number;
+  folds: number;
+  seconds: number;
+}
+
+/** Options of {@link tuneMil}. */
+export interface MilTuneOptions {
+  dataset: MilDataset;
+  /** Configuration the candidates modify. Default `milConfigFor(dataset.name)`. */
+  base?: MilConfig;
+  /** Default {@link MIL_TUNE_GRID}. */
+  candidates?: MilTuneCandidate[];
+  /** Methods whose inner-validation scores are averaged. Default ['uhop', 'attention']. */
+  methods?: MilMethodName[];
+  /** Outer folds of the split (their training parts are used). Default 10. */
+  folds?: number;
+  /** Only these outer folds. Default all. */
+  onlyFolds?: number[];
+  /** Seed of the outer split; use one the benchmark does not use. Default 1000. */
+  seed?: number;
+  onProgress?: (done: number, total: number, status: string) => void;
+}
+
+/**
+ * Chooses a configuration without looking at any test fold: for every candidate and method,
+ * and every outer fold of one split, it trains on the fold's training part (inner-train) and
+ * scores on the inner-validation part; the candidate with the lowest mean inner-validation
+ * loss (over methods and folds) wins. The outer test folds are never loaded into a model.
+ *
+ * @example
+ * ```ts
+ * const { best, ranking } = await tuneMil({ dataset: readMilCsv('musk1.csv'), onlyFolds: [0, 1, 2, 3, 4] });
+ * ```
+ */
+export async function tuneMil(options: MilTuneOptions) {
+  const fn = 'tuneMil';
+  const { dataset, folds = 10, seed = 1000, onProgress } = options;
+  const base = options.base ?? milConfigFor(dataset.name);
+  const candidates = options.candidates ?? MIL_TUNE_GRID;
+  const methods = options.methods ?? (['uhop', 'attention'] as MilMethodName[]);
+  if (candidates.length === 0) throw new Error(`${fn}: candidates is empty`);
+  for (const m of methods) {
+    if (!Object.hasOwn(MIL_METHODS, m)) throw new Error(`${fn}: unknown method '${m}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+  }
+  const onlyFolds = options.onlyFolds ?? Array.from({ length: folds }, (_, i) => i);
+  const splits = stratifiedKFold(dataset.bags.map((b) => b.label), folds, seed);
+  const total = candidates.length * methods.length * onlyFolds.length;
+  const rows: MilTuneRow[] = [];
+  let done = 0;
+  for (const cand of candidates) {
+    const config: MilConfig = { ...base, ...cand.overrides, hopfield: { ...base.hopfield, ...(cand.overrides.hopfield ?? {}) } };
+    for (const method of methods) {
+      const t0 = performance.now();
+      const scores: MilInnerResult[] = [];
+      for (const f of onlyFolds) {
+        const trainFolds = splits[f].train.map((i) => dataset.bags[i]);
+        const { model, selection } = await trainOnTrainingFolds(method, trainFolds, [], dataset.numFeatures, config, seed * 7 + f);
+        model.dispose();
+        scores.push(selection);
+        onProgress?.(++done, total, `${cand.name} ${method} fold ${f}: val loss ${selection.valLoss.toFixed(3)}`);
+      }
+      rows.push({
+        candidate: cand.name,
+        method,
+        valLoss: meanStd(scores.map((s) => s.valLoss)).mean,
+        valAuc: meanStd(scores.map((s) => s.valAuc).filter((v) => !Number.isNaN(v))).mean,
+        bestEpoch: meanStd(scores.map((s) => s.bestEpoch)).mean,
+        folds: scores.length,
+        seconds: (performance.now() - t0) / 1000,
+      });
+    }
+  }
+  const ranking = candidates
+    .map((c) => {
+      const mine = rows.filter((r) => r.candidate === c.name);
+      return { candidate: c.name, overrides: c.overrides, valLoss: meanStd(mine.map((r) => r.valLoss)).mean, valAuc: meanStd(mine.map((r) => r.valAuc)).mean };
+    })
+    .sort((a, b) => a.valLoss - b.valLoss);
+  const winner = candidates.find((c) => c.name === ranking[0].candidate)!;
+  const best: MilConfig = { ...base, ...winner.overrides, hopfield: { ...base.hopfield, ...(winner.overrides.hopfield ?? {}) } };
+  return { rows, ranking, best };
+}

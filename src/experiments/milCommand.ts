@@ -1,0 +1,311 @@
+/**
+ * `uhop mil`: the MIL benchmark (MUSK1, MUSK2, Elephant or any MIL CSV) from the command line:
+ * repeated stratified k-fold CV, one table with the literature's numbers beside ours, a JSON
+ * file with every fold and an SVG bar chart under results/mil/.
+ */
+import { existsSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  UsageError,
+  choiceFlag,
+  numberFlag,
+  numberListFlag,
+  parseCommandArgs,
+  type CliIO,
+  type CommandModule,
+  type CommonArgs,
+} from './command.js';
+import {
+  MIL_DEFAULT_METHODS,
+  MIL_METHODS,
+  MIL_METHOD_NAMES,
+  milConfigFor,
+  runMilBenchmark,
+  type MilBenchmarkResult,
+  type MilConfig,
+  type MilMethodName,
+} from './mil.js';
+import { MIL_REFERENCES, milChartSvg } from './milReport.js';
+import { progress, printTable, writeResults, writeTextFile } from './report.js';
+import { readMilCsv } from '../data/mil.js';
+
+const NAME = 'mil';
+const BUILTIN = ['musk1', 'musk2', 'elephant'] as const;
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  dataset: { type: 'string' },
+  'data-dir': { type: 'string' },
+  folds: { type: 'string' },
+  repeats: { type: 'string' },
+  seed: { type: 'string' },
+  'only-folds': { type: 'string' },
+  methods: { type: 'string' },
+  epochs: { type: 'string' },
+  lr: { type: 'string' },
+  'lr-decay': { type: 'string' },
+  'batch-size': { type: 'string' },
+  patience: { type: 'string' },
+  'val-fraction': { type: 'string' },
+  hidden: { type: 'string' },
+  dropout: { type: 'string' },
+  'bag-dropout': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'attention-units': { type: 'string' },
+  heads: { type: 'string' },
+  'hidden-size': { type: 'string' },
+  quantity: { type: 'string' },
+  beta: { type: 'string' },
+  'fit-steps': { type: 'string' },
+  'fit-lr': { type: 'string' },
+  'fit-loss': { type: 'string' },
+  'feature-dim': { type: 'string' },
+  'no-standardize': { type: 'boolean' },
+  out: { type: 'string' },
+  name: { type: 'string' },
+  'no-save': { type: 'boolean' },
+  progress: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+const METHOD_LINES = MIL_METHOD_NAMES.map((m) => `                       ${m.padEnd(19)}${MIL_METHODS[m].description}`).join('\n');
+
+const HELP = `Usage: uhop mil [options]
+
+Multiple-instance learning benchmark: bag-level stratified k-fold cross-validation, repeated
+with seeds seed, seed+1, ...; per fold, features are standardized on the training folds, and
+model selection (best validation loss, early stopping) uses an inner stratified validation
+split of the training folds only: the test fold is used once, for the reported scores.
+Reported: accuracy (threshold 0.5) and ROC AUC, mean over all folds, ± std over repeats.
+
+Data:
+  --dataset NAME|PATH  musk1 (default), musk2, elephant, or the path of any MIL CSV
+                       (bag_id,bag_label,f0,f1,... one row per instance)
+  --data-dir DIR       folder of musk1.csv, musk2.csv, elephant.csv (default: UHOP_MIL_DIR,
+                       else ../shared/data/mil or data/mil if present)
+
+Protocol:
+  --folds K            outer folds (default 10)
+  --repeats R          repeats of the K-fold CV (default 5)
+  --seed S             base seed (default 0)
+  --only-folds LIST    run only these outer folds, e.g. 0,1 (quick timing runs)
+  --methods LIST       some of (default: ${MIL_DEFAULT_METHODS.join(',')}):
+${METHOD_LINES}
+  --no-standardize     keep the features as in the file
+
+Training (defaults: the data set's fixed configuration, see the README):
+  --epochs N  --lr LR  --lr-decay D  --batch-size B  --patience P  --val-fraction F
+  --hidden LIST        instance encoder widths, e.g. 128,64 ('none' for no encoder)
+  --dropout P  --bag-dropout P  --weight-decay W  --attention-units L
+Hopfield pooling:
+  --heads H  --hidden-size D  --quantity Q  --beta B
+  --fit-steps N  --fit-lr LR  --fit-loss uniform|worst-pair|lse  --feature-dim D   (U-Hop)
+
+Output:
+  --out DIR            folder of the JSON and SVG (default results/mil)
+  --name NAME          file stem (default: the data set name)
+  --no-save            print the table only
+  --progress           draw the progress bar even when stderr is not a terminal
+  -q, --quiet          no progress bar
+${COMMON_HELP}
+
+Examples:
+  uhop mil --dataset musk1 --folds 10 --repeats 5
+  uhop mil --dataset elephant --methods uhop,hopfield-softmax,attention --repeats 1
+  uhop mil --dataset ./my_bags.csv --folds 5 --repeats 2
+`;
+
+export interface MilArgs extends CommonArgs {
+  dataset: string;
+  dataDir?: string;
+  folds: number;
+  repeats: number;
+  seed: number;
+  onlyFolds?: number[];
+  methods: MilMethodName[];
+  overrides: Partial<MilConfig>;
+  out: string;
+  name?: string;
+  save: boolean;
+  progress: 'auto' | 'force' | 'off';
+}
+
+function parse(args: string[]): MilArgs {
+  const v = parseCommandArgs(NAME, args, OPTIONS);
+  let methods = MIL_DEFAULT_METHODS;
+  if (v.methods !== undefined) {
+    methods = v.methods.split(',').map((m) => m.trim()) as MilMethodName[];
+    const bad = methods.filter((m) => !Object.hasOwn(MIL_METHODS, m));
+    if (bad.length || methods.length === 0) {
+      throw new UsageError(`uhop ${NAME}: --methods: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${MIL_METHOD_NAMES.join(', ')}`);
+    }
+  }
+  const folds = numberFlag(NAME, 'folds', v.folds, { min: 2, integer: true }) ?? 10;
+  const onlyFolds = numberListFlag(NAME, 'only-folds', v['only-folds'], { min: 0, integer: true });
+  if (onlyFolds?.some((f) => f >= folds)) throw new UsageError(`uhop ${NAME}: --only-folds entries must be < --folds (${folds}), got ${v['only-folds']}`);
+  if (onlyFolds && onlyFolds.length === 0) throw new UsageError(`uhop ${NAME}: --only-folds is empty`);
+  const hidden = numberListFlag(NAME, 'hidden', v.hidden, { min: 1, integer: true });
+  const rate = (flag: string, value: string | undefined) => {
+    const r = numberFlag(NAME, flag, value, { min: 0 });
+    if (r !== undefined && r >= 1) throw new UsageError(`uhop ${NAME}: --${flag} must be in [0, 1), got '${value}'`);
+    return r;
+  };
+  const valFraction = numberFlag(NAME, 'val-fraction', v['val-fraction'], { min: 0, exclusiveMin: true, max: 0.5 });
+  const hopfield = {
+    numHeads: numberFlag(NAME, 'heads', v.heads, { min: 1, integer: true }),
+    hiddenSize: numberFlag(NAME, 'hidden-size', v['hidden-size'], { min: 1, integer: true }),
+    quantity: numberFlag(NAME, 'quantity', v.quantity, { min: 1, integer: true }),
+    beta: numberFlag(NAME, 'beta', v.beta, { min: 0, exclusiveMin: true }),
+    fitSteps: numberFlag(NAME, 'fit-steps', v['fit-steps'], { min: 0, integer: true }),
+    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
+    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['uniform', 'worst-pair', 'lse'] as const),
+    featureDim: numberFlag(NAME, 'feature-dim', v['feature-dim'], { min: 1, integer: true }),
+  };
+  const overrides: Partial<MilConfig> = {
+    hidden,
+    epochs: numberFlag(NAME, 'epochs', v.epochs, { min: 1, integer: true }),
+    learningRate: numberFlag(NAME, 'lr', v.lr, { min: 0, exclusiveMin: true }),
+    lrDecay: numberFlag(NAME, 'lr-decay', v['lr-decay'], { min: 0, exclusiveMin: true, max: 1 }),
+    batchSize: numberFlag(NAME, 'batch-size', v['batch-size'], { min: 1, integer: true }),
+    patience: numberFlag(NAME, 'patience', v.patience, { min: 1, integer: true }),
+    valFraction,
+    dropout: rate('dropout', v.dropout),
+    bagDropout: rate('bag-dropout', v['bag-dropout']),
+    weightDecay: numberFlag(NAME, 'weight-decay', v['weight-decay'], { min: 0 }),
+    attentionUnits: numberFlag(NAME, 'attention-units', v['attention-units'], { min: 1, integer: true }),
+    standardize: v['no-standardize'] ? false : undefined,
+    hopfield,
+  };
+  return {
+    backend: v.backend,
+    dataset: v.dataset ?? 'musk1',
+    dataDir: v['data-dir'],
+    folds,
+    repeats: numberFlag(NAME, 'repeats', v.repeats, { min: 1, integer: true }) ?? 5,
+    seed: numberFlag(NAME, 'seed', v.seed, { integer: true }) ?? 0,
+    onlyFolds,
+    methods,
+    overrides,
+    out: v.out ?? 'results/mil',
+    name: v.name,
+    save: v['no-save'] !== true,
+    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
+  };
+}
+
+/** Resolves --dataset / --data-dir to a CSV path. */
+export function resolveMilDatasetPath(dataset: string, dataDir?: string): string {
+  const isPath = dataset.includes('/') || dataset.includes('\\') || extname(dataset).toLowerCase() === '.csv';
+  if (isPath) {
+    if (!existsSync(dataset)) throw new UsageError(`uhop ${NAME}: --dataset ${dataset}: file not found`);
+    return dataset;
+  }
+  const name = dataset.toLowerCase();
+  if (!(BUILTIN as readonly string[]).includes(name)) {
+    throw new UsageError(`uhop ${NAME}: --dataset must be one of ${BUILTIN.join(', ')} or the path of a MIL CSV file, got '${dataset}'`);
+  }
+  const candidates = dataDir ? [dataDir] : [process.env.UHOP_MIL_DIR, '../shared/data/mil', 'data/mil'].filter((d): d is string => !!d);
+  for (const dir of candidates) {
+    const p = join(dir, `${name}.csv`);
+    if (existsSync(p)) return p;
+  }
+  throw new UsageError(
+    `uhop ${NAME}: ${name}.csv not found in ${candidates.map((d) => resolve(d)).join(', ')}; pass --data-dir DIR (or set UHOP_MIL_DIR) or give the CSV's path to --dataset`,
+  );
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
+const pm = (m: number, s: number) => (Number.isFinite(m) ? `${pct(m)} ± ${pct(s)}` : '-');
+
+/** Prints the summary table, with the literature's numbers for the built-in data sets. */
+export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): void {
+  const c = res.config;
+  out.write(
+    `\n${res.dataset}: ${res.numBags} bags, ${res.numFeatures} features; ${res.folds}-fold CV x ${res.repeats} repeat(s), seed ${res.seed}\n` +
+      `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
+      `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
+      `inner validation ${c.valFraction}, standardize ${c.standardize}\n` +
+      `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n\n`,
+  );
+  const refs = MIL_REFERENCES[res.dataset.toLowerCase()] ?? [];
+  const rows = res.summary.map((r) => {
+    const ref = refs.find((x) => x.method === r.method || (x.method === 'hopfield' && r.method.startsWith('hopfield')));
+    return {
+      method: r.method,
+      'accuracy %': pm(r.accuracy, r.accuracyStd),
+      'AUC %': pm(r.auc, r.aucStd),
+      'ref acc %': ref?.accuracy !== undefined ? pct(ref.accuracy) : '',
+      'ref AUC %': ref?.auc !== undefined ? pm(ref.auc, ref.aucStd ?? NaN) : '',
+      'val AUC %': pct(r.valAuc),
+      folds: r.folds,
+      's/fold': (r.seconds / r.folds).toFixed(1),
+    };
+  });
+  printTable(rows, [
+    { key: 'method', align: 'left' },
+    { key: 'accuracy %', align: 'right' },
+    { key: 'AUC %', align: 'right' },
+    { key: 'ref acc %', align: 'right' },
+    { key: 'ref AUC %', align: 'right' },
+    { key: 'val AUC %', align: 'right' },
+    { key: 'folds', align: 'right' },
+    { key: 's/fold', align: 'right' },
+  ], out);
+  if (refs.length) {
+    out.write(`references: ${[...new Set(refs.map((r) => r.source))].join('; ')} (ref acc: attention / gated-attention; ref AUC: HopfieldPooling)\n`);
+  }
+}
+
+async function run(p: MilArgs, io: CliIO): Promise<number> {
+  const t0 = performance.now();
+  const path = resolveMilDatasetPath(p.dataset, p.dataDir);
+  const dataset = readMilCsv(path);
+  const config = milConfigFor(dataset.name, p.overrides);
+  const foldsPerRepeat = p.onlyFolds?.length ?? p.folds;
+  const total = p.methods.length * p.repeats * foldsPerRepeat;
+  const bar = progress(total, `mil ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+  let where = '';
+  const res = await runMilBenchmark({
+    dataset,
+    methods: p.methods,
+    folds: p.folds,
+    repeats: p.repeats,
+    seed: p.seed,
+    onlyFolds: p.onlyFolds,
+    config,
+    progress: {
+      onFoldStart: ({ method, repeat, fold }) => {
+        where = `${method} r${repeat} f${fold}`;
+        bar.status(where);
+      },
+      onEpochEnd: ({ log, epochs }) => {
+        bar.status(`${where} epoch ${log.epoch + 1}/${epochs} loss ${log.loss.toFixed(3)} val ${log.valLoss?.toFixed(3) ?? '-'}`);
+      },
+      onFoldEnd: (r) => {
+        bar.tick(1, `${where}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} (${r.seconds.toFixed(1)} s)`);
+        if (!bar.active && p.progress !== 'off') {
+          io.stderr.write(`${r.method} repeat ${r.repeat} fold ${r.fold}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} best epoch ${r.bestEpoch} (${r.seconds.toFixed(1)} s)\n`);
+        }
+      },
+    },
+  });
+  bar.stop();
+  printMilReport(res, io.stdout);
+  const seconds = (performance.now() - t0) / 1000;
+  if (p.save) {
+    const name = p.name ?? basename(dataset.name);
+    const json = writeResults(p.out, name, { ...res, source: path, backend: tf.getBackend(), cpus: cpus().length, wallSeconds: seconds });
+    const svg = writeTextFile(p.out, `${name}.svg`, await milChartSvg(res));
+    io.stdout.write(`\nwrote ${json}, ${svg}\n`);
+  }
+  io.stdout.write(`wall time ${seconds.toFixed(1)} s on ${tf.getBackend()} (${cpus().length} CPU cores)\n`);
+  return 0;
+}
+
+/** The `uhop mil` command (listed in src/cli.ts). */
+export const command: CommandModule<MilArgs> = { help: HELP, parse, run };

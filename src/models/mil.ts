@@ -1,0 +1,170 @@
+/**
+ * Multiple-instance learning (MIL) bag classifiers as ordinary `tf.LayersModel`s.
+ *
+ *     instances [B,S,F] --Dense(h1)-ReLU-Dropout--...--> H [B,S,D]
+ *     mask [B,S] --BagDropout (training only)--> mask'
+ *     pool([H, mask']) -> z [B, D']  --Dropout--> Dense(1, sigmoid) -> P(bag positive) [B,1]
+ *
+ * Poolings: 'hopfield' (HopfieldPooling: learned state patterns retrieve from the bag's
+ * instances, optionally with U-Hop's fitted feature map), 'attention' and 'gated-attention'
+ * (Ilse et al. 2018), 'mean' and 'max'. Padded instances never influence the output.
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPooling, MaskedMeanPooling } from './milPooling.js';
+import { HopfieldPooling } from '../layers/hopfieldPooling.js';
+import type { UHopArgs } from '../layers/hopfieldCore.js';
+import type { SeparationKind, SimilarityKind } from '../ops/types.js';
+
+/** Bag poolings {@link milClassifier} can build. */
+export type MilPoolingKind = 'hopfield' | 'attention' | 'gated-attention' | 'mean' | 'max';
+export const MIL_POOLINGS: readonly MilPoolingKind[] = ['hopfield', 'attention', 'gated-attention', 'mean', 'max'];
+
+/** Options of the Hopfield pooling of {@link milClassifier} (passed to `HopfieldPooling`). */
+export interface MilHopfieldOptions extends UHopArgs {
+  /** Number of learned state patterns (queries). Default 1. */
+  quantity?: number;
+  /** Number of heads. Default 1. */
+  numHeads?: number;
+  /** Key/query width per head. Default: the instance embedding width. */
+  hiddenSize?: number;
+  /** Inverse temperature beta, applied to the scores before the separation. Default 1/sqrt(hiddenSize). */
+  beta?: number;
+  /** Separation: 'softmax' (dense), 'sparsemax', 'entmax15', 'entmax' (alpha), ... Default 'softmax'. */
+  separation?: SeparationKind;
+  /** alpha of 'entmax'. */
+  alpha?: number;
+  /** Similarity of queries and keys. Default 'dot'. */
+  similarity?: SimilarityKind;
+  /** Dropout on the association (the retrieval weights), training only. Default 0. */
+  dropout?: number;
+}
+
+/** Options of {@link milClassifier}. */
+export interface MilClassifierOptions {
+  /** Features per instance F. */
+  numFeatures: number;
+  /** Widths of the instance encoder's Dense+ReLU layers. Default [256, 128]; [] = no encoder. */
+  hidden?: number[];
+  /** The bag pooling. Default 'hopfield'. */
+  pooling?: MilPoolingKind;
+  /** Hopfield pooling options (pooling 'hopfield' only). */
+  hopfield?: MilHopfieldOptions;
+  /** Width L of the attention network ('attention' / 'gated-attention'). Default 64. */
+  attentionUnits?: number;
+  /** Dropout rate after every encoder layer and after the pooling. Default 0. */
+  dropout?: number;
+  /** Probability of dropping each instance of a bag during training (never a whole bag). Default 0. */
+  bagDropout?: number;
+  /**
+   * Weight decay lambda on every kernel: the loss gains (lambda / 2) * ||W||^2, i.e. the
+   * gradient gains lambda * W, as PyTorch's `weight_decay` with plain Adam. Default 0.
+   */
+  weightDecay?: number;
+  /** Seed of the weight initializers and the dropout masks. Default: unseeded. */
+  seed?: number;
+  /** Model name. Default 'mil_<pooling>'. */
+  name?: string;
+}
+
+const KNOWN = ['numFeatures', 'hidden', 'pooling', 'hopfield', 'attentionUnits', 'dropout', 'bagDropout', 'weightDecay', 'seed', 'name'];
+
+function checkRate(where: string, name: string, v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new Error(`${where}: ${name} must be a number in [0, 1), got ${String(v)}`);
+  return v;
+}
+
+/**
+ * Builds a MIL bag classifier: inputs `[bags [B,S,F], mask [B,S]]` (mask 1 = real instance,
+ * 0 = padding), output P(bag is positive) `[B, 1]` (sigmoid). An ordinary functional
+ * `tf.LayersModel`: compile/fit/predict/save as usual (or train with `trainMilModel`).
+ *
+ * @example
+ * ```ts
+ * import { milClassifier, trainMilModel, predictBags, readMilCsv } from 'uhop';
+ * const { bags, numFeatures } = readMilCsv('../shared/data/mil/musk1.csv');
+ * const model = milClassifier({
+ *   numFeatures, hidden: [128], pooling: 'hopfield',
+ *   hopfield: { separation: 'sparsemax', numHeads: 4, hiddenSize: 32, featureMap: 'linear', fitSteps: 5 },
+ *   dropout: 0.1, bagDropout: 0.1, weightDecay: 1e-4,
+ * });
+ * await trainMilModel(model, bags.slice(0, 80), { epochs: 30, lrDecay: 0.98 });
+ * const p = predictBags(model, bags.slice(80)); // Float32Array of probabilities
+ * ```
+ */
+export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
+  const where = 'milClassifier';
+  if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with at least numFeatures`);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.includes(key)) throw new Error(`${where}: unknown option '${key}'; known options: ${KNOWN.join(', ')}`);
+  }
+  const { numFeatures, hidden = [256, 128], pooling = 'hopfield', attentionUnits = 64, seed } = options;
+  if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${where}: numFeatures must be an integer >= 1, got ${String(numFeatures)}`);
+  if (!Array.isArray(hidden) || hidden.some((h) => !Number.isInteger(h) || h < 1)) {
+    throw new Error(`${where}: hidden must be an array of integers >= 1, got ${JSON.stringify(hidden)}`);
+  }
+  if (!MIL_POOLINGS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${MIL_POOLINGS.join(', ')}, got '${String(pooling)}'`);
+  if (options.hopfield !== undefined && pooling !== 'hopfield') {
+    throw new Error(`${where}: hopfield options were given but pooling is '${pooling}'; use pooling 'hopfield' or drop them`);
+  }
+  if (!Number.isInteger(attentionUnits) || attentionUnits < 1) throw new Error(`${where}: attentionUnits must be an integer >= 1, got ${String(attentionUnits)}`);
+  const dropout = checkRate(where, 'dropout', options.dropout);
+  const bagDropout = checkRate(where, 'bagDropout', options.bagDropout);
+  const weightDecay = options.weightDecay ?? 0;
+  if (typeof weightDecay !== 'number' || !(weightDecay >= 0)) throw new Error(`${where}: weightDecay must be a number >= 0, got ${String(weightDecay)}`);
+  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
+
+  let seedCounter = 0;
+  const nextSeed = () => (seed === undefined ? undefined : seed + 1000 * ++seedCounter);
+  const l2 = weightDecay / 2;
+  const kernelRegularizer = l2 > 0 ? tfl.regularizers.l2({ l2 }) : undefined;
+
+  const x = tfl.input({ shape: [null, numFeatures], name: 'bags' });
+  const mask = tfl.input({ shape: [null], name: 'mask' });
+  let h: tfl.SymbolicTensor = x;
+  hidden.forEach((units, i) => {
+    h = tfl.layers
+      .dense({ units, activation: 'relu', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: `instance_dense_${i}` })
+      .apply(h) as tfl.SymbolicTensor;
+    if (dropout > 0) h = tfl.layers.dropout({ rate: dropout, seed: nextSeed(), name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
+  });
+  let m: tfl.SymbolicTensor = mask;
+  if (bagDropout > 0) m = new BagDropout({ rate: bagDropout, seed: nextSeed(), name: 'bag_dropout' }).apply(m) as tfl.SymbolicTensor;
+
+  let z: tfl.SymbolicTensor;
+  switch (pooling) {
+    case 'mean':
+      z = new MaskedMeanPooling({ name: 'mean_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
+      break;
+    case 'max':
+      z = new MaskedMaxPooling({ name: 'max_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
+      break;
+    case 'attention':
+      z = new AttentionMilPooling({ units: attentionUnits, l2, seed: nextSeed(), name: 'attention_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
+      break;
+    case 'gated-attention':
+      z = new GatedAttentionMilPooling({ units: attentionUnits, l2, seed: nextSeed(), name: 'gated_attention_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
+      break;
+    case 'hopfield':
+      z = hopfieldPooling(h, m, options.hopfield ?? {}, l2, nextSeed());
+      break;
+  }
+  if (dropout > 0) z = tfl.layers.dropout({ rate: dropout, seed: nextSeed(), name: 'bag_embedding_dropout' }).apply(z) as tfl.SymbolicTensor;
+  const y = tfl.layers
+    .dense({ units: 1, activation: 'sigmoid', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: 'bag_output' })
+    .apply(z) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: [x, mask], outputs: y, name: options.name ?? `mil_${pooling.replace('-', '_')}` });
+}
+
+function hopfieldPooling(h: tfl.SymbolicTensor, m: tfl.SymbolicTensor, opts: MilHopfieldOptions, l2: number, seed: number | undefined): tfl.SymbolicTensor {
+  const { beta, ...rest } = opts;
+  const layer = new HopfieldPooling({
+    ...rest,
+    ...(beta !== undefined ? { scaling: beta } : {}),
+    ...(l2 > 0 ? { kernelRegularizer: tfl.regularizers.l2({ l2 }) } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    flatten: true,
+    name: 'hopfield_pooling',
+  });
+  return layer.apply([h, m]) as tfl.SymbolicTensor;
+}

@@ -1,0 +1,30 @@
+/**
+ * Public names of the multiple-instance-learning models (merged into src/models/index.ts).
+ */
+export {
+  AttentionMilPooling,
+  GatedAttentionMilPooling,
+  MaskedMeanPooling,
+  MaskedMaxPooling,
+  BagDropout,
+  maskedSoftmax,
+  type AttentionMilPoolingArgs,
+  type BagDropoutArgs,
+} from './milPooling.js';
+export { milClassifier, MIL_POOLINGS, type MilClassifierOptions, type MilHopfieldOptions, type MilPoolingKind } from './mil.js';
+export {
+  trainMilModel,
+  predictBags,
+  bagBatch,
+  rocAuc,
+  bagAccuracy,
+  exponentialDecay,
+  setLearningRate,
+  getLearningRate,
+  LearningRateScheduler,
+  type LearningRateSchedule,
+  type TrainMilOptions,
+  type TrainMilResult,
+  type MilEpochLog,
+  type BagBatch,
+} from './milTraining.js';

@@ -1,0 +1,201 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../../src/backend.js';
+import { seededRandom } from '../../src/data/random.js';
+import type { Bag, MilDataset } from '../../src/data/mil.js';
+import {
+  MIL_CONFIGS,
+  MIL_METHOD_NAMES,
+  buildMethodModel,
+  innerSplit,
+  milConfigFor,
+  runMilBenchmark,
+  summarizeMil,
+  type MilConfig,
+  type MilFoldResult,
+} from '../../src/experiments/mil.js';
+import { barChartSpec, milChartSvg } from '../../src/experiments/milReport.js';
+import { command, resolveMilDatasetPath } from '../../src/experiments/milCommand.js';
+import { UsageError } from '../../src/experiments/command.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+const F = 4;
+
+/** Positive iff the bag holds an instance shifted by +2.5 in every feature. */
+function synthetic(n: number, seed: number, name = 'toy'): MilDataset {
+  const rng = seededRandom(seed);
+  const bags: Bag[] = Array.from({ length: n }, (_, i) => {
+    const size = 2 + rng.int(5);
+    const label = i % 2;
+    const instances = new Float32Array(size * F);
+    for (let k = 0; k < instances.length; k++) instances[k] = rng.normal() * 3 + 10; // off-centre: standardization matters
+    if (label) {
+      const j = rng.int(size);
+      for (let f = 0; f < F; f++) instances[j * F + f] += 7.5;
+    }
+    return { id: i + 1, label, size, instances };
+  });
+  return { name, bags, numFeatures: F };
+}
+
+const FAST: MilConfig = {
+  ...MIL_CONFIGS.default,
+  hidden: [8],
+  epochs: 20,
+  patience: 20,
+  batchSize: 4,
+  learningRate: 1e-2,
+  dropout: 0,
+  hopfield: { numHeads: 2, hiddenSize: 4, fitSteps: 2 },
+};
+
+describe('innerSplit', () => {
+  it('is stratified, disjoint and covers the training bags', () => {
+    const ds = synthetic(50, 1);
+    const { train, val } = innerSplit(ds.bags, 0.2, 3);
+    assert.equal(train.length + val.length, 50);
+    assert.equal(val.length, 10);
+    const ids = new Set(train.map((b) => b.id));
+    assert.ok(val.every((b) => !ids.has(b.id)));
+    assert.equal(val.filter((b) => b.label === 1).length, 5);
+    assert.throws(() => innerSplit(ds.bags, 1, 0), /innerSplit: valFraction must be in \(0, 1\), got 1/);
+  });
+});
+
+describe('runMilBenchmark', () => {
+  it('runs every fold of every repeat, scores well on an easy task, and summarizes', async () => {
+    const dataset = synthetic(60, 2);
+    const res = await runMilBenchmark({ dataset, methods: ['max', 'uhop'], folds: 3, repeats: 2, seed: 5, config: FAST });
+    assert.equal(res.results.length, 2 * 3 * 2);
+    assert.equal(res.summary.length, 2);
+    for (const row of res.summary) {
+      assert.equal(row.folds, 6);
+      assert.equal(row.repeats, 2);
+      assert.ok(Number.isFinite(row.auc) && Number.isFinite(row.accuracyStd), row.method);
+    }
+    // Max pooling learns this task reliably (the models' tests cover U-Hop's learning).
+    assert.ok(res.summary[0].accuracy > 0.85, `max accuracy ${res.summary[0].accuracy}`);
+    assert.ok(res.summary[0].auc > 0.9, `max auc ${res.summary[0].auc}`);
+    for (const r of res.results) {
+      assert.equal(r.testBags, 20);
+      assert.equal(r.trainBags + r.valBags, 40);
+      assert.ok(r.bestEpoch < r.epochsRun);
+    }
+  });
+
+  it('rejects unknown methods and bad protocol values', async () => {
+    const dataset = synthetic(20, 3);
+    await assert.rejects(runMilBenchmark({ dataset, methods: ['nope' as never] }), /unknown method 'nope'/);
+    await assert.rejects(runMilBenchmark({ dataset, folds: 1 }), /folds must be an integer >= 2, got 1/);
+    await assert.rejects(runMilBenchmark({ dataset, folds: 3, onlyFolds: [3] }), /onlyFolds entries must be integers in \[0, 2\]/);
+  });
+});
+
+describe('summarizeMil', () => {
+  it('means over all folds, std over the per-repeat means', () => {
+    const row = (repeat: number, accuracy: number, auc: number): MilFoldResult => ({
+      method: 'mean', repeat, fold: 0, accuracy, auc, bestEpoch: 0, epochsRun: 1, valLoss: 0, valAuc: 1, trainBags: 1, valBags: 1, testBags: 1, seconds: 1,
+    });
+    const [s] = summarizeMil('x', [row(0, 1, 1), row(0, 0.5, 0.8), row(1, 0.5, 0.6), row(1, 0.5, 0.6)]);
+    assert.equal(s.accuracy, 0.625);
+    assert.equal(s.auc, 0.75);
+    // per-repeat accuracy means 0.75 and 0.5 -> sample std 0.1768
+    assert.ok(Math.abs(s.accuracyStd - Math.SQRT2 * 0.125) < 1e-12);
+    assert.ok(Math.abs(s.aucStd - Math.SQRT2 * 0.15) < 1e-12);
+  });
+});
+
+describe('milConfigFor', () => {
+  it('picks the data set config and applies overrides (hopfield merged)', () => {
+    const c = milConfigFor('MUSK2', { epochs: 3, hopfield: { numHeads: 7 } });
+    assert.equal(c.epochs, 3);
+    assert.equal(c.hopfield.numHeads, 7);
+    assert.equal(c.hopfield.hiddenSize, MIL_CONFIGS.musk2.hopfield.hiddenSize);
+    assert.deepEqual(milConfigFor('some_file').hidden, MIL_CONFIGS.default.hidden);
+  });
+});
+
+describe('uhop mil command', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'uhop-mil-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs on any MIL CSV given by path and writes JSON and SVG', async () => {
+    const ds = synthetic(24, 4);
+    const lines = ['bag_id,bag_label,' + Array.from({ length: F }, (_, j) => `f${j}`).join(',')];
+    for (const b of ds.bags) {
+      for (let i = 0; i < b.size; i++) lines.push([b.id, b.label, ...Array.from(b.instances.subarray(i * F, (i + 1) * F), (v) => v.toFixed(4))].join(','));
+    }
+    const csv = join(dir, 'toybags.csv');
+    writeFileSync(csv, lines.join('\n') + '\n');
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } };
+    const parsed = command.parse(['--dataset', csv, '--folds', '2', '--repeats', '1', '--methods', 'mean,max', '--epochs', '3', '--hidden', '4', '--out', dir, '--quiet']);
+    const code = await command.run(parsed, io);
+    assert.equal(code, 0, err.join(''));
+    const text = out.join('');
+    assert.match(text, /toybags: 24 bags, 4 features; 2-fold CV x 1 repeat/);
+    assert.match(text, /^mean\s+\d+\.\d ± \d+\.\d\s+\d+\.\d ± \d+\.\d/m);
+    const json = JSON.parse(readFileSync(join(dir, 'toybags.json'), 'utf8'));
+    assert.equal(json.results.length, 4);
+    assert.equal(json.config.epochs, 3);
+    assert.ok(readFileSync(join(dir, 'toybags.svg'), 'utf8').startsWith('<svg'));
+  });
+
+  it('parses flags into config overrides and rejects bad ones', () => {
+    const p = command.parse(['--dataset', 'elephant', '--heads', '8', '--fit-steps', '0', '--no-standardize', '--methods', 'uhop,attention']);
+    assert.equal(p.overrides.hopfield?.numHeads, 8);
+    assert.equal(p.overrides.hopfield?.fitSteps, 0);
+    assert.equal(p.overrides.standardize, false);
+    assert.deepEqual(p.methods, ['uhop', 'attention']);
+    assert.throws(() => command.parse(['--methods', 'uhop,foo']), /--methods: unknown method 'foo'/);
+    assert.throws(() => command.parse(['--dropout', '1']), /--dropout must be in \[0, 1\)/);
+    assert.throws(() => command.parse(['--folds', '5', '--only-folds', '5']), UsageError);
+    assert.throws(() => resolveMilDatasetPath('tiger', dir), /--dataset must be one of musk1, musk2, elephant or the path/);
+    assert.throws(() => resolveMilDatasetPath('musk1', dir), /musk1.csv not found/);
+    assert.throws(() => resolveMilDatasetPath(join(dir, 'missing.csv')), /file not found/);
+  });
+
+  it('finds the shared benchmark files when they are present', { skip: !existsSync('../shared/data/mil/musk1.csv') }, () => {
+    assert.equal(resolveMilDatasetPath('musk1', '../shared/data/mil'), join('../shared/data/mil', 'musk1.csv'));
+  });
+});
+
+describe('MIL bar chart', () => {
+  it('builds a faceted bar chart with error bars and renders SVG', async () => {
+    const spec = barChartSpec({ data: [{ m: 'a', v: 0.5, s: 0.1, k: 'x' }], x: 'm', y: 'v', error: 's', column: 'k', title: 't' });
+    assert.ok('facet' in spec);
+    assert.throws(() => barChartSpec({ data: [{ m: 'a' }], x: 'm', y: 'v', title: 't' }), /barChartSvg: y must name a field/);
+    const svg = await milChartSvg({
+      dataset: 'toy', numBags: 2, numFeatures: 1, config: MIL_CONFIGS.default, folds: 2, repeats: 1, seed: 0, results: [], seconds: 0,
+      summary: [{ dataset: 'toy', method: 'mean', accuracy: 0.8, accuracyStd: 0.01, auc: 0.9, aucStd: 0.02, accuracyFoldStd: 0, aucFoldStd: 0, folds: 2, repeats: 1, valAuc: 1, seconds: 1 }],
+    });
+    assert.match(svg, /^<svg/);
+  });
+});
+
+describe('buildMethodModel', () => {
+  it('builds every method into a model with a [B, 1] probability output', () => {
+    const x = tf.randomNormal([2, 3, F]);
+    const mask = tf.tensor2d([[1, 1, 0], [1, 1, 1]]);
+    for (const method of MIL_METHOD_NAMES) {
+      const model = buildMethodModel(method, F, FAST, 1);
+      const p = model.predict([x, mask]) as tf.Tensor;
+      assert.deepEqual(p.shape, [2, 1], method);
+      assert.ok(p.dataSync().every((v) => v > 0 && v < 1), method);
+      p.dispose();
+      model.dispose();
+    }
+    tf.dispose([x, mask]);
+  });
+});
