@@ -321,7 +321,7 @@ export class BagDropout extends tfl.layers.Layer {
       // A bag that lost every instance keeps one: its real instance with the largest draw
       // (a uniformly random one, since all its draws are below the rate).
       const left = tf.sum(tf.cast(tf.greater(dropped, 0), 'float32'), 1, true); // [B, 1]
-      const pick = tf.oneHot(tf.argMax(tf.where(real, u, tf.fill(u.shape, -1)), 1), mask.shape[1]);
+      const pick = tf.oneHot(tf.argMax(tf.where(real, u, tf.fill(u.shape, -1)), 1), mask.shape[1] as number);
       const rescue = tf.mul(tf.cast(pick, mask.dtype), mask);
       return tf.where(tf.greater(left, 0), dropped, rescue);
     });
