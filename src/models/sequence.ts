@@ -1,0 +1,131 @@
+/**
+ * A token-sequence classifier: token embedding + learned position embedding + transformer
+ * encoder (any of the attentions of ./transformer.ts) + a pooling head.
+ *
+ *     ids [B, maxLen] -> Embedding(vocabSize, d) (+ class token) + positions
+ *       -> encoder blocks -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { HopfieldPooling } from '../layers/hopfieldPooling.js';
+import type { UHopArgs } from '../layers/hopfieldCore.js';
+import type { SeparationKind, SimilarityKind } from '../ops/types.js';
+import { AddPositionEmbedding, ClassToken, SelectToken } from './tokenLayers.js';
+import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
+
+/**
+ * How the encoded sequence becomes one vector:
+ * - 'cls': a learned class token is prepended and its encoding is read (BERT/ViT);
+ * - 'mean': the mean over the tokens;
+ * - 'hopfield': `HopfieldPooling`, a learned state pattern retrieving from the tokens
+ *   (with U-Hop's feature map when `pooling.featureMap` is set).
+ */
+export type PoolingKind = 'hopfield' | 'cls' | 'mean';
+export const POOLING_KINDS: readonly PoolingKind[] = ['hopfield', 'cls', 'mean'];
+
+/** Options of the 'hopfield' pooling (passed to `HopfieldPooling`). */
+export interface HopfieldPoolingOptions extends UHopArgs {
+  /** Learned state patterns (queries); their outputs are concatenated. Default 1. */
+  quantity?: number;
+  /** Heads. Default: the encoder's. */
+  numHeads?: number;
+  /** Separation. Default 'softmax'. */
+  separation?: SeparationKind;
+  /** Similarity. Default 'dot'. */
+  similarity?: SimilarityKind;
+  /** beta. Default 1/sqrt(d / numHeads). */
+  beta?: number;
+}
+
+/** Options of {@link sequenceClassifier}. */
+export interface SequenceClassifierOptions extends Omit<TransformerEncoderOptions, 'seqLen' | 'name'> {
+  /** Number of distinct token ids (ids must lie in [0, vocabSize)). Required. */
+  vocabSize: number;
+  /** Sequence length of the input. Required. */
+  maxLen: number;
+  /** Number of classes. Required. */
+  numClasses: number;
+  /** Pooling head. Default 'cls'. */
+  pooling?: PoolingKind;
+  /** Options of the 'hopfield' pooling. Default: one state pattern, the encoder's heads, softmax. */
+  poolingOptions?: HopfieldPoolingOptions;
+  /** Dropout before the classifier (training only). Default 0. */
+  classifierDropout?: number;
+  /** 'softmax' (probabilities, for categoricalCrossentropy) or 'linear' (logits). Default 'softmax'. */
+  outputActivation?: 'softmax' | 'linear';
+  /** Model name. Default 'sequence_classifier'. */
+  name?: string;
+}
+
+function requirePosInt(v: unknown, name: string, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * The pooling head on encoded tokens [B, L, d] -> [B, d'] (the 'cls' token is at position 0).
+ * @internal shared with the vision classifier
+ */
+export function poolTokens(h: tfl.SymbolicTensor, pooling: PoolingKind, d: number, numHeads: number, options: HopfieldPoolingOptions = {}): tfl.SymbolicTensor {
+  if (pooling === 'cls') return new SelectToken({ index: 0, name: 'cls_select' }).apply(h) as tfl.SymbolicTensor;
+  if (pooling === 'mean') return tfl.layers.globalAveragePooling1d({ name: 'mean_pool' }).apply(h) as tfl.SymbolicTensor;
+  const { beta, quantity, numHeads: heads, ...rest } = options;
+  return new HopfieldPooling({
+    name: 'hopfield_pool',
+    quantity: quantity ?? 1,
+    numHeads: heads ?? numHeads,
+    ...(beta !== undefined ? { scaling: beta } : {}),
+    ...rest,
+  }).apply(h) as tfl.SymbolicTensor;
+}
+
+/**
+ * A transformer sequence classifier: ids [B, maxLen] (int32) -> class probabilities
+ * [B, numClasses] (or logits with outputActivation 'linear').
+ *
+ * @example
+ * ```ts
+ * import { sequenceClassifier } from 'uhop';
+ * const model = sequenceClassifier({
+ *   vocabSize: 32, maxLen: 20, dModel: 32, numClasses: 16, numLayers: 2, mlpDim: 64,
+ *   attention: 'uhop-attention', featureMap: 'linear', fitSteps: 5, pooling: 'mean',
+ * });
+ * model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
+ * ```
+ */
+export function sequenceClassifier(options: SequenceClassifierOptions): tfl.LayersModel {
+  const where = 'sequenceClassifier';
+  if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
+  const vocabSize = requirePosInt(options.vocabSize, 'vocabSize', where);
+  const maxLen = requirePosInt(options.maxLen, 'maxLen', where);
+  const d = requirePosInt(options.dModel, 'dModel', where);
+  const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
+  const pooling = options.pooling ?? 'cls';
+  if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
+  const outAct = options.outputActivation ?? 'softmax';
+  if (outAct !== 'softmax' && outAct !== 'linear') throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
+  const cd = options.classifierDropout ?? 0;
+  if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
+  const {
+    vocabSize: _v,
+    maxLen: _m,
+    dModel: _d,
+    numClasses: _c,
+    pooling: _p,
+    poolingOptions,
+    classifierDropout: _cd,
+    outputActivation: _oa,
+    name,
+    ...encoder
+  } = options;
+
+  const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
+  let h = tfl.layers.embedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding' }).apply(ids) as tfl.SymbolicTensor;
+  const len = pooling === 'cls' ? maxLen + 1 : maxLen;
+  if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
+  h = new AddPositionEmbedding({ maxLen: len, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;
+  h = encoderStack(h, encoder);
+  let z = poolTokens(h, pooling, d, encoder.numHeads ?? defaultNumHeads(d), poolingOptions);
+  if (cd > 0) z = tfl.layers.dropout({ rate: cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: numClasses, activation: outAct, name: 'classifier' }).apply(z) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: ids, outputs: out, name: name ?? 'sequence_classifier' });
+}

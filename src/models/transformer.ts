@@ -1,0 +1,297 @@
+/**
+ * Pre-norm transformer encoder blocks whose attention is plain multi-head attention, U-Hop
+ * attention (`UHopAttention`, a drop-in for MultiHeadAttention) or a `Hopfield` layer.
+ *
+ *     x -> LayerNorm -> attention(self) -> Dropout -> + x   =: h
+ *     h -> LayerNorm -> Dense(mlpDim, gelu|relu) -> Dropout -> Dense(d) -> Dropout -> + h
+ *
+ * Everything is built with the tfjs-layers functional API out of registered layers, so the
+ * models train with `model.fit`, save with `saveModel` and load with `loadModel`, and
+ * `replaceAttention` turns the 'mha' variant into a U-Hop one after training.
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { UHopAttention } from '../layers/uhopAttention.js';
+import { MultiHeadAttention } from '../layers/multiHeadAttention.js';
+import { Hopfield } from '../layers/hopfield.js';
+import type { UHopArgs } from '../layers/hopfieldCore.js';
+import type { SeparationKind, SimilarityKind } from '../ops/types.js';
+
+/**
+ * Which attention an encoder block uses:
+ * - 'mha': standard softmax multi-head attention (this package's `MultiHeadAttention`, which
+ *   `replaceAttention` can turn into U-Hop later);
+ * - 'uhop-attention': `UHopAttention` with the Hopfield/U-Hop options below (with the
+ *   defaults it computes exactly what 'mha' computes);
+ * - 'hopfield': a `Hopfield` self-association layer (ml-jku's layer, with the same options;
+ *   its own input LayerNorms are switched off because the block already normalizes).
+ */
+export type AttentionKind = 'mha' | 'uhop-attention' | 'hopfield';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['mha', 'uhop-attention', 'hopfield'];
+
+/** Hopfield / U-Hop options of the attention (ignored by nothing: 'mha' rejects them). */
+export interface EncoderAttentionOptions extends UHopArgs {
+  /** Which attention layer. Default 'mha'. */
+  attention?: AttentionKind;
+  /** Attention heads. Default 4 (or 1 when dModel is not divisible by 4). */
+  numHeads?: number;
+  /** Query/key width per head. Default dModel / numHeads. */
+  keyDim?: number;
+  /** Separation of the association: 'softmax', 'sparsemax', 'entmax15', 'entmax', ... Default 'softmax'. */
+  separation?: SeparationKind;
+  /** Similarity of queries and keys (with U-Hop: of their features). Default 'dot'. */
+  similarity?: SimilarityKind;
+  /** Inverse temperature beta, applied before the separation. Default 1/sqrt(keyDim). */
+  beta?: number;
+  /** alpha of separation 'entmax', in [1, 2]. */
+  alpha?: number;
+  /** Number of Hopfield update steps (1 = attention-like). Default 1. */
+  updateSteps?: number;
+  /** Dropout on the association (attention weights), training only. Default 0. */
+  attentionDropout?: number;
+}
+
+/** Options of one encoder block. */
+export interface TransformerBlockOptions extends EncoderAttentionOptions {
+  /** Width of the MLP's hidden layer. Default 2 * the model width. */
+  mlpDim?: number;
+  /** Dropout after the attention and in the MLP (training only). Default 0. */
+  dropout?: number;
+  /** MLP activation. Default 'gelu'. */
+  activation?: 'gelu' | 'relu';
+  /** epsilon of the LayerNorms. Default 1e-6. */
+  layerNormEpsilon?: number;
+  /** Name prefix of the block's layers. Default: tfjs' automatic unique names. */
+  name?: string;
+  /**
+   * Attention mask [B, L, L] as a model input (1 = a query may attend to that key);
+   * 'mha' and 'uhop-attention' only.
+   */
+  attentionMask?: tfl.SymbolicTensor;
+}
+
+/** Options of {@link transformerEncoder}. */
+export interface TransformerEncoderOptions extends Omit<TransformerBlockOptions, 'name' | 'attentionMask'> {
+  /** Model (token) width d. Required. */
+  dModel: number;
+  /** Number of blocks. Default 2. */
+  numLayers?: number;
+  /** Sequence length of the model's input; null = any. Default null. */
+  seqLen?: number | null;
+  /** A LayerNorm after the last block (pre-norm transformers have one). Default true. */
+  finalNorm?: boolean;
+  /** Model name. Default 'transformer_encoder'. */
+  name?: string;
+}
+
+const HOPFIELD_OPTION_KEYS = [
+  'separation',
+  'similarity',
+  'beta',
+  'alpha',
+  'updateSteps',
+  'featureMap',
+  'featureDim',
+  'featureHiddenDim',
+  'separationLoss',
+  'separationLossT',
+  'separationLossTau',
+  'fitSteps',
+  'fitLr',
+  'fitOptimizer',
+  'fitRowNormalize',
+  'phiTrainable',
+  'phi0Initializer',
+] as const;
+
+function posInt(v: unknown, name: string, where: string): number | undefined {
+  if (v == null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
+  return v;
+}
+
+function rate(v: unknown, name: string, where: string): number {
+  if (v == null) return 0;
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new Error(`${where}: ${name} must be a number in [0, 1), got ${String(v)}`);
+  return v;
+}
+
+/** The U-Hop options that are set (undefined ones dropped, so the layers apply their defaults). */
+function uhopOptions(o: EncoderAttentionOptions): UHopArgs {
+  const out: Record<string, unknown> = {};
+  for (const k of ['featureMap', 'featureDim', 'featureHiddenDim', 'separationLoss', 'separationLossT', 'separationLossTau', 'fitSteps', 'fitLr', 'fitOptimizer', 'fitRowNormalize', 'phiTrainable', 'phi0Initializer'] as const) {
+    if (o[k] !== undefined) out[k] = o[k];
+  }
+  return out as UHopArgs;
+}
+
+/** Default number of heads for a width: 4 when it divides d, else 2, else 1. */
+export function defaultNumHeads(d: number): number {
+  return d % 4 === 0 ? 4 : d % 2 === 0 ? 2 : 1;
+}
+
+/**
+ * The attention layer of a block (not yet applied), for model width `d`.
+ *
+ * @example
+ * ```ts
+ * const attn = attentionLayer(64, { attention: 'uhop-attention', featureMap: 'linear', fitSteps: 5 });
+ * const y = attn.apply(x) as tfl.SymbolicTensor;   // self-attention, [B, L, 64]
+ * ```
+ */
+export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: string }): tfl.layers.Layer {
+  const where = 'transformerEncoderBlock';
+  const kind = o.attention ?? 'mha';
+  if (!ATTENTION_KINDS.includes(kind)) throw new Error(`${where}: attention must be one of ${ATTENTION_KINDS.join(', ')}, got '${String(kind)}'`);
+  const numHeads = posInt(o.numHeads, 'numHeads', where) ?? defaultNumHeads(d);
+  let keyDim = posInt(o.keyDim, 'keyDim', where);
+  if (keyDim == null) {
+    if (d % numHeads !== 0) throw new Error(`${where}: the model width ${d} is not divisible by numHeads ${numHeads}; set keyDim`);
+    keyDim = d / numHeads;
+  }
+  const steps = posInt(o.updateSteps, 'updateSteps', where) ?? 1;
+  const dropout = rate(o.attentionDropout, 'attentionDropout', where);
+  const name = o.name;
+  if (kind === 'mha') {
+    const neutral = (k: (typeof HOPFIELD_OPTION_KEYS)[number]) =>
+      (k === 'separation' && o[k] === 'softmax') || (k === 'featureMap' && o[k] === 'none') || (k === 'updateSteps' && o[k] === 1) || (k === 'similarity' && o[k] === 'dot');
+    const set = HOPFIELD_OPTION_KEYS.filter((k) => o[k] !== undefined && !neutral(k));
+    if (set.length) {
+      throw new Error(`${where}: attention 'mha' is plain softmax attention; the Hopfield/U-Hop options [${set.join(', ')}] need attention 'uhop-attention' or 'hopfield'`);
+    }
+    return new MultiHeadAttention({ numHeads, keyDim, dropout, name });
+  }
+  if (kind === 'uhop-attention') {
+    return new UHopAttention({
+      numHeads,
+      keyDim,
+      dropout,
+      name,
+      ...(o.separation !== undefined ? { separation: o.separation } : {}),
+      ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
+      ...(o.beta !== undefined ? { beta: o.beta } : {}),
+      ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
+      updateStepsMax: steps,
+      ...uhopOptions(o),
+    });
+  }
+  return new Hopfield({
+    numHeads,
+    hiddenSize: keyDim,
+    dropout,
+    name,
+    // The block's LayerNorm already normalizes the input; ml-jku's input norms would repeat it.
+    normalizeStoredPattern: false,
+    normalizeStatePattern: false,
+    normalizePatternProjection: false,
+    ...(o.separation !== undefined ? { separation: o.separation } : {}),
+    ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
+    ...(o.beta !== undefined ? { scaling: o.beta } : {}),
+    ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
+    updateStepsMax: steps - 1,
+    ...uhopOptions(o),
+  });
+}
+
+function lastDim(x: tfl.SymbolicTensor, where: string): number {
+  if (!(x instanceof tfl.SymbolicTensor)) throw new Error(`${where}: x must be a symbolic tensor (tfl.input or a layer output), got ${typeof x}`);
+  const d = x.shape[x.shape.length - 1];
+  if (x.shape.length !== 3 || d == null) throw new Error(`${where}: x must be [batch, tokens, features] with known features, got shape [${x.shape}]`);
+  return d;
+}
+
+/**
+ * One pre-norm encoder block on a symbolic sequence x [B, L, d] -> [B, L, d]:
+ * `h = x + Dropout(Attn(LN(x)))`, `y = h + Dropout(W2 Dropout(act(W1 LN(h))))`.
+ *
+ * @example
+ * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { transformerEncoderBlock } from 'uhop';
+ * const x = tfl.input({ shape: [16, 32] });
+ * const y = transformerEncoderBlock(x, { attention: 'uhop-attention', numHeads: 4, featureMap: 'linear' });
+ * const model = tfl.model({ inputs: x, outputs: y });   // [B, 16, 32] -> [B, 16, 32]
+ * ```
+ */
+export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: TransformerBlockOptions = {}): tfl.SymbolicTensor {
+  const where = 'transformerEncoderBlock';
+  const d = lastDim(x, where);
+  const mlpDim = posInt(options.mlpDim, 'mlpDim', where) ?? 2 * d;
+  const dropout = rate(options.dropout, 'dropout', where);
+  const activation = options.activation ?? 'gelu';
+  if (activation !== 'gelu' && activation !== 'relu') throw new Error(`${where}: activation must be 'gelu' or 'relu', got '${String(activation)}'`);
+  const eps = options.layerNormEpsilon ?? 1e-6;
+  if (typeof eps !== 'number' || !(eps > 0)) throw new Error(`${where}: layerNormEpsilon must be a number > 0, got ${String(eps)}`);
+  const p = options.name;
+  const n = (suffix: string) => (p ? `${p}_${suffix}` : undefined);
+  const apply = (layer: tfl.layers.Layer, input: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(input) as tfl.SymbolicTensor;
+
+  const attn = attentionLayer(d, { ...options, name: n('attention') });
+  const normed = apply(tfl.layers.layerNormalization({ epsilon: eps, name: n('ln1') }), x);
+  let a: tfl.SymbolicTensor;
+  if (options.attentionMask) {
+    if (options.attention === 'hopfield') {
+      throw new Error(`${where}: attentionMask is supported with attention 'mha' and 'uhop-attention'; the 'hopfield' layer takes a padding mask as a second input instead`);
+    }
+    a = attn.apply(normed, { value: normed, attentionMask: options.attentionMask }) as tfl.SymbolicTensor;
+  } else {
+    a = apply(attn, normed);
+  }
+  if (dropout > 0) a = apply(tfl.layers.dropout({ rate: dropout, name: n('attention_dropout') }), a);
+  const h = apply(tfl.layers.add({ name: n('attention_residual') }), [x, a]);
+
+  const normed2 = apply(tfl.layers.layerNormalization({ epsilon: eps, name: n('ln2') }), h);
+  let m = apply(tfl.layers.dense({ units: mlpDim, activation, name: n('mlp_dense1') }), normed2);
+  if (dropout > 0) m = apply(tfl.layers.dropout({ rate: dropout, name: n('mlp_dropout1') }), m);
+  m = apply(tfl.layers.dense({ units: d, name: n('mlp_dense2') }), m);
+  if (dropout > 0) m = apply(tfl.layers.dropout({ rate: dropout, name: n('mlp_dropout2') }), m);
+  return apply(tfl.layers.add({ name: n('mlp_residual') }), [h, m]);
+}
+
+/**
+ * `numLayers` encoder blocks (and a final LayerNorm) on a symbolic sequence; the layers are
+ * named `${prefix}${i}_...`. Use it to put an encoder inside a larger functional model.
+ *
+ * @example
+ * ```ts
+ * const y = encoderStack(tokens, { numLayers: 2, attention: 'mha', mlpDim: 64 }, 'enc');
+ * ```
+ */
+export function encoderStack(
+  x: tfl.SymbolicTensor,
+  options: Omit<TransformerEncoderOptions, 'dModel' | 'seqLen' | 'name'> & { attentionMask?: tfl.SymbolicTensor },
+  prefix = 'encoder_block',
+): tfl.SymbolicTensor {
+  const where = 'transformerEncoder';
+  const numLayers = options.numLayers ?? 2;
+  if (!Number.isInteger(numLayers) || numLayers < 0) throw new Error(`${where}: numLayers must be an integer >= 0, got ${String(numLayers)}`);
+  const { numLayers: _n, finalNorm, ...block } = options;
+  let h = x;
+  for (let i = 0; i < numLayers; i++) h = transformerEncoderBlock(h, { ...block, name: `${prefix}${i}` });
+  if (finalNorm ?? true) {
+    h = tfl.layers.layerNormalization({ epsilon: options.layerNormEpsilon ?? 1e-6, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
+  }
+  return h;
+}
+
+/**
+ * A transformer encoder as its own model: [B, seqLen, dModel] -> [B, seqLen, dModel].
+ *
+ * @example
+ * ```ts
+ * import { transformerEncoder } from 'uhop';
+ * const enc = transformerEncoder({ numLayers: 2, dModel: 32, numHeads: 4, mlpDim: 64, attention: 'uhop-attention', featureMap: 'linear', fitSteps: 5 });
+ * const y = enc.predict(tf.randomNormal([8, 10, 32])) as tf.Tensor;   // [8, 10, 32]
+ * ```
+ */
+export function transformerEncoder(options: TransformerEncoderOptions): tfl.LayersModel {
+  const where = 'transformerEncoder';
+  if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with dModel, got ${String(options)}`);
+  const dModel = posInt(options.dModel, 'dModel', where);
+  if (dModel == null) throw new Error(`${where}: dModel (the token width) is required`);
+  const seqLen = options.seqLen ?? null;
+  if (seqLen !== null) posInt(seqLen, 'seqLen', where);
+  const { dModel: _d, seqLen: _s, name, ...rest } = options;
+  const x = tfl.input({ shape: [seqLen, dModel], name: `${name ?? 'transformer_encoder'}_input` });
+  const y = encoderStack(x, rest);
+  return tfl.model({ inputs: x, outputs: y, name: name ?? 'transformer_encoder' });
+}

@@ -1,0 +1,143 @@
+/**
+ * A patch-token image classifier (ViT-style), whose token mixer is a transformer encoder with
+ * any of the attentions of ./transformer.ts, or a single Hopfield layer over the patch tokens
+ * (the U-Hop paper's image-classification setup, "one Hopfield layer over patch tokens").
+ *
+ *     image [B, H, W, C] -> patches (Conv2D, kernel = stride = patchSize, or reshape + Dense)
+ *       -> [B, N, d] (+ class token) + positions
+ *       -> 'transformer': numLayers pre-norm blocks        | 'single-hopfield': x + Hopfield(LN(x))
+ *       -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { AddPositionEmbedding, ClassToken } from './tokenLayers.js';
+import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
+import { poolTokens, POOLING_KINDS, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
+
+/** The token mixer of {@link visionClassifier}. */
+export type VisionEncoderKind = 'transformer' | 'single-hopfield';
+export const VISION_ENCODERS: readonly VisionEncoderKind[] = ['transformer', 'single-hopfield'];
+
+/** Options of {@link visionClassifier}. */
+export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions, 'seqLen' | 'name'> {
+  /** Image height and width (one number for square images). Required. */
+  imageSize: number | [number, number];
+  /** Channels of the image. Default 1. */
+  channels?: number;
+  /** Side of the square patches; must divide the image sides. Required. */
+  patchSize: number;
+  /** Number of classes. Required. */
+  numClasses: number;
+  /**
+   * 'transformer' (numLayers pre-norm blocks with `attention`) or 'single-hopfield' (one
+   * `Hopfield` layer over the patch tokens, residual, no MLP). Default 'transformer'.
+   */
+  encoder?: VisionEncoderKind;
+  /** 'conv' (Conv2D with kernel = stride = patchSize) or 'dense' (reshape to patches + Dense); the same linear map. Default 'conv'. */
+  patchEmbedding?: 'conv' | 'dense';
+  /** Pooling head. Default 'cls'. */
+  pooling?: PoolingKind;
+  /** Options of the 'hopfield' pooling. */
+  poolingOptions?: HopfieldPoolingOptions;
+  /** Dropout before the classifier. Default 0. */
+  classifierDropout?: number;
+  /** 'softmax' or 'linear'. Default 'softmax'. */
+  outputActivation?: 'softmax' | 'linear';
+  /** Model name. Default 'vision_classifier'. */
+  name?: string;
+}
+
+function requirePosInt(v: unknown, name: string, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * A ViT-style classifier: images [B, H, W, C] in, class probabilities [B, numClasses] out.
+ *
+ * @example
+ * ```ts
+ * import { visionClassifier } from 'uhop';
+ * // MNIST, 7x7 patches (16 tokens), one Hopfield layer with U-Hop's feature map:
+ * const model = visionClassifier({
+ *   imageSize: 28, patchSize: 7, dModel: 32, numClasses: 10,
+ *   encoder: 'single-hopfield', numHeads: 2, featureMap: 'linear', fitSteps: 5,
+ * });
+ * model.compile({ optimizer: tf.train.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
+ * ```
+ */
+export function visionClassifier(options: VisionClassifierOptions): tfl.LayersModel {
+  const where = 'visionClassifier';
+  if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
+  const [Hh, Ww] = Array.isArray(options.imageSize) ? options.imageSize : [options.imageSize, options.imageSize];
+  requirePosInt(Hh, 'imageSize (height)', where);
+  requirePosInt(Ww, 'imageSize (width)', where);
+  const C = options.channels == null ? 1 : requirePosInt(options.channels, 'channels', where);
+  const p = requirePosInt(options.patchSize, 'patchSize', where);
+  if (Hh % p !== 0 || Ww % p !== 0) throw new Error(`${where}: patchSize ${p} must divide the image size ${Hh}x${Ww}`);
+  const d = requirePosInt(options.dModel, 'dModel', where);
+  const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
+  const encoderKind = options.encoder ?? 'transformer';
+  if (!VISION_ENCODERS.includes(encoderKind)) throw new Error(`${where}: encoder must be one of ${VISION_ENCODERS.join(', ')}, got '${String(encoderKind)}'`);
+  const patchEmbedding = options.patchEmbedding ?? 'conv';
+  if (patchEmbedding !== 'conv' && patchEmbedding !== 'dense') throw new Error(`${where}: patchEmbedding must be 'conv' or 'dense', got '${String(patchEmbedding)}'`);
+  const pooling = options.pooling ?? 'cls';
+  if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
+  const outAct = options.outputActivation ?? 'softmax';
+  if (outAct !== 'softmax' && outAct !== 'linear') throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
+  const cd = options.classifierDropout ?? 0;
+  if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
+  const {
+    imageSize: _i,
+    channels: _ch,
+    patchSize: _ps,
+    dModel: _d,
+    numClasses: _nc,
+    encoder: _e,
+    patchEmbedding: _pe,
+    pooling: _p,
+    poolingOptions,
+    classifierDropout: _cd,
+    outputActivation: _oa,
+    name,
+    ...encoder
+  } = options;
+
+  const gh = Hh / p;
+  const gw = Ww / p;
+  const N = gh * gw;
+  const image = tfl.input({ shape: [Hh, Ww, C], name: 'image' });
+  let h: tfl.SymbolicTensor;
+  if (patchEmbedding === 'conv') {
+    h = tfl.layers.conv2d({ filters: d, kernelSize: p, strides: p, padding: 'valid', name: 'patch_embedding' }).apply(image) as tfl.SymbolicTensor;
+    h = tfl.layers.reshape({ targetShape: [N, d], name: 'patch_tokens' }).apply(h) as tfl.SymbolicTensor;
+  } else {
+    h = tfl.layers.reshape({ targetShape: [gh, p, gw, p, C], name: 'patch_split' }).apply(image) as tfl.SymbolicTensor;
+    h = tfl.layers.permute({ dims: [1, 3, 2, 4, 5], name: 'patch_order' }).apply(h) as tfl.SymbolicTensor;
+    h = tfl.layers.reshape({ targetShape: [N, p * p * C], name: 'patch_flatten' }).apply(h) as tfl.SymbolicTensor;
+    h = tfl.layers.dense({ units: d, name: 'patch_embedding' }).apply(h) as tfl.SymbolicTensor;
+  }
+  if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
+  h = new AddPositionEmbedding({ maxLen: pooling === 'cls' ? N + 1 : N, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;
+
+  const eps = encoder.layerNormEpsilon ?? 1e-6;
+  if (encoderKind === 'transformer') {
+    h = encoderStack(h, encoder);
+  } else {
+    if (encoder.attention !== undefined && encoder.attention !== 'hopfield') {
+      throw new Error(`${where}: encoder 'single-hopfield' uses a Hopfield layer; attention '${encoder.attention}' applies to encoder 'transformer'`);
+    }
+    if (encoder.numLayers !== undefined && encoder.numLayers !== 1) {
+      throw new Error(`${where}: encoder 'single-hopfield' has exactly one layer, got numLayers ${encoder.numLayers}; use encoder 'transformer' with attention 'hopfield' for a stack`);
+    }
+    const normed = tfl.layers.layerNormalization({ epsilon: eps, name: 'hopfield_ln' }).apply(h) as tfl.SymbolicTensor;
+    let a = attentionLayer(d, { ...encoder, attention: 'hopfield', name: 'hopfield' }).apply(normed) as tfl.SymbolicTensor;
+    const rate = encoder.dropout ?? 0;
+    if (rate > 0) a = tfl.layers.dropout({ rate, name: 'hopfield_dropout' }).apply(a) as tfl.SymbolicTensor;
+    h = tfl.layers.add({ name: 'hopfield_residual' }).apply([h, a]) as tfl.SymbolicTensor;
+    h = tfl.layers.layerNormalization({ epsilon: eps, name: 'final_ln' }).apply(h) as tfl.SymbolicTensor;
+  }
+  let z = poolTokens(h, pooling, d, encoder.numHeads ?? defaultNumHeads(d), poolingOptions);
+  if (cd > 0) z = tfl.layers.dropout({ rate: cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: numClasses, activation: outAct, name: 'classifier' }).apply(z) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: image, outputs: out, name: name ?? 'vision_classifier' });
+}
