@@ -113,6 +113,9 @@ export const LAYER_ARG_KEYS: readonly string[] = [
   'trainable',
   'weights',
   'inputDType',
+  // tfjs' deserializer tacks these onto a layer config before calling the constructor.
+  'customObjects',
+  'fastWeightInit',
 ];
 
 /** Throws a clear error for an option the layer does not know (typos would otherwise be ignored). */

@@ -1,0 +1,213 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
+import { hopfieldRetrieval, resolveUHopArgs, type UHopRuntime } from '../../src/layers/hopfieldCore.js';
+import { fitFeatureMap } from '../../src/ops/fit.js';
+import type { SeparationKind, SimilarityKind } from '../../src/ops/types.js';
+import { matmul, softmaxRows, toMat, transpose } from './reference.js';
+
+const [B, H, L, S, d, dv] = [2, 3, 4, 6, 5, 7];
+
+function inputs(seed = 1) {
+  return {
+    q: tf.randomNormal([B, H, L, d], 0, 1, 'float32', seed),
+    k: tf.randomNormal([B, H, S, d], 0, 1, 'float32', seed + 1),
+    v: tf.randomNormal([B, H, S, dv], 0, 1, 'float32', seed + 2),
+  };
+}
+
+function uhop(phi0: tf.Tensor, fitSteps = 5, extra: object = {}): UHopRuntime {
+  return { config: resolveUHopArgs({ featureMap: 'linear', fitSteps, ...extra }, 'test'), phi0: [phi0] };
+}
+
+forEachBackend('hopfieldRetrieval', () => {
+  it('default options equal closed-form softmax attention softmax(beta q k^T) v, per sample and head', () => {
+    const { q, k, v } = inputs();
+    const beta = 0.7;
+    const { output } = hopfieldRetrieval(q, k, v, { beta });
+    const out = output.arraySync() as number[][][][];
+    const [Q, K, V] = [q, k, v].map((t) => t.arraySync() as number[][][][]);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const scores = matmul(Q[b][h], transpose(K[b][h])).map((r) => r.map((x) => beta * x));
+        assertClose(out[b][h].flat(), matmul(softmaxRows(scores), V[b][h]).flat(), 1e-5, `b${b} h${h}`);
+      }
+    }
+    tf.dispose([q, k, v, output]);
+  });
+
+  it('per-head beta scales each head separately', () => {
+    const { q, k, v } = inputs(3);
+    const betas = [0.2, 1, 3];
+    const { output } = hopfieldRetrieval(q, k, v, { beta: betas });
+    for (let h = 0; h < H; h++) {
+      const sl = (t: tf.Tensor) => tf.slice(t, [0, h, 0, 0], [B, 1, -1, -1]);
+      const { output: ref } = hopfieldRetrieval(sl(q), sl(k), sl(v), { beta: betas[h] });
+      assertClose(sl(output), ref, 1e-5, `head ${h}`);
+    }
+    tf.dispose([q, k, v, output]);
+  });
+
+  const separations: SeparationKind[] = ['softmax', 'sparsemax', 'entmax15', 'entmax', 'softmax1', 'topk', 'max'];
+  const similarities: SimilarityKind[] = ['dot', 'euclidean', 'manhattan', 'cosine'];
+  for (const separation of separations) {
+    for (const similarity of similarities) {
+      it(`${separation} x ${similarity}: weights are a distribution over the unmasked memories`, () => {
+        const { q, k, v } = inputs(5);
+        const memoryMask = tf.tensor2d([[1, 1, 0, 1, 1, 0], [1, 0, 1, 1, 1, 1]]);
+        const associationMask = tf.tensor2d([[1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1, 0, 1, 1], [1, 1, 1, 1, 1, 1]]);
+        const { output, association } = hopfieldRetrieval(q, k, v, {
+          beta: 1,
+          separation,
+          similarity,
+          alpha: separation === 'entmax' ? 1.3 : undefined,
+          topK: separation === 'topk' ? 2 : undefined,
+          memoryMask,
+          associationMask,
+          returnAssociation: true,
+        });
+        assert.deepEqual(output.shape, [B, H, L, dv]);
+        const a = association!.arraySync() as number[][][][];
+        const mm = memoryMask.arraySync() as number[][];
+        const am = associationMask.arraySync() as number[][];
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < H; h++) {
+            for (let l = 0; l < L; l++) {
+              const row = a[b][h][l];
+              let sum = 0;
+              for (let s = 0; s < S; s++) {
+                assert.ok(row[s] >= 0 && Number.isFinite(row[s]), `weight ${row[s]}`);
+                if (mm[b][s] === 0 || am[l][s] === 0) assert.equal(row[s], 0, `masked memory b${b} l${l} s${s} got ${row[s]}`);
+                sum += row[s];
+              }
+              if (separation === 'softmax1') assert.ok(sum > 0 && sum <= 1 + 1e-6, `softmax1 row sum ${sum}`);
+              else assert.ok(Math.abs(sum - 1) < 1e-5, `row sum ${sum}`);
+              if (separation === 'topk') assert.ok(row.filter((x) => x > 0).length <= 2);
+              if (separation === 'max') assert.equal(row.filter((x) => x > 0).length, 1);
+            }
+          }
+        }
+        tf.dispose([q, k, v, output, association!, memoryMask, associationMask]);
+      });
+    }
+  }
+
+  it('distances enter as negative scores: the nearest memory gets the largest weight', () => {
+    const k = tf.tensor4d([[[[0, 0], [5, 5], [1, 0]]]]);
+    const q = tf.tensor4d([[[[0.9, 0.1]]]]);
+    for (const similarity of ['euclidean', 'manhattan'] as const) {
+      const { association } = hopfieldRetrieval(q, k, k, { beta: 1, similarity, returnAssociation: true });
+      const row = (association!.arraySync() as number[][][][])[0][0][0];
+      assert.equal(row.indexOf(Math.max(...row)), 2, `${similarity}: ${row}`);
+      association!.dispose();
+    }
+    tf.dispose([q, k]);
+  });
+
+  it('steps iterate in key space: 2 steps equal sep(beta (xi k) k^T) v; eps freezes converged rows', () => {
+    const { q, k, v } = inputs(7);
+    const beta = 0.5;
+    const { output } = hopfieldRetrieval(q, k, v, { beta, steps: 2 });
+    const [Q, K, V] = [q, k, v].map((t) => t.arraySync() as number[][][][]);
+    const out = output.arraySync() as number[][][][];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const sm = (x: number[][]) => softmaxRows(matmul(x, transpose(K[b][h])).map((r) => r.map((z) => beta * z)));
+        const x1 = matmul(sm(Q[b][h]), K[b][h]);
+        assertClose(out[b][h].flat(), matmul(sm(x1), V[b][h]).flat(), 1e-5, `b${b} h${h}`);
+      }
+    }
+    // A huge eps freezes every row after its first update (as ml-jku: a step, then the test).
+    const frozen = hopfieldRetrieval(q, k, v, { beta, steps: 6, stepsEps: 1e9 }).output;
+    assertClose(frozen, output, 1e-6, 'eps = 1e9, 6 steps vs 2 steps');
+    // eps 0 runs every step: 6 steps differ from 2.
+    const all = hopfieldRetrieval(q, k, v, { beta, steps: 6 }).output;
+    assert.ok(tf.max(tf.abs(tf.sub(all, output))).dataSync()[0] > 1e-4);
+    tf.dispose([q, k, v, output, frozen, all]);
+  });
+
+  it('U-Hop with fitSteps 0 and the identity Phi0 equals plain retrieval', () => {
+    const { q, k, v } = inputs(9);
+    const phi0 = tf.broadcastTo(tf.eye(d), [H, d, d]);
+    const plain = hopfieldRetrieval(q, k, v, { beta: 0.4 }).output;
+    const u = hopfieldRetrieval(q, k, v, { beta: 0.4, uhop: uhop(phi0, 0) }).output;
+    assertClose(u, plain, 1e-5);
+    tf.dispose([q, k, v, phi0, plain, u]);
+  });
+
+  it('U-Hop scores with the Phi fitted per (sample, head); the gradient skips the fit (zero to keys, straight through to Phi0)', () => {
+    const { q, k, v } = inputs(11);
+    const phi0 = tf.tidy(() => tf.add(tf.broadcastTo(tf.eye(d), [H, d, d]), tf.randomNormal([H, d, d], 0, 0.1, 'float32', 4)));
+    const beta = 0.6;
+    const rt = uhop(phi0, 4, { fitLr: 0.2 });
+    const w = tf.randomNormal([B, H, L, dv], 0, 1, 'float32', 12);
+    const f = (kk: tf.Tensor, p0: tf.Tensor) =>
+      tf.sum(tf.mul(w, hopfieldRetrieval(q, kk, v, { beta, uhop: { config: rt.config, phi0: [p0] } }).output));
+    const [gk, gp] = tf.grads(f)([k, phi0]);
+    const value = f(k, phi0);
+
+    // Reference: the detached fit computed outside the tape, then Phi = Wfit + (W0 - stop(W0)).
+    const { featureMap, lossTrace } = fitFeatureMap(k, { kind: 'linear', params: [phi0] }, { steps: 4, lr: 0.2, loss: 'lse' });
+    const Wfit = featureMap.params[0];
+    const phi0Const = tf.clone(phi0); // a different tensor: constant under tf.grads
+    const fRef = (kk: tf.Tensor, p0: tf.Tensor) => {
+      const W = tf.add(tf.sub(Wfit, phi0Const), p0); // value Wfit, gradient straight to p0
+      const phi = (x: tf.Tensor) => tf.matMul(x, W, false, true);
+      const xi = tf.softmax(tf.mul(tf.matMul(phi(q), phi(kk), false, true), beta));
+      return tf.sum(tf.mul(w, tf.matMul(xi, v)));
+    };
+    const [rk, rp] = tf.grads(fRef)([k, phi0]);
+    assertClose(value, fRef(k, phi0), 1e-5, 'value');
+    assertClose(gk, rk, 1e-4, 'd/dkeys');
+    assertClose(gp, rp, 1e-4, 'd/dPhi0');
+    tf.dispose([q, k, v, phi0, phi0Const, w, gk, gp, value, Wfit, lossTrace, rk, rp]);
+  });
+
+  it('padded memories are left out of the retrieval and of the U-Hop fit', () => {
+    const { q, k, v } = inputs(13);
+    const phi0 = tf.broadcastTo(tf.eye(d), [H, d, d]);
+    const memoryMask = tf.tensor2d([[1, 1, 1, 0, 1, 0], [1, 1, 1, 1, 1, 0]]);
+    const pad = tf.reshape(tf.sub(1, memoryMask), [B, 1, S, 1]);
+    const k2 = tf.add(k, tf.mul(pad, tf.randomNormal(k.shape, 0, 5, 'float32', 99)));
+    const v2 = tf.add(v, tf.mul(pad, tf.randomNormal(v.shape, 0, 5, 'float32', 98)));
+    const a = hopfieldRetrieval(q, k, v, { beta: 1, memoryMask, uhop: uhop(phi0, 5) }).output;
+    const b = hopfieldRetrieval(q, k2, v2, { beta: 1, memoryMask, uhop: uhop(phi0, 5) }).output;
+    assertClose(b, a, 1e-5);
+    tf.dispose([q, k, v, phi0, memoryMask, pad, k2, v2, a, b]);
+  });
+
+  it('dropout acts only in training', () => {
+    const { q, k, v } = inputs(15);
+    const a = hopfieldRetrieval(q, k, v, { beta: 1, dropout: 0.5 }).output;
+    const b = hopfieldRetrieval(q, k, v, { beta: 1 }).output;
+    const c = hopfieldRetrieval(q, k, v, { beta: 1, dropout: 0.5, training: true }).output;
+    assertClose(a, b, 0);
+    assert.ok(tf.max(tf.abs(tf.sub(c, b))).dataSync()[0] > 1e-3);
+    tf.dispose([q, k, v, a, b, c]);
+  });
+
+  it('leaks no tensors (plain, several steps, U-Hop with masks)', () => {
+    const { q, k, v } = inputs(17);
+    const phi0 = tf.broadcastTo(tf.eye(d), [H, d, d]);
+    const mask = tf.ones([B, S]);
+    assertNoLeak(() => hopfieldRetrieval(q, k, v, { beta: 1, steps: 3, stepsEps: 1e-3, returnAssociation: true }));
+    assertNoLeak(() => hopfieldRetrieval(q, k, v, { beta: [1, 2, 3], memoryMask: mask, uhop: uhop(phi0, 3), dropout: 0.1, training: true }));
+    assertNoLeak(() => tf.grads((kk: tf.Tensor, p: tf.Tensor) => tf.sum(hopfieldRetrieval(q, kk, v, { beta: 1, uhop: uhop(p, 2) }).output))([k, phi0]));
+    tf.dispose([q, k, v, phi0, mask]);
+  });
+
+  it('clear errors for bad shapes and options', () => {
+    const { q, k, v } = inputs(19);
+    assert.throws(() => hopfieldRetrieval(tf.zeros([2, 3]), k, v, { beta: 1 }), /hopfieldRetrieval: q, k, v must be \[B, H, L\|S, dim\]/);
+    assert.throws(() => hopfieldRetrieval(q, tf.zeros([B, H, S, d + 1]), v, { beta: 1 }), /shapes do not fit/);
+    assert.throws(() => hopfieldRetrieval(q, k, v, { beta: -1 }), /beta \(scaling\) must be a finite number > 0, got -1/);
+    assert.throws(() => hopfieldRetrieval(q, k, v, { beta: [1, 2] }), /one number per head|per head must be 3/);
+    assert.throws(() => hopfieldRetrieval(q, k, v, { beta: 1, steps: 0 }), /steps must be an integer >= 1, got 0/);
+    assert.throws(() => hopfieldRetrieval(q, k, v, { beta: 1, memoryMask: tf.ones([B, S + 1]) }), /memoryMask must be \[B, S\]/);
+    assert.throws(() => resolveUHopArgs({ featureMap: 'linear', fitSteps: -1 }, 'X'), /X: fitSteps must be an integer >= 0, got -1/);
+    assert.throws(() => resolveUHopArgs({ featureMap: 'quadratic' as never }, 'X'), /X: featureMap must be one of none, linear, mlp/);
+    assert.throws(() => resolveUHopArgs({ separationLoss: 'l2' as never }, 'X'), /separationLoss must be one of/);
+    tf.dispose([q, k, v]);
+  });
+});
