@@ -66,13 +66,14 @@ FIT_GRAD = "analytic"  # set by --fit-grad
 def fit_linear_phi(keys: torch.Tensor, phi0: torch.Tensor, steps: int, lr: float, tau: float = 0.1,
                    grad: str | None = None) -> torch.Tensor:
     """Stage I, batched over the leading dims of keys [..., S, d]: `steps` plain gradient steps
-    from phi0 [D, d] on each set's own lse loss. Returns the fitted W [..., D, d], detached.
+    from phi0 ([D, d], or [..., D, d] broadcastable to the sets, e.g. one per head) on each
+    set's own lse loss. Returns the fitted W [..., D, d], detached.
 
     grad='analytic' (default, about 2x faster here) uses lse_separation_grad; grad='autograd'
     asks torch.autograd.grad. Both give the same W (bench checks it with --check)."""
     grad = grad or FIT_GRAD
     keys = keys.detach()
-    W = phi0.detach().expand(*keys.shape[:-2], *phi0.shape).contiguous()
+    W = phi0.detach().expand(*keys.shape[:-2], *phi0.shape[-2:]).contiguous()
     if grad == "analytic":
         with torch.no_grad():
             for _ in range(steps):
@@ -109,7 +110,8 @@ class Hopfield(nn.Module):
         self.o = nn.Linear(heads * head_dim, d_out)
         self.uhop, self.fit_steps, self.fit_lr, self.tau = uhop, fit_steps, fit_lr, tau
         if uhop:
-            self.phi0 = nn.Parameter(torch.eye(head_dim))
+            # Phi0 per head [h, hd, hd], starting at the identity (as uhop's 'isometry' init).
+            self.phi0 = nn.Parameter(torch.eye(head_dim).repeat(heads, 1, 1))
 
     def split(self, x: torch.Tensor) -> torch.Tensor:  # [B, L, h*hd] -> [B, h, L, hd]
         B, L, _ = x.shape

@@ -1,0 +1,327 @@
+/**
+ * uhop benchmark: workloads T1-T4 and R1 on the current tfjs backend.
+ *
+ *     npm run bench -- --backend wasm --json bench/results/uhop-wasm.json
+ *     npm run bench -- --workload T2 --steps 5 --warmup 1
+ *     npm run bench -- --workload T1,T2,T3,T4 --memory            # peak tensor bytes per step
+ *     npm run bench -- --workload T2 --growth 1000                # tensors/bytes over 1000 steps
+ *     npm run bench -- --workload T2 --profile                    # per-kernel ms and phases
+ *
+ * Timing: the median (with min and max) of --steps units after --warmup untimed ones; a unit is
+ * one training step (T1-T4) or one Stage I + Stage II run (R1), finished on the device.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { parseArgs } from 'node:util';
+import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { initBackend, describeBackend } from '../src/backend.js';
+import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type Workload, type WorkloadId } from './workloads.js';
+
+const require = createRequire(import.meta.url);
+
+const USAGE = `usage: npm run bench -- [options]
+  --backend cpu|wasm|webgpu|tensorflow   backend (default: initBackend's choice)
+  --workload T1,T2,...|all               which workloads (default all: ${WORKLOAD_IDS.join(',')})
+  --steps N       timed units per workload (default 20)
+  --warmup N      untimed units first (default 3)
+  --r1-steps N    timed units of R1 (default: --steps)
+  --seed N        input seed (default 0)
+  --memory        also measure peak tensor bytes of one unit (tf.profile peakBytes)
+  --growth N      also run N training steps of each chosen training workload and report
+                  numTensors/numBytes growth (slow; the target check uses 1000 on T2)
+  --profile       also profile one unit: per-kernel ms (tf.profile) and phase timings
+  --top N         kernels listed per workload with --profile (default 12)
+  --json PATH     write all results as JSON
+  --help`;
+
+export interface TimingStats {
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  times_ms: number[];
+}
+
+function stats(times: number[]): TimingStats {
+  const s = [...times].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { median_ms: median, min_ms: s[0], max_ms: s[s.length - 1], times_ms: times };
+}
+
+async function timeUnits(w: Workload, steps: number, warmup: number): Promise<TimingStats & { check: number }> {
+  for (let i = 0; i < warmup; i++) await w.run();
+  const times: number[] = [];
+  let check = NaN;
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    check = await w.run();
+    times.push(performance.now() - t0);
+  }
+  return { ...stats(times), check };
+}
+
+interface MemoryStats {
+  /** Bytes held by live tensors before the unit (weights, optimizer state, inputs). */
+  resident_bytes: number;
+  /** tf.profile peakBytes: the largest engine-wide tensor bytes during the unit. */
+  peak_bytes: number;
+  /** peak - resident: what the unit allocates at its high-water mark. */
+  transient_peak_bytes: number;
+  /** Tensors/bytes left over after the unit (should be 0). */
+  new_tensors: number;
+  new_bytes: number;
+}
+
+async function measureMemory(w: Workload): Promise<MemoryStats> {
+  await w.run(); // optimizer slots and lazily built weights exist from here on
+  const before = tf.memory().numBytes;
+  const info = await tf.profile(() => {
+    const out = w.runSync();
+    tf.dispose(out);
+    return [] as tf.Tensor[];
+  });
+  return {
+    resident_bytes: before,
+    peak_bytes: info.peakBytes,
+    transient_peak_bytes: info.peakBytes - before,
+    new_tensors: info.newTensors,
+    new_bytes: info.newBytes,
+  };
+}
+
+interface GrowthStats {
+  steps: number;
+  /** [step, numTensors, numBytes] every `every` steps, starting after one warm-up step. */
+  trace: [number, number, number][];
+  tensor_growth: number;
+  byte_growth: number;
+  rss_start_mb: number;
+  rss_end_mb: number;
+  seconds: number;
+}
+
+async function measureGrowth(w: Workload, steps: number): Promise<GrowthStats> {
+  await w.run();
+  const every = Math.max(1, Math.round(steps / 10));
+  const t0 = performance.now();
+  const m0 = tf.memory();
+  const rss0 = process.memoryUsage().rss;
+  const trace: [number, number, number][] = [[0, m0.numTensors, m0.numBytes]];
+  for (let i = 1; i <= steps; i++) {
+    await w.run();
+    if (i % every === 0 || i === steps) {
+      const m = tf.memory();
+      trace.push([i, m.numTensors, m.numBytes]);
+      process.stderr.write(`  growth ${w.id}: step ${i}/${steps} tensors ${m.numTensors} bytes ${m.numBytes}\n`);
+    }
+  }
+  const m1 = tf.memory();
+  return {
+    steps,
+    trace,
+    tensor_growth: m1.numTensors - m0.numTensors,
+    byte_growth: m1.numBytes - m0.numBytes,
+    rss_start_mb: rss0 / 2 ** 20,
+    rss_end_mb: process.memoryUsage().rss / 2 ** 20,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+interface KernelRow {
+  kernel: string;
+  ms: number;
+  calls: number;
+  /** The input shapes of the slowest call. */
+  slowest_inputs: string;
+}
+
+interface ProfileStats {
+  /** Wall time of the profiled unit (profiling adds a read per kernel on cpu/wasm). */
+  wall_ms: number;
+  kernel_ms: number;
+  kernels: KernelRow[];
+  /** Median ms of forward only, forward + backward, and the full step (training workloads). */
+  phases?: { forward_ms: number; forward_backward_ms: number; step_ms: number };
+}
+
+async function profileUnit(w: Workload, top: number, repeats: number): Promise<ProfileStats> {
+  await w.run();
+  const t0 = performance.now();
+  const info = await tf.profile(() => {
+    tf.dispose(w.runSync());
+    return [] as tf.Tensor[];
+  });
+  const wall = performance.now() - t0;
+  const rows = new Map<string, KernelRow & { slowest: number }>();
+  let total = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN;
+    total += Number.isFinite(ms) ? ms : 0;
+    const r = rows.get(k.name) ?? { kernel: k.name, ms: 0, calls: 0, slowest_inputs: '', slowest: -1 };
+    r.ms += Number.isFinite(ms) ? ms : 0;
+    r.calls += 1;
+    if (ms > r.slowest) {
+      r.slowest = ms;
+      r.slowest_inputs = k.inputShapes.map((s) => `[${s}]`).join(' ');
+    }
+    rows.set(k.name, r);
+  }
+  const kernels = [...rows.values()]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top)
+    .map(({ slowest: _s, ...r }) => ({ ...r, ms: +r.ms.toFixed(3) }));
+  const out: ProfileStats = { wall_ms: wall, kernel_ms: total, kernels };
+  if (w.forward && w.forwardBackward) {
+    const timeSync = async (f: () => tf.TensorContainer): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < repeats + 1; i++) {
+        const t = performance.now();
+        const r = f();
+        await Promise.all(flatTensors(r).map((x) => x.data()));
+        times.push(performance.now() - t);
+        tf.dispose(r);
+      }
+      return stats(times.slice(1)).median_ms;
+    };
+    out.phases = {
+      forward_ms: await timeSync(() => w.forward!()),
+      forward_backward_ms: await timeSync(() => w.forwardBackward!()),
+      step_ms: await timeSync(() => w.runSync()),
+    };
+  }
+  return out;
+}
+
+function flatTensors(c: tf.TensorContainer): tf.Tensor[] {
+  if (c instanceof tf.Tensor) return [c];
+  if (Array.isArray(c)) return c.flatMap((x) => flatTensors(x as tf.TensorContainer));
+  if (c && typeof c === 'object') return Object.values(c).flatMap((x) => flatTensors(x as tf.TensorContainer));
+  return [];
+}
+
+function versionOf(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+function positiveInt(v: string | undefined, name: string, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`bench: --${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string' },
+      workload: { type: 'string', default: 'all' },
+      steps: { type: 'string' },
+      warmup: { type: 'string' },
+      'r1-steps': { type: 'string' },
+      seed: { type: 'string' },
+      memory: { type: 'boolean', default: false },
+      growth: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      top: { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const steps = positiveInt(values.steps, 'steps', 20);
+  const warmup = positiveInt(values.warmup, 'warmup', 3, 0);
+  const r1Steps = positiveInt(values['r1-steps'], 'r1-steps', steps);
+  const seed = positiveInt(values.seed, 'seed', 0, 0);
+  const top = positiveInt(values.top, 'top', 12);
+  const growth = values.growth === undefined ? 0 : positiveInt(values.growth, 'growth', 1000);
+  const chosen: WorkloadId[] =
+    values.workload === 'all'
+      ? [...WORKLOAD_IDS]
+      : values.workload!.split(',').map((s) => {
+          const id = s.trim().toUpperCase();
+          if (!WORKLOAD_IDS.includes(id as WorkloadId)) {
+            throw new Error(`bench: --workload must be a comma list of ${WORKLOAD_IDS.join(', ')} or 'all', got '${s}'`);
+          }
+          return id as WorkloadId;
+        });
+
+  const report = await initBackend(values.backend);
+  console.log(describeBackend(report));
+  const cpus = os.cpus();
+  const meta = {
+    impl: 'uhop',
+    backend: report.backend,
+    node: process.version,
+    tfjs_core: versionOf('@tensorflow/tfjs-core'),
+    tfjs_layers: versionOf('@tensorflow/tfjs-layers'),
+    tfjs_backend: versionOf(`@tensorflow/tfjs-backend-${report.backend === 'tensorflow' ? 'cpu' : report.backend}`),
+    cpu: cpus[0]?.model ?? 'unknown',
+    nproc: os.availableParallelism?.() ?? cpus.length,
+    date: new Date().toISOString(),
+    steps,
+    warmup,
+    r1_steps: r1Steps,
+    seed,
+  };
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const id of chosen) {
+    console.log(`${id}: ${DESCRIPTIONS[id]}`);
+    const w = createWorkload(id, seed);
+    const entry: Record<string, unknown> = {};
+    try {
+      const t = await timeUnits(w, id === 'R1' ? r1Steps : steps, warmup);
+      Object.assign(entry, t);
+      console.log(`uhop ${id}: median ${t.median_ms.toFixed(2)} ms  (min ${t.min_ms.toFixed(2)}, max ${t.max_ms.toFixed(2)})  check ${t.check.toPrecision(4)}`);
+      if (values.memory) {
+        const m = await measureMemory(w);
+        entry.memory = m;
+        console.log(
+          `  memory: resident ${(m.resident_bytes / 2 ** 20).toFixed(2)} MiB, peak ${(m.peak_bytes / 2 ** 20).toFixed(2)} MiB ` +
+            `(transient ${(m.transient_peak_bytes / 2 ** 20).toFixed(2)} MiB), left over ${m.new_tensors} tensors / ${m.new_bytes} bytes`,
+        );
+      }
+      if (values.profile) {
+        const p = await profileUnit(w, top, 3);
+        entry.profile = p;
+        console.log(`  profile: wall ${p.wall_ms.toFixed(1)} ms, sum of kernels ${p.kernel_ms.toFixed(1)} ms`);
+        if (p.phases) {
+          console.log(
+            `  phases: forward ${p.phases.forward_ms.toFixed(1)} ms, forward+backward ${p.phases.forward_backward_ms.toFixed(1)} ms, step ${p.phases.step_ms.toFixed(1)} ms`,
+          );
+        }
+        for (const k of p.kernels) {
+          console.log(`    ${k.kernel.padEnd(24)} ${k.ms.toFixed(2).padStart(9)} ms  ${String(k.calls).padStart(4)} calls  slowest on ${k.slowest_inputs}`);
+        }
+      }
+      if (growth > 0 && id !== 'R1') {
+        const g = await measureGrowth(w, growth);
+        entry.growth = g;
+        console.log(
+          `  growth over ${g.steps} steps: ${g.tensor_growth} tensors, ${g.byte_growth} bytes (rss ${g.rss_start_mb.toFixed(0)} -> ${g.rss_end_mb.toFixed(0)} MiB, ${g.seconds.toFixed(0)} s)`,
+        );
+      }
+    } finally {
+      w.dispose();
+    }
+    results[id] = entry;
+  }
+  if (values.json) {
+    mkdirSync(dirname(values.json), { recursive: true });
+    writeFileSync(values.json, JSON.stringify({ ...meta, results }, null, 1));
+    console.log(`wrote ${values.json}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error((e as Error).message ?? e);
+  process.exit(1);
+});
