@@ -13,5 +13,5 @@ export {
   type AttentionInputRole,
 } from './uhopAttention.js';
 export { MultiHeadAttention, registerMultiHeadAttention } from './multiHeadAttention.js';
-export { replaceAttention, attentionProjectionWeights } from './replaceAttention.js';
+export { replaceAttention, attentionProjectionWeights, type AttentionLayerFilter } from './replaceAttention.js';
 export { saveModel, loadModel, readModelArtifacts, type SaveModelOptions, type LoadModelOptions } from './io.js';

@@ -49,6 +49,9 @@ function isMultiHeadAttention(layer: Layer): boolean {
   return layer.getClassName() === 'MultiHeadAttention';
 }
 
+/** Which MultiHeadAttention layers `replaceAttention` replaces: their names, or a predicate. */
+export type AttentionLayerFilter = readonly string[] | ((layer: tfl.layers.Layer) => boolean);
+
 function isContainer(layer: Layer): layer is tfl.LayersModel {
   return layer instanceof tfl.LayersModel;
 }
@@ -152,18 +155,23 @@ function mapKwargs(callArgs: Kwargs | undefined, tensors: Map<number, tfl.Symbol
  * same outputs as the original. With U-Hop on, it starts from the same projections (and, with
  * the default 'isometry' Phi0 and fitSteps 0, still from the same outputs).
  *
+ * A U-Hop fit (featureMap with fitSteps > 0) reads every key, so it is refused in causal
+ * self-attention; replace only the other layers there with `only`.
+ *
  * @param model a functional `tf.LayersModel` (or Sequential) holding MultiHeadAttention layers.
  * @param options Hopfield options added to each replaced layer, e.g. `{featureMap: 'linear'}`.
+ * @param only which MultiHeadAttention layers to replace (names or a predicate); default all.
+ *   The others are copied unchanged. Names are looked up in nested models too.
  *
  * @example
  * ```ts
  * import { replaceAttention, loadModel } from 'uhop';
  * const base = await loadModel('./transformer');              // holds MultiHeadAttention layers
- * const uhop = replaceAttention(base, { featureMap: 'linear', fitSteps: 5 });
+ * const uhop = replaceAttention(base, { featureMap: 'linear', fitSteps: 5 }, ['cross_attention']);
  * uhop.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
  * ```
  */
-export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionOptions = {}): tfl.LayersModel {
+export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionOptions = {}, only?: AttentionLayerFilter): tfl.LayersModel {
   if (!(model instanceof tfl.LayersModel)) {
     throw new Error(
       `replaceAttention: model must be a tf.LayersModel (tfl.model / tfl.sequential / loadModel), got ${model === null ? 'null' : typeof model === 'object' ? (model as object).constructor?.name : typeof model}`,
@@ -173,12 +181,17 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
   checkKnownArgs(options, HOPFIELD_ATTENTION_KEYS, 'replaceAttention');
   // Validate the options once, with a clear message, before touching the model.
   new UHopAttention({ numHeads: 1, keyDim: 1, ...options, name: undefined });
+  if (only != null && typeof only !== 'function' && !(Array.isArray(only) && only.every((n) => typeof n === 'string'))) {
+    throw new Error(`replaceAttention: only must be an array of layer names or a function (layer) => boolean, got ${String(only)}`);
+  }
+  const selected = (layer: Layer): boolean =>
+    isMultiHeadAttention(layer) && (only == null || (typeof only === 'function' ? only(layer) : only.includes(layer.name)));
 
   const replace = (layer: Layer): Layer =>
-    isContainer(layer) ? replaceAttention(layer, options) : isMultiHeadAttention(layer) ? new UHopAttention(uhopArgsFrom(layer, options)) : cloneLayer(layer);
+    isContainer(layer) ? replaceAttention(layer, options, only) : selected(layer) ? new UHopAttention(uhopArgsFrom(layer, options)) : cloneLayer(layer);
   const fill = (from: Layer, to: Layer): void => {
     if (isContainer(from)) return; // weights copied by the recursive call
-    if (isMultiHeadAttention(from)) copyProjections(from, to as UHopAttention);
+    if (to instanceof UHopAttention && !(from instanceof UHopAttention && from.getClassName() === to.getClassName())) copyProjections(from, to);
     else copyWeights(from, to);
   };
 

@@ -139,12 +139,28 @@ export interface UHopAttentionCallArgs {
 export type AttentionInputRole = 'query' | 'value' | 'key' | 'attentionMask';
 
 interface CallSpec {
-  roles: AttentionInputRole[];
+  /**
+   * The role(s) of each layer input, e.g. ['query', 'value', 'attentionMask']; one tensor
+   * passed in several roles is one input ('query+value'): tfjs-layers' executor disposes a
+   * tensor that a node lists twice before its other consumers run.
+   */
+  roles: string[];
   useCausalMask: boolean;
   returnAttentionScores: boolean;
 }
 
 const ROLES: readonly AttentionInputRole[] = ['query', 'value', 'key', 'attentionMask'];
+
+/** Index of the input that plays `role` (-1 when none does). */
+function roleIndex(roles: readonly string[], role: AttentionInputRole): number {
+  return roles.findIndex((group) => group.split('+').includes(role));
+}
+
+function validRoles(roles: unknown, n: number): roles is string[] {
+  if (!Array.isArray(roles) || roles.length !== n || roles.some((r) => typeof r !== 'string')) return false;
+  const all = (roles as string[]).flatMap((r) => r.split('+'));
+  return all.every((r) => ROLES.includes(r as AttentionInputRole)) && new Set(all).size === all.length && (roles[0] as string).split('+').includes('query');
+}
 
 const MHA_ARG_KEYS = [
   'numHeads',
@@ -216,7 +232,8 @@ function describe(x: unknown): string {
  * fitted for `fitSteps` steps on each sample's projected keys, per head, from Phi0 (keys
  * detached; Phi0 trained straight through when phiTrainable), then scores are
  * beta * sim(Phi(q), Phi(k)). The fit sees every memory at least one query may attend to, so
- * `useCausalMask` is refused with U-Hop (the fit would read future keys).
+ * `useCausalMask` is refused with a U-Hop fit (it would read future keys; fitSteps 0 is
+ * allowed).
  *
  * Fully masked query rows: the default softmax path adds -1e9 to masked scores as
  * MultiHeadAttention does (such a row averages all values); the Hopfield path gives them an
@@ -400,10 +417,12 @@ export class UHopAttention extends tfl.layers.Layer {
         throw new Error(`${where}: pass the query alone as the first argument when value/key/attentionMask are given as options, got ${describe(inputs)} and options`);
       }
       const list = inputs as AnyTensor[];
-      let roles = kwargs.inputRoles as AttentionInputRole[] | undefined;
+      let roles = kwargs.inputRoles as string[] | undefined;
       if (roles != null) {
-        if (!Array.isArray(roles) || roles.length !== list.length || roles[0] !== 'query' || !roles.every((r) => ROLES.includes(r)) || new Set(roles).size !== roles.length) {
-          throw new Error(`${where}: inputRoles must name each of the ${list.length} inputs, starting with 'query', from ${ROLES.join(', ')}; got ${JSON.stringify(roles)}`);
+        if (!validRoles(roles, list.length)) {
+          throw new Error(
+            `${where}: inputRoles must name the role(s) of each of the ${list.length} inputs ('query' first; one input in several roles as 'query+value'), from ${ROLES.join(', ')}; got ${JSON.stringify(roles)}`,
+          );
         }
       } else if (this.callSpec && this.callSpec.roles.length === list.length) {
         roles = this.callSpec.roles;
@@ -411,7 +430,7 @@ export class UHopAttention extends tfl.layers.Layer {
         if (list.length < 1 || list.length > 4) {
           throw new Error(`${where}: a list of inputs must be [query, value?, key?, attentionMask?], got ${list.length} inputs`);
         }
-        roles = ROLES.slice(0, list.length) as AttentionInputRole[];
+        roles = ROLES.slice(0, list.length) as string[];
       }
       const fb = this.callSpec ?? { useCausalMask: false, returnAttentionScores: false };
       return {
@@ -423,7 +442,7 @@ export class UHopAttention extends tfl.layers.Layer {
       throw new Error(`${where}: query must be a tensor or a symbolic tensor, got ${describe(inputs)}`);
     }
     const list: AnyTensor[] = [inputs];
-    const roles: AttentionInputRole[] = ['query'];
+    const roles: string[] = ['query'];
     if (kwargs.key != null && kwargs.value == null) {
       throw new Error(`${where}: key was given without value; pass {value, key} (the value is required whenever the key is)`);
     }
@@ -431,10 +450,24 @@ export class UHopAttention extends tfl.layers.Layer {
       const t = kwargs[role];
       if (t == null) continue;
       if (!(t instanceof tf.Tensor) && !isSymbolic(t)) throw new Error(`${where}: ${role} must be a tensor or a symbolic tensor, got ${describe(t)}`);
-      list.push(t);
-      roles.push(role);
+      const same = list.indexOf(t);
+      if (same >= 0) {
+        roles[same] += `+${role}`;
+      } else {
+        list.push(t);
+        roles.push(role);
+      }
     }
     return { list, spec: { roles, useCausalMask: flag('useCausalMask', false), returnAttentionScores: flag('returnAttentionScores', false) } };
+  }
+
+  /** A per-call U-Hop fit reads every key, future ones included: refuse it in causal attention. */
+  private checkCausalFit(useCausalMask: boolean): void {
+    if (useCausalMask && this.uhop.featureMap !== 'none' && this.uhop.fitSteps > 0) {
+      throw new Error(
+        `${this.where}: useCausalMask with a U-Hop fit (featureMap '${this.uhop.featureMap}', fitSteps ${this.uhop.fitSteps}) would fit Phi on future keys (the fit sees the whole memory set), so outputs would depend on later positions; use fitSteps 0 or featureMap 'none' in causal attention`,
+      );
+    }
   }
 
   private rememberSpec(spec: CallSpec): void {
@@ -473,6 +506,7 @@ export class UHopAttention extends tfl.layers.Layer {
           'they must be all symbolic (model inputs / layer outputs) or all tensors. In a functional model a constant mask must come in through a model input.',
       );
     }
+    this.checkCausalFit(spec.useCausalMask);
     if (symbolic[0]) this.rememberSpec(spec);
     const passOn: Kwargs = {};
     for (const [k, v] of Object.entries(kw)) {
@@ -503,6 +537,7 @@ export class UHopAttention extends tfl.layers.Layer {
       return this.apply(inputs, kw) as tf.Tensor | tf.Tensor[];
     }
     const { list, spec } = this.normalizeCall(inputs, kw);
+    this.checkCausalFit(spec.useCausalMask);
     if (!list.every((t) => t instanceof tf.Tensor)) {
       throw new Error(`${this.where}: call() needs concrete tensors; use apply() for symbolic tensors`);
     }
@@ -521,7 +556,7 @@ export class UHopAttention extends tfl.layers.Layer {
       return spec.returnAttentionScores ? last.outputs.slice() : last.outputs[0];
     }
     const get = (role: AttentionInputRole): tf.Tensor | undefined => {
-      const i = spec.roles.indexOf(role);
+      const i = roleIndex(spec.roles, role);
       return i < 0 ? undefined : (list[i] as tf.Tensor);
     };
     const training = kw.training === true;
@@ -548,9 +583,9 @@ export class UHopAttention extends tfl.layers.Layer {
   private shapesByRole(inputShape: Shape | Shape[]): { query: Shape; value: Shape; key: Shape; mask?: Shape } {
     const shapes: Shape[] = Array.isArray(inputShape[0]) || inputShape.length === 0 ? (inputShape as Shape[]) : [inputShape as Shape];
     const spec = this.pendingSpec ?? this.callSpec;
-    const roles = spec && spec.roles.length === shapes.length ? spec.roles : (ROLES.slice(0, shapes.length) as AttentionInputRole[]);
+    const roles = spec && spec.roles.length === shapes.length ? spec.roles : (ROLES.slice(0, shapes.length) as string[]);
     const by = (r: AttentionInputRole) => {
-      const i = roles.indexOf(r);
+      const i = roleIndex(roles, r);
       return i < 0 ? undefined : shapes[i];
     };
     const query = by('query') as Shape;
@@ -779,11 +814,6 @@ export class UHopAttention extends tfl.layers.Layer {
       const dropped = training && this.dropout > 0 ? tf.dropout(association, this.dropout) : association;
       heads = tf.matMul(dropped, v);
     } else {
-      if (this.uhop.featureMap !== 'none' && useCausalMask) {
-        throw new Error(
-          `${where}: useCausalMask with a U-Hop feature map ('${this.uhop.featureMap}') would fit Phi on future keys (the fit sees the whole memory set), so outputs would depend on later positions; use featureMap 'none' in causal attention`,
-        );
-      }
       const uhopOn = this.uhop.featureMap !== 'none';
       const result = hopfieldRetrieval(q, k, v, {
         beta,

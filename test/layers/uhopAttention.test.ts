@@ -352,7 +352,7 @@ forEachBackend('UHopAttention', () => {
     assert.throws(() => layer.call(x, { value: x, attentionMask: tf.ones([2, 2, 3]) }), /does not broadcast to the scores \[2,2,3,3\]/);
     assert.throws(() => layer.apply(tfl.input({ shape: [3, 4] }), { value: x }), /must be all symbolic .* or all tensors/);
     const uhop = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear' });
-    assert.throws(() => uhop.call(x, { value: x, useCausalMask: true }), /useCausalMask with a U-Hop feature map/);
+    assert.throws(() => uhop.call(x, { value: x, useCausalMask: true }), /useCausalMask with a U-Hop fit/);
     const twice = new UHopAttention({ numHeads: 1, keyDim: 2, name: 'twice' });
     const s = tfl.input({ shape: [3, 4] });
     twice.apply(s, { value: s });
