@@ -55,8 +55,8 @@ forEachBackend('U-Hop associative memory', () => {
     const B = tf.randomUniform([6, 8], 0, 1, 'float32', 5);
     const q = tf.randomUniform([2, 3, 8], 0, 1, 'float32', 6);
     const both = uhopRetrieve(tf.stack([A, B]), q, { fitSteps: 10 });
-    const onlyA = uhopRetrieve(A, tf.slice(q, [0, 0, 0], [1, 3, 8]).squeeze([0]), { fitSteps: 10 });
-    assertClose(tf.slice(both.states, [0, 0, 0], [1, 3, 8]).squeeze([0]), onlyA.states, 1e-4);
+    const onlyA = uhopRetrieve(A, tf.squeeze(tf.slice(q, [0, 0, 0], [1, 3, 8]), [0]), { fitSteps: 10 });
+    assertClose(tf.squeeze(tf.slice(both.states, [0, 0, 0], [1, 3, 8]), [0]), onlyA.states, 1e-4);
     tf.dispose([A, B, q, both.states, both.lossTrace, onlyA.states, onlyA.lossTrace]);
   });
 
