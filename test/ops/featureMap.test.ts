@@ -69,7 +69,7 @@ forEachBackend('featureMap', () => {
   it("'normal' init has entries of variance 1/d (not the reference scripts' 1)", () => {
     const phi = linearFeatureMap(64, 64, { init: 'normal', seed: 5 });
     const w = phi.params[0].dataSync();
-    const meanSq = w.reduce((s, v) => s + v * v, 0) / w.length;
+    const meanSq = Array.from(w).reduce((s, v) => s + v * v, 0) / w.length;
     assert.ok(Math.abs(meanSq * 64 - 1) < 0.1, `E[w^2] * d = ${meanSq * 64}`);
     disposeFeatureMap(phi);
   });
