@@ -193,6 +193,21 @@ forEachBackend('separation', () => {
     });
   });
 
+  it('entmaxBisect converges on adversarially spaced scores (S = 1024, alpha near 2)', () => {
+    // Slowest cases found for the Newton iteration: many scores just inside the support.
+    const n = 1024;
+    const families = [
+      Array.from({ length: n }, (_, i) => -Math.pow(i, 0.25) * 0.1),
+      Array.from({ length: n }, (_, i) => -Math.pow(i, 0.5) * 0.01),
+      randn(n, 77, 0.1),
+    ];
+    for (const alpha of [1.8, 2]) {
+      for (const [f, x] of families.entries()) {
+        tf.tidy(() => assertClose(entmaxBisect(tf.tensor1d(x), alpha), refEntmax(x, alpha), 2e-6, `alpha ${alpha} family ${f}`));
+      }
+    }
+  });
+
   it('entmaxBisect(1.5) = entmax15, entmaxBisect(2) = sparsemax, alpha -> 1 approaches softmax', () => {
     tf.tidy(() => {
       const x = tf.tensor2d(randn(6 * 10, 5, 2), [6, 10]);
@@ -308,6 +323,20 @@ forEachBackend('separation', () => {
     tf.dispose([xt, alpha, shared, near]);
   });
 
+  it('the alpha gradient stays accurate next to alpha = 1 (float64 finite difference)', () => {
+    const x = [0.3, -1.2, 2.0, 0.7, -0.4, 1.1];
+    const w = [0.5, -1, 2, 0.3, -0.7, 1.2];
+    const loss = (a: number) => refEntmax(x, a).reduce((s, p, i) => s + w[i] * p, 0);
+    for (const alpha of [1.001, 1.01, 1.1]) {
+      const h = 1e-6 * (alpha - 1);
+      const fd = (loss(alpha + h) - loss(alpha - h)) / (2 * h);
+      const g = tf.tidy(() =>
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(tf.tensor1d(x), a), tf.tensor1d(w))))(tf.scalar(alpha)).dataSync()[0],
+      );
+      assert.ok(Math.abs(g - fd) <= 1e-3 * Math.abs(fd), `alpha ${alpha}: d/dalpha ${g} vs float64 ${fd}`);
+    }
+  });
+
   it('gradients match finite differences: topkSoftmax, softmax1, masked separation; hardmax has none', () => {
     const xt = tf.tensor2d([
       [0.9, -0.4, 0.3, 1.6, -1.1],
@@ -378,6 +407,16 @@ forEachBackend('separation', () => {
       assertFinite(gx, 'entmax x gradient');
       assertFinite(ga, 'entmax alpha gradient');
       assert.ok(ga.dataSync()[1] === 0, 'all-masked row gives no alpha gradient');
+    });
+    // Masked scores may be -Infinity or NaN (padding): they are replaced, not propagated.
+    tf.tidy(() => {
+      const bad = tf.tensor2d([[1, -Infinity, 2, Number.NaN, 0.5]]);
+      const m = tf.tensor2d([[1, 0, 1, 0, 1]]);
+      for (const { kind, options } of cases) {
+        const y = separation(bad, kind, { ...options, mask: m });
+        assertFinite(y, `${kind} with non-finite masked scores`);
+        assertClose(y, separation(tf.tensor2d([[1, 0, 2, 0, 0.5]]), kind, { ...options, mask: m }), 0, kind);
+      }
     });
     // Bool masks and masks broadcast over the batch.
     tf.tidy(() => {
