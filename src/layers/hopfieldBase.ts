@@ -611,6 +611,11 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     return undefined;
   }
 
+  private initializerConfig(id: InitializerLike | undefined, resolved: Initializer): string | tf.serialization.ConfigDict | null {
+    if (id == null) return null;
+    return typeof id === 'string' ? id : serializeKerasObject(resolved);
+  }
+
   /** The shared part of getConfig. */
   protected baseConfig(): tf.serialization.ConfigDict {
     const cfg: tf.serialization.ConfigDict = {
@@ -638,8 +643,9 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       separation: this.separation,
       similarity: this.similarity,
       returnAssociation: this.returnAssociation,
-      kernelInitializer: typeof this.kernelInitializerId === 'string' ? this.kernelInitializerId : serializeKerasObject(this.kernelInitializer),
-      biasInitializer: typeof this.biasInitializerId === 'string' ? this.biasInitializerId : serializeKerasObject(this.biasInitializer),
+      // Names stay names (so that `seed` still seeds them after fromConfig); defaults stay unset.
+      kernelInitializer: this.initializerConfig(this.kernelInitializerId, this.kernelInitializer),
+      biasInitializer: this.initializerConfig(this.biasInitializerId, this.biasInitializer),
       seed: this.seed,
       kernelRegularizer: serializeKerasObject(this.kernelRegularizer),
       biasRegularizer: serializeKerasObject(this.biasRegularizer),

@@ -473,7 +473,11 @@ export function hopfieldRetrieval(
       const fm3 = fm && fm.rank === 2 ? tf.expandDims(fm, 1) : fm;
       phi = uhopFit(k, fm3 ? tf.cast(tf.notEqual(fm3, 0), 'float32') : undefined, options.uhop);
     }
-    const kPhi = phi ? applyFeatureMap(phi, k) : k;
+    // tfjs' BatchMatMul gradient does not reduce broadcast batch dims: broadcast a shared
+    // memory (batch 1) explicitly (broadcastTo's gradient sums). The fit above ran once on it.
+    const kB = k.shape[0] === B ? k : tf.broadcastTo(k, [B, H, S, dk]);
+    const vB = v.shape[0] === B ? v : tf.broadcastTo(v, [B, H, S, dv]);
+    const kPhi = phi ? applyFeatureMap(phi, kB) : kB;
     const associate = (x: tf.Tensor): tf.Tensor => {
       const xPhi = phi ? applyFeatureMap(phi, x) : x;
       const scores = tf.mul(similarity(xPhi, kPhi, simKind), beta);
@@ -484,7 +488,7 @@ export function hopfieldRetrieval(
     if (steps > 1) {
       let active: tf.Tensor | undefined; // [B, H, L, 1] bool, undefined = all active
       for (let step = 1; step < steps; step++) {
-        const x = tf.matMul(xi, k.shape[0] === xi.shape[0] ? k : tf.broadcastTo(k, [xi.shape[0] as number, H, S, dk]));
+        const x = tf.matMul(xi, kB);
         let next = associate(x);
         if (active) next = tf.where(tf.broadcastTo(active, next.shape), next, xi);
         if (eps > 0) {
@@ -495,7 +499,6 @@ export function hopfieldRetrieval(
       }
     }
     const weights = options.training && rate > 0 ? tf.dropout(xi, rate) : xi;
-    const vB = v.shape[0] === weights.shape[0] ? v : tf.broadcastTo(v, [weights.shape[0] as number, H, S, dv]);
     const output = tf.matMul(weights, vB);
     return options.returnAssociation ? { output, association: xi } : { output };
   }) as HopfieldRetrievalResult;
