@@ -128,8 +128,10 @@ function uhopAttentionKeys(layer: UHopAttention, inputs: tf.Tensor[], roles: str
   const bias = layer.useBias ? w[3] : undefined; // [H, dk]
   const [F, H, dk] = kernel.shape;
   const [B, S] = key.shape;
-  const projected = dense3d(key, tf.reshape(kernel, [F, H * dk]), bias ? tf.reshape(bias, [H * dk]) : undefined);
-  const keys = tf.transpose(tf.reshape(projected, [B, S, H, dk]), [0, 2, 1, 3]);
+  // (No fused bias: tfjs-backend-wasm's fused matMul rejects a bias reshaped from rank 2.)
+  let projected = tf.reshape(dense3d(key, tf.reshape(kernel, [F, H * dk])), [B, S, H, dk]);
+  if (bias) projected = tf.add(projected, bias);
+  const keys = tf.transpose(projected, [0, 2, 1, 3]);
   const am = byRole('attentionMask');
   let mask: tf.Tensor | undefined;
   if (am) {

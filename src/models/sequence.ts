@@ -2,14 +2,14 @@
  * A token-sequence classifier: token embedding + learned position embedding + transformer
  * encoder (any of the attentions of ./transformer.ts) + a pooling head.
  *
- *     ids [B, maxLen] -> Embedding(vocabSize, d) (+ class token) + positions
+ *     ids [B, maxLen] -> TokenEmbedding(vocabSize, d) (+ class token) + positions
  *       -> encoder blocks -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { HopfieldPooling } from '../layers/hopfieldPooling.js';
 import type { UHopArgs } from '../layers/hopfieldCore.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
-import { AddPositionEmbedding, ClassToken, SelectToken } from './tokenLayers.js';
+import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from './tokenLayers.js';
 import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 
 /**
@@ -119,7 +119,7 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
   } = options;
 
   const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
-  let h = tfl.layers.embedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding' }).apply(ids) as tfl.SymbolicTensor;
+  let h = new TokenEmbedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding' }).apply(ids) as tfl.SymbolicTensor;
   const len = pooling === 'cls' ? maxLen + 1 : maxLen;
   if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
   h = new AddPositionEmbedding({ maxLen: len, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;

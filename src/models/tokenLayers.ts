@@ -1,6 +1,9 @@
 /**
- * Three small token layers the transformer-style builders need and tfjs-layers lacks:
+ * Four small token layers the transformer-style builders need and tfjs-layers lacks:
  *
+ * - `TokenEmbedding`: a token-id lookup table like tfjs' `Embedding`, but trainable on every
+ *   backend (tfjs-backend-wasm has no UnsortedSegmentSum kernel, which the gather gradient of
+ *   tfjs' Embedding needs; there the table's gradient is taken as one-hot^T x dy instead).
  * - `ClassToken`: prepends one learned token to a sequence, [B, N, d] -> [B, N+1, d] (ViT's
  *   [CLS] token).
  * - `AddPositionEmbedding`: adds a learned position embedding, [B, L, d] + P[:L] (L <= maxLen).
@@ -37,6 +40,100 @@ function featureDim(shape: Shape, where: string): number {
   if (d == null || !Number.isInteger(d) || d < 1) throw new Error(`${where}: the feature (last) dimension must be known, got shape [${shape}]`);
   return d;
 }
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Rows of `table` [V, d] at `ids` [...] -> [..., d], differentiable in `table` on every backend:
+ * tf.gather's own gradient (UnsortedSegmentSum) where the backend has that kernel, otherwise
+ * one-hot(ids)^T x dy (memory O(ids x V), fine for the vocabularies of this package's tasks).
+ * `gradient: 'one-hot'` forces the second form.
+ *
+ * @example
+ * ```ts
+ * const g = tf.grad((t: tf.Tensor) => tf.sum(gatherRows(t, ids)))(table);   // works on wasm too
+ * ```
+ */
+export function gatherRows(table: tf.Tensor, ids: tf.Tensor, gradient: 'auto' | 'one-hot' = 'auto'): tf.Tensor {
+  if (gradient === 'auto' && tf.getKernel('UnsortedSegmentSum', tf.getBackend()) != null) return tf.gather(table, ids);
+  const [V, d] = table.shape as [number, number];
+  const f = tf.customGrad(((t: tf.Tensor) => {
+    return {
+      value: tf.gather(t, ids),
+      gradFunc: (dy: tf.Tensor) => {
+        const flat = tf.reshape(ids, [-1]);
+        const oneHot = tf.cast(tf.oneHot(flat, V), 'float32');
+        return tf.matMul(oneHot, tf.reshape(dy, [flat.shape[0], d]), true, false);
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(table);
+}
+
+/** Options of {@link TokenEmbedding}. */
+export interface TokenEmbeddingArgs extends LayerArgs {
+  /** Vocabulary size V (ids in [0, V)). Required. */
+  inputDim: number;
+  /** Embedding width d. Required. */
+  outputDim: number;
+  /** Initializer of the table [V, d]. Default randomNormal with stddev 0.02. */
+  embeddingsInitializer?: InitializerLike;
+}
+
+/**
+ * Token embedding: ids [B, L] (int32 or integral floats) -> [B, L, d]. The same maths as tfjs'
+ * `Embedding`, trainable on every backend (see {@link gatherRows}). Ids outside [0, V) are an
+ * error on the cpu backend and give zeros elsewhere (tf.gather's behaviour).
+ *
+ * @example
+ * ```ts
+ * const ids = tfl.input({ shape: [20], dtype: 'int32' });
+ * const x = new TokenEmbedding({ inputDim: 32, outputDim: 64 }).apply(ids) as tfl.SymbolicTensor; // [null, 20, 64]
+ * ```
+ */
+export class TokenEmbedding extends tfl.layers.Layer {
+  static className = 'TokenEmbedding';
+  readonly inputDim: number;
+  readonly outputDim: number;
+  private readonly initializer: Initializer;
+  private table: LayerVariable | null = null;
+
+  constructor(args: TokenEmbeddingArgs) {
+    super(args);
+    const where = 'TokenEmbedding';
+    if (args == null || typeof args !== 'object') throw new Error(`${where}: args must be an object with inputDim and outputDim, got ${String(args)}`);
+    checkKnownArgs(args, ['inputDim', 'outputDim', 'embeddingsInitializer'], where);
+    for (const k of ['inputDim', 'outputDim'] as const) {
+      if (!Number.isInteger(args[k]) || args[k] < 1) throw new Error(`${where}: ${k} must be an integer >= 1, got ${String(args[k])}`);
+    }
+    this.inputDim = args.inputDim;
+    this.outputDim = args.outputDim;
+    this.initializer = getInitializer(args.embeddingsInitializer ?? { className: 'RandomNormal', config: { mean: 0, stddev: 0.02 } }, 'zeros', where, 'embeddingsInitializer');
+  }
+
+  override build(): void {
+    this.table = this.addWeight('embeddings', [this.inputDim, this.outputDim], 'float32', this.initializer);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const ids = x.dtype === 'int32' ? x : tf.cast(x, 'int32');
+      return gatherRows(this.table!.read(), ids);
+    });
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const s = (Array.isArray(inputShape[0]) ? (inputShape as Shape[])[0] : inputShape) as Shape;
+    return [...s, this.outputDim];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), inputDim: this.inputDim, outputDim: this.outputDim, embeddingsInitializer: serializeKerasObject(this.initializer) };
+  }
+}
+tf.serialization.registerClass(TokenEmbedding);
 
 // ---------------------------------------------------------------------------------------
 

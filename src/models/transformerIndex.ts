@@ -18,9 +18,12 @@ export {
 export { sequenceClassifier, POOLING_KINDS, type PoolingKind, type HopfieldPoolingOptions, type SequenceClassifierOptions } from './sequence.js';
 export { visionClassifier, VISION_ENCODERS, type VisionEncoderKind, type VisionClassifierOptions } from './vision.js';
 export {
+  TokenEmbedding,
+  gatherRows,
   ClassToken,
   AddPositionEmbedding,
   SelectToken,
+  type TokenEmbeddingArgs,
   type ClassTokenArgs,
   type AddPositionEmbeddingArgs,
   type SelectTokenArgs,

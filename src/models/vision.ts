@@ -3,7 +3,7 @@
  * any of the attentions of ./transformer.ts, or a single Hopfield layer over the patch tokens
  * (the U-Hop paper's image-classification setup, "one Hopfield layer over patch tokens").
  *
- *     image [B, H, W, C] -> patches (Conv2D, kernel = stride = patchSize, or reshape + Dense)
+ *     image [B, H, W, C] -> patches (reshape + Dense, or Conv2D with kernel = stride = patchSize)
  *       -> [B, N, d] (+ class token) + positions
  *       -> 'transformer': numLayers pre-norm blocks        | 'single-hopfield': x + Hopfield(LN(x))
  *       -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
@@ -32,7 +32,12 @@ export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions,
    * `Hopfield` layer over the patch tokens, residual, no MLP). Default 'transformer'.
    */
   encoder?: VisionEncoderKind;
-  /** 'conv' (Conv2D with kernel = stride = patchSize) or 'dense' (reshape to patches + Dense); the same linear map. Default 'conv'. */
+  /**
+   * 'dense' (cut into patches by reshape/permute, then Dense) or 'conv' (Conv2D with
+   * kernel = stride = patchSize): the same linear map. Default 'dense', because
+   * tfjs-backend-wasm has no Conv2DBackpropFilter kernel, so 'conv' trains only on the cpu,
+   * webgpu and tensorflow backends (it predicts everywhere).
+   */
   patchEmbedding?: 'conv' | 'dense';
   /** Pooling head. Default 'cls'. */
   pooling?: PoolingKind;
@@ -78,7 +83,7 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
   const encoderKind = options.encoder ?? 'transformer';
   if (!VISION_ENCODERS.includes(encoderKind)) throw new Error(`${where}: encoder must be one of ${VISION_ENCODERS.join(', ')}, got '${String(encoderKind)}'`);
-  const patchEmbedding = options.patchEmbedding ?? 'conv';
+  const patchEmbedding = options.patchEmbedding ?? 'dense';
   if (patchEmbedding !== 'conv' && patchEmbedding !== 'dense') throw new Error(`${where}: patchEmbedding must be 'conv' or 'dense', got '${String(patchEmbedding)}'`);
   const pooling = options.pooling ?? 'cls';
   if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
