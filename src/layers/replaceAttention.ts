@@ -58,7 +58,7 @@ function isContainer(layer: Layer): layer is tfl.LayersModel {
 
 /**
  * The projection weights of a MultiHeadAttention-like layer, in UHopAttention's order
- * (query, key, value, attentionOutput; kernel then bias each). Reads tfjs-layers'
+ * (query, key, value, output; kernel then bias each). Reads tfjs-layers'
  * MultiHeadAttention from its sublayers (its own `getWeights()` is empty) and UHopAttention /
  * this package's MultiHeadAttention from its weights (without Phi0). Empty when the layer has
  * not created its weights yet (tfjs' MultiHeadAttention creates them at its first eager call).

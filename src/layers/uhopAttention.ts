@@ -3,8 +3,8 @@
  * (U-Hop) Hopfield retrieval.
  *
  * Same constructor arguments, call signature, weight shapes and weight order as
- * `MultiHeadAttention` (query, key, value, attentionOutput: kernel then bias each), so code
- * and weights written for it carry over unchanged. With the defaults (separation 'softmax',
+ * `MultiHeadAttention` (query, key, value, output: kernel then bias each), so code and
+ * weights written for it carry over unchanged. With the defaults (separation 'softmax',
  * similarity 'dot', beta = 1/sqrt(keyDim), featureMap 'none', one update step) the layer
  * computes exactly what `MultiHeadAttention` computes, masks included. The Hopfield options
  * switch the retrieval to `hopfieldRetrieval` (./hopfieldCore.ts): other separations
@@ -225,8 +225,10 @@ function describe(x: unknown): string {
  *
  * Weights, in this order: query/kernel [dim_q, heads, keyDim], query/bias [heads, keyDim],
  * key/kernel, key/bias, value/kernel [dim_v, heads, valueDim], value/bias,
- * attentionOutput/kernel [heads, valueDim, ...outputShape], attentionOutput/bias, then U-Hop's
- * Phi0 (phi0_kernel [heads, featureDim, keyDim] for the linear map).
+ * attention_output/kernel [heads, valueDim, ...outputShape], attention_output/bias, then U-Hop's
+ * Phi0 (phi0_kernel [heads, featureDim, keyDim] for the linear map). The names are Keras'
+ * (`<layer>/query/kernel`, ..., `<layer>/attention_output/bias`), so weights of a Keras
+ * MultiHeadAttention converted with the tfjs converter load by name.
  *
  * U-Hop (featureMap 'linear' or 'mlp'): in every call, training and inference alike, Phi is
  * fitted for `fitSteps` steps on each sample's projected keys, per head, from Phi0 (keys
@@ -637,7 +639,9 @@ export class UHopAttention extends tfl.layers.Layer {
     pair('query', [dq, H, this.keyDim], [H, this.keyDim]);
     pair('key', [dk, H, this.keyDim], [H, this.keyDim]);
     pair('value', [dv, H, this.valueDim], [H, this.valueDim]);
-    pair('attentionOutput', [H, this.valueDim, ...out], out);
+    // Keras' name for the output projection (tfjs' sublayer is 'attentionOutput', but tfjs never
+    // saves those weights, while Keras-converted weights use this name).
+    pair('attention_output', [H, this.valueDim, ...out], out);
     this.projection = w;
     this.phi0 = phi0WeightSpecs(H, this.keyDim, this.uhop, where).map((s) => this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable));
     this.built = true;

@@ -149,6 +149,114 @@ forEachBackend('saveModel / loadModel', (backend) => {
     predictAll(await loadModel(sharded), x).forEach((t, i) => assertClose(t, y[i], 0, `sharded output ${i}`));
   });
 
+  it('loads a Keras 2 model with MultiHeadAttention as tensorflowjs_converter writes it', async () => {
+    // Keras 2 serializes mha(query, value, ...) with value/attention_mask as [layer, node,
+    // tensor] references inside the query entry's kwargs, and names the weights
+    // <layer>/{query,key,value,attention_output}/{kernel,bias}.
+    const mhaConfig = (name: string, q: number[], v: number[]) => ({
+      name,
+      trainable: true,
+      dtype: 'float32',
+      num_heads: 2,
+      key_dim: 3,
+      value_dim: 3,
+      dropout: 0.0,
+      use_bias: true,
+      output_shape: null,
+      attention_axes: [1],
+      kernel_initializer: { class_name: 'GlorotUniform', config: { seed: null } },
+      bias_initializer: { class_name: 'Zeros', config: {} },
+      kernel_regularizer: null,
+      bias_regularizer: null,
+      activity_regularizer: null,
+      kernel_constraint: null,
+      bias_constraint: null,
+      query_shape: q,
+      key_shape: v,
+      value_shape: v,
+    });
+    const input = (name: string, shape: (number | null)[]) => ({
+      class_name: 'InputLayer',
+      config: { batch_input_shape: shape, dtype: 'float32', sparse: false, ragged: false, name },
+      name,
+      inbound_nodes: [],
+    });
+    const topology = {
+      class_name: 'Functional',
+      config: {
+        name: 'model',
+        layers: [
+          input('input_1', [null, 5, 8]),
+          input('input_2', [null, 7, 6]),
+          input('input_3', [null, 5, 7]),
+          {
+            class_name: 'MultiHeadAttention',
+            config: mhaConfig('multi_head_attention', [null, 5, 8], [null, 7, 6]),
+            name: 'multi_head_attention',
+            inbound_nodes: [[['input_1', 0, 0, { value: ['input_2', 0, 0], attention_mask: ['input_3', 0, 0] }]]],
+          },
+          {
+            class_name: 'MultiHeadAttention',
+            config: mhaConfig('multi_head_attention_1', [null, 5, 8], [null, 5, 8]),
+            name: 'multi_head_attention_1',
+            inbound_nodes: [[['multi_head_attention', 0, 0, { value: ['multi_head_attention', 0, 0], use_causal_mask: true }]]],
+          },
+        ],
+        input_layers: [['input_1', 0, 0], ['input_2', 0, 0], ['input_3', 0, 0]],
+        output_layers: [['multi_head_attention_1', 0, 0]],
+      },
+      keras_version: '2.15.0',
+      backend: 'tensorflow',
+    };
+    const shapes = (dq: number, dv: number) => [[dq, 2, 3], [2, 3], [dv, 2, 3], [2, 3], [dv, 2, 3], [2, 3], [2, 3, dq], [dq]];
+    const parts = ['query/kernel', 'query/bias', 'key/kernel', 'key/bias', 'value/kernel', 'value/bias', 'attention_output/kernel', 'attention_output/bias'];
+    const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
+    const values: tf.Tensor[] = [];
+    for (const [layer, dv] of [['multi_head_attention', 6], ['multi_head_attention_1', 8]] as const) {
+      shapes(8, dv).forEach((shape, i) => {
+        specs.push({ name: `${layer}/${parts[i]}`, shape, dtype: 'float32' });
+        values.push(tf.randomNormal(shape, 0, 0.5, 'float32', 100 + specs.length));
+      });
+    }
+    const dir = join(root, `${backend}-keras`);
+    await mkdir(dir, { recursive: true });
+    const data = new Float32Array(values.flatMap((v) => Array.from(v.dataSync())));
+    await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(data.buffer));
+    const modelJson = {
+      format: 'layers-model',
+      generatedBy: 'keras v2.15.0',
+      convertedBy: 'TensorFlow.js Converter v4.22.0',
+      modelTopology: topology,
+      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: specs }],
+    };
+    await writeFile(join(dir, 'model.json'), JSON.stringify(modelJson));
+    const loaded = await loadModel(dir);
+    assert.deepEqual(
+      loaded.layers.map((l) => l.getClassName()),
+      ['InputLayer', 'InputLayer', 'InputLayer', 'MultiHeadAttention', 'MultiHeadAttention'],
+    );
+
+    // The same model built by hand with the same weights.
+    const q = tfl.input({ shape: [5, 8] });
+    const v = tfl.input({ shape: [7, 6] });
+    const m = tfl.input({ shape: [5, 7] });
+    const a1 = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
+    const a2 = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
+    const h = a1.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor;
+    const ref = tfl.model({ inputs: [q, v, m], outputs: a2.apply(h, { value: h, useCausalMask: true }) as tfl.SymbolicTensor });
+    a1.setWeights(values.slice(0, 8));
+    a2.setWeights(values.slice(8));
+    const x = [
+      tf.randomNormal([3, 5, 8], 0, 1, 'float32', 7),
+      tf.randomNormal([3, 7, 6], 0, 1, 'float32', 8),
+      tf.cast(tf.greater(tf.randomUniform([3, 5, 7], 0, 1, 'float32', 9), 0.3), 'float32'),
+    ];
+    assertClose(loaded.predict(x) as tf.Tensor, ref.predict(x) as tf.Tensor, 1e-6, 'keras model');
+    // And it converts to U-Hop like any other.
+    const { replaceAttention } = await import('../../src/layers/replaceAttention.js');
+    assertClose(replaceAttention(loaded).predict(x) as tf.Tensor, ref.predict(x) as tf.Tensor, 1e-5, 'replaced keras model');
+  });
+
   it('saves and restores the optimizer state with includeOptimizer', async () => {
     const input = tfl.input({ shape: [4, 3] });
     const h = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear', fitSteps: 1 }).apply(input) as tfl.SymbolicTensor;

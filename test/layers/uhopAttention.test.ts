@@ -159,8 +159,8 @@ forEachBackend('UHopAttention', () => {
       'key/bias',
       'value/kernel',
       'value/bias',
-      'attentionOutput/kernel',
-      'attentionOutput/bias',
+      'attention_output/kernel',
+      'attention_output/bias',
       'phi0_kernel',
     ]);
     assert.deepEqual(
