@@ -16,6 +16,7 @@ import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { execSync } from 'node:child_process';
 import { initBackend, describeBackend } from '../src/backend.js';
 import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type Workload, type WorkloadId } from './workloads.js';
 
@@ -131,19 +132,42 @@ async function measureGrowth(w: Workload, steps: number): Promise<GrowthStats> {
 
 interface KernelRow {
   kernel: string;
+  /** Input shapes of the calls summed in this row. */
+  inputs: string;
   ms: number;
   calls: number;
-  /** The input shapes of the slowest call. */
-  slowest_inputs: string;
 }
 
 interface ProfileStats {
   /** Wall time of the profiled unit (profiling adds a read per kernel on cpu/wasm). */
   wall_ms: number;
+  /** Sum over kernels, scopes excluded (their kernels are counted themselves). */
   kernel_ms: number;
+  /** ms per kernel name, largest first. */
+  by_kernel: { kernel: string; ms: number; calls: number }[];
+  /** ms per kernel name and input shapes, largest first (--top rows). */
   kernels: KernelRow[];
+  /**
+   * Gradient scopes (tf.customGrad ops such as fusedMatMul__op or the in-layer U-Hop fit,
+   * which tfjs reports as 'unnamed scope'): their ms include the kernels they ran.
+   */
+  scopes: KernelRow[];
   /** Median ms of forward only, forward + backward, and the full step (training workloads). */
   phases?: { forward_ms: number; forward_backward_ms: number; step_ms: number };
+}
+
+const isScope = (name: string) => name.endsWith('__op') || name === 'unnamed scope';
+
+function groupRows(rows: { name: string; ms: number; inputs: string }[], byInputs: boolean): KernelRow[] {
+  const m = new Map<string, KernelRow>();
+  for (const r of rows) {
+    const key = byInputs ? `${r.name} ${r.inputs}` : r.name;
+    const row = m.get(key) ?? { kernel: r.name, inputs: byInputs ? r.inputs : '', ms: 0, calls: 0 };
+    row.ms += r.ms;
+    row.calls += 1;
+    m.set(key, row);
+  }
+  return [...m.values()].sort((a, b) => b.ms - a.ms).map((r) => ({ ...r, ms: +r.ms.toFixed(3) }));
 }
 
 async function profileUnit(w: Workload, top: number, repeats: number): Promise<ProfileStats> {
@@ -154,25 +178,19 @@ async function profileUnit(w: Workload, top: number, repeats: number): Promise<P
     return [] as tf.Tensor[];
   });
   const wall = performance.now() - t0;
-  const rows = new Map<string, KernelRow & { slowest: number }>();
-  let total = 0;
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN;
-    total += Number.isFinite(ms) ? ms : 0;
-    const r = rows.get(k.name) ?? { kernel: k.name, ms: 0, calls: 0, slowest_inputs: '', slowest: -1 };
-    r.ms += Number.isFinite(ms) ? ms : 0;
-    r.calls += 1;
-    if (ms > r.slowest) {
-      r.slowest = ms;
-      r.slowest_inputs = k.inputShapes.map((s) => `[${s}]`).join(' ');
-    }
-    rows.set(k.name, r);
-  }
-  const kernels = [...rows.values()]
-    .sort((a, b) => b.ms - a.ms)
-    .slice(0, top)
-    .map(({ slowest: _s, ...r }) => ({ ...r, ms: +r.ms.toFixed(3) }));
-  const out: ProfileStats = { wall_ms: wall, kernel_ms: total, kernels };
+  const rows = info.kernels.map((k) => ({
+    name: k.name,
+    ms: typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0,
+    inputs: k.inputShapes.map((s) => `[${s}]`).join(' '),
+  }));
+  const plain = rows.filter((r) => !isScope(r.name));
+  const out: ProfileStats = {
+    wall_ms: wall,
+    kernel_ms: plain.reduce((a, r) => a + r.ms, 0),
+    by_kernel: groupRows(plain, false).map(({ kernel, ms, calls }) => ({ kernel, ms, calls })),
+    kernels: groupRows(plain, true).slice(0, top),
+    scopes: groupRows(rows.filter((r) => isScope(r.name)), true),
+  };
   if (w.forward && w.forwardBackward) {
     const timeSync = async (f: () => tf.TensorContainer): Promise<number> => {
       const times: number[] = [];
@@ -206,6 +224,17 @@ function versionOf(pkg: string): string {
     return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
   } catch {
     return 'not installed';
+  }
+}
+
+/** The commit the run measured (with '+dirty' when bench or src differ from it). */
+function gitRevision(): string {
+  try {
+    const head = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execSync('git status --porcelain -- src bench', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
   }
 }
 
@@ -267,6 +296,9 @@ async function main(): Promise<void> {
     cpu: cpus[0]?.model ?? 'unknown',
     nproc: os.availableParallelism?.() ?? cpus.length,
     date: new Date().toISOString(),
+    git: gitRevision(),
+    /** 1/5/15-minute load averages when the run started (the machine is shared). */
+    loadavg_start: os.loadavg(),
     steps,
     warmup,
     r1_steps: r1Steps,
@@ -298,8 +330,12 @@ async function main(): Promise<void> {
             `  phases: forward ${p.phases.forward_ms.toFixed(1)} ms, forward+backward ${p.phases.forward_backward_ms.toFixed(1)} ms, step ${p.phases.step_ms.toFixed(1)} ms`,
           );
         }
+        console.log(`  by kernel: ${p.by_kernel.slice(0, 8).map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms/${k.calls}`).join(', ')}`);
         for (const k of p.kernels) {
-          console.log(`    ${k.kernel.padEnd(24)} ${k.ms.toFixed(2).padStart(9)} ms  ${String(k.calls).padStart(4)} calls  slowest on ${k.slowest_inputs}`);
+          console.log(`    ${k.kernel.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(4)}x  ${k.inputs}`);
+        }
+        for (const k of p.scopes.slice(0, 4)) {
+          console.log(`    scope ${k.kernel.padEnd(16)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(4)}x  ${k.inputs}`);
         }
       }
       if (growth > 0 && id !== 'R1') {
@@ -316,7 +352,7 @@ async function main(): Promise<void> {
   }
   if (values.json) {
     mkdirSync(dirname(values.json), { recursive: true });
-    writeFileSync(values.json, JSON.stringify({ ...meta, results }, null, 1));
+    writeFileSync(values.json, JSON.stringify({ ...meta, loadavg_end: os.loadavg(), results }, null, 1));
     console.log(`wrote ${values.json}`);
   }
 }

@@ -30,14 +30,20 @@ if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
   exit 1
 fi
 
-echo "== PyTorch ($PYTHON, $THREADS thread(s))"
-"$PYTHON" bench/torch_reference.py --threads "$THREADS" --workload "$WORKLOADS" --steps "$STEPS" \
-  --warmup "$WARMUP" --r1-steps "$R1_STEPS" --json "$OUT/torch-t$THREADS.json"
-
-echo "== uhop ($BACKEND)"
-# shellcheck disable=SC2086
-npx --no-install tsx bench/run.ts --backend "$BACKEND" --workload "$WORKLOADS" --steps "$STEPS" \
-  --warmup "$WARMUP" --r1-steps "$R1_STEPS" --json "$OUT/uhop-$BACKEND.json" $EXTRA
+# Interleaved per workload (PyTorch, then uhop), so that both sides of a row see about the same
+# machine load: this machine is shared and its load drifts over minutes.
+if [ "$WORKLOADS" = all ]; then LIST="T1 T2 T3 T4 R1"; else LIST=${WORKLOADS//,/ }; fi
+FILES=()
+for W in $LIST; do
+  echo "== $W: PyTorch ($PYTHON, $THREADS thread(s))"
+  "$PYTHON" bench/torch_reference.py --threads "$THREADS" --workload "$W" --steps "$STEPS" \
+    --warmup "$WARMUP" --r1-steps "$R1_STEPS" --json "$OUT/torch-t$THREADS-$W.json"
+  echo "== $W: uhop ($BACKEND)"
+  # shellcheck disable=SC2086
+  npx --no-install tsx bench/run.ts --backend "$BACKEND" --workload "$W" --steps "$STEPS" \
+    --warmup "$WARMUP" --r1-steps "$R1_STEPS" --json "$OUT/uhop-$BACKEND-$W.json" $EXTRA
+  FILES+=("$OUT/torch-t$THREADS-$W.json" "$OUT/uhop-$BACKEND-$W.json")
+done
 
 echo
-npx --no-install tsx bench/table.ts "$OUT/uhop-$BACKEND.json" "$OUT/torch-t$THREADS.json"
+npx --no-install tsx bench/table.ts "${FILES[@]}"

@@ -1,8 +1,9 @@
 /**
- * Prints the side-by-side table of a uhop run (bench/run.ts --json) and a PyTorch run
- * (bench/torch_reference.py --json) as Markdown, with the issue's targets checked.
+ * Prints the side-by-side table of uhop runs (bench/run.ts --json) and PyTorch runs
+ * (bench/torch_reference.py --json) as Markdown, with the issue's targets checked. Any number
+ * of files; each is sorted by its `impl` field and the results of each side are merged.
  *
- *     npx tsx bench/table.ts bench/results/uhop-wasm.json bench/results/torch-t1.json
+ *     npx tsx bench/table.ts bench/results/*.json
  */
 import { readFileSync } from 'node:fs';
 
@@ -21,13 +22,22 @@ interface Run {
   results: Record<string, Timing>;
 }
 
-const [uhopPath, torchPath] = process.argv.slice(2);
-if (!uhopPath || !torchPath) {
-  console.error('usage: tsx bench/table.ts UHOP.json TORCH.json');
+const paths = process.argv.slice(2);
+if (paths.length === 0) {
+  console.error('usage: tsx bench/table.ts RESULT.json... (uhop and torch runs, any order)');
   process.exit(1);
 }
-const uhop = JSON.parse(readFileSync(uhopPath, 'utf8')) as Run;
-const torch = JSON.parse(readFileSync(torchPath, 'utf8')) as Run;
+const runs = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as Run);
+function merge(impl: string): Run {
+  const mine = runs.filter((r) => r.impl === impl);
+  if (mine.length === 0) {
+    console.error(`table: no ${impl} results among ${paths.join(', ')}`);
+    process.exit(1);
+  }
+  return { ...mine[0], results: Object.assign({}, ...mine.map((r) => r.results)) as Record<string, Timing> };
+}
+const uhop = merge('uhop');
+const torch = merge('torch');
 
 const ms = (t?: Timing) => (t ? `${t.median_ms.toFixed(1)} (${t.min_ms.toFixed(1)}-${t.max_ms.toFixed(1)})` : 'n/a');
 const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined ? a / b : undefined);

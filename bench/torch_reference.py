@@ -181,6 +181,28 @@ def make_train_step(kind: str, gen: torch.Generator):
         opt.step()
         return loss.item()
 
+    def forward() -> float:
+        return loss_fn().item()
+
+    def forward_backward() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        return loss.item()
+
+    phases = {"forward": forward, "forward_backward": forward_backward}
+    uhop = kind in ("T2", "T4")
+    if uhop:
+        layer = model.hopfield if kind == "T2" else model.pool
+        with torch.no_grad():
+            mem = x if kind == "T2" else torch.relu(model.embed(x))
+            keys = layer.split(layer.k(mem))
+
+        def fit() -> float:
+            return float(fit_linear_phi(keys, layer.phi0, layer.fit_steps, layer.fit_lr, layer.tau)[0, 0, 0, 0])
+
+        phases["fit"] = fit
+    step.phases = phases  # type: ignore[attr-defined]
     return step
 
 
@@ -225,6 +247,17 @@ def blas_library() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
@@ -235,6 +268,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fit-grad", choices=("analytic", "autograd"), default="analytic",
                    help="gradient of the Stage-I fit: closed form (default) or torch.autograd.grad")
+    p.add_argument("--phases", action="store_true",
+                   help="also time forward, forward+backward and (T2/T4) the Stage-I fit alone")
     p.add_argument("--check", action="store_true", help="check analytic vs autograd fit and exit")
     p.add_argument("--json", default=None, help="write results to this path")
     args = p.parse_args()
@@ -259,6 +294,7 @@ def main() -> None:
         if w not in WORKLOADS:
             sys.exit(f"torch_reference: --workload must be a comma list of {', '.join(WORKLOADS)} or 'all', got {w}")
 
+    load_start = os.getloadavg()
     results = {}
     for w in chosen:
         torch.manual_seed(args.seed)
@@ -271,9 +307,13 @@ def main() -> None:
             fn = make_train_step(w, gen)
             stats = time_it(fn, args.steps, args.warmup)
             stats["check"] = fn()  # the loss after the timed steps
+            if args.phases:
+                stats["phases"] = {name: time_it(f, max(3, args.steps // 4), 1)["median_ms"] for name, f in fn.phases.items()}
         results[w] = stats
         print(f"torch {w}: median {stats['median_ms']:.2f} ms  (min {stats['min_ms']:.2f}, max {stats['max_ms']:.2f})  check {stats['check']:.4g}",
               flush=True)
+        if "phases" in stats:
+            print("  phases: " + ", ".join(f"{k} {v:.2f} ms" for k, v in stats["phases"].items()), flush=True)
 
     out = {
         "impl": "torch",
@@ -282,6 +322,11 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "blas": blas_library(),
         "fit_grad": FIT_GRAD,
+        "cpu": cpu_model(),
+        "nproc": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
         "steps": args.steps,
         "warmup": args.warmup,
         "results": results,
