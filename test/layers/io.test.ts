@@ -153,7 +153,7 @@ forEachBackend('saveModel / loadModel', (backend) => {
     // Keras 2 serializes mha(query, value, ...) with value/attention_mask as [layer, node,
     // tensor] references inside the query entry's kwargs, and names the weights
     // <layer>/{query,key,value,attention_output}/{kernel,bias}.
-    const mhaConfig = (name: string, q: number[], v: number[]) => ({
+    const mhaConfig = (name: string, q: (number | null)[], v: (number | null)[]) => ({
       name,
       trainable: true,
       dtype: 'float32',
