@@ -163,6 +163,24 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
   const Kb = tf.transpose(K, [1, 0, 2]); // [S, B, d]
   const conv = (x: tf.Tensor, xs: [number, number, number, number], f: tf.Tensor, fs: [number, number, number, number]) =>
     tf.depthwiseConv2d(tf.reshape(x, xs) as tf.Tensor4D, tf.reshape(f, fs) as tf.Tensor4D, 1, 'valid');
+  if (B === 1) {
+    // One set: plain 2-D matMuls whose right operand (the keys) never changes, so XNNPACK packs
+    // it once for the whole fit.
+    const Kf2 = tf.reshape(Kf, [d, S]);
+    const Kb2 = tf.reshape(Kb, [S, d]);
+    return {
+      init: () => tf.tidy(() => batchedParams([W0], plan).map((w) => tf.reshape(w, [D, 1, d]))),
+      lossAndGrads: ([W], withGrad) =>
+        tf.tidy(() => {
+          const F = tf.reshape(tf.matMul(tf.reshape(W, [D, d]), Kf2), [D, 1, S]);
+          const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+          if (!withGrad) return { loss };
+          return { loss, grads: [tf.reshape(tf.matMul(tf.reshape(dF!, [D, S]), Kb2), [D, 1, d])] };
+        }),
+      finish: (p) => p.map((t) => tf.reshape(t, [1, D, d])),
+      dispose: () => tf.dispose([Kf, Kb, Kf2, Kb2]),
+    };
+  }
   return {
     init: () => tf.tidy(() => batchedParams([W0], plan).map((w) => tf.transpose(w, [1, 0, 2]))),
     lossAndGrads: ([W], withGrad) =>

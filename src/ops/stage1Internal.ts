@@ -293,8 +293,15 @@ export function pairLossAndGradU(U: tf.Tensor, c: PairConsts, withGrad: boolean)
     if (layout === 'bsd') {
       z = tf.add(tf.matMul(tf.mul(U, c.scale), U, false, true), c.bias);
     } else {
-      Ux = tf.transpose(U, [0, 2, 1]);
-      const G = dwConv(tf.mul(Ux, c.scale), [1, D, S, B], U, [D, 1, B, S]); // [1, 1, S, B*S]
+      let G: tf.Tensor;
+      if (B === 1) {
+        // One set: plain 2-D matMuls, the fast path of every backend.
+        const U2 = tf.reshape(U, [D, S]);
+        G = tf.matMul(tf.mul(tf.transpose(U2), c.scale), U2);
+      } else {
+        Ux = tf.transpose(U, [0, 2, 1]);
+        G = dwConv(tf.mul(Ux, c.scale), [1, D, S, B], U, [D, 1, B, S]); // [1, 1, S, B*S]
+      }
       z = tf.add(tf.reshape(G, [S, B, S]), c.bias);
     }
     const setShape = layout === 'bsd' ? [B, 1, 1] : [1, B, 1];
@@ -331,8 +338,12 @@ export function pairLossAndGradU(U: tf.Tensor, c: PairConsts, withGrad: boolean)
     if (layout === 'bsd') {
       dU = tf.matMul(pairs!, tf.mul(U, w), true, false);
     } else {
-      const x = tf.mul(Ux!, tf.reshape(w, [1, S, B]));
-      dU = tf.reshape(dwConv(x, [1, D, S, B], pairs!, [1, S, B, S]), [D, B, S]);
+      if (B === 1) {
+        dU = tf.reshape(tf.matMul(tf.mul(tf.reshape(U, [D, S]), tf.reshape(w, [1, S])), tf.reshape(pairs!, [S, S])), [D, 1, S]);
+      } else {
+        const x = tf.mul(Ux!, tf.reshape(w, [1, S, B]));
+        dU = tf.reshape(dwConv(x, [1, D, S, B], pairs!, [1, S, B, S]), [D, B, S]);
+      }
     }
     return { loss, dU };
   });
