@@ -180,7 +180,7 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
   if (options == null || typeof options !== 'object') throw new Error(`replaceAttention: options must be an object, got ${String(options)}`);
   checkKnownArgs(options, HOPFIELD_ATTENTION_KEYS, 'replaceAttention');
   // Validate the options once, with a clear message, before touching the model.
-  new UHopAttention({ numHeads: 1, keyDim: 1, ...options, name: undefined });
+  new UHopAttention({ numHeads: Array.isArray(options.beta) ? Math.max(1, options.beta.length) : 1, keyDim: 1, ...options, name: undefined });
   if (only != null && typeof only !== 'function' && !(Array.isArray(only) && only.every((n) => typeof n === 'string'))) {
     throw new Error(`replaceAttention: only must be an array of layer names or a function (layer) => boolean, got ${String(only)}`);
   }

@@ -298,10 +298,12 @@ export class UHopAttention extends tfl.layers.Layer {
    *   Hopfield options).
    */
   constructor(args: UHopAttentionArgs, allowHopfield = true) {
+    if (args == null || typeof args !== 'object') {
+      throw new Error(`${allowHopfield ? 'UHopAttention' : 'MultiHeadAttention'}: args must be an object with numHeads and keyDim, got ${String(args)}`);
+    }
     super(args);
     const cls = (this.constructor as { className?: string }).className ?? 'UHopAttention';
-    const where = `${cls}${args?.name ? ` '${args.name}'` : ''}`;
-    if (args == null || typeof args !== 'object') throw new Error(`${where}: args must be an object with numHeads and keyDim, got ${String(args)}`);
+    const where = `${cls}${args.name ? ` '${args.name}'` : ''}`;
     checkKnownArgs(args, allowHopfield ? [...MHA_ARG_KEYS, ...HOPFIELD_ATTENTION_KEYS] : MHA_ARG_KEYS, where);
     if (!isPosInt(args.numHeads)) throw new Error(`${where}: numHeads must be an integer >= 1, got ${String(args.numHeads)}`);
     if (!isPosInt(args.keyDim)) throw new Error(`${where}: keyDim must be an integer >= 1, got ${String(args.keyDim)}`);
@@ -374,11 +376,8 @@ export class UHopAttention extends tfl.layers.Layer {
     if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${where}: updateStepsEps must be a finite number >= 0, got ${String(eps)}`);
     this.updateStepsEps = eps;
     this.uhop = resolveUHopArgs(args, where);
-    if (this.uhop.featureMap !== 'none') {
-      // Fail at construction, not at the first call, on an impossible Phi0 (e.g. D < keyDim).
-      const specs = phi0WeightSpecs(this.numHeads, this.keyDim, this.uhop, where);
-      void specs;
-    }
+    // Fail at construction, not at the first call, on an impossible Phi0 (e.g. D < keyDim).
+    phi0WeightSpecs(this.numHeads, this.keyDim, this.uhop, where);
     this.supportsMasking = true;
   }
 

@@ -340,6 +340,7 @@ forEachBackend('UHopAttention', () => {
       [{ numHeads: 2, keyDim: 2, kernelInitializer: 'glorotUnifrm' }, /unknown initializer 'glorotUnifrm'/],
     ];
     for (const [args, re] of bad) assert.throws(() => new UHopAttention(args as never), re, JSON.stringify(args));
+    assert.throws(() => new UHopAttention(undefined as never), /UHopAttention: args must be an object with numHeads and keyDim/);
     assert.throws(() => new MultiHeadAttention({ numHeads: 2, keyDim: 2, separation: 'sparsemax' } as never), /MultiHeadAttention: unknown option 'separation'/);
 
     const layer = new UHopAttention({ numHeads: 2, keyDim: 2, name: 'att' });
