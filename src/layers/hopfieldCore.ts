@@ -342,6 +342,66 @@ export function uhopFitLossTrace(keys: tf.Tensor, memoryMask: tf.Tensor | undefi
 }
 
 // ---------------------------------------------------------------------------------------
+// Batched matMul that is fast on wasm
+// ---------------------------------------------------------------------------------------
+
+/**
+ * c[s, i, j] = sum_t X[s, i, t] Y[s, j, t] as ONE depthwise convolution: the N sets s are
+ * channels, X[s] an m x k image, Y[s] n filters of 1 x k (channel multiplier n). Takes X in
+ * [m, k, N] layout and Y in [k, N, n] layout, returns [N, m, n]. tfjs-backend-wasm runs
+ * batched (and transposed) matMuls through a plain loop but depthwise convolutions through
+ * XNNPACK, so this is several times faster there.
+ */
+function depthwiseProduct(xLayout: tf.Tensor, yLayout: tf.Tensor): tf.Tensor {
+  const [m, k, N] = xLayout.shape as number[];
+  const n = yLayout.shape[2] as number;
+  const out = tf.depthwiseConv2d(
+    tf.reshape(xLayout, [1, m, k, N]) as tf.Tensor4D,
+    tf.reshape(yLayout, [1, k, N, n]) as tf.Tensor4D,
+    1,
+    'valid',
+  ); // [1, m, 1, N * n]
+  return tf.transpose(tf.reshape(out, [m, N, n]), [1, 0, 2]);
+}
+
+/**
+ * a b^T for a [N, m, k], b [N, n, k] -> [N, m, n] by `depthwiseProduct`, differentiable; its
+ * backward passes are depthwise products too (wasm has no depthwise backprop kernels), with
+ * one transpose per operand: dA = dC B, dB = dC^T A.
+ */
+const depthwiseABtOp = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: depthwiseProduct(tf.transpose(a, [1, 2, 0]), tf.transpose(b, [2, 0, 1])),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved;
+      return [
+        depthwiseProduct(tf.transpose(dy, [1, 2, 0]), tf.transpose(sb, [1, 0, 2])),
+        depthwiseProduct(tf.transpose(dy, [2, 1, 0]), tf.transpose(sa, [1, 0, 2])),
+      ];
+    },
+  };
+}) as Parameters<typeof tf.customGrad>[0]);
+
+/**
+ * Batched a b^T (`transposeB`, default) or a b over equal leading dims: a [..., m, k],
+ * b [..., n, k] (or [..., k, n]) -> [..., m, n]. tf.matMul everywhere but on wasm, where the
+ * batched product runs as one depthwise convolution (with its own backward pass).
+ */
+export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeB = true): tf.Tensor {
+  if (tf.getBackend() !== 'wasm' || a.rank < 3) return tf.matMul(a, b, false, transposeB);
+  return tf.tidy(() => {
+    const lead = a.shape.slice(0, -2) as number[];
+    const N = lead.reduce((p, q) => p * q, 1);
+    const [m, k] = a.shape.slice(-2) as number[];
+    const bt = transposeB ? b : tf.transpose(b, [...lead.map((_, i) => i), lead.length + 1, lead.length]);
+    const n = bt.shape[bt.rank - 2] as number;
+    const c = depthwiseABtOp(tf.reshape(a, [N, m, k]), tf.reshape(bt, [N, n, k]));
+    return tf.reshape(c, [...lead, m, n]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // Retrieval
 // ---------------------------------------------------------------------------------------
 
@@ -480,7 +540,8 @@ export function hopfieldRetrieval(
     const kPhi = phi ? applyFeatureMap(phi, kB) : kB;
     const associate = (x: tf.Tensor): tf.Tensor => {
       const xPhi = phi ? applyFeatureMap(phi, x) : x;
-      const scores = tf.mul(similarity(xPhi, kPhi, simKind), beta);
+      const sim = simKind === 'dot' ? batchMatMul(xPhi, kPhi) : similarity(xPhi, kPhi, simKind);
+      const scores = tf.mul(sim, beta);
       return separation(scores, sepKind, { mask, alpha: options.alpha, k: options.topK });
     };
 
@@ -488,7 +549,7 @@ export function hopfieldRetrieval(
     if (steps > 1) {
       let active: tf.Tensor | undefined; // [B, H, L, 1] bool, undefined = all active
       for (let step = 1; step < steps; step++) {
-        const x = tf.matMul(xi, kB);
+        const x = batchMatMul(xi, kB, false);
         let next = associate(x);
         if (active) next = tf.where(tf.broadcastTo(active, next.shape), next, xi);
         if (eps > 0) {
@@ -499,7 +560,7 @@ export function hopfieldRetrieval(
       }
     }
     const weights = options.training && rate > 0 ? tf.dropout(xi, rate) : xi;
-    const output = tf.matMul(weights, vB);
+    const output = batchMatMul(weights, vB, false);
     return options.returnAssociation ? { output, association: xi } : { output };
   }) as HopfieldRetrievalResult;
 }
@@ -531,12 +592,33 @@ export function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: t
   });
 }
 
+/**
+ * x W + b on 2-D x, with a backward pass made of plain (non-transposed) 2-D matMuls and
+ * explicit transposes: tfjs' own matMul gradient asks for transposed products, which
+ * tfjs-backend-wasm runs through a plain loop instead of XNNPACK (10x+ slower there).
+ */
+const denseWasmOp = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved;
+      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
+    },
+  };
+}) as Parameters<typeof tf.customGrad>[0]);
+
 /** x [B, N, F] W [F, O] (+ b) -> [B, N, O] as one 2-D matMul. */
 export function dense3d(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const [B, N, F] = x.shape as number[];
-    const y = tf.fused.matMul({ a: tf.reshape(x, [B * N, F]), b: kernel, bias });
-    return tf.reshape(y, [B, N, kernel.shape[1] as number]);
+    const O = kernel.shape[1] as number;
+    const x2 = tf.reshape(x, [B * N, F]);
+    const y =
+      tf.getBackend() === 'wasm'
+        ? denseWasmOp(x2, kernel, bias ?? tf.zeros([O]))
+        : tf.fused.matMul({ a: x2 as tf.Tensor2D, b: kernel as tf.Tensor2D, bias });
+    return tf.reshape(y, [B, N, O]);
   });
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
-import { hopfieldRetrieval, resolveUHopArgs, type UHopRuntime } from '../../src/layers/hopfieldCore.js';
+import { batchMatMul, dense3d, hopfieldRetrieval, resolveUHopArgs, type UHopRuntime } from '../../src/layers/hopfieldCore.js';
 import { fitFeatureMap } from '../../src/ops/fit.js';
 import type { SeparationKind, SimilarityKind } from '../../src/ops/types.js';
 import { matmul, softmaxRows, toMat, transpose } from './reference.js';
@@ -195,6 +195,34 @@ forEachBackend('hopfieldRetrieval', () => {
     assertNoLeak(() => hopfieldRetrieval(q, k, v, { beta: [1, 2, 3], memoryMask: mask, uhop: uhop(phi0, 3), dropout: 0.1, training: true }));
     assertNoLeak(() => tf.grads((kk: tf.Tensor, p: tf.Tensor) => tf.sum(hopfieldRetrieval(q, kk, v, { beta: 1, uhop: uhop(p, 2) }).output))([k, phi0]));
     tf.dispose([q, k, v, phi0, mask]);
+  });
+
+  it('batchMatMul and dense3d (depthwise / transpose-free paths on wasm) equal tf.matMul, values and gradients', () => {
+    const a = tf.randomNormal([2, 3, 5, 4], 0, 1, 'float32', 31);
+    const bT = tf.randomNormal([2, 3, 6, 4], 0, 1, 'float32', 32);
+    const bN = tf.randomNormal([2, 3, 4, 6], 0, 1, 'float32', 33);
+    const w = tf.randomNormal([2, 3, 5, 6], 0, 1, 'float32', 34);
+    for (const [b, transposeB] of [[bT, true], [bN, false]] as const) {
+      const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(w, batchMatMul(x, y, transposeB)));
+      const r = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(w, tf.matMul(x, y, false, transposeB)));
+      assertClose(batchMatMul(a, b, transposeB), tf.matMul(a, b, false, transposeB), 1e-5, `value transposeB=${transposeB}`);
+      const [ga, gb] = tf.grads(f)([a, b]);
+      const [ra, rb] = tf.grads(r)([a, b]);
+      assertClose(ga, ra, 1e-4, 'dA');
+      assertClose(gb, rb, 1e-4, 'dB');
+    }
+    const x = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 35);
+    const kernel = tf.randomNormal([4, 3], 0, 1, 'float32', 36);
+    const bias = tf.randomNormal([3], 0, 1, 'float32', 37);
+    const wy = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 38);
+    const f = (xx: tf.Tensor, kk: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(wy, dense3d(xx, kk, bb)));
+    const r = (xx: tf.Tensor, kk: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(wy, tf.add(tf.reshape(tf.matMul(tf.reshape(xx, [10, 4]), kk), [2, 5, 3]), bb)));
+    assertClose(f(x, kernel, bias), r(x, kernel, bias), 1e-5, 'dense value');
+    const g = tf.grads(f)([x, kernel, bias]);
+    const rg = tf.grads(r)([x, kernel, bias]);
+    g.forEach((gi, i) => assertClose(gi, rg[i], 1e-4, `dense grad ${i}`));
+    assertNoLeak(() => tf.grads(f)([x, kernel, bias]));
+    assertNoLeak(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(batchMatMul(p, q)))([a, bT]));
   });
 
   it('clear errors for bad shapes and options', () => {
