@@ -73,7 +73,6 @@ function describe(v: unknown): string {
   return v === null ? 'null' : v === undefined ? 'undefined' : typeof v;
 }
 
-/** Checks a scores tensor; returns the size of its last axis (the number of memories). */
 /**
  * Throws a clear error unless `kind` is a known separation kind (one of SEPARATION_KINDS);
  * `where` names the caller in the message.
@@ -93,6 +92,7 @@ export function checkSeparationKind(kind: unknown, where = 'separation'): assert
   }
 }
 
+/** Checks a scores tensor; returns the size of its last axis (the number of memories). */
 function checkScores(fn: string, x: unknown, arg = 'scores'): number {
   if (!(x instanceof tf.Tensor)) throw new Error(`${fn}: ${arg} must be a tf.Tensor, got ${describe(x)}`);
   if (x.rank < 1) {
@@ -205,6 +205,13 @@ const positive = (t: tf.Tensor): tf.Tensor => tf.step(t);
 /** Smallest positive value used to keep log() away from 0 (exp(log(1e-30) * e) <= 1e-30). */
 const TINY = 1e-30;
 const FLOAT32_MAX = 3.4e38;
+/**
+ * Lower clip for arguments of exp where the result only needs to be negligible: exp(-87) is
+ * still a normal float32 (1.6e-38), and wasm's exp is several times slower on arguments
+ * whose result underflows.
+ */
+const EXP_MIN = -87;
+const expClipped = (t: tf.Tensor): tf.Tensor => tf.exp(tf.clipByValue(t, EXP_MIN, FLOAT32_MAX));
 
 /**
  * g = p^(2 - alpha) on the support, 0 elsewhere, as exp((2 - alpha) log p): pow with a
@@ -368,7 +375,7 @@ function entmaxForward(x: tf.Tensor, am1: number | tf.Tensor, nIter: number): tf
     const next = tf.tidy(() => {
       const u = tf.sub(c, tf.mul(theta, am1));
       const uc = tf.clipByValue(u, TINY, 1);
-      const p = tf.exp(tf.mul(tf.log(uc), inv)); // <= TINY off the support
+      const p = expClipped(tf.mul(tf.log(uc), inv)); // <= 1e-30 off the support
       const P = tf.clipByValue(rowSum(p), TINY, FLOAT32_MAX);
       // sum_i p_i^(2 - alpha) = sum_i p_i / u_i over the support: -d(sum p)/d theta.
       const G = tf.clipByValue(rowSum(tf.mul(tf.div(p, uc), positive(u))), TINY, FLOAT32_MAX);
@@ -382,7 +389,7 @@ function entmaxForward(x: tf.Tensor, am1: number | tf.Tensor, nIter: number): tf
   const v = tf.mul(tf.sub(z, theta), am1);
   const support = tf.greater(v, -1);
   const zeros = tf.zerosLike(v);
-  const p = tf.where(support, tf.exp(tf.mul(log1pAccurate(tf.where(support, v, zeros)), inv)), zeros);
+  const p = tf.where(support, expClipped(tf.mul(log1pAccurate(tf.where(support, v, zeros)), inv)), zeros);
   return tf.div(p, rowSum(p));
 }
 
@@ -556,9 +563,15 @@ export function topkSoftmax(x: tf.Tensor, k: number): tf.Tensor {
   const n = checkScores('topkSoftmax', x, 'x');
   checkK('topkSoftmax', k);
   if (k >= n) return tf.softmax(x);
-  // Scores below the k-th largest are pushed down by 1e9 (arithmetic, not a broadcast
-  // comparison: fast on wasm), so their softmax weight underflows to exactly 0.
-  return tf.tidy(() => tf.softmax(tf.sub(x, tf.mul(positive(tf.sub(kthLargest(x, k), x)), -MASK_FILL))));
+  // Softmax over all scores, zeroed below the k-th largest and renormalized: the same
+  // weights as a softmax over the kept scores (the kept set holds the row maximum, so the
+  // sum is > 0). keep = 1 - step(threshold - x): arithmetic, fast on wasm, unlike a
+  // broadcast comparison.
+  return tf.tidy(() => {
+    const keep = tf.sub(1, positive(tf.sub(kthLargest(x, k), x)));
+    const w = tf.mul(tf.softmax(x), keep);
+    return tf.div(w, rowSum(w));
+  });
 }
 
 const hardmaxOp = tf.customGrad(((x: tf.Tensor) => {
