@@ -537,9 +537,12 @@ export function hopfieldRetrieval(
     // memory (batch 1) explicitly (broadcastTo's gradient sums). The fit above ran once on it.
     const kB = k.shape[0] === B ? k : tf.broadcastTo(k, [B, H, S, dk]);
     const vB = v.shape[0] === B ? v : tf.broadcastTo(v, [B, H, S, dv]);
-    const kPhi = phi ? applyFeatureMap(phi, kB) : kB;
+    // Linear Phi: x W^T as a batched product (fast on wasm); mlp through applyFeatureMap.
+    const W = phi?.kind === 'linear' ? tf.broadcastTo(phi.params[0], [B, H, ...(phi.params[0].shape.slice(-2) as number[])]) : null;
+    const applyPhi = (x: tf.Tensor) => (!phi ? x : W ? batchMatMul(x, W) : applyFeatureMap(phi, x));
+    const kPhi = applyPhi(kB);
     const associate = (x: tf.Tensor): tf.Tensor => {
-      const xPhi = phi ? applyFeatureMap(phi, x) : x;
+      const xPhi = applyPhi(x);
       const sim = simKind === 'dot' ? batchMatMul(xPhi, kPhi) : similarity(xPhi, kPhi, simKind);
       const scores = tf.mul(sim, beta);
       return separation(scores, sepKind, { mask, alpha: options.alpha, k: options.topK });

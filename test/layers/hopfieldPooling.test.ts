@@ -127,6 +127,20 @@ forEachBackend('HopfieldPooling', () => {
     tf.dispose([x, m, labels, before]);
   });
 
+  it('degenerate bags (all padded, one instance) give finite outputs and gradients, U-Hop on', () => {
+    const x = tf.randomNormal([3, 4, F], 0, 1, 'float32', 44);
+    const m = tf.tensor2d([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0]]);
+    for (const opts of [UHOP, { ...UHOP, featureMap: 'mlp' as const, separation: 'sparsemax' as const, addZeroAssociation: true }]) {
+      const layer = new HopfieldPooling({ numHeads: 2, ...opts });
+      const y = pool(layer, [x, m]);
+      assert.ok(tf.all(tf.isFinite(y)).dataSync()[0], 'finite output');
+      const { value, grads } = tf.variableGrads(() => tf.sum(pool(layer, [x, m], { training: true })) as tf.Scalar);
+      for (const g of Object.values(grads)) assert.ok(tf.all(tf.isFinite(g)).dataSync()[0], 'finite gradient');
+      tf.dispose([y, value, ...Object.values(grads)]);
+    }
+    tf.dispose([x, m]);
+  });
+
   it('getConfig / fromConfig round trip', () => {
     const x = bags();
     const layer = new HopfieldPooling({ quantity: 2, numHeads: 2, stateTrainable: false, flatten: false, featureMap: 'mlp', fitSteps: 1, seed: 3 });
