@@ -14,6 +14,7 @@ import { UHopAttention } from '../layers/uhopAttention.js';
 import { MultiHeadAttention } from '../layers/multiHeadAttention.js';
 import { Hopfield } from '../layers/hopfield.js';
 import type { UHopArgs } from '../layers/hopfieldCore.js';
+import { LayerNorm } from './tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 
 /**
@@ -226,7 +227,7 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   const apply = (layer: tfl.layers.Layer, input: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(input) as tfl.SymbolicTensor;
 
   const attn = attentionLayer(d, { ...options, name: n('attention') });
-  const normed = apply(tfl.layers.layerNormalization({ epsilon: eps, name: n('ln1') }), x);
+  const normed = apply(new LayerNorm({ epsilon: eps, name: n('ln1') }), x);
   let a: tfl.SymbolicTensor;
   if (options.attentionMask) {
     if (options.attention === 'hopfield') {
@@ -239,7 +240,7 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   if (dropout > 0) a = apply(tfl.layers.dropout({ rate: dropout, name: n('attention_dropout') }), a);
   const h = apply(tfl.layers.add({ name: n('attention_residual') }), [x, a]);
 
-  const normed2 = apply(tfl.layers.layerNormalization({ epsilon: eps, name: n('ln2') }), h);
+  const normed2 = apply(new LayerNorm({ epsilon: eps, name: n('ln2') }), h);
   let m = apply(tfl.layers.dense({ units: mlpDim, activation, name: n('mlp_dense1') }), normed2);
   if (dropout > 0) m = apply(tfl.layers.dropout({ rate: dropout, name: n('mlp_dropout1') }), m);
   m = apply(tfl.layers.dense({ units: d, name: n('mlp_dense2') }), m);
@@ -268,7 +269,7 @@ export function encoderStack(
   let h = x;
   for (let i = 0; i < numLayers; i++) h = transformerEncoderBlock(h, { ...block, name: `${prefix}${i}` });
   if (finalNorm ?? true) {
-    h = tfl.layers.layerNormalization({ epsilon: options.layerNormEpsilon ?? 1e-6, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
+    h = new LayerNorm({ epsilon: options.layerNormEpsilon ?? 1e-6, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
   }
   return h;
 }

@@ -23,6 +23,8 @@ export {
   ClassToken,
   AddPositionEmbedding,
   SelectToken,
+  LayerNorm,
+  type LayerNormArgs,
   type TokenEmbeddingArgs,
   type ClassTokenArgs,
   type AddPositionEmbeddingArgs,

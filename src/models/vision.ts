@@ -9,7 +9,7 @@
  *       -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { AddPositionEmbedding, ClassToken } from './tokenLayers.js';
+import { AddPositionEmbedding, ClassToken, LayerNorm } from './tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { poolTokens, POOLING_KINDS, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
 
@@ -134,12 +134,12 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     if (encoder.numLayers !== undefined && encoder.numLayers !== 1) {
       throw new Error(`${where}: encoder 'single-hopfield' has exactly one layer, got numLayers ${encoder.numLayers}; use encoder 'transformer' with attention 'hopfield' for a stack`);
     }
-    const normed = tfl.layers.layerNormalization({ epsilon: eps, name: 'hopfield_ln' }).apply(h) as tfl.SymbolicTensor;
+    const normed = new LayerNorm({ epsilon: eps, name: 'hopfield_ln' }).apply(h) as tfl.SymbolicTensor;
     let a = attentionLayer(d, { ...encoder, attention: 'hopfield', name: 'hopfield' }).apply(normed) as tfl.SymbolicTensor;
     const rate = encoder.dropout ?? 0;
     if (rate > 0) a = tfl.layers.dropout({ rate, name: 'hopfield_dropout' }).apply(a) as tfl.SymbolicTensor;
     h = tfl.layers.add({ name: 'hopfield_residual' }).apply([h, a]) as tfl.SymbolicTensor;
-    h = tfl.layers.layerNormalization({ epsilon: eps, name: 'final_ln' }).apply(h) as tfl.SymbolicTensor;
+    h = new LayerNorm({ epsilon: eps, name: 'final_ln' }).apply(h) as tfl.SymbolicTensor;
   }
   let z = poolTokens(h, pooling, d, encoder.numHeads ?? defaultNumHeads(d), poolingOptions);
   if (cd > 0) z = tfl.layers.dropout({ rate: cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;

@@ -8,7 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { transformerEncoder, transformerEncoderBlock } from '../../src/models/transformer.js';
 import { sequenceClassifier } from '../../src/models/sequence.js';
 import { visionClassifier } from '../../src/models/vision.js';
-import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding, gatherRows } from '../../src/models/tokenLayers.js';
+import { AddPositionEmbedding, ClassToken, LayerNorm, SelectToken, TokenEmbedding, gatherRows } from '../../src/models/tokenLayers.js';
 import { saveModel, loadModel } from '../../src/layers/io.js';
 import { replaceAttention } from '../../src/layers/replaceAttention.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
@@ -31,7 +31,7 @@ forEachBackend('transformer builders', () => {
       const cls = enc.layers.map((l) => l.getClassName());
       const attnClass = { mha: 'MultiHeadAttention', 'uhop-attention': 'UHopAttention', hopfield: 'Hopfield' }[attention];
       assert.equal(cls.filter((c) => c === attnClass).length, 2, `${attention}: two attention layers`);
-      assert.equal(cls.filter((c) => c === 'LayerNormalization').length, 5, `${attention}: 2 per block + final`);
+      assert.equal(cls.filter((c) => c === 'LayerNorm').length, 5, `${attention}: 2 per block + final`);
       assert.ok(y.dataSync().every(Number.isFinite), `${attention}: finite outputs`);
       tf.dispose([x, y]);
       enc.dispose();
@@ -117,6 +117,26 @@ forEachBackend('transformer builders', () => {
 });
 
 forEachBackend('token layers', () => {
+  it("LayerNorm equals tfjs' LayerNormalization (values and gradients) and serializes its options", () => {
+    const x = tf.randomNormal([3, 4, 6], 1, 2, 'float32', 15);
+    const ours = new LayerNorm({ epsilon: 1e-3 });
+    const theirs = tfl.layers.layerNormalization({ epsilon: 1e-3 });
+    ours.build(x.shape);
+    theirs.build(x.shape);
+    const gb = [tf.randomNormal([6], 1, 0.5, 'float32', 16), tf.randomNormal([6], 0, 0.5, 'float32', 17)];
+    ours.setWeights(gb);
+    theirs.setWeights(gb);
+    const w = tf.randomNormal([3, 4, 6], 0, 1, 'float32', 18);
+    const f = (layer: tfl.layers.Layer) => (t: tf.Tensor) => tf.sum(tf.mul(layer.apply(t) as tf.Tensor, w));
+    assertClose(ours.apply(x) as tf.Tensor, theirs.apply(x) as tf.Tensor, 1e-5, 'values');
+    assertClose(tf.grad(f(ours))(x), tf.grad(f(theirs))(x), 1e-4, 'input gradient');
+    assert.deepEqual(
+      { epsilon: ours.getConfig().epsilon, center: ours.getConfig().center, scale: ours.getConfig().scale },
+      { epsilon: 1e-3, center: true, scale: true },
+    );
+    tf.dispose([x, w, ...gb]);
+  });
+
   it('TokenEmbedding looks rows up, and its one-hot gradient equals the scatter-add of dy (trains on wasm too)', () => {
     const table = tf.randomNormal([5, 3], 0, 1, 'float32', 12);
     const idx = tf.tensor2d([[0, 4, 4], [2, 0, 1]], [2, 3], 'int32');
