@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureMap, FeatureMapKind } from './types.js';
 import {
+  bmm,
   broadcastShapes,
   broadcastToFast,
   makeRng,
@@ -244,8 +245,9 @@ export interface FeatureMapCache {
 export function featureMapForward(kind: FeatureMapKind, params: tf.Tensor[], x: tf.Tensor, shared: boolean): FeatureMapCache {
   return tf.tidy(() => {
     // Shared params: x [N, d] times a transposed copy of the (small) weight: a plain 2-D matMul,
-    // which every backend runs at full speed (wasm sends transposed or batched matMuls to a slow loop).
-    const lin = (a: tf.Tensor, w: tf.Tensor) => (shared ? tf.matMul(a, tf.transpose(w)) : tf.matMul(a, w, false, true));
+    // which every backend runs at full speed (wasm sends transposed or batched matMuls to a slow
+    // loop). Per set: `bmm` (depthwise convolutions on wasm).
+    const lin = (a: tf.Tensor, w: tf.Tensor) => (shared ? tf.matMul(a, tf.transpose(w)) : bmm(a, w, false, true));
     if (kind === 'linear') return { F: lin(x, params[0]) };
     const [W1, b1, W2] = params;
     const pre = tf.add(lin(x, W1), shared ? b1 : tf.expandDims(b1, 1));
@@ -256,7 +258,8 @@ export function featureMapForward(kind: FeatureMapKind, params: tf.Tensor[], x: 
 
 /**
  * Backward pass on matched shapes (see `featureMapForward`): parameter gradients, summed over
- * all rows (and nothing else: the caller reduces broadcast dims).
+ * all rows (and nothing else: the caller reduces broadcast dims); with `withInputGrad`, dL/dx is
+ * appended as the last element.
  * @internal
  */
 export function featureMapBackwardCached(
@@ -266,19 +269,48 @@ export function featureMapBackwardCached(
   cache: FeatureMapCache,
   dF: tf.Tensor,
   shared: boolean,
+  withInputGrad = false,
 ): tf.Tensor[] {
   return tf.tidy(() => {
     // dW = dF^T x. Shared: transpose the tall operand once and use a plain 2-D matMul.
-    const outer = (g: tf.Tensor, a: tf.Tensor) => (shared ? tf.matMul(tf.transpose(g), a) : tf.matMul(g, a, true, false));
-    if (kind === 'linear') return [outer(dF, x)];
-    const [, , W2] = params;
+    const outer = (g: tf.Tensor, a: tf.Tensor) => (shared ? tf.matMul(tf.transpose(g), a) : bmm(g, a, true, false));
+    const back = (g: tf.Tensor, w: tf.Tensor) => (shared ? tf.matMul(g, w) : bmm(g, w));
+    if (kind === 'linear') return withInputGrad ? [outer(dF, x), back(dF, params[0])] : [outer(dF, x)];
+    const [W1, , W2] = params;
     const dW2 = outer(dF, cache.act!);
-    const dAct = tf.matMul(dF, W2);
-    const dPre = tf.mul(dAct, tf.step(cache.pre!));
+    const dPre = tf.mul(back(dF, W2), tf.step(cache.pre!));
     const db1 = shared ? tf.sum(dPre, 0) : tf.sum(dPre, 1);
     const dW1 = outer(dPre, x);
-    return [dW1, db1, dW2];
+    return withInputGrad ? [dW1, db1, dW2, back(dPre, W1)] : [dW1, db1, dW2];
   });
+}
+
+/**
+ * Per-set forward pass (params [B, ...], x [B, n, d]) that tf.grad can differentiate on every
+ * backend: on wasm the products are depthwise convolutions, which have no backward kernels
+ * there, so the pass is a tf.customGrad with the analytic backward above.
+ */
+function perSetForward(kind: FeatureMapKind, params: tf.Tensor[], x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return featureMapForward(kind, params, x, false).F;
+  const np = params.length;
+  const f = tf.customGrad((...args: unknown[]) => {
+    const xs = args[0] as tf.Tensor;
+    const ps = args.slice(1, 1 + np) as tf.Tensor[];
+    const save = args[1 + np] as (t: tf.Tensor[]) => void;
+    const cache = featureMapForward(kind, ps, xs, false);
+    save([xs, ...ps, ...(cache.pre ? [cache.pre, cache.act!] : [])]);
+    return {
+      value: cache.F,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const sx = saved[0];
+        const sp = saved.slice(1, 1 + np);
+        const c: FeatureMapCache = { F: dy, pre: saved[1 + np], act: saved[2 + np] };
+        const g = featureMapBackwardCached(kind, sp, sx, c, dy, false, true);
+        return [g[g.length - 1], ...g.slice(0, -1)];
+      },
+    };
+  });
+  return f(x, ...params);
 }
 
 /** Parameters broadcast to leading dims `lead` and flattened to one batch axis [B, ...]. */
@@ -312,7 +344,7 @@ export function applyFeatureMap(phi: FeatureMap, x: tf.Tensor): tf.Tensor {
     }
     const B = lead.reduce((a, b) => a * b, 1);
     const xb = tf.reshape(broadcastToFast(x, [...lead, n, info.inputDim]), [B, n, info.inputDim]);
-    const F = featureMapForward(info.kind, batchParams(phi.params, info, lead), xb, false).F;
+    const F = perSetForward(info.kind, batchParams(phi.params, info, lead), xb);
     return tf.reshape(F, [...lead, n, info.featureDim]);
   });
 }

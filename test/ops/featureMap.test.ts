@@ -14,10 +14,21 @@ import {
 import type { FeatureMap } from '../../src/ops/types.js';
 import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
 
-/** tf.grad of sum(dF * Phi(x)) with Phi written out with plain ops (the reference). */
+/** Phi written out with plain tf ops (broadcastTo + batched matMul): the reference. */
+function referencePhi(kind: FeatureMap['kind'], params: tf.Tensor[], x: tf.Tensor): tf.Tensor {
+  const lead = x.shape.slice(0, -2);
+  const full = (p: tf.Tensor, inner: number[]) => tf.broadcastTo(p, [...lead, ...inner]);
+  const lin = (a: tf.Tensor, w: tf.Tensor) => tf.matMul(a, full(w, w.shape.slice(-2)), false, true);
+  if (kind === 'linear') return lin(x, params[0]);
+  const [W1, b1, W2] = params;
+  const H = W1.shape[W1.rank - 2];
+  return lin(tf.relu(tf.add(lin(x, W1), tf.expandDims(full(b1, [H]), -2))), W2);
+}
+
+/** tf.grad of sum(dF * Phi(x)) w.r.t. the params and x, Phi written out with plain ops. */
 function referenceGrads(phi: FeatureMap, x: tf.Tensor, dF: tf.Tensor): tf.Tensor[] {
-  const f = (...params: tf.Tensor[]) => tf.sum(tf.mul(dF, applyFeatureMap({ kind: phi.kind, params }, x)));
-  return tf.grads(f)(phi.params);
+  const f = (...args: tf.Tensor[]) => tf.sum(tf.mul(dF, referencePhi(phi.kind, args.slice(1), args[0])));
+  return tf.grads(f)([x, ...phi.params]);
 }
 
 /** Float64 matrix product of row-major arrays. */
@@ -157,14 +168,19 @@ forEachBackend('featureMap', () => {
     ];
     for (const [name, phi] of cases) {
       const dF = tf.randomNormal([2, 3, 5, 3], 0, 1, 'float32', 11);
+      assertClose(applyFeatureMap(phi, x), referencePhi(phi.kind, phi.params, x), 1e-5, `${name} forward`);
       const got = featureMapBackward(phi, x, dF);
-      const want = referenceGrads(phi, x, dF);
+      const [wantX, ...want] = referenceGrads(phi, x, dF);
       assert.equal(got.length, phi.params.length);
       got.forEach((g, i) => {
         assert.deepEqual(g.shape, phi.params[i].shape, `${name} param ${i} shape`);
         assertClose(g, want[i], 1e-4, `${name} param ${i}`);
       });
-      tf.dispose([dF, ...got, ...want, ...phi.params]);
+      // tf.grad through applyFeatureMap (on wasm a customGrad with the analytic backward)
+      const viaTape = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(dF, applyFeatureMap({ kind: phi.kind, params: a.slice(1) }, a[0]))))([x, ...phi.params]);
+      assertClose(viaTape[0], wantX, 1e-4, `${name} d/dx`);
+      viaTape.slice(1).forEach((g, i) => assertClose(g, want[i], 1e-4, `${name} tf.grad param ${i}`));
+      tf.dispose([dF, wantX, ...got, ...want, ...viaTape, ...phi.params]);
     }
     tf.dispose([x, ...mlp.params]);
   });
