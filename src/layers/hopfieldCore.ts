@@ -10,7 +10,8 @@
  * per head h and sample b (one batched computation, no JS loop over samples or heads):
  *
  *   1. U-Hop Stage I (only when `options.uhop` is given): Phi is fitted on this sample's
- *      projected keys k[b,h] (padded memories excluded), starting from Phi0[h], by
+ *      projected keys k[b,h] (memories outside `fitMask`, default `memoryMask`, excluded;
+ *      a shared memory k [1,H,S,dk] is fitted once per head), starting from Phi0[h], by
  *      `fitFeatureMapOp` (src/ops/fit.ts): the fit sees the keys detached, its result passes
  *      the task gradient straight through to Phi0 (first-order U-Hop).
  *   2. scores  = beta_h * sim(Phi(x_t), Phi(k))   (Phi = identity without U-Hop)
@@ -19,6 +20,10 @@
  *      whose association moved by <= `stepsEps` (L2 over the memories) is frozen with
  *      tf.where: no data download, and the test is per row, so samples never couple)
  *   5. output  = dropout(xi_last) v                (dropout only when `training`)
+ *
+ * Masks: `associationMask` (broadcastable to [B,H,L,S]) and `memoryMask` ([B,S] or [B,H,S]
+ * padding) combine; 1 = allowed. On the wasm backend the batched products run through
+ * `batchMatMul` (one depthwise convolution each, with its own backward pass).
  *
  * Also here: the U-Hop layer options (`UHopArgs`, defaults, validation, Phi0 weight specs),
  * so that every layer of the package reads them the same way; and the small tensor helpers
