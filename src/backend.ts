@@ -8,6 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's Node bundle registers no gradients; tfjs-layers registers all of them on load,
+// so tf.grad and optimizers work for every op of the core even without a layer in sight.
+import '@tensorflow/tfjs-layers';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
