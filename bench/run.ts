@@ -44,23 +44,36 @@ export interface TimingStats {
   times_ms: number[];
 }
 
-function stats(times: number[]): TimingStats {
-  const s = [...times].sort((a, b) => a - b);
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return { median_ms: median, min_ms: s[0], max_ms: s[s.length - 1], times_ms: times };
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function timeUnits(w: Workload, steps: number, warmup: number): Promise<TimingStats & { check: number }> {
+function stats(times: number[]): TimingStats {
+  return { median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times), times_ms: times };
+}
+
+/**
+ * Wall-clock stats plus the process CPU time per unit (user + system, all threads:
+ * process.cpuUsage). On a shared machine the CPU time of a single-threaded run is far less
+ * sensitive to other processes than the wall time; PyTorch's side records the same
+ * (time.process_time) so the two can be compared either way.
+ */
+async function timeUnits(w: Workload, steps: number, warmup: number): Promise<TimingStats & { cpu_median_ms: number; cpu_ms: number[]; check: number }> {
   for (let i = 0; i < warmup; i++) await w.run();
   const times: number[] = [];
+  const cpu: number[] = [];
   let check = NaN;
   for (let i = 0; i < steps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     check = await w.run();
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  return { ...stats(times), check };
+  return { ...stats(times), cpu_median_ms: median(cpu), cpu_ms: cpu, check };
 }
 
 interface MemoryStats {
@@ -312,7 +325,9 @@ async function main(): Promise<void> {
     try {
       const t = await timeUnits(w, id === 'R1' ? r1Steps : steps, warmup);
       Object.assign(entry, t);
-      console.log(`uhop ${id}: median ${t.median_ms.toFixed(2)} ms  (min ${t.min_ms.toFixed(2)}, max ${t.max_ms.toFixed(2)})  check ${t.check.toPrecision(4)}`);
+      console.log(
+        `uhop ${id}: median ${t.median_ms.toFixed(2)} ms  (min ${t.min_ms.toFixed(2)}, max ${t.max_ms.toFixed(2)}), cpu ${t.cpu_median_ms.toFixed(2)} ms  check ${t.check.toPrecision(4)}`,
+      );
       if (values.memory) {
         const m = await measureMemory(w);
         entry.memory = m;

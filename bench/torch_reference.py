@@ -25,9 +25,27 @@ import statistics
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+def _threads_from_argv(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+# torch.set_num_threads does not reach the BLAS of a Debian build (BLAS_INFO=generic, e.g.
+# OpenBLAS through libblas.so.3 alternatives), which starts its own thread pool at load time:
+# fix the BLAS/OpenMP pools before torch is imported, so that --threads 1 means one thread.
+_THREADS = _threads_from_argv(sys.argv)
+if _THREADS is not None:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _THREADS)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 # ----------------------------------------------------------------------------- the maths
 
@@ -227,14 +245,18 @@ WORKLOADS = ("T1", "T2", "T3", "T4", "R1")
 
 
 def time_it(fn, steps: int, warmup: int) -> dict:
+    """Wall-clock median/min/max and the median process CPU time (all threads) per unit."""
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "times_ms": times}
+        cpu.append((time.process_time() - c0) * 1e3)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "times_ms": times,
+            "cpu_median_ms": statistics.median(cpu), "cpu_ms": cpu}
 
 
 def blas_library() -> str:
@@ -310,7 +332,7 @@ def main() -> None:
             if args.phases:
                 stats["phases"] = {name: time_it(f, max(3, args.steps // 4), 1)["median_ms"] for name, f in fn.phases.items()}
         results[w] = stats
-        print(f"torch {w}: median {stats['median_ms']:.2f} ms  (min {stats['min_ms']:.2f}, max {stats['max_ms']:.2f})  check {stats['check']:.4g}",
+        print(f"torch {w}: median {stats['median_ms']:.2f} ms  (min {stats['min_ms']:.2f}, max {stats['max_ms']:.2f}), cpu {stats['cpu_median_ms']:.2f} ms  check {stats['check']:.4g}",
               flush=True)
         if "phases" in stats:
             print("  phases: " + ", ".join(f"{k} {v:.2f} ms" for k, v in stats["phases"].items()), flush=True)
@@ -320,6 +342,8 @@ def main() -> None:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
+        "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None,
+        "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
         "blas": blas_library(),
         "fit_grad": FIT_GRAD,
         "cpu": cpu_model(),
