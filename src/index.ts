@@ -4,3 +4,4 @@
 export * from './backend.js';
 export * from './ops/index.js';
 export * from './data/index.js';
+export * from './layers/index.js';
