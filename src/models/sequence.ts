@@ -16,11 +16,12 @@ import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from '.
  * How the encoded sequence becomes one vector:
  * - 'cls': a learned class token is prepended and its encoding is read (BERT/ViT);
  * - 'mean': the mean over the tokens;
+ * - 'last': the encoding of the last token (e.g. a query token at the end of the sequence);
  * - 'hopfield': `HopfieldPooling`, a learned state pattern retrieving from the tokens
  *   (with U-Hop's feature map when `pooling.featureMap` is set).
  */
-export type PoolingKind = 'hopfield' | 'cls' | 'mean';
-export const POOLING_KINDS: readonly PoolingKind[] = ['hopfield', 'cls', 'mean'];
+export type PoolingKind = 'hopfield' | 'cls' | 'mean' | 'last';
+export const POOLING_KINDS: readonly PoolingKind[] = ['hopfield', 'cls', 'mean', 'last'];
 
 /** Options of the 'hopfield' pooling (passed to `HopfieldPooling`). */
 export interface HopfieldPoolingOptions extends UHopArgs {
@@ -67,6 +68,7 @@ function requirePosInt(v: unknown, name: string, where: string): number {
  */
 export function poolTokens(h: tfl.SymbolicTensor, pooling: PoolingKind, d: number, numHeads: number, options: HopfieldPoolingOptions = {}): tfl.SymbolicTensor {
   if (pooling === 'cls') return new SelectToken({ index: 0, name: 'cls_select' }).apply(h) as tfl.SymbolicTensor;
+  if (pooling === 'last') return new SelectToken({ index: -1, name: 'last_select' }).apply(h) as tfl.SymbolicTensor;
   if (pooling === 'mean') return tfl.layers.globalAveragePooling1d({ name: 'mean_pool' }).apply(h) as tfl.SymbolicTensor;
   const { beta, quantity, numHeads: heads, ...rest } = options;
   return new HopfieldPooling({

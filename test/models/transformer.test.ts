@@ -72,7 +72,7 @@ forEachBackend('transformer builders', () => {
 
   it('sequenceClassifier gives [B, numClasses] probabilities for every pooling', () => {
     const x = ids(3, 6, 11, 5);
-    for (const pooling of ['cls', 'mean', 'hopfield'] as const) {
+    for (const pooling of ['cls', 'mean', 'last', 'hopfield'] as const) {
       const model = sequenceClassifier({ vocabSize: 11, maxLen: 6, dModel: 8, numClasses: 4, numLayers: 1, numHeads: 2, pooling, attention: 'uhop-attention', ...UHOP });
       const y = model.predict(x) as tf.Tensor;
       assert.deepEqual(y.shape, [3, 4], pooling);

@@ -1,0 +1,288 @@
+/**
+ * U-Hop as a drop-in for attention in a model that is already trained.
+ *
+ * Protocol, per seed:
+ *   1. pretrain a small transformer with standard MultiHeadAttention (`pretrainEpochs`);
+ *   2. `saveModel` it to a folder and `loadModel` it twice (the round trip is checked: the
+ *      loaded model must predict what the trained one predicts);
+ *   3. branch A ("continue"): keep training the loaded MultiHeadAttention model for
+ *      `finetuneEpochs` epochs;
+ *      branch B ("U-Hop"): `replaceAttention(loaded, {featureMap: 'linear', ...})` (same
+ *      projection weights, Phi0 = identity, so only the per-call Phi fit changes the
+ *      attention), then train it for the same `finetuneEpochs` epochs;
+ *   both branches with a fresh Adam of the same learning rate and the same batch order.
+ * Reported: test accuracy after pretraining, right after the swap (no training), and after
+ * the fine-tuning of each branch; seconds per epoch of each branch.
+ *
+ * Tasks: 'recall' (associative recall with `pairs` stored pairs, see ./recall.ts) or 'vision'
+ * (a one-block ViT on MNIST / Fashion-MNIST).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { saveModel, loadModel } from '../layers/io.js';
+import { replaceAttention } from '../layers/replaceAttention.js';
+import { loadIdxImageFolder, loadMnist } from '../data/idx.js';
+import { visionClassifier } from '../models/vision.js';
+import { recallModel, recallTask } from './recall.js';
+import { FASHION_MNIST_DIR } from './vision.js';
+import { accuracy, parseVariant, trainWithCurve, variantLayerOptions, withSeed, type ClassificationData, type EpochRecord, type UHopExperimentOptions } from './transformerTraining.js';
+import { meanStd } from './report.js';
+
+export type FinetuneTask = 'recall' | 'vision';
+
+/** Options of {@link runFinetuneExperiment}. */
+export interface FinetuneExperimentOptions extends UHopExperimentOptions {
+  /** Default 'recall'. */
+  task?: FinetuneTask;
+  /** The U-Hop variant swapped in (see parseVariant; must start with 'uhop'). Default 'uhop'. */
+  variant?: string;
+  /** Epochs of the MultiHeadAttention model before the swap. Default 3. */
+  pretrainEpochs?: number;
+  /** Epochs of each branch after the swap. Default 2. */
+  finetuneEpochs?: number;
+  /** Number of seeds or a list. Default 2. */
+  seeds?: number | number[];
+  /** Adam learning rate of the pretraining. Default 3e-3. */
+  lr?: number;
+  /** Adam learning rate of both branches after the swap. Default: lr. */
+  finetuneLr?: number;
+  /** Default 64. */
+  batchSize?: number;
+  /** Token width. Default 32. */
+  dModel?: number;
+  /** Default 2. */
+  numHeads?: number;
+  /** recall: stored pairs. Default 16. */
+  pairs?: number;
+  /** recall: distinct keys (64) and values (16). */
+  numKeys?: number;
+  numValues?: number;
+  /** Training / test examples. Default 3000 / 1000 (recall), 2000 / 1000 (vision). */
+  trainSize?: number;
+  testSize?: number;
+  /** vision: 'mnist', 'fashion-mnist' or an IDX folder. Default 'mnist'. */
+  dataset?: string;
+  /** Folder for the checkpoints (one subfolder per seed). Default: a temporary folder, removed afterwards. */
+  checkpointDir?: string;
+  onProgress?: (p: { done: number; total: number; status: string }) => void;
+}
+
+export interface FinetuneRun {
+  seed: number;
+  /** Test accuracy of the MultiHeadAttention model after pretraining. */
+  pretrained: number;
+  /** Largest |difference| between the predictions of the trained and the saved-and-loaded model. */
+  roundTripMaxDiff: number;
+  /** Test accuracy right after replaceAttention, before any fine-tuning. */
+  swapped: number;
+  pretrainCurve: EpochRecord[];
+  continueCurve: EpochRecord[];
+  uhopCurve: EpochRecord[];
+}
+
+export interface FinetuneResults {
+  config: Record<string, unknown> & { task: FinetuneTask; seeds: number[]; variant: string };
+  backend: string;
+  runs: FinetuneRun[];
+  summary: {
+    pretrained: { mean: number; std: number };
+    swapped: { mean: number; std: number };
+    continued: { mean: number; std: number };
+    uhop: { mean: number; std: number };
+    continueSecondsPerEpoch: number;
+    uhopSecondsPerEpoch: number;
+  };
+  wallSeconds: number;
+}
+
+interface TaskSetup {
+  describe: string;
+  data: ClassificationData;
+  build(): tfl.LayersModel;
+  dispose(): void;
+}
+
+function setupTask(o: FinetuneExperimentOptions, seed: number): TaskSetup {
+  const dModel = o.dModel ?? 32;
+  const numHeads = o.numHeads ?? 2;
+  if ((o.task ?? 'recall') === 'recall') {
+    const pairs = o.pairs ?? 16;
+    const numKeys = o.numKeys ?? 64;
+    const numValues = o.numValues ?? 16;
+    const train = recallTask({ pairs, numKeys, numValues, size: o.trainSize ?? 3000, seed: 1000 * seed + pairs });
+    const test = recallTask({ pairs, numKeys, numValues, size: o.testSize ?? 1000, seed: 1000 * seed + pairs + 500 });
+    const yTrain = tf.tensor1d(Float32Array.from(train.labels));
+    return {
+      describe: `associative recall, ${pairs} pairs (${numKeys} keys, ${numValues} values), ${train.labels.length} train / ${test.labels.length} test problems`,
+      data: { xTrain: [train.keys, train.values], yTrain, xTest: [test.keys, test.values], testLabels: test.labels },
+      build: () => recallModel({ pairs, numKeys, numValues, dModel, numHeads, attention: 'mha' }),
+      dispose: () => tf.dispose([train.keys, train.values, test.keys, test.values, yTrain]),
+    };
+  }
+  const dataset = o.dataset ?? 'mnist';
+  const load = (split: 'train' | 'test', limit: number) =>
+    dataset === 'mnist' ? loadMnist({ split, limit }) : loadIdxImageFolder(dataset === 'fashion-mnist' ? FASHION_MNIST_DIR : dataset, { split, limit });
+  const tr = load('train', o.trainSize ?? 2000);
+  const te = load('test', o.testSize ?? 1000);
+  const numClasses = Math.max(...tr.labels, ...te.labels) + 1;
+  const xTrain = tf.tensor4d(tr.images, [tr.n, tr.rows, tr.cols, 1]);
+  const yTrain = tf.tensor1d(Float32Array.from(tr.labels));
+  const xTest = tf.tensor4d(te.images, [te.n, te.rows, te.cols, 1]);
+  return {
+    describe: `${dataset}, ${tr.n} train / ${te.n} test images, one-block ViT (7x7 patches, mean pooling)`,
+    data: { xTrain, yTrain, xTest, testLabels: te.labels },
+    build: () =>
+      visionClassifier({ imageSize: [tr.rows, tr.cols], patchSize: 7, dModel, numClasses, encoder: 'transformer', numLayers: 1, numHeads, pooling: 'mean', attention: 'mha' }),
+    dispose: () => tf.dispose([xTrain, yTrain, xTest]),
+  };
+}
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+/**
+ * Runs the fine-tuning comparison (see the file header).
+ *
+ * @example
+ * ```ts
+ * const res = await runFinetuneExperiment({ task: 'recall', pairs: 16, seeds: 2 });
+ * console.log(res.summary.continued.mean, res.summary.uhop.mean);
+ * ```
+ */
+export async function runFinetuneExperiment(options: FinetuneExperimentOptions = {}): Promise<FinetuneResults> {
+  const fn = 'runFinetuneExperiment';
+  const t0 = performance.now();
+  const task = options.task ?? 'recall';
+  if (task !== 'recall' && task !== 'vision') throw new Error(`${fn}: task must be 'recall' or 'vision', got '${String(task)}'`);
+  const variant = parseVariant(options.variant ?? 'uhop');
+  if (!variant.uhop) throw new Error(`${fn}: variant must be a U-Hop variant ('uhop' or 'uhop-<separation>'), got '${variant.name}'`);
+  const int = (v: number, name: string, min = 1) => {
+    if (!Number.isInteger(v) || v < min) throw new Error(`${fn}: ${name} must be an integer >= ${min}, got ${String(v)}`);
+    return v;
+  };
+  const seeds = Array.isArray(options.seeds) ? options.seeds : Array.from({ length: int(options.seeds ?? 2, 'seeds') }, (_, i) => i);
+  const pretrainEpochs = int(options.pretrainEpochs ?? 3, 'pretrainEpochs');
+  const finetuneEpochs = int(options.finetuneEpochs ?? 2, 'finetuneEpochs');
+  const batchSize = int(options.batchSize ?? 64, 'batchSize');
+  const lr = options.lr ?? 3e-3;
+  const finetuneLr = options.finetuneLr ?? lr;
+  const uhop: UHopExperimentOptions = {
+    fitSteps: options.fitSteps ?? 5,
+    fitLr: options.fitLr ?? 0.1,
+    separationLoss: options.separationLoss ?? 'lse',
+    ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
+  };
+  const swapOptions = variantLayerOptions(variant, uhop);
+  const ownDir = options.checkpointDir == null;
+  const root = options.checkpointDir ?? mkdtempSync(join(tmpdir(), 'uhop-finetune-'));
+  const total = seeds.length * (pretrainEpochs + 2 * finetuneEpochs);
+  let done = 0;
+  const tick = (status: string) => options.onProgress?.({ done: ++done, total, status });
+  const runs: FinetuneRun[] = [];
+  let describe = '';
+  try {
+    for (const seed of seeds) {
+      const setup = setupTask(options, seed);
+      describe = setup.describe;
+      try {
+        // 1. Pretrain with standard MultiHeadAttention.
+        const dir = join(root, `seed-${seed}`);
+        const { pretrainCurve, reference } = await withSeed(seed, async () => {
+          const base = setup.build();
+          try {
+            base.compile({ optimizer: tf.train.adam(lr), loss: 'sparseCategoricalCrossentropy' });
+            const curve = await trainWithCurve(base, setup.data, {
+              epochs: pretrainEpochs,
+              batchSize,
+              onEpoch: (r) => tick(`seed ${seed} pretrain epoch ${r.epoch}: ${(100 * r.testAcc).toFixed(1)}%`),
+            });
+            // 2. Save it.
+            await saveModel(base, dir);
+            const x = setup.data.xTest;
+            const probe = Array.isArray(x) ? x.map((t) => tf.slice(t, 0, 64)) : tf.slice(x, 0, 64);
+            const ref = base.predict(probe) as tf.Tensor;
+            tf.dispose(probe);
+            return { pretrainCurve: curve, reference: ref };
+          } finally {
+            base.dispose();
+          }
+        });
+        // 2. ... and load it back (twice: one copy per branch).
+        const loadedA = await loadModel(dir);
+        const loadedB = await loadModel(dir);
+        const x = setup.data.xTest;
+        const probe = Array.isArray(x) ? x.map((t) => tf.slice(t, 0, 64)) : tf.slice(x, 0, 64);
+        const again = loadedA.predict(probe) as tf.Tensor;
+        const roundTripMaxDiff = maxAbsDiff(again, reference);
+        tf.dispose([probe, again, reference]);
+        // 3B. Swap the attention for U-Hop.
+        const swapped = replaceAttention(loadedB, swapOptions);
+        loadedB.dispose();
+        const swappedAcc = accuracy(swapped, setup.data.xTest, setup.data.testLabels);
+        const branch = async (model: tfl.LayersModel, name: string) =>
+          withSeed(seed + 7919, async () => {
+            model.compile({ optimizer: tf.train.adam(finetuneLr), loss: 'sparseCategoricalCrossentropy' });
+            return trainWithCurve(model, setup.data, {
+              epochs: finetuneEpochs,
+              batchSize,
+              onEpoch: (r) => tick(`seed ${seed} ${name} epoch ${r.epoch}: ${(100 * r.testAcc).toFixed(1)}%`),
+            });
+          });
+        const continueCurve = await branch(loadedA, 'continue MHA');
+        loadedA.dispose();
+        const uhopCurve = await branch(swapped, variant.name);
+        swapped.dispose();
+        runs.push({
+          seed,
+          pretrained: pretrainCurve[pretrainCurve.length - 1].testAcc,
+          roundTripMaxDiff,
+          swapped: swappedAcc,
+          pretrainCurve,
+          continueCurve,
+          uhopCurve,
+        });
+      } finally {
+        setup.dispose();
+      }
+    }
+  } finally {
+    if (ownDir) rmSync(root, { recursive: true, force: true });
+  }
+  const last = (c: EpochRecord[]) => c[c.length - 1].testAcc;
+  const secs = (cs: EpochRecord[][]) => {
+    const all = cs.flat();
+    return all.reduce((a, r) => a + r.seconds, 0) / Math.max(1, all.length);
+  };
+  return {
+    config: {
+      task,
+      describe,
+      variant: variant.name,
+      seeds,
+      pretrainEpochs,
+      finetuneEpochs,
+      batchSize,
+      lr,
+      finetuneLr,
+      dModel: options.dModel ?? 32,
+      numHeads: options.numHeads ?? 2,
+      ...uhop,
+      checkpointDir: ownDir ? null : root,
+    },
+    backend: tf.getBackend(),
+    runs,
+    summary: {
+      pretrained: meanStd(runs.map((r) => r.pretrained)),
+      swapped: meanStd(runs.map((r) => r.swapped)),
+      continued: meanStd(runs.map((r) => last(r.continueCurve))),
+      uhop: meanStd(runs.map((r) => last(r.uhopCurve))),
+      continueSecondsPerEpoch: secs(runs.map((r) => r.continueCurve)),
+      uhopSecondsPerEpoch: secs(runs.map((r) => r.uhopCurve)),
+    },
+    wallSeconds: (performance.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * `uhop finetune`: runs {@link runFinetuneExperiment} from the command line (train with
+ * MultiHeadAttention, save, load, replaceAttention -> U-Hop, fine-tune, compare with
+ * continuing the original) and prints and writes the comparison.
+ */
+import { cpus } from 'node:os';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  UsageError,
+  choiceFlag,
+  numberFlag,
+  parseCommandArgs,
+  type CliIO,
+  type CommandModule,
+  type CommonArgs,
+} from './command.js';
+import { runFinetuneExperiment, type FinetuneExperimentOptions, type FinetuneResults } from './finetune.js';
+import { parseVariant, pct } from './transformerTraining.js';
+import { lineChartSvg, printTable, progress, writeResults, writeTextFile } from './report.js';
+
+const NAME = 'finetune';
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  task: { type: 'string' },
+  attention: { type: 'string' },
+  pretrain: { type: 'string' },
+  epochs: { type: 'string' },
+  seeds: { type: 'string' },
+  lr: { type: 'string' },
+  'finetune-lr': { type: 'string' },
+  'batch-size': { type: 'string' },
+  dim: { type: 'string' },
+  heads: { type: 'string' },
+  pairs: { type: 'string' },
+  keys: { type: 'string' },
+  values: { type: 'string' },
+  dataset: { type: 'string' },
+  'train-size': { type: 'string' },
+  'test-size': { type: 'string' },
+  'fit-steps': { type: 'string' },
+  'fit-lr': { type: 'string' },
+  'fit-loss': { type: 'string' },
+  'feature-dim': { type: 'string' },
+  'keep-checkpoints': { type: 'boolean' },
+  out: { type: 'string' },
+  name: { type: 'string' },
+  'no-save': { type: 'boolean' },
+  progress: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+const HELP = `Usage: uhop finetune [options]
+
+U-Hop as a drop-in for attention after training: a small transformer is trained with
+standard MultiHeadAttention, saved with saveModel and loaded with loadModel; one copy keeps
+training as it is ("continue"), the other has its attention replaced by U-Hop with
+replaceAttention (same projection weights) and is fine-tuned for the same number of epochs.
+Prints test accuracy after pretraining, right after the swap, and after each branch.
+
+Task:
+  --task NAME          recall (default: associative recall, see 'uhop recall') or vision
+  --pairs N            recall: stored pairs (default 16)
+  --keys K / --values V  recall: distinct keys (64) and values (16)
+  --dataset NAME       vision: mnist (default), fashion-mnist or an IDX image folder
+  --train-size N       (default 3000 recall / 2000 vision)
+  --test-size N        (default 1000)
+
+Training:
+  --attention NAME     the U-Hop variant swapped in: uhop (default) or uhop-<separation>
+  --pretrain N         epochs with MultiHeadAttention (default 3)
+  --epochs N           epochs of each branch after the swap (default 2)
+  --seeds N            (default 2)
+  --lr LR              Adam learning rate of the pretraining (default 0.003)
+  --finetune-lr LR     Adam learning rate of both branches (default: --lr)
+  --batch-size N       (default 64)
+  --dim D / --heads H  token width (32) and heads (2)
+
+U-Hop:
+  --fit-steps N        Stage-I steps per call (default 5)
+  --fit-lr LR          (default 0.1)
+  --fit-loss NAME      lse (default), uniform or worst-pair
+  --feature-dim D      feature dimension of Phi (default: the key dim)
+
+Output:
+  --out DIR            (default results/finetune)
+  --name NAME          file name stem (default <task>)
+  --keep-checkpoints   keep the saved models under <out>/checkpoints-<name>/
+  --no-save            print the table only
+  --progress           draw the progress bar even when stderr is not a terminal
+  -q, --quiet          no progress bar
+${COMMON_HELP}
+
+Examples:
+  uhop finetune
+  uhop finetune --task vision --dataset fashion-mnist --pretrain 4 --epochs 2
+`;
+
+export interface FinetuneArgs extends CommonArgs {
+  options: FinetuneExperimentOptions;
+  out: string;
+  name: string;
+  save: boolean;
+  progress: 'auto' | 'force' | 'off';
+}
+
+function parse(args: string[]): FinetuneArgs {
+  const v = parseCommandArgs(NAME, args, OPTIONS);
+  const int = (flag: keyof typeof OPTIONS, min = 1) => numberFlag(NAME, flag, v[flag] as string | undefined, { min, integer: true });
+  if (v.attention !== undefined) {
+    let ok = false;
+    try {
+      ok = parseVariant(v.attention).uhop;
+    } catch (e) {
+      throw new UsageError(`uhop ${NAME}: --attention: ${(e as Error).message}`);
+    }
+    if (!ok) throw new UsageError(`uhop ${NAME}: --attention must name a U-Hop variant (uhop or uhop-<separation>), got '${v.attention}'`);
+  }
+  const task = choiceFlag(NAME, 'task', v.task, ['recall', 'vision'] as const) ?? 'recall';
+  const out = v.out ?? 'results/finetune';
+  const name = v.name ?? task;
+  const options: FinetuneExperimentOptions = {
+    task,
+    variant: v.attention,
+    pretrainEpochs: int('pretrain'),
+    finetuneEpochs: int('epochs'),
+    seeds: int('seeds'),
+    lr: numberFlag(NAME, 'lr', v.lr, { min: 0, exclusiveMin: true }),
+    finetuneLr: numberFlag(NAME, 'finetune-lr', v['finetune-lr'], { min: 0, exclusiveMin: true }),
+    batchSize: int('batch-size'),
+    dModel: int('dim'),
+    numHeads: int('heads'),
+    pairs: int('pairs'),
+    numKeys: int('keys'),
+    numValues: int('values', 2),
+    dataset: v.dataset,
+    trainSize: int('train-size'),
+    testSize: int('test-size'),
+    fitSteps: int('fit-steps', 0),
+    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
+    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
+    featureDim: int('feature-dim'),
+    checkpointDir: v['keep-checkpoints'] ? `${out}/checkpoints-${name}` : undefined,
+  };
+  for (const k of Object.keys(options) as (keyof FinetuneExperimentOptions)[]) if (options[k] === undefined) delete options[k];
+  return { backend: v.backend, options, out, name, save: v['no-save'] !== true, progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto' };
+}
+
+/** Prints the comparison. */
+export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']): void {
+  const c = res.config;
+  out.write(
+    `task: ${String(c.describe)}\n` +
+      `pretrain ${String(c.pretrainEpochs)} epochs with MultiHeadAttention (Adam lr ${String(c.lr)}), then ${String(c.finetuneEpochs)} epochs per branch (Adam lr ${String(c.finetuneLr)}); ` +
+      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
+  );
+  out.write('Test accuracy % per seed\n');
+  const rows = res.runs.map((r) => ({
+    seed: String(r.seed),
+    pretrained: (100 * r.pretrained).toFixed(1),
+    'after swap': (100 * r.swapped).toFixed(1),
+    'continue MHA': (100 * r.continueCurve[r.continueCurve.length - 1].testAcc).toFixed(1),
+    [`${c.variant} fine-tuned`]: (100 * r.uhopCurve[r.uhopCurve.length - 1].testAcc).toFixed(1),
+    'save/load max|diff|': r.roundTripMaxDiff.toExponential(1),
+  }));
+  const s = res.summary;
+  rows.push({
+    seed: 'mean ± std',
+    pretrained: pct(s.pretrained),
+    'after swap': pct(s.swapped),
+    'continue MHA': pct(s.continued),
+    [`${c.variant} fine-tuned`]: pct(s.uhop),
+    'save/load max|diff|': '',
+  });
+  printTable(rows, Object.keys(rows[0]).map((k) => ({ key: k as keyof (typeof rows)[number] & string, align: k === 'seed' ? ('left' as const) : ('right' as const) })), out);
+  out.write(`\nseconds per epoch: continue MHA ${s.continueSecondsPerEpoch.toFixed(1)}, ${c.variant} ${s.uhopSecondsPerEpoch.toFixed(1)}\n`);
+}
+
+/** Writes `<name>.json` and `<name>-curves.svg` (pretraining, then both branches). */
+export async function writeFinetuneFiles(res: FinetuneResults, dir: string, name: string): Promise<string[]> {
+  const paths = [writeResults(dir, name, res)];
+  const P = Number(res.config.pretrainEpochs);
+  const data: Record<string, unknown>[] = [];
+  const add = (series: string, curves: { epoch: number; testAcc: number }[][], offset: number, start?: { epoch: number; acc: number[] }) => {
+    const n = Math.max(...curves.map((c) => c.length));
+    if (start) data.push({ epoch: start.epoch, accuracy: (100 * start.acc.reduce((a, b) => a + b, 0)) / start.acc.length, series });
+    for (let e = 0; e < n; e++) {
+      const vals = curves.map((c) => c[e]?.testAcc).filter((x): x is number => x !== undefined);
+      data.push({ epoch: offset + e + 1, accuracy: (100 * vals.reduce((a, b) => a + b, 0)) / vals.length, series });
+    }
+  };
+  add('pretrain (MultiHeadAttention)', res.runs.map((r) => r.pretrainCurve), 0);
+  const startAcc = res.runs.map((r) => r.pretrained);
+  add('continue MultiHeadAttention', res.runs.map((r) => r.continueCurve), P, { epoch: P, acc: startAcc });
+  add(`replaceAttention -> ${res.config.variant}`, res.runs.map((r) => r.uhopCurve), P, { epoch: P, acc: res.runs.map((r) => r.swapped) });
+  const svg = await lineChartSvg({
+    data,
+    x: 'epoch',
+    y: 'accuracy',
+    color: 'series',
+    title: `Fine-tuning after replaceAttention (${res.config.task}, mean over ${res.config.seeds.length} seeds)`,
+    xTitle: 'epoch',
+    yTitle: 'test accuracy (%)',
+  });
+  paths.push(writeTextFile(dir, `${name}-curves.svg`, svg));
+  return paths;
+}
+
+async function run(p: FinetuneArgs, io: CliIO): Promise<number> {
+  const t0 = performance.now();
+  let bar: ReturnType<typeof progress> | undefined;
+  const res = await runFinetuneExperiment({
+    ...p.options,
+    onProgress: ({ done, total, status }) => {
+      bar ??= progress(total, NAME, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+      bar.tick(1, status);
+      if (done === total) bar.stop();
+    },
+  });
+  bar?.stop();
+  printFinetuneReport(res, io.stdout);
+  if (p.save) {
+    const paths = await writeFinetuneFiles(res, p.out, p.name);
+    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
+  }
+  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
+  return 0;
+}
+
+/** The `uhop finetune` command (listed in src/cli.ts). */
+export const command: CommandModule<FinetuneArgs> = { help: HELP, parse, run };

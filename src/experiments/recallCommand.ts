@@ -1,0 +1,237 @@
+/**
+ * `uhop recall`: runs {@link runRecallExperiment} from the command line, prints the accuracy
+ * table (variants x number of stored pairs) and writes the results JSON and an SVG.
+ */
+import { cpus } from 'node:os';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  UsageError,
+  choiceFlag,
+  numberFlag,
+  numberListFlag,
+  parseCommandArgs,
+  type CliIO,
+  type CommandModule,
+  type CommonArgs,
+} from './command.js';
+import { DEFAULT_RECALL_PAIRS, DEFAULT_RECALL_VARIANTS, runRecallExperiment, type RecallExperimentOptions, type RecallResults } from './recall.js';
+import { parseVariant, pct } from './transformerTraining.js';
+import { lineChartSvg, printTable, progress, writeResults, writeTextFile } from './report.js';
+
+const NAME = 'recall';
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  pairs: { type: 'string' },
+  attention: { type: 'string' },
+  keys: { type: 'string' },
+  values: { type: 'string' },
+  'train-size': { type: 'string' },
+  'test-size': { type: 'string' },
+  seeds: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  dim: { type: 'string' },
+  heads: { type: 'string' },
+  layers: { type: 'string' },
+  'fit-steps': { type: 'string' },
+  'fit-lr': { type: 'string' },
+  'fit-loss': { type: 'string' },
+  'feature-dim': { type: 'string' },
+  out: { type: 'string' },
+  name: { type: 'string' },
+  'no-save': { type: 'boolean' },
+  progress: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+const HELP = `Usage: uhop recall [options]
+
+Synthetic key-value associative recall: a set of stored (key, value) pairs and a query key;
+the model must output the query's value. Each pair is one token (key embedding + value
+embedding), the query is a key with an empty value, and one encoder block with the compared
+attention reads the query token. Compares softmax attention and U-Hop as the number of
+stored pairs grows. Prints test accuracy (mean ± std over seeds; chance = 1/values) and
+writes the results JSON and an SVG of accuracy vs pairs.
+
+Task:
+  --pairs LIST         numbers of stored pairs (default ${DEFAULT_RECALL_PAIRS.join(',')})
+  --keys K             distinct keys (default 64; must be >= the largest pairs)
+  --values V           distinct values = classes (default 16)
+  --train-size N       training problems (default 3000)
+  --test-size N        test problems, fresh draws (default 1000)
+
+Comparison:
+  --attention LIST     variants: a separation optionally prefixed by uhop- ('uhop' =
+                       uhop-softmax), default ${DEFAULT_RECALL_VARIANTS.join(',')}
+  --seeds N            seeds 0..N-1 (default 2)
+  --epochs N           (default 8)
+  --batch-size N       (default 64)
+  --lr LR              Adam learning rate (default 0.003)
+  --dim D              token width (default 32)
+  --heads H            (default 2)
+  --layers N           encoder blocks (default 1)
+
+U-Hop:
+  --fit-steps N        Stage-I steps per call (default 5)
+  --fit-lr LR          (default 0.1)
+  --fit-loss NAME      lse (default), uniform or worst-pair
+  --feature-dim D      feature dimension of Phi (default: the key dim)
+
+Output:
+  --out DIR            (default results/recall)
+  --name NAME          file name stem (default recall)
+  --no-save            print the table only
+  --progress           draw the progress bar even when stderr is not a terminal
+  -q, --quiet          no progress bar
+${COMMON_HELP}
+
+Examples:
+  uhop recall
+  uhop recall --pairs 8,32,64 --keys 128 --attention softmax,uhop,sparsemax,uhop-sparsemax
+`;
+
+export interface RecallArgs extends CommonArgs {
+  options: RecallExperimentOptions;
+  out: string;
+  name: string;
+  save: boolean;
+  progress: 'auto' | 'force' | 'off';
+}
+
+function parse(args: string[]): RecallArgs {
+  const v = parseCommandArgs(NAME, args, OPTIONS);
+  const int = (flag: keyof typeof OPTIONS, min = 1) => numberFlag(NAME, flag, v[flag] as string | undefined, { min, integer: true });
+  let variants: string[] | undefined;
+  if (v.attention !== undefined) {
+    variants = v.attention.split(',').map((s) => s.trim()).filter(Boolean);
+    if (variants.length === 0) throw new UsageError(`uhop ${NAME}: --attention needs at least one variant`);
+    for (const name of variants) {
+      try {
+        parseVariant(name);
+      } catch (e) {
+        throw new UsageError(`uhop ${NAME}: --attention: ${(e as Error).message}`);
+      }
+    }
+  }
+  const pairs = numberListFlag(NAME, 'pairs', v.pairs, { min: 1, integer: true });
+  if (pairs && pairs.length === 0) throw new UsageError(`uhop ${NAME}: --pairs needs at least one number`);
+  const options: RecallExperimentOptions = {
+    pairs,
+    variants,
+    numKeys: int('keys'),
+    numValues: int('values', 2),
+    trainSize: int('train-size'),
+    testSize: int('test-size'),
+    seeds: int('seeds'),
+    epochs: int('epochs'),
+    batchSize: int('batch-size'),
+    lr: numberFlag(NAME, 'lr', v.lr, { min: 0, exclusiveMin: true }),
+    dModel: int('dim'),
+    numHeads: int('heads'),
+    numLayers: int('layers'),
+    fitSteps: int('fit-steps', 0),
+    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
+    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
+    featureDim: int('feature-dim'),
+  };
+  for (const k of Object.keys(options) as (keyof RecallExperimentOptions)[]) if (options[k] === undefined) delete options[k];
+  const maxPairs = Math.max(...(pairs ?? DEFAULT_RECALL_PAIRS));
+  if (maxPairs > (options.numKeys ?? 64)) throw new UsageError(`uhop ${NAME}: --pairs ${maxPairs} needs --keys >= ${maxPairs} (the keys of one problem are distinct)`);
+  return {
+    backend: v.backend,
+    options,
+    out: v.out ?? 'results/recall',
+    name: v.name ?? 'recall',
+    save: v['no-save'] !== true,
+    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
+  };
+}
+
+/** Prints the accuracy table (one row per variant, one column per number of pairs). */
+export function printRecallReport(res: RecallResults, out: CliIO['stdout']): void {
+  const c = res.config;
+  out.write(
+    `task: ${c.numKeys} keys, ${c.numValues} values (chance ${(100 / c.numValues).toFixed(1)}%), ${c.trainSize} train / ${c.testSize} test problems per setting\n` +
+      `model: pair tokens, ${c.numLayers} encoder block(s) of width ${c.dModel}, ${c.numHeads} heads; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (lr ${c.fitLr}) per call\n\n`,
+  );
+  out.write(`Test accuracy % after ${c.epochs} epochs (mean ± std over ${c.seeds.length} seeds)\n`);
+  const rows = c.variants.map((variant) => {
+    const row: Record<string, string> = { variant };
+    for (const p of c.pairs) {
+      const s = res.summary.find((r) => r.variant === variant && r.pairs === p);
+      row[`${p} pairs`] = s ? pct(s.testAcc) : '-';
+    }
+    const mine = res.summary.filter((r) => r.variant === variant);
+    row['s/epoch'] = (mine.reduce((a, r) => a + r.secondsPerEpoch, 0) / Math.max(1, mine.length)).toFixed(1);
+    return row;
+  });
+  const keys = Object.keys(rows[0] ?? {});
+  printTable(rows, keys.map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+  out.write(`\nEpochs to reach 90% test accuracy (mean over seeds that reached it; '-' = none did)\n`);
+  const speed = c.variants.map((variant) => {
+    const row: Record<string, string> = { variant };
+    for (const p of c.pairs) {
+      const mine = res.runs.filter((r) => r.variant === variant && r.pairs === p);
+      const hits = mine.map((r) => r.curve.find((e) => e.testAcc >= 0.9)?.epoch).filter((e): e is number => e !== undefined);
+      row[`${p} pairs`] = hits.length ? `${(hits.reduce((a, b) => a + b, 0) / hits.length).toFixed(1)} (${hits.length}/${mine.length})` : '-';
+    }
+    return row;
+  });
+  printTable(speed, Object.keys(speed[0] ?? {}).map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+}
+
+/** Writes `<name>.json`, `<name>-pairs.svg` (final accuracy vs pairs) and `<name>-curves.svg`. */
+export async function writeRecallFiles(res: RecallResults, dir: string, name: string): Promise<string[]> {
+  const paths = [writeResults(dir, name, res)];
+  const svg = await lineChartSvg({
+    data: res.summary.map((s) => ({ pairs: s.pairs, accuracy: 100 * s.testAcc.mean, std: 100 * s.testAcc.std, variant: s.variant })),
+    x: 'pairs',
+    y: 'accuracy',
+    color: 'variant',
+    errorBand: 'std',
+    xScale: 'log',
+    title: `Associative recall: test accuracy vs stored pairs (${res.config.epochs} epochs, ${res.config.seeds.length} seeds)`,
+    xTitle: 'stored pairs',
+    yTitle: 'test accuracy (%)',
+  });
+  paths.push(writeTextFile(dir, `${name}-pairs.svg`, svg));
+  const curves = await lineChartSvg({
+    data: res.summary.flatMap((s) => s.perEpoch.map((e) => ({ epoch: e.epoch, accuracy: 100 * e.mean, series: `${s.variant}, ${s.pairs} pairs` }))),
+    x: 'epoch',
+    y: 'accuracy',
+    color: 'series',
+    title: 'Associative recall: test accuracy vs epoch',
+    xTitle: 'epoch',
+    yTitle: 'test accuracy (%)',
+  });
+  paths.push(writeTextFile(dir, `${name}-curves.svg`, curves));
+  return paths;
+}
+
+async function run(p: RecallArgs, io: CliIO): Promise<number> {
+  const t0 = performance.now();
+  let bar: ReturnType<typeof progress> | undefined;
+  const res = await runRecallExperiment({
+    ...p.options,
+    onProgress: ({ done, total, status }) => {
+      bar ??= progress(total, NAME, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+      bar.tick(1, status);
+      if (done === total) bar.stop();
+    },
+  });
+  bar?.stop();
+  printRecallReport(res, io.stdout);
+  if (p.save) {
+    const paths = await writeRecallFiles(res, p.out, p.name);
+    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
+  }
+  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
+  return 0;
+}
+
+/** The `uhop recall` command (listed in src/cli.ts). */
+export const command: CommandModule<RecallArgs> = { help: HELP, parse, run };

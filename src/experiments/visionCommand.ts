@@ -1,0 +1,224 @@
+/**
+ * `uhop vision`: runs {@link runVisionExperiment} from the command line, prints the test
+ * accuracy table and writes the results JSON and the learning-curve SVG.
+ */
+import { cpus } from 'node:os';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  UsageError,
+  choiceFlag,
+  numberFlag,
+  parseCommandArgs,
+  type CliIO,
+  type CommandModule,
+  type CommonArgs,
+} from './command.js';
+import { DEFAULT_VISION_VARIANTS, runVisionExperiment, type VisionExperimentOptions, type VisionResults } from './vision.js';
+import { parseVariant, pct } from './transformerTraining.js';
+import { lineChartSvg, printTable, progress, writeResults, writeTextFile } from './report.js';
+
+const NAME = 'vision';
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  dataset: { type: 'string' },
+  'train-size': { type: 'string' },
+  'test-size': { type: 'string' },
+  attention: { type: 'string' },
+  seeds: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  encoder: { type: 'string' },
+  layers: { type: 'string' },
+  dim: { type: 'string' },
+  patch: { type: 'string' },
+  heads: { type: 'string' },
+  pooling: { type: 'string' },
+  'fit-steps': { type: 'string' },
+  'fit-lr': { type: 'string' },
+  'fit-loss': { type: 'string' },
+  'feature-dim': { type: 'string' },
+  alternate: { type: 'string' },
+  out: { type: 'string' },
+  name: { type: 'string' },
+  'no-save': { type: 'boolean' },
+  progress: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+const HELP = `Usage: uhop vision [options]
+
+Image classification with one Hopfield layer over patch tokens (the U-Hop paper's Table 1
+setup; MNIST / Fashion-MNIST here), comparing attention variants under the same model,
+seeds and training budget. Prints the test accuracy (mean ± std over seeds) and writes the
+results JSON and a learning-curve SVG.
+
+Data:
+  --dataset NAME       mnist (default), fashion-mnist (/usr/share/datasets/fashion-mnist) or
+                       the path of an IDX image folder (train-/t10k- files, raw or .gz)
+  --train-size N       training images (default 2000)
+  --test-size N        test images (default 1000)
+
+Comparison:
+  --attention LIST     variants: a separation (softmax, sparsemax, entmax15, ...), optionally
+                       prefixed by uhop- ('uhop' = uhop-softmax)
+                       (default ${DEFAULT_VISION_VARIANTS.join(',')})
+  --seeds N            seeds 0..N-1 (default 3)
+  --epochs N           training epochs (default 4)
+  --batch-size N       (default 64)
+  --lr LR              Adam learning rate (default 0.002)
+
+Model:
+  --encoder NAME       single-hopfield (default: x + Hopfield(LN(x)), no MLP) or transformer
+  --layers N           blocks of the transformer encoder (default 1)
+  --dim D              token width (default 32)
+  --patch P            patch side (default 7: 16 patches of a 28x28 image)
+  --heads H            heads (default 2)
+  --pooling NAME       mean (default), cls or hopfield
+
+U-Hop (variants uhop-*):
+  --fit-steps N        Stage-I steps per call (default 5)
+  --fit-lr LR          Stage-I learning rate (default 0.1)
+  --fit-loss NAME      lse (default), uniform or worst-pair
+  --feature-dim D      feature dimension of Phi (default: the key dim; larger = U-Hop+)
+  --alternate N        also alternate N Phi epochs over the training set with the first task
+                       epochs (the paper's other schedule; default 0)
+
+Output:
+  --out DIR            folder for the JSON and SVG (default results/vision)
+  --name NAME          file name stem (default <dataset>)
+  --no-save            print the table only
+  --progress           draw the progress bar even when stderr is not a terminal
+  -q, --quiet          no progress bar
+${COMMON_HELP}
+
+Examples:
+  uhop vision                                          # MNIST, 4 variants x 3 seeds (minutes)
+  uhop vision --dataset fashion-mnist --attention softmax,uhop --seeds 5 --epochs 6
+  uhop vision --encoder transformer --layers 2 --pooling cls
+`;
+
+export interface VisionArgs extends CommonArgs {
+  options: VisionExperimentOptions;
+  out: string;
+  name: string;
+  save: boolean;
+  progress: 'auto' | 'force' | 'off';
+}
+
+function parse(args: string[]): VisionArgs {
+  const v = parseCommandArgs(NAME, args, OPTIONS);
+  const int = (flag: keyof typeof OPTIONS, min = 1) => numberFlag(NAME, flag, v[flag] as string | undefined, { min, integer: true });
+  let variants: string[] | undefined;
+  if (v.attention !== undefined) {
+    variants = v.attention.split(',').map((s) => s.trim()).filter(Boolean);
+    if (variants.length === 0) throw new UsageError(`uhop ${NAME}: --attention needs at least one variant`);
+    for (const name of variants) {
+      try {
+        parseVariant(name);
+      } catch (e) {
+        throw new UsageError(`uhop ${NAME}: --attention: ${(e as Error).message}`);
+      }
+    }
+  }
+  const dataset = v.dataset ?? 'mnist';
+  const options: VisionExperimentOptions = {
+    dataset,
+    trainSize: int('train-size'),
+    testSize: int('test-size'),
+    variants,
+    seeds: int('seeds'),
+    epochs: int('epochs'),
+    batchSize: int('batch-size'),
+    lr: numberFlag(NAME, 'lr', v.lr, { min: 0, exclusiveMin: true }),
+    encoder: choiceFlag(NAME, 'encoder', v.encoder, ['single-hopfield', 'transformer'] as const),
+    numLayers: int('layers'),
+    dModel: int('dim'),
+    patchSize: int('patch'),
+    numHeads: int('heads'),
+    pooling: choiceFlag(NAME, 'pooling', v.pooling, ['mean', 'cls', 'hopfield'] as const),
+    fitSteps: int('fit-steps', 0),
+    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
+    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
+    featureDim: int('feature-dim'),
+    alternations: int('alternate', 0),
+  };
+  for (const k of Object.keys(options) as (keyof VisionExperimentOptions)[]) if (options[k] === undefined) delete options[k];
+  const stem = dataset === 'mnist' || dataset === 'fashion-mnist' ? dataset : 'idx';
+  return {
+    backend: v.backend,
+    options,
+    out: v.out ?? 'results/vision',
+    name: v.name ?? stem,
+    save: v['no-save'] !== true,
+    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
+  };
+}
+
+/** Prints the accuracy table of a result. */
+export function printVisionReport(res: VisionResults, out: CliIO['stdout']): void {
+  const c = res.config;
+  const model =
+    c.encoder === 'single-hopfield'
+      ? `one Hopfield layer (${c.numHeads} heads) over ${(c.imageShape[0] / c.patchSize) * (c.imageShape[1] / c.patchSize)} patch tokens of width ${c.dModel}`
+      : `${c.numLayers}-block transformer (${c.numHeads} heads) over ${(c.imageShape[0] / c.patchSize) * (c.imageShape[1] / c.patchSize)} patch tokens of width ${c.dModel}`;
+  out.write(
+    `data: ${c.dataSource}, ${c.trainSize} train / ${c.testSize} test images, ${c.numClasses} classes\n` +
+      `model: ${model}, ${c.pooling} pooling; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (lr ${c.fitLr}) per call` +
+      `${c.alternations ? `, ${c.alternations} alternating Phi epochs` : ''}\n\n`,
+  );
+  out.write(`Test accuracy % (mean ± std over ${c.seeds.length} seeds) after each epoch\n`);
+  const rows = res.summary.map((s) => {
+    const row: Record<string, string> = { variant: s.variant };
+    for (const e of s.perEpoch) row[`epoch ${e.epoch}`] = pct(e);
+    row['s/epoch'] = s.secondsPerEpoch.toFixed(1);
+    row.params = String(s.parameters);
+    return row;
+  });
+  const keys = Object.keys(rows[0] ?? {});
+  printTable(rows, keys.map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+}
+
+/** Writes `<name>.json` and `<name>-curves.svg`; returns the paths. */
+export async function writeVisionFiles(res: VisionResults, dir: string, name: string): Promise<string[]> {
+  const paths = [writeResults(dir, name, res)];
+  const svg = await lineChartSvg({
+    data: res.summary.flatMap((s) => s.perEpoch.map((e) => ({ epoch: e.epoch, accuracy: 100 * e.mean, std: 100 * e.std, variant: s.variant }))),
+    x: 'epoch',
+    y: 'accuracy',
+    color: 'variant',
+    errorBand: 'std',
+    title: `Test accuracy vs epoch (${res.config.dataset}, ${res.config.encoder}, ${res.config.seeds.length} seeds)`,
+    xTitle: 'epoch',
+    yTitle: 'test accuracy (%)',
+  });
+  paths.push(writeTextFile(dir, `${name}-curves.svg`, svg));
+  return paths;
+}
+
+async function run(p: VisionArgs, io: CliIO): Promise<number> {
+  const t0 = performance.now();
+  let bar: ReturnType<typeof progress> | undefined;
+  const res = await runVisionExperiment({
+    ...p.options,
+    onProgress: ({ done, total, status }) => {
+      bar ??= progress(total, NAME, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+      bar.tick(1, status);
+      if (done === total) bar.stop();
+    },
+  });
+  bar?.stop();
+  printVisionReport(res, io.stdout);
+  if (p.save) {
+    const paths = await writeVisionFiles(res, p.out, p.name);
+    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
+  }
+  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
+  return 0;
+}
+
+/** The `uhop vision` command (listed in src/cli.ts). */
+export const command: CommandModule<VisionArgs> = { help: HELP, parse, run };
