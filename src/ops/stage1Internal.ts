@@ -225,28 +225,68 @@ export interface PairConsts {
   nSafe: tf.Tensor1D;
   /** [B] dL/dU = coef * P U, with P the pair weights (valid folded in). */
   coef: tf.Tensor1D;
+  /**
+   * 'uniform' / 'lse' only: row log-sum-exps from the diagonal entry of a row softmax (the
+   * diagonal logit is set to -2*scale + scale*|u_i|^2 = about -scale, below every pair logit)
+   * instead of from two max reductions. Exact while exp(-2*scale)/S stays a normal float32,
+   * i.e. 2*scale + ln S < 80; otherwise false and the max path is used.
+   */
+  rowRef: boolean;
+  /** rowRef: flat indices of the diagonal entries of z (bsd [B,S,S] in (b,i) order, dbs [S,B,S] in (i,b) order). */
+  diagIdx?: tf.Tensor1D;
+  /** rowRef: 1 for rows of unmasked memories; bsd [B,S,1], dbs [S,B,1]. */
+  rowKeep?: tf.Tensor;
 }
 
 /**
  * Builds the constants of a pair kernel.
  * @param mask [B, S] float 1/0 or null (every memory takes part).
  */
-export function makePairConsts(B: number, S: number, mask: tf.Tensor2D | null, spec: PairSpec, layout: PairLayout): PairConsts {
+export function makePairConsts(
+  B: number,
+  S: number,
+  mask: tf.Tensor2D | null,
+  spec: PairSpec,
+  layout: PairLayout,
+  rowRefAllowed = true,
+): PairConsts {
+  const scale = spec.kind === 'lse' ? 1 / spec.tau : 2 * spec.t;
+  const rowRef = rowRefAllowed && spec.kind !== 'worst-pair' && 2 * scale + Math.log(S) < 80;
   const kept = tf.tidy(() => {
     const eye = tf.eye(S);
     const offDiag = tf.sub(1, eye);
+    // The diagonal logit: excluded, or (rowRef) the reference value -2*scale (+ scale*|u_i|^2).
+    const diagBias = rowRef ? -2 * scale : EXCLUDED;
     let bias: tf.Tensor;
     let n: tf.Tensor1D;
+    let rowKeep: tf.Tensor | undefined;
     if (mask === null) {
-      bias = tf.reshape(tf.mul(eye, EXCLUDED), layout === 'bsd' ? [1, S, S] : [S, 1, S]);
+      bias = tf.reshape(tf.mul(eye, diagBias), layout === 'bsd' ? [1, S, S] : [S, 1, S]);
       n = tf.fill([B], S) as tf.Tensor1D;
+      if (rowRef) rowKeep = tf.ones(layout === 'bsd' ? [B, S, 1] : [S, B, 1]);
     } else {
-      const keep =
-        layout === 'bsd'
-          ? tf.mul(tf.mul(tf.reshape(mask, [B, S, 1]), tf.reshape(mask, [B, 1, S])), offDiag)
-          : tf.mul(tf.mul(tf.reshape(tf.transpose(mask), [S, B, 1]), tf.reshape(mask, [1, B, S])), tf.reshape(offDiag, [S, 1, S]));
+      const mi = layout === 'bsd' ? tf.reshape(mask, [B, S, 1]) : tf.reshape(tf.transpose(mask), [S, B, 1]);
+      const mj = layout === 'bsd' ? tf.reshape(mask, [B, 1, S]) : tf.reshape(mask, [1, B, S]);
+      const eyeL = layout === 'bsd' ? eye : tf.reshape(eye, [S, 1, S]);
+      const keep = tf.mul(tf.mul(mi, mj), layout === 'bsd' ? offDiag : tf.reshape(offDiag, [S, 1, S]));
       bias = tf.mul(tf.sub(1, keep), EXCLUDED);
+      // unmasked memories get the reference value on their diagonal
+      if (rowRef) {
+        const onDiag = tf.mul(eyeL, mi);
+        bias = tf.add(tf.mul(bias, tf.sub(1, onDiag)), tf.mul(onDiag, diagBias));
+      }
       n = tf.sum(mask, 1);
+      if (rowRef) rowKeep = mi;
+    }
+    let diagIdx: tf.Tensor1D | undefined;
+    if (rowRef) {
+      const idx = new Int32Array(B * S);
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < S; i++) {
+          if (layout === 'bsd') idx[b * S + i] = b * S * S + i * S + i;
+          else idx[i * B + b] = i * B * S + b * S + i;
+        }
+      diagIdx = tf.tensor1d(idx, 'int32');
     }
     const valid = tf.cast(tf.greaterEqual(n, 2), 'float32') as tf.Tensor1D;
     const nSafe = tf.maximum(n, 2) as tf.Tensor1D;
@@ -254,14 +294,15 @@ export function makePairConsts(B: number, S: number, mask: tf.Tensor2D | null, s
     let coef: tf.Tensor1D;
     if (spec.kind === 'lse') coef = tf.mul(valid, tf.div(2 / spec.tau, nSafe));
     else coef = tf.mul(valid, 4 * spec.t);
-    return { bias, valid, nSafe, logPairs, coef };
+    return { bias, valid, nSafe, logPairs, coef, diagIdx, rowKeep };
   });
-  const scale = spec.kind === 'lse' ? 1 / spec.tau : 2 * spec.t;
-  return { layout, spec, B, S, scale, ...kept };
+  return { layout, spec, B, S, scale, rowRef, ...kept };
 }
 
 export function disposePairConsts(c: PairConsts): void {
   tf.dispose([c.bias, c.valid, c.nSafe, c.logPairs, c.coef]);
+  if (c.diagIdx) c.diagIdx.dispose();
+  if (c.rowKeep) c.rowKeep.dispose();
 }
 
 /** Index of the feature axis: bsd [B,S,D] -> 2, dbs [D,B,S] -> 0. */
@@ -313,7 +354,7 @@ function dwConv(x: tf.Tensor, xShape: [number, number, number, number], filter: 
  * dL/dU = coef * P U with P the symmetric pair weights (softmax over pairs, or the arg-max pairs
  * averaged over ties for 'worst-pair').
  */
-export function pairLossAndGradU(U: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dU?: tf.Tensor } {
+export function pairLossAndGradU(U: tf.Tensor, r: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dU?: tf.Tensor } {
   return tf.tidy(() => {
     const { layout, B, S } = c;
     const D = U.shape[featureAxis(layout)];
@@ -336,10 +377,35 @@ export function pairLossAndGradU(U: tf.Tensor, c: PairConsts, withGrad: boolean)
       z = tf.add(tf.reshape(G, [S, B, S]), c.bias);
     }
     const setShape = layout === 'bsd' ? [B, 1, 1] : [1, B, 1];
+    const rowShape = layout === 'bsd' ? [B, S, 1] : [S, B, 1];
     let loss: tf.Tensor1D;
     let rowWeight: tf.Tensor; // bsd [B,S,1], dbs [S,B,1]: row i of P is rowWeight_i * pairs_i
     let pairs: tf.Tensor; // row-normalized pair weights (softmax) or the arg-max indicator
-    if (c.spec.kind === 'worst-pair') {
+    let diagWeight: tf.Tensor | undefined; // rowRef: the weight pairs has on the diagonal, to take back out
+    if (c.rowRef) {
+      // Row i of z holds the pair logits and, on the diagonal, z_ii = scale (|u_i|^2 - 2), at
+      // most -scale + tiny and so below every pair logit (>= -scale). From the row softmax
+      // p_i: log sum_j exp z_ij (all j) = z_ii - log p_ii, and the pairs alone give that plus
+      // log(1 - p_ii), where p_ii <= 1/2 (no cancellation) and >= exp(-2 scale)/S (no underflow).
+      const soft = tf.softmax(z);
+      const pd = tf.reshape(tf.gather(tf.reshape(soft, [-1]), c.diagIdx!), rowShape);
+      const rRow = layout === 'bsd' ? r : tf.reshape(tf.transpose(tf.reshape(r, [B, S])), rowShape);
+      // |u_i|^2 = ||F_i||^2 / (||F_i||^2 + eps) = 1 - eps r_i^2
+      const zd = tf.sub(-c.scale, tf.mul(tf.square(rRow), c.scale * NORM_EPS));
+      const rowAll = tf.sub(zd, tf.log(pd));
+      const keep = tf.greater(c.rowKeep!, 0);
+      const rowPairs = tf.where(keep, tf.add(rowAll, tf.log(tf.maximum(tf.sub(1, pd), 1e-30))), tf.fill(rowShape, EXCLUDED));
+      const setLse = tf.logSumExp(rowPairs, rowAxis, true);
+      const mean = tf.sub(tf.reshape(setLse, [B]), c.logPairs);
+      loss = (c.spec.kind === 'lse' ? tf.div(mean, c.nSafe) : tf.sub(mean, 2 * c.spec.t)) as tf.Tensor1D;
+      if (withGrad) {
+        pairs = soft;
+        // rowAll - setLse <= log 2 in a set with a pair; the clip only keeps rows of masked
+        // memories and of sets without pairs (weight 0 either way) away from Inf * 0.
+        rowWeight = tf.mul(tf.exp(tf.minimum(tf.sub(rowAll, setLse), 30)), c.rowKeep!);
+        diagWeight = pd;
+      }
+    } else if (c.spec.kind === 'worst-pair') {
       const zmax = tf.max(z, [rowAxis, 2], true);
       loss = tf.reshape(tf.sub(zmax, 2 * c.spec.t), [B]) as tf.Tensor1D;
       if (withGrad) {
@@ -368,12 +434,18 @@ export function pairLossAndGradU(U: tf.Tensor, c: PairConsts, withGrad: boolean)
     let dU: tf.Tensor;
     if (layout === 'bsd') {
       dU = tf.matMul(pairs!, tf.mul(U, w), true, false);
+      if (diagWeight) dU = tf.sub(dU, tf.mul(U, tf.mul(w, diagWeight)));
     } else {
       if (B === 1) {
         dU = tf.reshape(tf.matMul(tf.mul(tf.reshape(U, [D, S]), tf.reshape(w, [1, S])), tf.reshape(pairs!, [S, S])), [D, 1, S]);
       } else {
         const x = tf.mul(Ux!, tf.reshape(w, [1, S, B]));
         dU = tf.reshape(dwConv(x, [1, D, S, B], pairs!, [1, S, B, S]), [D, B, S]);
+      }
+      if (diagWeight) {
+        // [S, B, 1] (row i, set b) -> [1, B, S] (set b, memory i)
+        const wd = tf.reshape(tf.transpose(tf.reshape(tf.mul(w, diagWeight), [S, B])), [1, B, S]);
+        dU = tf.sub(dU, tf.mul(U, wd));
       }
     }
     return { loss, dU };
@@ -386,7 +458,7 @@ export function pairLossAndGradU(U: tf.Tensor, c: PairConsts, withGrad: boolean)
 export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dF?: tf.Tensor } {
   return tf.tidy(() => {
     const { U, r } = normalizeFeatures(F, c.layout);
-    const { loss, dU } = pairLossAndGradU(U, c, withGrad);
+    const { loss, dU } = pairLossAndGradU(U, r, c, withGrad);
     if (!withGrad) return { loss };
     return { loss, dF: normalizeBackward(U, r, dU!, c.layout) };
   });

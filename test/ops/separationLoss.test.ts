@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients tf.grad needs
 import { separationLoss, separationLossAndGrad } from '../../src/ops/separationLoss.js';
 import type { SeparationLossKind } from '../../src/ops/types.js';
+import { disposePairConsts, makePairConsts, pairLossAndGradF, type PairLayout } from '../../src/ops/stage1Internal.js';
 import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
 
 const KINDS: SeparationLossKind[] = ['uniform', 'worst-pair', 'lse'];
@@ -145,6 +146,46 @@ forEachBackend('separationLoss', () => {
       tf.dispose([a.loss, a.grad, b.loss, b.grad, maskedGrad, kept, alone]);
     }
     tf.dispose([F, mask, noise, F2]);
+  });
+
+  it('both memory layouts and both row log-sum-exp paths give the same loss and gradient', () => {
+    // set 0 random; set 1: one memory opposite to all others (its row has only logits -scale);
+    // set 2: masked memories; set 3: two antipodal memories (every logit at its minimum)
+    const v = [0.3, -1, 0.5, 2];
+    const F = tf.tidy(() =>
+      tf.stack([
+        tf.randomNormal([5, 4], 0, 1, 'float32', 21),
+        tf.tensor2d([v, v, v, v, v.map((x) => -x)]),
+        tf.randomNormal([5, 4], 0, 1, 'float32', 22),
+        tf.tensor2d([v, v.map((x) => -2 * x), [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]),
+      ]),
+    );
+    const mask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 0, 1], [1, 1, 0, 0, 0]]);
+    for (const kind of ['uniform', 'lse'] as const) {
+      for (const spec of [{ kind, t: 2, tau: 0.1 }, { kind, t: 9, tau: 0.03 }]) {
+        const results: Array<{ loss: tf.Tensor; dF: tf.Tensor; what: string }> = [];
+        for (const layout of ['bsd', 'dbs'] as PairLayout[]) {
+          for (const rowRef of [false, true]) {
+            const c = makePairConsts(4, 5, mask, spec, layout, rowRef);
+            assert.equal(c.rowRef, rowRef, `rowRef used for ${JSON.stringify(spec)}`);
+            const { loss, dF } = tf.tidy(() => {
+              const out = pairLossAndGradF(layout === 'bsd' ? F : tf.transpose(F, [2, 0, 1]), c, true);
+              return { loss: out.loss, dF: layout === 'bsd' ? out.dF! : tf.transpose(out.dF!, [1, 2, 0]) };
+            });
+            disposePairConsts(c);
+            results.push({ loss, dF, what: `${kind} t=${spec.t} tau=${spec.tau} ${layout} rowRef=${rowRef}` });
+          }
+        }
+        const ref = reference(F, kind, mask, spec.t, spec.tau);
+        for (const r of results) {
+          assertClose(r.loss, ref, 1e-5, `${r.what} loss`);
+          assertClose(r.dF, results[0].dF, 1e-4, `${r.what} grad`);
+          assert.ok(r.dF.dataSync().every(Number.isFinite), `${r.what} finite`);
+        }
+        tf.dispose([ref, ...results.flatMap((r) => [r.loss, r.dF])]);
+      }
+    }
+    tf.dispose([F, mask]);
   });
 
   it('sets with fewer than two unmasked memories have loss 0 and gradient 0 (no NaN)', () => {
