@@ -165,8 +165,8 @@ interface ProfileStats {
    * which tfjs reports as 'unnamed scope'): their ms include the kernels they ran.
    */
   scopes: KernelRow[];
-  /** Median ms of forward only, forward + backward, and the full step (training workloads). */
-  phases?: { forward_ms: number; forward_backward_ms: number; step_ms: number };
+  /** Median wall and CPU ms of forward only, forward + backward, and the full step (training workloads). */
+  phases?: Record<'forward' | 'forward_backward' | 'step', { median_ms: number; cpu_median_ms: number }>;
 }
 
 const isScope = (name: string) => name.endsWith('__op') || name === 'unnamed scope';
@@ -205,21 +205,25 @@ async function profileUnit(w: Workload, top: number, repeats: number): Promise<P
     scopes: groupRows(rows.filter((r) => isScope(r.name)), true),
   };
   if (w.forward && w.forwardBackward) {
-    const timeSync = async (f: () => tf.TensorContainer): Promise<number> => {
+    const timeSync = async (f: () => tf.TensorContainer) => {
       const times: number[] = [];
+      const cpu: number[] = [];
       for (let i = 0; i < repeats + 1; i++) {
+        const c0 = process.cpuUsage();
         const t = performance.now();
         const r = f();
         await Promise.all(flatTensors(r).map((x) => x.data()));
         times.push(performance.now() - t);
+        const c = process.cpuUsage(c0);
+        cpu.push((c.user + c.system) / 1000);
         tf.dispose(r);
       }
-      return stats(times.slice(1)).median_ms;
+      return { median_ms: median(times.slice(1)), cpu_median_ms: median(cpu.slice(1)) };
     };
     out.phases = {
-      forward_ms: await timeSync(() => w.forward!()),
-      forward_backward_ms: await timeSync(() => w.forwardBackward!()),
-      step_ms: await timeSync(() => w.runSync()),
+      forward: await timeSync(() => w.forward!()),
+      forward_backward: await timeSync(() => w.forwardBackward!()),
+      step: await timeSync(() => w.runSync()),
     };
   }
   return out;
@@ -341,8 +345,9 @@ async function main(): Promise<void> {
         entry.profile = p;
         console.log(`  profile: wall ${p.wall_ms.toFixed(1)} ms, sum of kernels ${p.kernel_ms.toFixed(1)} ms`);
         if (p.phases) {
+          const f = (x: { median_ms: number; cpu_median_ms: number }) => `${x.median_ms.toFixed(1)} / ${x.cpu_median_ms.toFixed(1)} ms`;
           console.log(
-            `  phases: forward ${p.phases.forward_ms.toFixed(1)} ms, forward+backward ${p.phases.forward_backward_ms.toFixed(1)} ms, step ${p.phases.step_ms.toFixed(1)} ms`,
+            `  phases (wall / cpu): forward ${f(p.phases.forward)}, forward+backward ${f(p.phases.forward_backward)}, step ${f(p.phases.step)}`,
           );
         }
         console.log(`  by kernel: ${p.by_kernel.slice(0, 8).map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms/${k.calls}`).join(', ')}`);
