@@ -318,9 +318,23 @@ function featureAxis(layout: PairLayout): number {
 function sumFeatures(X: tf.Tensor, layout: PairLayout): tf.Tensor {
   if (layout === 'bsd') return tf.sum(X, 2, true);
   const [D, B, S] = X.shape;
-  return tf.tidy(() =>
-    tf.reshape(tf.conv2d(tf.reshape(X, [1, D, B * S, 1]) as tf.Tensor4D, tf.ones([D, 1, 1, 1]) as tf.Tensor4D, 1, 'valid'), [1, B, S]),
-  );
+  return tf.tidy(() => tf.reshape(tf.conv2d(tf.reshape(X, [1, D, B * S, 1]) as tf.Tensor4D, onesFilter(D), 1, 'valid'), [1, B, S]));
+}
+
+/**
+ * A kept [D, 1, 1, 1] filter of ones per backend and D: tfjs-backend-wasm caches its XNNPACK
+ * convolution operator on the filter tensor, and building a new one for every call costs about
+ * as much as the convolution.
+ */
+const onesFilters = new Map<string, tf.Tensor4D>();
+function onesFilter(D: number): tf.Tensor4D {
+  const key = `${tf.getBackend()}:${D}`;
+  let f = onesFilters.get(key);
+  if (!f || f.isDisposed) {
+    f = tf.keep(tf.ones([D, 1, 1, 1])) as tf.Tensor4D;
+    onesFilters.set(key, f);
+  }
+  return f;
 }
 
 /** u = F / sqrt(||F||^2 + eps) along the layout's feature axis; r = 1 / sqrt(||F||^2 + eps). */
