@@ -83,6 +83,11 @@ if (values.t1) {
   t1.dispose();
 }
 
+await time('T2 fitFeatureMapOp (5 steps, 128 sets of 128 x 32)', () => fitFeatureMapOp(keys, [phi0], 'linear', t2));
+await time('T2 fitFeatureMap with loss trace', () => {
+  const { featureMap, lossTrace } = fitFeatureMap(keys, { kind: 'linear', params: [phi0] }, t2);
+  return [lossTrace, ...featureMap.params];
+});
 if (values.r1 && !values['no-r1']) {
   const memories = tf.randomUniform([100, 784], 0, 1, 'float32', 2);
   const identity = linearFeatureMap(784, 784);
