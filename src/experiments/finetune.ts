@@ -51,9 +51,9 @@ export interface FinetuneExperimentOptions extends UHopExperimentOptions {
   finetuneLr?: number;
   /** Default 64. */
   batchSize?: number;
-  /** Token width. Default 32. */
+  /** Token width. Default 16 (recall) / 32 (vision). */
   dModel?: number;
-  /** Default 2. */
+  /** Default 1 (recall) / 2 (vision). */
   numHeads?: number;
   /** recall: stored pairs. Default 16. */
   pairs?: number;
@@ -106,9 +106,10 @@ interface TaskSetup {
 }
 
 function setupTask(o: FinetuneExperimentOptions, seed: number): TaskSetup {
-  const dModel = o.dModel ?? 32;
-  const numHeads = o.numHeads ?? 2;
-  if ((o.task ?? 'recall') === 'recall') {
+  const isRecall = (o.task ?? 'recall') === 'recall';
+  const dModel = o.dModel ?? (isRecall ? 16 : 32);
+  const numHeads = o.numHeads ?? (isRecall ? 1 : 2);
+  if (isRecall) {
     const pairs = o.pairs ?? 16;
     const numKeys = o.numKeys ?? 64;
     const numValues = o.numValues ?? 16;
@@ -268,8 +269,8 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
       batchSize,
       lr,
       finetuneLr,
-      dModel: options.dModel ?? 32,
-      numHeads: options.numHeads ?? 2,
+      dModel: options.dModel ?? (task === 'recall' ? 16 : 32),
+      numHeads: options.numHeads ?? (task === 'recall' ? 1 : 2),
       ...uhop,
       checkpointDir: ownDir ? null : root,
     },

@@ -75,7 +75,7 @@ Training:
   --lr LR              Adam learning rate of the pretraining (default 0.003)
   --finetune-lr LR     Adam learning rate of both branches (default: --lr)
   --batch-size N       (default 64)
-  --dim D / --heads H  token width (32) and heads (2)
+  --dim D / --heads H  token width and heads (16 and 1 for recall, 32 and 2 for vision)
 
 U-Hop:
   --fit-steps N        Stage-I steps per call (default 5)

@@ -139,15 +139,15 @@ export interface RecallExperimentOptions extends UHopExperimentOptions {
   testSize?: number;
   /** Number of seeds or an explicit list. Default 2. */
   seeds?: number | number[];
-  /** Default 8. */
+  /** Default 6. */
   epochs?: number;
   /** Default 64. */
   batchSize?: number;
   /** Adam learning rate. Default 3e-3. */
   lr?: number;
-  /** Default 32. */
+  /** Token width. Default 16 (small, so that the stored keys cannot all be orthogonal). */
   dModel?: number;
-  /** Default 2. */
+  /** Default 1. */
   numHeads?: number;
   /** Default 1. */
   numLayers?: number;
@@ -220,11 +220,11 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
   const trainSize = int(options.trainSize ?? 3000, 'trainSize');
   const testSize = int(options.testSize ?? 1000, 'testSize');
   const seeds = Array.isArray(options.seeds) ? options.seeds : Array.from({ length: int(options.seeds ?? 2, 'seeds') }, (_, i) => i);
-  const epochs = int(options.epochs ?? 8, 'epochs');
+  const epochs = int(options.epochs ?? 6, 'epochs');
   const batchSize = int(options.batchSize ?? 64, 'batchSize');
   const lr = options.lr ?? 3e-3;
-  const dModel = int(options.dModel ?? 32, 'dModel');
-  const numHeads = int(options.numHeads ?? 2, 'numHeads');
+  const dModel = int(options.dModel ?? 16, 'dModel');
+  const numHeads = int(options.numHeads ?? 1, 'numHeads');
   const numLayers = int(options.numLayers ?? 1, 'numLayers');
   const uhop: UHopExperimentOptions = {
     fitSteps: options.fitSteps ?? 5,

@@ -67,11 +67,11 @@ Comparison:
   --attention LIST     variants: a separation optionally prefixed by uhop- ('uhop' =
                        uhop-softmax), default ${DEFAULT_RECALL_VARIANTS.join(',')}
   --seeds N            seeds 0..N-1 (default 2)
-  --epochs N           (default 8)
+  --epochs N           (default 6)
   --batch-size N       (default 64)
   --lr LR              Adam learning rate (default 0.003)
-  --dim D              token width (default 32)
-  --heads H            (default 2)
+  --dim D              token width (default 16)
+  --heads H            (default 1)
   --layers N           encoder blocks (default 1)
 
 U-Hop:

@@ -39,11 +39,11 @@ export interface VisionExperimentOptions extends UHopExperimentOptions {
   variants?: string[];
   /** Number of seeds (0 .. seeds-1) or an explicit list. Default 3. */
   seeds?: number | number[];
-  /** Training epochs. Default 4. */
+  /** Training epochs. Default 6. */
   epochs?: number;
   /** Default 64. */
   batchSize?: number;
-  /** Adam learning rate. Default 2e-3. */
+  /** Adam learning rate. Default 3e-3. */
   lr?: number;
   /** 'single-hopfield' (the paper's setup) or 'transformer'. Default 'single-hopfield'. */
   encoder?: VisionEncoderKind;
@@ -128,9 +128,9 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
   const variants = (options.variants ?? DEFAULT_VISION_VARIANTS).map(parseVariant);
   if (variants.length === 0) throw new Error('runVisionExperiment: variants must not be empty');
   const seeds = Array.isArray(options.seeds) ? options.seeds : Array.from({ length: checkInt(options.seeds ?? 3, 'seeds', 1) }, (_, i) => i);
-  const epochs = checkInt(options.epochs ?? 4, 'epochs', 1);
+  const epochs = checkInt(options.epochs ?? 6, 'epochs', 1);
   const batchSize = checkInt(options.batchSize ?? 64, 'batchSize', 1);
-  const lr = options.lr ?? 2e-3;
+  const lr = options.lr ?? 3e-3;
   const encoder = options.encoder ?? 'single-hopfield';
   const numLayers = checkInt(options.numLayers ?? 1, 'numLayers', 1);
   const dModel = checkInt(options.dModel ?? 32, 'dModel', 1);

@@ -66,9 +66,9 @@ Comparison:
                        prefixed by uhop- ('uhop' = uhop-softmax)
                        (default ${DEFAULT_VISION_VARIANTS.join(',')})
   --seeds N            seeds 0..N-1 (default 3)
-  --epochs N           training epochs (default 4)
+  --epochs N           training epochs (default 6)
   --batch-size N       (default 64)
-  --lr LR              Adam learning rate (default 0.002)
+  --lr LR              Adam learning rate (default 0.003)
 
 Model:
   --encoder NAME       single-hopfield (default: x + Hopfield(LN(x)), no MLP) or transformer
