@@ -180,6 +180,8 @@ export function lineChartSpec(options: LineChartOptions): Record<string, unknown
     throw new Error(`${fn}: a log x axis needs every '${x}' > 0`);
   }
   const floor = 1e-6;
+  // A band around non-negative quantities (errors, rates) stops at 0 rather than below it.
+  const nonNegative = data.every((d) => (d[y] as number) >= 0);
   const points = data.map((d) => {
     const p: Record<string, unknown> = { ...d };
     if (errorBand) {
@@ -194,12 +196,15 @@ export function lineChartSpec(options: LineChartOptions): Record<string, unknown
         lo = d[errorBand.lower] as number;
         hi = d[errorBand.upper] as number;
       }
-      p.__lower = yScale === 'log' ? Math.max(lo, floor) : lo;
+      p.__lower = yScale === 'log' ? Math.max(lo, floor) : nonNegative ? Math.max(lo, 0) : lo;
       p.__upper = yScale === 'log' ? Math.max(hi, floor) : hi;
     }
     return p;
   });
-  const xEnc = { field: x, type: 'quantitative', scale: { type: xScale, ...(xScale === 'log' ? {} : { zero: false }) }, title: options.xTitle ?? x };
+  // Few distinct x values (memory sizes, noise levels): tick exactly at them, no rounded domain.
+  const xs = [...new Set(data.map((d) => d[x] as number))].sort((a, b) => a - b);
+  const xAxis = xs.length <= 12 ? { axis: { values: xs } } : {};
+  const xEnc = { field: x, type: 'quantitative', scale: { type: xScale, nice: false, ...(xScale === 'log' ? {} : { zero: false }) }, title: options.xTitle ?? x, ...xAxis };
   const yEnc = { field: y, type: 'quantitative', scale: { type: yScale, ...(yScale === 'log' ? {} : { zero: true }) }, title: options.yTitle ?? y };
   const colorEnc = color ? { color: { field: color, type: 'nominal', title: color } } : {};
   const layers: Record<string, unknown>[] = [];

@@ -100,7 +100,7 @@ Sweep:
   --sizes LIST         memory sizes, e.g. 10,20,50 ('none' skips the capacity sweep)
   --seeds N            number of seeds (memory sets drawn per seed)
   --methods LIST       some of: ${RETRIEVAL_METHOD_NAMES.join(', ')}
-                       (default: all)
+                       (default: all but uhn-cosine, whose scores in [-1, 1] need beta ~ 100)
   --beta B             inverse temperature for every method, applied before the separation
                        (default 1; see the README for why)
   --update-steps N     update steps (default 1, as in the paper)

@@ -109,6 +109,12 @@ describe('lineChartSvg', () => {
     assert.equal(spec.layer[1].encoding.x.scale.type, 'log');
     assert.equal(spec.data.values[1].__lower, 5);
     assert.equal(spec.data.values[1].__upper, 7);
+    // 1.5 - 2 would go below 0: a band around non-negative values stops at 0.
+    const clipped = lineChartSpec({ data: [{ M: 1, error: 1.5, std: 2 }], x: 'M', y: 'error', errorBand: 'std', title: 't' }) as {
+      data: { values: Record<string, number>[] };
+    };
+    assert.equal(clipped.data.values[0].__lower, 0);
+    assert.equal(clipped.data.values[0].__upper, 3.5);
   });
 
   it('says what is wrong with its arguments', async () => {

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { forEachBackend } from '../helpers.js';
 import { initBackend } from '../../src/backend.js';
-import { measureRetrieval, runRetrievalExperiment, RETRIEVAL_METHOD_NAMES } from '../../src/experiments/retrieval.js';
+import { measureRetrieval, runRetrievalExperiment, RETRIEVAL_METHOD_NAMES, DEFAULT_RETRIEVAL_METHODS } from '../../src/experiments/retrieval.js';
 import { main } from '../../src/cli.js';
 
 /** A CliIO that collects what a command writes. */
@@ -169,13 +169,15 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
     await assert.rejects(runRetrievalExperiment({ dataset: 'idx', dataDir: '/nonexistent/folder' }), /folder not found: \/nonexistent\/folder/);
   });
 
-  it('lists every method in RETRIEVAL_METHOD_NAMES', () => {
+  it('lists every method in RETRIEVAL_METHOD_NAMES; the default leaves out uhn-cosine', () => {
+    assert.deepEqual(DEFAULT_RETRIEVAL_METHODS, RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine'));
     assert.deepEqual(RETRIEVAL_METHOD_NAMES, [
       'dense',
       'sparse',
       'entmax15',
       'uhn-euclidean',
       'uhn-manhattan',
+      'uhn-cosine',
       'uhop',
       'uhop-sparse',
       'uhop-entmax15',
