@@ -171,6 +171,11 @@ export function mlpFeatureMap(d: number, D: number = d, options: MlpFeatureMapOp
 /**
  * Reads d, D, H and the leading (per-set) dims off a feature map, checking that its parameters
  * are consistent.
+ *
+ * @example
+ * ```ts
+ * featureMapInfo(fitted);  // { kind: 'linear', inputDim: 32, featureDim: 32, leadingShape: [8, 4] }
+ * ```
  */
 export function featureMapInfo(phi: FeatureMap, fn = 'featureMapInfo'): FeatureMapInfo {
   if (!phi || typeof phi !== 'object' || !Array.isArray(phi.params)) {
@@ -409,7 +414,15 @@ export function rowNormalize(phi: FeatureMap): FeatureMap {
   return { kind: 'linear', params: [out] };
 }
 
-/** Frees the parameters of a feature map. */
+/**
+ * Frees the parameters of a feature map.
+ *
+ * @example
+ * ```ts
+ * const { featureMap, lossTrace } = fitFeatureMap(keys, phi0);
+ * disposeFeatureMap(featureMap); lossTrace.dispose();
+ * ```
+ */
 export function disposeFeatureMap(phi: FeatureMap): void {
   tf.dispose(phi.params);
 }

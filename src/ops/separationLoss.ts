@@ -75,11 +75,12 @@ export function separationLoss(features: tf.Tensor, kind: SeparationLossKind = '
   // wasm layout's depthwise convolutions have no backward kernels there).
   const f = tf.customGrad((...args: Array<tf.Tensor | unknown>) => {
     const x = args[0] as tf.Tensor;
+    (args[1] as (t: tf.Tensor[]) => void)([x]);
     return {
       value: run(fn, x, kind, options, false).loss,
-      gradFunc: (dy: tf.Tensor) =>
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const { grad } = run(fn, x, kind, options, true);
+          const { grad } = run(fn, saved[0], kind, options, true);
           return tf.mul(grad!, tf.reshape(dy, [...dy.shape, 1, 1]));
         }),
     };

@@ -9,7 +9,7 @@
  * - 'dbs': features [D, B, S] (feature-major), Gram matrices [S, B, S], computed by depthwise
  *   convolutions with the B memory sets as channels. tfjs-backend-wasm runs batched or
  *   transposed matMuls through a naive loop (about 1.5-2 GFLOP/s) but depthwise convolutions
- *   through XNNPACK, so on wasm this layout is 4-6x faster for the S x S products.
+ *   through XNNPACK, so on wasm this layout is about 5x faster for the S x S products.
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
