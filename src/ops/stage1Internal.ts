@@ -236,6 +236,8 @@ export interface PairConsts {
   diagIdx?: tf.Tensor1D;
   /** rowRef: 1 for rows of unmasked memories; bsd [B,S,1], dbs [S,B,1]. */
   rowKeep?: tf.Tensor;
+  /** dbs: the kept ones filter of the feature-axis sums (made on first use). */
+  onesFilter?: tf.Tensor4D;
 }
 
 /**
@@ -303,6 +305,8 @@ export function disposePairConsts(c: PairConsts): void {
   tf.dispose([c.bias, c.valid, c.nSafe, c.logPairs, c.coef]);
   if (c.diagIdx) c.diagIdx.dispose();
   if (c.rowKeep) c.rowKeep.dispose();
+  if (c.onesFilter) c.onesFilter.dispose();
+  c.onesFilter = undefined;
 }
 
 /** Index of the feature axis: bsd [B,S,D] -> 2, dbs [D,B,S] -> 0. */
@@ -315,39 +319,36 @@ function featureAxis(layout: PairLayout): number {
  * [1, D, B*S, 1] image with a [D, 1] filter of ones (XNNPACK on wasm, about 4x faster there
  * than tf.sum over a leading axis, which transposes first).
  */
-function sumFeatures(X: tf.Tensor, layout: PairLayout): tf.Tensor {
-  if (layout === 'bsd') return tf.sum(X, 2, true);
+function sumFeatures(X: tf.Tensor, c: PairConsts): tf.Tensor {
+  if (c.layout === 'bsd') return tf.sum(X, 2, true);
   const [D, B, S] = X.shape;
-  return tf.tidy(() => tf.reshape(tf.conv2d(tf.reshape(X, [1, D, B * S, 1]) as tf.Tensor4D, onesFilter(D), 1, 'valid'), [1, B, S]));
+  return tf.tidy(() => tf.reshape(tf.conv2d(tf.reshape(X, [1, D, B * S, 1]) as tf.Tensor4D, onesFilter(c, D), 1, 'valid'), [1, B, S]));
 }
 
 /**
- * A kept [D, 1, 1, 1] filter of ones per backend and D: tfjs-backend-wasm caches its XNNPACK
- * convolution operator on the filter tensor, and building a new one for every call costs about
- * as much as the convolution.
+ * The [D, 1, 1, 1] filter of ones, made once per set of constants (that is, once per fit):
+ * tfjs-backend-wasm caches its XNNPACK convolution operator on the filter tensor, and building
+ * a new one for every call costs about as much as the convolution.
  */
-const onesFilters = new Map<string, tf.Tensor4D>();
-function onesFilter(D: number): tf.Tensor4D {
-  const key = `${tf.getBackend()}:${D}`;
-  let f = onesFilters.get(key);
-  if (!f || f.isDisposed) {
-    f = tf.keep(tf.ones([D, 1, 1, 1])) as tf.Tensor4D;
-    onesFilters.set(key, f);
+function onesFilter(c: PairConsts, D: number): tf.Tensor4D {
+  if (!c.onesFilter || c.onesFilter.shape[0] !== D) {
+    c.onesFilter?.dispose();
+    c.onesFilter = tf.keep(tf.ones([D, 1, 1, 1])) as tf.Tensor4D;
   }
-  return f;
+  return c.onesFilter;
 }
 
 /** u = F / sqrt(||F||^2 + eps) along the layout's feature axis; r = 1 / sqrt(||F||^2 + eps). */
-export function normalizeFeatures(F: tf.Tensor, layout: PairLayout): { U: tf.Tensor; r: tf.Tensor } {
+export function normalizeFeatures(F: tf.Tensor, c: PairConsts): { U: tf.Tensor; r: tf.Tensor } {
   return tf.tidy(() => {
-    const r = tf.rsqrt(tf.add(sumFeatures(tf.square(F), layout), NORM_EPS));
+    const r = tf.rsqrt(tf.add(sumFeatures(tf.square(F), c), NORM_EPS));
     return { U: tf.mul(F, r), r };
   });
 }
 
 /** Back through the normalization: dF = r (dU - u <u, dU>). */
-export function normalizeBackward(U: tf.Tensor, r: tf.Tensor, dU: tf.Tensor, layout: PairLayout): tf.Tensor {
-  return tf.tidy(() => tf.mul(r, tf.sub(dU, tf.mul(U, sumFeatures(tf.mul(U, dU), layout)))));
+export function normalizeBackward(U: tf.Tensor, r: tf.Tensor, dU: tf.Tensor, c: PairConsts): tf.Tensor {
+  return tf.tidy(() => tf.mul(r, tf.sub(dU, tf.mul(U, sumFeatures(tf.mul(U, dU), c)))));
 }
 
 /** Batched depthwise convolution used as a batched matMul over the channel (set) axis. */
@@ -471,10 +472,10 @@ export function pairLossAndGradU(U: tf.Tensor, r: tf.Tensor, c: PairConsts, with
  */
 export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dF?: tf.Tensor } {
   return tf.tidy(() => {
-    const { U, r } = normalizeFeatures(F, c.layout);
+    const { U, r } = normalizeFeatures(F, c);
     const { loss, dU } = pairLossAndGradU(U, r, c, withGrad);
     if (!withGrad) return { loss };
-    return { loss, dF: normalizeBackward(U, r, dU!, c.layout) };
+    return { loss, dF: normalizeBackward(U, r, dU!, c) };
   });
 }
 
