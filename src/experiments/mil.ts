@@ -64,8 +64,8 @@ export const MIL_DEFAULT_METHODS: MilMethodName[] = [
 // ---------------------------------------------------------------------------------------
 // Configuration
 
-/** Model and training hyper-parameters of one benchmark run (shared by all methods). */
-export interface MilConfig {
+/** Model and training hyper-parameters of one method. */
+export interface MilTrainingConfig {
   /** Instance encoder widths (Dense + ReLU). */
   hidden: number[];
   /** Dropout after each encoder layer and after the pooling. */
@@ -94,40 +94,93 @@ export interface MilConfig {
   standardize: boolean;
 }
 
+/** A partial change of a configuration (hopfield options merge key by key). */
+export type MilConfigPatch = Partial<Omit<MilTrainingConfig, 'hopfield'>> & { hopfield?: MilHopfieldOptions };
+
+/** The configuration of a benchmark run: shared settings plus per-method patches. */
+export interface MilConfig extends MilTrainingConfig {
+  /** Per-method changes over the shared settings (e.g. a lower learning rate for the Hopfield poolings). */
+  methods?: Partial<Record<MilMethodName, MilConfigPatch>>;
+}
+
+/** `config` with `patch` applied (hopfield options merged key by key; undefined values ignored). */
+export function applyMilPatch<C extends MilTrainingConfig>(config: C, patch: MilConfigPatch = {}): C {
+  const { hopfield, ...rest } = patch;
+  return { ...config, ...stripUndefined(rest), hopfield: { ...config.hopfield, ...stripUndefined(hopfield ?? {}) } };
+}
+
+/** The settings one method trains with: the shared ones with the method's patch applied. */
+export function methodConfig(config: MilConfig, method: MilMethodName): MilTrainingConfig {
+  const { methods, ...shared } = config;
+  return applyMilPatch(shared, methods?.[method]);
+}
+
+/** The Hopfield poolings and the other poolings: the two groups that share tuned settings. */
+export const MIL_METHOD_FAMILIES = {
+  hopfield: ['hopfield-softmax', 'hopfield-sparsemax', 'hopfield-entmax', 'uhop', 'uhop-sparsemax'],
+  attention: ['attention', 'gated-attention', 'mean', 'max'],
+} as const satisfies Record<string, readonly MilMethodName[]>;
+export type MilMethodFamily = keyof typeof MIL_METHOD_FAMILIES;
+
+const SHARED: MilTrainingConfig = {
+  hidden: [128, 64],
+  dropout: 0.1,
+  bagDropout: 0,
+  weightDecay: 1e-4,
+  learningRate: 1e-3,
+  lrDecay: 0.98,
+  epochs: 50,
+  patience: 12,
+  batchSize: 8,
+  valFraction: 0.2,
+  attentionUnits: 64,
+  hopfield: { numHeads: 4, hiddenSize: 16, quantity: 1, fitSteps: 5, fitLr: 0.1, separationLoss: 'lse' },
+  standardize: true,
+};
+
+/** Gives every method of a family the same patch. */
+export function familyPatches(patches: Partial<Record<MilMethodFamily, MilConfigPatch>>): Partial<Record<MilMethodName, MilConfigPatch>> {
+  const out: Partial<Record<MilMethodName, MilConfigPatch>> = {};
+  for (const [family, patch] of Object.entries(patches) as [MilMethodFamily, MilConfigPatch][]) {
+    for (const m of MIL_METHOD_FAMILIES[family]) out[m] = patch;
+  }
+  return out;
+}
+
 /**
  * The fixed configuration per data set (the one `uhop mil` uses unless flags override it).
- * Chosen on inner validation splits only: see the README's MIL section for the procedure.
+ * The per-family patches were chosen by `uhop mil --tune` on inner validation splits of the
+ * training folds only: see the README's MIL section for the procedure and the scores.
  */
 export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', MilConfig> = {
-  default: {
-    hidden: [128, 64],
-    dropout: 0.1,
-    bagDropout: 0,
-    weightDecay: 1e-4,
-    learningRate: 1e-3,
-    lrDecay: 0.98,
-    epochs: 60,
-    patience: 15,
-    batchSize: 4,
-    valFraction: 0.2,
-    attentionUnits: 64,
-    hopfield: { numHeads: 4, hiddenSize: 16, quantity: 1, fitSteps: 5, fitLr: 0.1, separationLoss: 'lse' },
-    standardize: true,
-  },
-  musk1: {} as MilConfig,
-  musk2: {} as MilConfig,
-  elephant: {} as MilConfig,
+  default: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
+  musk1: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
+  musk2: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
+  elephant: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
 };
-MIL_CONFIGS.musk1 = { ...MIL_CONFIGS.default };
-MIL_CONFIGS.musk2 = { ...MIL_CONFIGS.default };
-MIL_CONFIGS.elephant = { ...MIL_CONFIGS.default };
 
-/** The configuration for a data set name (the built-in ones, else 'default'), with overrides. */
-export function milConfigFor(name: string, overrides: Partial<MilConfig> = {}): MilConfig {
+/**
+ * The configuration for a data set name (the built-in ones, else 'default'), with overrides.
+ * An override wins over the per-method patches too (a `--lr` on the command line sets every
+ * method's learning rate).
+ */
+export function milConfigFor(name: string, overrides: MilConfigPatch = {}): MilConfig {
   const key = name.toLowerCase() as keyof typeof MIL_CONFIGS;
   const base = Object.hasOwn(MIL_CONFIGS, key) ? MIL_CONFIGS[key] : MIL_CONFIGS.default;
-  const merged: MilConfig = { ...base, ...stripUndefined(overrides) };
-  merged.hopfield = { ...base.hopfield, ...stripUndefined(overrides.hopfield ?? {}) };
+  const merged: MilConfig = applyMilPatch(base, overrides);
+  if (base.methods) {
+    const set = new Set(Object.keys(stripUndefined(overrides)).filter((k) => k !== 'hopfield'));
+    const setHopfield = new Set(Object.keys(stripUndefined(overrides.hopfield ?? {})));
+    merged.methods = Object.fromEntries(
+      Object.entries(base.methods).map(([m, patch]) => {
+        const { hopfield, ...rest } = patch!;
+        const kept: MilConfigPatch = Object.fromEntries(Object.entries(rest).filter(([k]) => !set.has(k)));
+        const keptHopfield = Object.fromEntries(Object.entries(hopfield ?? {}).filter(([k]) => !setHopfield.has(k)));
+        if (Object.keys(keptHopfield).length) kept.hopfield = keptHopfield;
+        return [m, kept];
+      }),
+    );
+  }
   return merged;
 }
 
@@ -248,10 +301,11 @@ async function trainOnTrainingFolds(
   trainFolds: Bag[],
   others: Bag[],
   numFeatures: number,
-  config: MilConfig,
+  runConfig: MilConfig,
   seed: number,
   onEpochEnd?: (log: MilEpochLog) => void,
 ) {
+  const config = methodConfig(runConfig, method);
   let train = trainFolds;
   let other = others;
   if (config.standardize) {
@@ -310,10 +364,11 @@ export async function runMilFold(
   }
 }
 
-/** Builds the model of a method under a configuration. */
-export function buildMethodModel(method: MilMethodName, numFeatures: number, config: MilConfig, seed?: number) {
+/** Builds the model of a method under a configuration (the method's patch applied). */
+export function buildMethodModel(method: MilMethodName, numFeatures: number, runConfig: MilConfig, seed?: number) {
   const spec: MilMethodSpec = MIL_METHODS[method];
   if (!spec) throw new Error(`runMilBenchmark: unknown method '${String(method)}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+  const config = methodConfig(runConfig, method);
   return milClassifier({
     numFeatures,
     hidden: config.hidden,
@@ -368,7 +423,7 @@ export async function runMilBenchmark(options: MilBenchmarkOptions): Promise<Mil
         const foldSeed = (seed + r) * 1009 + f * 31;
         const before = tf.memory().numTensors;
         const res = await runMilFold(method, split, dataset.numFeatures, config, foldSeed, (log) =>
-          progress?.onEpochEnd?.({ method, repeat: r, fold: f, log, epochs: config.epochs }),
+          progress?.onEpochEnd?.({ method, repeat: r, fold: f, log, epochs: methodConfig(config, method).epochs }),
         );
         const leaked = tf.memory().numTensors - before;
         if (leaked > 0) throw new Error(`${fn}: ${leaked} tensors leaked while running ${method} on fold ${f} of repeat ${r}`);
@@ -426,21 +481,59 @@ export function summarizeMil(dataset: string, results: MilFoldResult[]): MilSumm
 /** One candidate configuration of {@link tuneMil}: a name and what it changes. */
 export interface MilTuneCandidate {
   name: string;
-  overrides: Partial<MilConfig>;
+  overrides: MilConfigPatch;
 }
 
+/** A group of methods tuned together: representatives are trained, members get the winner. */
+export interface MilTuneFamily {
+  name: string;
+  /** Methods whose inner-validation losses are averaged to rank the candidates. */
+  representatives: MilMethodName[];
+  /** Methods that receive the winning candidate's patch. */
+  members: readonly MilMethodName[];
+  candidates: MilTuneCandidate[];
+}
+
+const grid = (lrs: number[], variants: [string, MilConfigPatch][]): MilTuneCandidate[] =>
+  lrs.flatMap((learningRate) => variants.map(([name, patch]) => ({ name: `lr=${learningRate}${name ? `,${name}` : ''}`, overrides: { learningRate, ...patch } })));
+
 /**
- * The default search grid: learning rate x weight decay x dropout (8 candidates), every other
- * setting from the base configuration.
+ * The default search: for the Hopfield poolings (represented by 'uhop'), learning rate x beta
+ * x association dropout; for the other poolings (represented by 'attention'), learning rate x
+ * regularization. Everything else comes from the base configuration.
  */
-export const MIL_TUNE_GRID: MilTuneCandidate[] = [1e-3, 3e-4].flatMap((learningRate) =>
-  [1e-4, 1e-2].flatMap((weightDecay) =>
-    [0, 0.25].map((dropout) => ({ name: `lr=${learningRate},wd=${weightDecay},dropout=${dropout}`, overrides: { learningRate, weightDecay, dropout } })),
-  ),
-);
+export const MIL_TUNE_FAMILIES: MilTuneFamily[] = [
+  {
+    name: 'hopfield',
+    representatives: ['uhop'],
+    members: MIL_METHOD_FAMILIES.hopfield,
+    candidates: grid(
+      [3e-4, 1e-4],
+      [
+        ['', {}],
+        ['beta=1', { hopfield: { beta: 1 } }],
+        ['assocDropout=0.5', { hopfield: { dropout: 0.5 } }],
+        ['beta=1,assocDropout=0.5', { hopfield: { beta: 1, dropout: 0.5 } }],
+      ],
+    ),
+  },
+  {
+    name: 'attention',
+    representatives: ['attention'],
+    members: MIL_METHOD_FAMILIES.attention,
+    candidates: grid(
+      [1e-3, 3e-4],
+      [
+        ['', {}],
+        ['dropout=0.25,wd=1e-3', { dropout: 0.25, weightDecay: 1e-3 }],
+      ],
+    ),
+  },
+];
 
 /** Inner-validation score of one candidate and method (means over the outer folds). */
 export interface MilTuneRow {
+  family: string;
   candidate: string;
   method: MilMethodName;
   valLoss: number;
@@ -453,12 +546,10 @@ export interface MilTuneRow {
 /** Options of {@link tuneMil}. */
 export interface MilTuneOptions {
   dataset: MilDataset;
-  /** Configuration the candidates modify. Default `milConfigFor(dataset.name)`. */
+  /** Configuration the candidates modify (its per-method patches are dropped). Default `milConfigFor(dataset.name)`. */
   base?: MilConfig;
-  /** Default {@link MIL_TUNE_GRID}. */
-  candidates?: MilTuneCandidate[];
-  /** Methods whose inner-validation scores are averaged. Default ['uhop', 'attention']. */
-  methods?: MilMethodName[];
+  /** Default {@link MIL_TUNE_FAMILIES}. */
+  families?: MilTuneFamily[];
   /** Outer folds of the split (their training parts are used). Default 10. */
   folds?: number;
   /** Only these outer folds. Default all. */
@@ -468,62 +559,79 @@ export interface MilTuneOptions {
   onProgress?: (done: number, total: number, status: string) => void;
 }
 
+/** Result of {@link tuneMil}. */
+export interface MilTuneResult {
+  rows: MilTuneRow[];
+  /** Per family: the candidates by mean inner-validation loss, best first. */
+  rankings: Record<string, { candidate: string; overrides: MilConfigPatch; valLoss: number; valAuc: number }[]>;
+  /** The base configuration with every family's winning patch as per-method patches. */
+  best: MilConfig;
+}
+
 /**
- * Chooses a configuration without looking at any test fold: for every candidate and method,
- * and every outer fold of one split, it trains on the fold's training part (inner-train) and
- * scores on the inner-validation part; the candidate with the lowest mean inner-validation
- * loss (over methods and folds) wins. The outer test folds are never loaded into a model.
+ * Chooses a configuration without looking at any test fold: for every family, candidate and
+ * representative method, and every outer fold of one split, it trains on the fold's training
+ * part (inner-train) and scores on the inner-validation part; per family, the candidate with
+ * the lowest mean inner-validation loss wins and becomes the patch of all the family's
+ * members. The outer test folds are never loaded into a model.
  *
  * @example
  * ```ts
- * const { best, ranking } = await tuneMil({ dataset: readMilCsv('musk1.csv'), onlyFolds: [0, 1, 2, 3, 4] });
+ * const { best, rankings } = await tuneMil({ dataset: readMilCsv('musk1.csv'), onlyFolds: [0, 1, 2, 3, 4] });
+ * await runMilBenchmark({ dataset, config: best });
  * ```
  */
-export async function tuneMil(options: MilTuneOptions) {
+export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   const fn = 'tuneMil';
   const { dataset, folds = 10, seed = 1000, onProgress } = options;
-  const base = options.base ?? milConfigFor(dataset.name);
-  const candidates = options.candidates ?? MIL_TUNE_GRID;
-  const methods = options.methods ?? (['uhop', 'attention'] as MilMethodName[]);
-  if (candidates.length === 0) throw new Error(`${fn}: candidates is empty`);
-  for (const m of methods) {
-    if (!Object.hasOwn(MIL_METHODS, m)) throw new Error(`${fn}: unknown method '${m}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+  const { methods: _dropped, ...base } = options.base ?? milConfigFor(dataset.name);
+  const families = options.families ?? MIL_TUNE_FAMILIES;
+  for (const fam of families) {
+    if (fam.candidates.length === 0) throw new Error(`${fn}: family '${fam.name}' has no candidates`);
+    for (const m of [...fam.representatives, ...fam.members]) {
+      if (!Object.hasOwn(MIL_METHODS, m)) throw new Error(`${fn}: unknown method '${m}' in family '${fam.name}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+    }
   }
   const onlyFolds = options.onlyFolds ?? Array.from({ length: folds }, (_, i) => i);
   const splits = stratifiedKFold(dataset.bags.map((b) => b.label), folds, seed);
-  const total = candidates.length * methods.length * onlyFolds.length;
+  const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * onlyFolds.length;
   const rows: MilTuneRow[] = [];
+  const rankings: MilTuneResult['rankings'] = {};
+  const methods: Partial<Record<MilMethodName, MilConfigPatch>> = {};
   let done = 0;
-  for (const cand of candidates) {
-    const config: MilConfig = { ...base, ...cand.overrides, hopfield: { ...base.hopfield, ...(cand.overrides.hopfield ?? {}) } };
-    for (const method of methods) {
-      const t0 = performance.now();
-      const scores: MilInnerResult[] = [];
-      for (const f of onlyFolds) {
-        const trainFolds = splits[f].train.map((i) => dataset.bags[i]);
-        const { model, selection } = await trainOnTrainingFolds(method, trainFolds, [], dataset.numFeatures, config, seed * 7 + f);
-        model.dispose();
-        scores.push(selection);
-        onProgress?.(++done, total, `${cand.name} ${method} fold ${f}: val loss ${selection.valLoss.toFixed(3)}`);
+  for (const fam of families) {
+    for (const cand of fam.candidates) {
+      const config: MilConfig = applyMilPatch(base, cand.overrides);
+      for (const method of fam.representatives) {
+        const t0 = performance.now();
+        const scores: MilInnerResult[] = [];
+        for (const f of onlyFolds) {
+          const trainFolds = splits[f].train.map((i) => dataset.bags[i]);
+          const { model, selection } = await trainOnTrainingFolds(method, trainFolds, [], dataset.numFeatures, config, seed * 7 + f);
+          model.dispose();
+          scores.push(selection);
+          onProgress?.(++done, total, `${fam.name}: ${cand.name} ${method} fold ${f}: val loss ${selection.valLoss.toFixed(3)}`);
+        }
+        rows.push({
+          family: fam.name,
+          candidate: cand.name,
+          method,
+          valLoss: meanStd(scores.map((s) => s.valLoss)).mean,
+          valAuc: meanStd(scores.map((s) => s.valAuc).filter((v) => !Number.isNaN(v))).mean,
+          bestEpoch: meanStd(scores.map((s) => s.bestEpoch)).mean,
+          folds: scores.length,
+          seconds: (performance.now() - t0) / 1000,
+        });
       }
-      rows.push({
-        candidate: cand.name,
-        method,
-        valLoss: meanStd(scores.map((s) => s.valLoss)).mean,
-        valAuc: meanStd(scores.map((s) => s.valAuc).filter((v) => !Number.isNaN(v))).mean,
-        bestEpoch: meanStd(scores.map((s) => s.bestEpoch)).mean,
-        folds: scores.length,
-        seconds: (performance.now() - t0) / 1000,
-      });
     }
+    const ranking = fam.candidates
+      .map((c) => {
+        const mine = rows.filter((r) => r.family === fam.name && r.candidate === c.name);
+        return { candidate: c.name, overrides: c.overrides, valLoss: meanStd(mine.map((r) => r.valLoss)).mean, valAuc: meanStd(mine.map((r) => r.valAuc)).mean };
+      })
+      .sort((a, b) => a.valLoss - b.valLoss);
+    rankings[fam.name] = ranking;
+    for (const m of fam.members) methods[m] = ranking[0].overrides;
   }
-  const ranking = candidates
-    .map((c) => {
-      const mine = rows.filter((r) => r.candidate === c.name);
-      return { candidate: c.name, overrides: c.overrides, valLoss: meanStd(mine.map((r) => r.valLoss)).mean, valAuc: meanStd(mine.map((r) => r.valAuc)).mean };
-    })
-    .sort((a, b) => a.valLoss - b.valLoss);
-  const winner = candidates.find((c) => c.name === ranking[0].candidate)!;
-  const best: MilConfig = { ...base, ...winner.overrides, hopfield: { ...base.hopfield, ...(winner.overrides.hopfield ?? {}) } };
-  return { rows, ranking, best };
+  return { rows, rankings, best: { ...base, methods } };
 }

@@ -24,15 +24,18 @@ import {
   MIL_DEFAULT_METHODS,
   MIL_METHODS,
   MIL_METHOD_NAMES,
+  MIL_TUNE_FAMILIES,
   milConfigFor,
   runMilBenchmark,
+  tuneMil,
   type MilBenchmarkResult,
   type MilConfig,
+  type MilConfigPatch,
   type MilMethodName,
 } from './mil.js';
 import { MIL_REFERENCES, milChartSvg } from './milReport.js';
 import { progress, printTable, writeResults, writeTextFile } from './report.js';
-import { readMilCsv } from '../data/mil.js';
+import { readMilCsv, type MilDataset } from '../data/mil.js';
 
 const NAME = 'mil';
 const BUILTIN = ['musk1', 'musk2', 'elephant'] as const;
@@ -66,6 +69,8 @@ const OPTIONS = {
   'fit-loss': { type: 'string' },
   'feature-dim': { type: 'string' },
   'no-standardize': { type: 'boolean' },
+  tune: { type: 'boolean' },
+  'tune-families': { type: 'string' },
   out: { type: 'string' },
   name: { type: 'string' },
   'no-save': { type: 'boolean' },
@@ -98,6 +103,15 @@ Protocol:
 ${METHOD_LINES}
   --no-standardize     keep the features as in the file
 
+Choosing a configuration (no test fold is used):
+  --tune               instead of the benchmark, score the built-in candidates by the mean
+                       inner-validation loss on the TRAINING parts of the outer folds of seed
+                       --seed (default here 1000): the Hopfield poolings (scored with uhop)
+                       over learning rate x beta x association dropout, the other poolings
+                       (scored with attention) over learning rate x regularization; prints
+                       the rankings and writes <name>-tune.json
+  --tune-families LIST hopfield, attention (default both)
+
 Training (defaults: the data set's fixed configuration, see the README):
   --epochs N  --lr LR  --lr-decay D  --batch-size B  --patience P  --val-fraction F
   --hidden LIST        instance encoder widths, e.g. 128,64 ('none' for no encoder)
@@ -128,22 +142,34 @@ export interface MilArgs extends CommonArgs {
   seed: number;
   onlyFolds?: number[];
   methods: MilMethodName[];
-  overrides: Partial<MilConfig>;
+  overrides: MilConfigPatch;
   out: string;
   name?: string;
   save: boolean;
+  tune: boolean;
+  /** Families --tune searches (default all). */
+  tuneFamilies?: string[];
   progress: 'auto' | 'force' | 'off';
 }
 
 function parse(args: string[]): MilArgs {
   const v = parseCommandArgs(NAME, args, OPTIONS);
-  let methods = MIL_DEFAULT_METHODS;
-  if (v.methods !== undefined) {
-    methods = v.methods.split(',').map((m) => m.trim()) as MilMethodName[];
-    const bad = methods.filter((m) => !Object.hasOwn(MIL_METHODS, m));
-    if (bad.length || methods.length === 0) {
-      throw new UsageError(`uhop ${NAME}: --methods: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${MIL_METHOD_NAMES.join(', ')}`);
+  const methodList = (flag: string, value: string | undefined, fallback: MilMethodName[]): MilMethodName[] => {
+    if (value === undefined) return fallback;
+    const list = value.split(',').map((m) => m.trim()) as MilMethodName[];
+    const bad = list.filter((m) => !Object.hasOwn(MIL_METHODS, m));
+    if (bad.length || list.length === 0) {
+      throw new UsageError(`uhop ${NAME}: --${flag}: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${MIL_METHOD_NAMES.join(', ')}`);
     }
+    return list;
+  };
+  const methods = methodList('methods', v.methods, MIL_DEFAULT_METHODS);
+  const tune = v.tune === true;
+  const tuneFamilies = v['tune-families']?.split(',').map((f) => f.trim());
+  const familyNames = MIL_TUNE_FAMILIES.map((f) => f.name);
+  const badFamily = tuneFamilies?.filter((f) => !familyNames.includes(f)) ?? [];
+  if (badFamily.length || tuneFamilies?.length === 0) {
+    throw new UsageError(`uhop ${NAME}: --tune-families: unknown family ${badFamily.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${familyNames.join(', ')}`);
   }
   const folds = numberFlag(NAME, 'folds', v.folds, { min: 2, integer: true }) ?? 10;
   const onlyFolds = numberListFlag(NAME, 'only-folds', v['only-folds'], { min: 0, integer: true });
@@ -166,7 +192,7 @@ function parse(args: string[]): MilArgs {
     separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['uniform', 'worst-pair', 'lse'] as const),
     featureDim: numberFlag(NAME, 'feature-dim', v['feature-dim'], { min: 1, integer: true }),
   };
-  const overrides: Partial<MilConfig> = {
+  const overrides: MilConfigPatch = {
     hidden,
     epochs: numberFlag(NAME, 'epochs', v.epochs, { min: 1, integer: true }),
     learningRate: numberFlag(NAME, 'lr', v.lr, { min: 0, exclusiveMin: true }),
@@ -187,13 +213,15 @@ function parse(args: string[]): MilArgs {
     dataDir: v['data-dir'],
     folds,
     repeats: numberFlag(NAME, 'repeats', v.repeats, { min: 1, integer: true }) ?? 5,
-    seed: numberFlag(NAME, 'seed', v.seed, { integer: true }) ?? 0,
+    seed: numberFlag(NAME, 'seed', v.seed, { integer: true }) ?? (tune ? 1000 : 0),
     onlyFolds,
     methods,
     overrides,
     out: v.out ?? 'results/mil',
     name: v.name,
     save: v['no-save'] !== true,
+    tune,
+    tuneFamilies,
     progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
   };
 }
@@ -230,7 +258,9 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
       `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
       `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
       `inner validation ${c.valFraction}, standardize ${c.standardize}\n` +
-      `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n\n`,
+      `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n` +
+      (c.methods && Object.keys(c.methods).length ? `per-method patches: ${JSON.stringify(c.methods)}\n` : '') +
+      '\n',
   );
   const refs = MIL_REFERENCES[res.dataset.toLowerCase()] ?? [];
   const rows = res.summary.map((r) => {
@@ -261,11 +291,55 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
   }
 }
 
+async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilConfig, path: string, t0: number): Promise<number> {
+  const families = MIL_TUNE_FAMILIES.filter((f) => !p.tuneFamilies || p.tuneFamilies.includes(f.name));
+  const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * (p.onlyFolds?.length ?? p.folds);
+  const bar = progress(total, `mil tune ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+  const res = await tuneMil({
+    dataset,
+    base: config,
+    families,
+    folds: p.folds,
+    onlyFolds: p.onlyFolds,
+    seed: p.seed,
+    onProgress: (done, _total, status) => {
+      bar.tick(1, status);
+      if (!bar.active && p.progress !== 'off') io.stderr.write(`[${done}/${total}] ${status}\n`);
+    },
+  });
+  bar.stop();
+  io.stdout.write(
+    `\n${dataset.name}: configuration search on inner validation splits of the training folds only ` +
+      `(${p.folds}-fold split, seed ${p.seed}, outer folds ${(p.onlyFolds ?? []).join(',') || 'all'})\n`,
+  );
+  for (const fam of families) {
+    io.stdout.write(`\n${fam.name} family (scored with ${fam.representatives.join(', ')}; applies to ${fam.members.join(', ')}), best first:\n`);
+    printTable(
+      res.rankings[fam.name].map((r, i) => {
+        const row = res.rows.find((x) => x.family === fam.name && x.candidate === r.candidate)!;
+        return { rank: i + 1, candidate: r.candidate, 'val loss': r.valLoss.toFixed(4), 'val AUC %': pct(r.valAuc), 'best epoch': row.bestEpoch.toFixed(1), 's/fold': (row.seconds / row.folds).toFixed(1) };
+      }),
+      [{ key: 'rank' }, { key: 'candidate' }, { key: 'val loss', align: 'right' }, { key: 'val AUC %', align: 'right' }, { key: 'best epoch', align: 'right' }, { key: 's/fold', align: 'right' }],
+      io.stdout,
+    );
+  }
+  io.stdout.write(`\nchosen per-method patches: ${JSON.stringify(res.best.methods)}\n`);
+  const seconds = (performance.now() - t0) / 1000;
+  if (p.save) {
+    const name = `${p.name ?? dataset.name}-tune`;
+    const json = writeResults(p.out, name, { dataset: dataset.name, source: path, seed: p.seed, folds: p.folds, onlyFolds: p.onlyFolds, base: config, ...res, backend: tf.getBackend(), wallSeconds: seconds });
+    io.stdout.write(`\nwrote ${json}\n`);
+  }
+  io.stdout.write(`wall time ${seconds.toFixed(1)} s on ${tf.getBackend()} (${cpus().length} CPU cores)\n`);
+  return 0;
+}
+
 async function run(p: MilArgs, io: CliIO): Promise<number> {
   const t0 = performance.now();
   const path = resolveMilDatasetPath(p.dataset, p.dataDir);
   const dataset = readMilCsv(path);
   const config = milConfigFor(dataset.name, p.overrides);
+  if (p.tune) return runTune(p, io, dataset, config, path, t0);
   const foldsPerRepeat = p.onlyFolds?.length ?? p.folds;
   const total = p.methods.length * p.repeats * foldsPerRepeat;
   const bar = progress(total, `mil ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });

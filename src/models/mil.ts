@@ -60,7 +60,11 @@ export interface MilClassifierOptions {
    * gradient gains lambda * W, as PyTorch's `weight_decay` with plain Adam. Default 0.
    */
   weightDecay?: number;
-  /** Seed of the weight initializers and the dropout masks. Default: unseeded. */
+  /**
+   * Seed of the weight initializers and of the bag-dropout stream. Default: unseeded. The
+   * Dense dropout layers stay unseeded on purpose: a seeded tfjs Dropout draws the same mask
+   * at every step.
+   */
   seed?: number;
   /** Model name. Default 'mil_<pooling>'. */
   name?: string;
@@ -126,7 +130,7 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
     h = tfl.layers
       .dense({ units, activation: 'relu', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: `instance_dense_${i}` })
       .apply(h) as tfl.SymbolicTensor;
-    if (dropout > 0) h = tfl.layers.dropout({ rate: dropout, seed: nextSeed(), name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
+    if (dropout > 0) h = tfl.layers.dropout({ rate: dropout, name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
   });
   let m: tfl.SymbolicTensor = mask;
   if (bagDropout > 0) m = new BagDropout({ rate: bagDropout, seed: nextSeed(), name: 'bag_dropout' }).apply(m) as tfl.SymbolicTensor;
@@ -149,7 +153,7 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
       z = hopfieldPooling(h, m, options.hopfield ?? {}, l2, nextSeed());
       break;
   }
-  if (dropout > 0) z = tfl.layers.dropout({ rate: dropout, seed: nextSeed(), name: 'bag_embedding_dropout' }).apply(z) as tfl.SymbolicTensor;
+  if (dropout > 0) z = tfl.layers.dropout({ rate: dropout, name: 'bag_embedding_dropout' }).apply(z) as tfl.SymbolicTensor;
   const y = tfl.layers
     .dense({ units: 1, activation: 'sigmoid', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: 'bag_output' })
     .apply(z) as tfl.SymbolicTensor;

@@ -7,14 +7,18 @@ import { join } from 'node:path';
 import { initBackend } from '../../src/backend.js';
 import { seededRandom } from '../../src/data/random.js';
 import type { Bag, MilDataset } from '../../src/data/mil.js';
+import { stratifiedKFold } from '../../src/data/mil.js';
 import {
   MIL_CONFIGS,
   MIL_METHOD_NAMES,
   buildMethodModel,
   innerSplit,
+  methodConfig,
   milConfigFor,
   runMilBenchmark,
+  runMilFold,
   summarizeMil,
+  tuneMil,
   type MilConfig,
   type MilFoldResult,
 } from '../../src/experiments/mil.js';
@@ -98,6 +102,37 @@ describe('runMilBenchmark', () => {
   });
 });
 
+describe('test folds stay out of training and model selection', () => {
+  it('runMilFold: the test bags do not change training, selection or the inner scores', async () => {
+    const ds = synthetic(40, 6);
+    const other = synthetic(10, 7);
+    const config: MilConfig = { ...FAST, epochs: 5, dropout: 0, bagDropout: 0.2 }; // deterministic for a seed
+    const train = ds.bags.slice(0, 30);
+    const a = await runMilFold('attention', { train, test: ds.bags.slice(30) }, F, config, 3);
+    const b = await runMilFold('attention', { train, test: other.bags }, F, config, 3);
+    assert.equal(a.bestEpoch, b.bestEpoch);
+    assert.equal(a.valLoss, b.valLoss);
+    assert.equal(a.valAuc, b.valAuc);
+  });
+
+  it('tuneMil: poisoned (NaN) test-fold bags never reach a model', async () => {
+    const ds = synthetic(30, 8);
+    const folds = stratifiedKFold(ds.bags.map((b) => b.label), 3, 1000);
+    const poisoned: MilDataset = {
+      ...ds,
+      bags: ds.bags.map((b, i) => (folds[0].test.includes(i) ? { ...b, instances: new Float32Array(b.instances.length).fill(NaN) } : b)),
+    };
+    const family = { name: 'f', representatives: ['mean' as const], members: ['mean' as const, 'max' as const], candidates: [{ name: 'a', overrides: { learningRate: 1e-2 } }, { name: 'b', overrides: { learningRate: 1e-3 } }] };
+    const res = await tuneMil({ dataset: poisoned, base: { ...FAST, epochs: 3 }, families: [family], folds: 3, onlyFolds: [0], seed: 1000 });
+    assert.equal(res.rows.length, 2);
+    for (const r of res.rows) assert.ok(Number.isFinite(r.valLoss), `${r.candidate}: val loss ${r.valLoss}`);
+    const winner = res.rankings.f[0];
+    assert.ok(winner.valLoss <= res.rankings.f[1].valLoss);
+    assert.deepEqual(res.best.methods?.max, winner.overrides);
+    assert.equal(methodConfig(res.best, 'mean').learningRate, winner.overrides.learningRate);
+  });
+});
+
 describe('summarizeMil', () => {
   it('means over all folds, std over the per-repeat means', () => {
     const row = (repeat: number, accuracy: number, auc: number): MilFoldResult => ({
@@ -119,6 +154,11 @@ describe('milConfigFor', () => {
     assert.equal(c.hopfield.numHeads, 7);
     assert.equal(c.hopfield.hiddenSize, MIL_CONFIGS.musk2.hopfield.hiddenSize);
     assert.deepEqual(milConfigFor('some_file').hidden, MIL_CONFIGS.default.hidden);
+    // Per-method patches apply, and an explicit override wins over them.
+    const c0 = milConfigFor('musk1');
+    assert.equal(methodConfig(c0, 'uhop').learningRate, MIL_CONFIGS.musk1.methods?.uhop?.learningRate ?? MIL_CONFIGS.musk1.learningRate);
+    const c1 = milConfigFor('musk1', { learningRate: 0.0123 });
+    for (const m of MIL_METHOD_NAMES) assert.equal(methodConfig(c1, m).learningRate, 0.0123, m);
   });
 });
 
