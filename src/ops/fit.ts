@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from './types.js';
 import { featureMapBackwardCached, featureMapForward, featureMapInfo, type FeatureMapInfo } from './featureMap.js';
 import {
+  bmm,
   broadcastToFast,
   broadcastsTo,
   disposePairConsts,
@@ -74,6 +75,8 @@ interface FitPlan {
   B: number;
   S: number;
   d: number;
+  /** Linear + sgd: fit in the span of the memories (default: when S < 2d). For tests. */
+  span?: boolean;
 }
 
 function checkOptions(options: FitFeatureMapOptions, fn: string): Omit<FitPlan, 'info' | 'lead' | 'B' | 'S' | 'd'> {
@@ -196,6 +199,80 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
   };
 }
 
+/**
+ * Linear Phi with plain gradient steps and fewer memories than twice the input dim (S < 2d, e.g.
+ * R1: 100 patterns of dim 784): the iterates stay in the span of the memories. With F = K W^T,
+ * the step W <- W - lr dF^T K moves the features by F <- F - lr (K K^T) dF, so the fit runs on
+ * F with the fixed S x S Gram matrix of the keys (S^2 D multiply-adds per step instead of
+ * 2 S d D) and W = W0 - lr (sum_t dF_t)^T K is formed once at the end. Same iterates as
+ * `linearEngine` up to float rounding.
+ */
+function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan): FitEngine {
+  const { B, S, d, lr } = plan;
+  const D = plan.info.featureDim;
+  let dFsum: tf.Tensor | null = null; // sum of dL/dF over the steps, layout of F
+  const accumulate = (dF: tf.Tensor) => {
+    const next = tf.keep(dFsum ? tf.add(dFsum, dF) : tf.clone(dF));
+    dFsum?.dispose();
+    dFsum = next;
+  };
+  const W0b = tf.tidy(() => batchedParams([W0], plan)[0]); // [B, D, d]
+  if (consts.layout === 'bsd') {
+    const C = tf.matMul(K, K, false, true); // [B, S, S]
+    return {
+      init: () => [tf.matMul(K, W0b, false, true)],
+      lossAndGrads: ([F], withGrad) =>
+        tf.tidy(() => {
+          const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+          if (!withGrad) return { loss };
+          accumulate(dF!);
+          return { loss, grads: [tf.matMul(C, dF!)] };
+        }),
+      finish: () => [dFsum ? tf.tidy(() => tf.sub(W0b, tf.mul(tf.matMul(dFsum!, K, true, false), lr))) : W0b.clone()],
+      dispose: () => tf.dispose([C, W0b, ...(dFsum ? [dFsum] : [])]),
+    };
+  }
+  // dbs: F as [D, B, S]; (C dF)^T_b = dF^T_b C_b (C symmetric).
+  const K2 = B === 1 ? tf.reshape(K, [S, d]) : null;
+  const C = tf.tidy(() => (B === 1 ? tf.matMul(K2!, tf.transpose(K2!)) : tf.transpose(bmm(K, K, false, true), [1, 0, 2]))); // [S, S] or [S, B, S]
+  const Kt = tf.transpose(K, [2, 0, 1]); // [d, B, S]
+  const Kb = tf.transpose(K, [1, 0, 2]); // [S, B, d]
+  const conv = (x: tf.Tensor, xs: [number, number, number, number], f: tf.Tensor, fs: [number, number, number, number]) =>
+    tf.depthwiseConv2d(tf.reshape(x, xs) as tf.Tensor4D, tf.reshape(f, fs) as tf.Tensor4D, 1, 'valid');
+  const W0l = tf.transpose(W0b, [1, 2, 0]); // [D, d, B]
+  return {
+    init: () =>
+      tf.tidy(() => [
+        B === 1
+          ? tf.reshape(tf.matMul(tf.reshape(W0l, [D, d]), tf.reshape(Kt, [d, S])), [D, 1, S])
+          : tf.reshape(conv(W0l, [1, D, d, B], Kt, [1, d, B, S]), [D, B, S]),
+      ]),
+    lossAndGrads: ([F], withGrad) =>
+      tf.tidy(() => {
+        const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+        if (!withGrad) return { loss };
+        accumulate(dF!);
+        const step =
+          B === 1
+            ? tf.reshape(tf.matMul(tf.reshape(dF!, [D, S]), C), [D, 1, S])
+            : tf.reshape(conv(tf.transpose(dF!, [0, 2, 1]), [1, D, S, B], C, [1, S, B, S]), [D, B, S]);
+        return { loss, grads: [step] };
+      }),
+    finish: () => [
+      dFsum
+        ? tf.tidy(() => {
+            const dW =
+              B === 1
+                ? tf.reshape(tf.matMul(tf.reshape(dFsum!, [D, S]), K2!), [1, D, d])
+                : tf.transpose(tf.reshape(conv(tf.transpose(dFsum!, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]), [1, 0, 2]);
+            return tf.sub(W0b, tf.mul(dW, lr));
+          })
+        : W0b.clone(),
+    ],
+    dispose: () => tf.dispose([C, Kt, Kb, W0b, W0l, ...(K2 ? [K2] : []), ...(dFsum ? [dFsum] : [])]),
+  };
+}
+
 /** MLP Phi: the map's products are batched matMuls, the pair kernel runs in its own layout. */
 function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, plan: FitPlan): FitEngine {
   const toPair = (F: tf.Tensor) => (consts.layout === 'bsd' ? F : tf.transpose(F, [2, 0, 1]));
@@ -220,7 +297,13 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
  */
 function runFit(K: tf.Tensor3D, params0: tf.Tensor[], mask: tf.Tensor2D | null, plan: FitPlan, wantTrace: boolean) {
   const consts = makePairConsts(plan.B, plan.S, mask, plan.spec, preferredLayout());
-  const engine = plan.info.kind === 'linear' ? linearEngine(K, params0[0], consts, plan) : mlpEngine(K, params0, consts, plan);
+  const span = plan.span ?? (plan.optimizer === 'sgd' && plan.S < 2 * plan.d);
+  const engine =
+    plan.info.kind === 'mlp'
+      ? mlpEngine(K, params0, consts, plan)
+      : span && plan.optimizer === 'sgd'
+        ? spanEngine(K, params0[0], consts, plan)
+        : linearEngine(K, params0[0], consts, plan);
   const losses: tf.Tensor[] = [];
   let params = engine.init();
   let m: tf.Tensor[] = [];
@@ -314,8 +397,20 @@ function opaque(inputs: tf.Tensor[], body: () => tf.Tensor[], grads: (dy: tf.Ten
  * ```
  */
 export function fitFeatureMap(memorySets: tf.Tensor, phi0: FeatureMap, options: FitFeatureMapOptions = {}): FitFeatureMapResult {
+  return fitImpl(memorySets, phi0, options);
+}
+
+/**
+ * `fitFeatureMap` with the span-of-the-memories engine forced on or off (linear Phi, sgd).
+ * @internal For tests: both engines must give the same fit.
+ */
+export function fitFeatureMapSpanForTest(memorySets: tf.Tensor, phi0: FeatureMap, options: FitFeatureMapOptions, span: boolean): FitFeatureMapResult {
+  return fitImpl(memorySets, phi0, options, span);
+}
+
+function fitImpl(memorySets: tf.Tensor, phi0: FeatureMap, options: FitFeatureMapOptions, span?: boolean): FitFeatureMapResult {
   const fn = 'fitFeatureMap';
-  const plan = makePlan(memorySets, phi0, options, fn);
+  const plan = { ...makePlan(memorySets, phi0, options, fn), span };
   const mask = prepareMask(options.mask, [...plan.lead, plan.S], fn);
   try {
     const inputs = [memorySets, ...phi0.params];

@@ -2,7 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients tf.grad needs
-import { fitFeatureMap, fitFeatureMapOp } from '../../src/ops/fit.js';
+import { fitFeatureMap, fitFeatureMapOp, fitFeatureMapSpanForTest } from '../../src/ops/fit.js';
 import {
   applyFeatureMap,
   disposeFeatureMap,
@@ -79,6 +79,32 @@ forEachBackend('fitFeatureMap', () => {
     }
     tf.dispose(keys);
     disposeFeatureMap(phi0);
+  });
+
+  it('the span-of-the-memories engine (sgd, S < 2d) gives the same fit as the W-space one', () => {
+    const mask = tf.tensor2d([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 0, 1, 1, 1]]);
+    for (const B of [1, 3]) {
+      const keys = clustered(B === 1 ? [5, 6] : [B, 5, 6], 30 + B);
+      const phi0 = linearFeatureMap(6, 8, { init: 'orthogonal', seed: 3 });
+      for (const loss of KINDS) {
+        const opts = { steps: 8, lr: loss === 'lse' ? 0.02 : 0.1, loss, mask: B === 1 ? undefined : mask }; // a stable regime: no chaotic amplification of rounding
+        const a = fitFeatureMapSpanForTest(keys, phi0, opts, true);
+        const b = fitFeatureMapSpanForTest(keys, phi0, opts, false);
+        assertClose(a.featureMap.params[0], b.featureMap.params[0], 1e-5, `B=${B} ${loss} W`);
+        assertClose(a.lossTrace, b.lossTrace, 1e-5, `B=${B} ${loss} trace`);
+        assert.ok(a.lossTrace.dataSync()[a.lossTrace.size - 1] < a.lossTrace.dataSync()[0], 'loss went down');
+        tf.dispose([a.lossTrace, b.lossTrace]);
+        disposeFeatureMap(a.featureMap);
+        disposeFeatureMap(b.featureMap);
+      }
+      assertNoLeak(() => {
+        const r = fitFeatureMapSpanForTest(keys, phi0, { steps: 3 }, true);
+        return [...r.featureMap.params, r.lossTrace];
+      });
+      tf.dispose(keys);
+      disposeFeatureMap(phi0);
+    }
+    mask.dispose();
   });
 
   it('fits the sets independently: A and B together equal A and B alone', () => {
