@@ -4,6 +4,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
@@ -69,6 +71,7 @@ const OPTIONS = {
   out: { type: 'string' },
   name: { type: 'string' },
   'no-save': { type: 'boolean' },
+  from: { type: 'string' },
   progress: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
@@ -127,6 +130,8 @@ Output:
   --out DIR            folder for the JSON and SVG files (default results/retrieval)
   --name NAME          file name stem (default <dataset>-quick or <dataset>-full)
   --no-save            print the tables only
+  --from FILE.json     do not run: print the tables of an earlier results JSON and redraw its
+                       plots (into --out, named after the file unless --name is given)
   --progress           draw the progress bar even when stderr is not a terminal
   -q, --quiet          no progress bar
 ${COMMON_HELP}
@@ -140,6 +145,8 @@ Examples:
 
 export interface RetrievalArgs extends CommonArgs {
   options: RetrievalExperimentOptions;
+  /** Re-report an earlier results JSON instead of running. */
+  from?: string;
   out: string;
   name: string;
   save: boolean;
@@ -218,8 +225,9 @@ function parse(args: string[]): RetrievalArgs {
   return {
     backend: v.backend,
     options,
+    from: v.from,
     out: v.out ?? 'results/retrieval',
-    name: v.name ?? `${dataset}-${full ? 'full' : 'quick'}`,
+    name: v.name ?? (v.from ? basename(v.from).replace(/\.json$/, '') : `${dataset}-${full ? 'full' : 'quick'}`),
     save: v['no-save'] !== true,
     progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
   };
@@ -348,8 +356,28 @@ export async function writeRetrievalFiles(res: RetrievalResults, dir: string, na
   return paths;
 }
 
+function readResults(path: string): RetrievalResults {
+  let res: RetrievalResults;
+  try {
+    res = JSON.parse(readFileSync(path, 'utf8')) as RetrievalResults;
+  } catch (e) {
+    throw new Error(`--from ${path}: ${(e as Error).message}`);
+  }
+  if (!res || typeof res !== 'object' || !res.config || !Array.isArray(res.capacity) || !Array.isArray(res.noise)) {
+    throw new Error(`--from ${path}: not a results file of 'uhop retrieval' (needs config, capacity and noise)`);
+  }
+  return res;
+}
+
 async function run(p: RetrievalArgs, io: CliIO): Promise<number> {
   const t0 = performance.now();
+  if (p.from) {
+    const res = readResults(p.from);
+    printRetrievalReport(res, io.stdout);
+    if (p.save) io.stdout.write(`\nwrote ${(await writeRetrievalFiles(res, p.out, p.name)).join(', ')}\n`);
+    io.stdout.write(`(results of an earlier run: ${res.wallSeconds.toFixed(1)} s on ${res.backend})\n`);
+    return 0;
+  }
   let bar: ReturnType<typeof progress> | undefined;
   const res = await runRetrievalExperiment({
     ...p.options,

@@ -256,6 +256,16 @@ describe('uhop CLI', () => {
         assert.ok(text.includes('dense') && text.includes('uhop'), `${svg} lacks a series name`);
       }
       assert.equal(c.io.err, '', 'quiet run writes nothing to stderr');
+
+      // --from re-reports a results file without running.
+      const r = captureIO();
+      assert.equal(await main(['retrieval', '--backend', 'wasm', '--from', join(dir, 'tiny.json'), '--out', dir, '--name', 're'], r.streams), 0, r.io.err);
+      assert.match(r.io.out, /method\s+M=6\s+M=12/);
+      assert.match(r.io.out, /results of an earlier run/);
+      assert.ok(existsSync(join(dir, 're-capacity.svg')) && existsSync(join(dir, 're-noise.svg')));
+      const bad = captureIO();
+      assert.equal(await main(['retrieval', '--backend', 'wasm', '--from', join(dir, 'tiny-capacity.svg')], bad.streams), 1);
+      assert.match(bad.io.err, /uhop retrieval: --from .*tiny-capacity.svg: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
