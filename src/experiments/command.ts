@@ -84,7 +84,7 @@ export function numberListFlag(
   command: string,
   flag: string,
   value: string | undefined,
-  opts: { min?: number; integer?: boolean } = {},
+  opts: NonNullable<Parameters<typeof numberFlag>[3]> = {},
 ): number[] | undefined {
   if (value === undefined) return undefined;
   if (value.trim() === '' || value.trim() === 'none') return [];

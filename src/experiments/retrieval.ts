@@ -130,6 +130,13 @@ export interface RetrievalExperimentOptions {
   noiseLevels?: number[];
   /** Memory size of the noise sweep. Default 100. */
   noiseSize?: number;
+  /**
+   * beta values of the beta-sensitivity sweep (the capacity sweep's queries at memory size
+   * `betaSize`, every method at every beta; the fits are shared). Default [] (off).
+   */
+  betaLevels?: number[];
+  /** Memory size of the beta sweep. Default 100. */
+  betaSize?: number;
   /** Stage I of U-Hop (D = d). Defaults: {@link DEFAULT_FIT}. */
   fit?: Partial<FitSettings>;
   /**
@@ -155,13 +162,18 @@ export interface SeedStats {
   perSeed: number[];
 }
 
-/** One method at one memory size (and noise level). */
+/** capacity: error vs M; noise: error vs Gaussian noise std; beta: error vs beta. */
+export type RetrievalSweep = 'capacity' | 'noise' | 'beta';
+
+/** One method at one memory size (and noise level or beta). */
 export interface RetrievalRow {
-  sweep: 'capacity' | 'noise';
+  sweep: RetrievalSweep;
   method: RetrievalMethodName;
   M: number;
-  /** Noise std (noise sweep), null for the capacity sweep. */
+  /** Noise std (noise sweep), null for the other sweeps. */
   noise: number | null;
+  /** The beta this row was retrieved with. */
+  beta: number;
   /** Mean over stored patterns of sum_j (retrieved_j - true_j)^2. */
   error: SeedStats;
   /** Fraction of queries whose retrieved pattern is nearest (Euclidean) to its own stored pattern. */
@@ -201,6 +213,8 @@ export interface RetrievalConfig {
   maskFraction: number;
   noiseLevels: number[];
   noiseSize: number;
+  betaLevels: number[];
+  betaSize: number;
   fit: FitSettings;
   plusFit: FitSettings;
   plusFactor: number;
@@ -213,6 +227,8 @@ export interface RetrievalResults {
   backend: string;
   capacity: RetrievalRow[];
   noise: RetrievalRow[];
+  /** Rows of the beta sweep ([] unless betaLevels were given). */
+  beta: RetrievalRow[];
   fits: FitRecord[];
   wallSeconds: number;
 }
@@ -482,8 +498,9 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 // The experiment
 
 /**
- * Runs the capacity sweep (error vs memory size, half-masked queries) and the noise sweep
- * (error vs Gaussian noise std at a fixed memory size) and returns every number.
+ * Runs the capacity sweep (error vs memory size, half-masked queries), the noise sweep
+ * (error vs Gaussian noise std at a fixed memory size) and, when asked, the beta sweep (error
+ * vs beta at a fixed memory size), and returns every number.
  *
  * Uses the active tfjs backend (call `initBackend()` first). Each (M, seeds) batch is one
  * batched Stage-I fit per U-Hop variant (U-Hop's softmax, sparsemax and entmax15 retrievals
@@ -491,8 +508,8 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
  *
  * @example
  * ```ts
- * import { initBackend } from 'uhop';
- * import { runRetrievalExperiment } from 'uhop/experiments';
+ * import { initBackend } from './src/index.js';
+ * import { runRetrievalExperiment } from './src/experiments/retrieval.js';
  * await initBackend();
  * const res = await runRetrievalExperiment({ sizes: [10, 100], seeds: 2, noiseLevels: [], fit: { steps: 50 } });
  * for (const row of res.capacity) console.log(row.method, row.M, row.error.mean.toFixed(2));
@@ -529,6 +546,11 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
     throw new Error(`${FN}: noiseLevels must be an array of finite numbers >= 0, got ${JSON.stringify(noiseLevels)}`);
   }
   const noiseSize = checkPositiveInt(options.noiseSize ?? 100, 'noiseSize', FN);
+  const betaLevels = options.betaLevels ?? [];
+  if (!Array.isArray(betaLevels) || betaLevels.some((v) => typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) {
+    throw new Error(`${FN}: betaLevels must be an array of finite numbers > 0, got ${JSON.stringify(betaLevels)}`);
+  }
+  const betaSize = checkPositiveInt(options.betaSize ?? 100, 'betaSize', FN);
   const fit = resolveFit(DEFAULT_FIT, options.fit, 'fit');
   const plusFit = resolveFit({ ...DEFAULT_PLUS_FIT, steps: fit.steps }, options.plusFit, 'plusFit');
   const plusFactor = options.plusFactor ?? 2;
@@ -536,7 +558,9 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
     throw new Error(`${FN}: plusFactor must be a number >= 1, got ${String(plusFactor)}`);
   }
   const maxElements = checkPositiveInt(options.maxElements ?? 2 ** 24, 'maxElements', FN);
-  if (sizes.length === 0 && noiseLevels.length === 0) throw new Error(`${FN}: sizes and noiseLevels are both empty: nothing to run`);
+  if (sizes.length === 0 && noiseLevels.length === 0 && betaLevels.length === 0) {
+    throw new Error(`${FN}: sizes, noiseLevels and betaLevels are all empty: nothing to run`);
+  }
 
   const dim = checkPositiveInt(options.dim ?? 784, 'dim', FN);
   const correlation = options.correlation ?? 0.5;
@@ -580,6 +604,8 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
     maskFraction,
     noiseLevels: [...noiseLevels],
     noiseSize,
+    betaLevels: [...betaLevels],
+    betaSize,
     fit,
     plusFit,
     plusFactor,
@@ -587,13 +613,16 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   };
 
   // Work plan: every M of either sweep, each with the fits it needs and its retrievals.
-  const allM = [...new Set([...sizes, ...(noiseLevels.length ? [noiseSize] : [])])].sort((a, b) => a - b);
+  const allM = [...new Set([...sizes, ...(noiseLevels.length ? [noiseSize] : []), ...(betaLevels.length ? [betaSize] : [])])].sort(
+    (a, b) => a - b,
+  );
   const variants = [...new Set(methods.map((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).featureMap).filter(Boolean))] as FeatureMapVariant[];
   let total = 0;
   for (const M of allM) {
     total += variants.length;
     if (sizes.includes(M)) total += methods.length;
     if (noiseLevels.length && M === noiseSize) total += methods.length * noiseLevels.length;
+    if (betaLevels.length && M === betaSize) total += methods.length * betaLevels.length;
   }
   let done = 0;
   const report = (status: string) => {
@@ -603,6 +632,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
 
   const capacity: RetrievalRow[] = [];
   const noise: RetrievalRow[] = [];
+  const betaRows: RetrievalRow[] = [];
   const fits: FitRecord[] = [];
   const querySeed = (M: number, salt: number) => 7919 * M + 104729 * salt + seeds[0];
 
@@ -651,7 +681,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
           await yieldToEventLoop();
         }
 
-        const runMethods = async (queries: tf.Tensor, sweep: 'capacity' | 'noise', level: number | null) => {
+        const runMethods = async (queries: tf.Tensor, sweep: RetrievalSweep, level: number | null, betas: number[] = [beta]) => {
           // With one update step, Phi(queries) and Phi(keys) are computed once per variant and
           // shared by its separations; several steps apply Phi inside retrieve at every step.
           const features = new Map<FeatureMapVariant, ScoreInputs>();
@@ -666,34 +696,42 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
             }
             return f;
           };
+          const rows = sweep === 'capacity' ? capacity : sweep === 'noise' ? noise : betaRows;
           try {
-            for (const method of methods) {
-              const spec = RETRIEVAL_METHODS[method] as RetrievalMethodSpec;
-              const t = performance.now();
-              const m = measure(inputsFor(spec), memories, spec, beta, updateSteps, maxElements);
-              const row: RetrievalRow = {
-                sweep,
-                method,
-                M,
-                noise: level,
-                error: stats(m.error),
-                exact: stats(m.exact),
-                metastable: stats(m.metastable),
-                seconds: (performance.now() - t) / 1000,
-              };
-              (sweep === 'capacity' ? capacity : noise).push(row);
-              report(`M=${M}${level === null ? '' : ` noise ${level}`} ${method}`);
-              await yieldToEventLoop();
+            for (const b of betas) {
+              for (const method of methods) {
+                const spec = RETRIEVAL_METHODS[method] as RetrievalMethodSpec;
+                const t = performance.now();
+                const m = measure(inputsFor(spec), memories, spec, b, updateSteps, maxElements);
+                rows.push({
+                  sweep,
+                  method,
+                  M,
+                  noise: level,
+                  beta: b,
+                  error: stats(m.error),
+                  exact: stats(m.exact),
+                  metastable: stats(m.metastable),
+                  seconds: (performance.now() - t) / 1000,
+                });
+                report(`M=${M}${level === null ? '' : ` noise ${level}`}${sweep === 'beta' ? ` beta ${b}` : ''} ${method}`);
+                await yieldToEventLoop();
+              }
             }
           } finally {
             for (const f of features.values()) tf.dispose([f.queries, f.keys]);
           }
         };
 
-        if (sizes.includes(M)) {
+        const capacityRun = sizes.includes(M);
+        const betaRun = betaLevels.length > 0 && M === betaSize;
+        if (capacityRun || betaRun) {
+          // The beta sweep reuses the capacity sweep's queries (same seed): its row at the
+          // default beta equals the capacity row.
           const queries = makeQueries(memories, query, maskFraction, source, querySeed(M, 1));
           try {
-            await runMethods(queries, 'capacity', null);
+            if (capacityRun) await runMethods(queries, 'capacity', null);
+            if (betaRun) await runMethods(queries, 'beta', null, betaLevels);
           } finally {
             queries.dispose();
           }
@@ -718,7 +756,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
     for (const phi of initialMaps.values()) disposeFeatureMap(phi);
   }
 
-  return { config, backend: tf.getBackend(), capacity, noise, fits, wallSeconds: (performance.now() - t0) / 1000 };
+  return { config, backend: tf.getBackend(), capacity, noise, beta: betaRows, fits, wallSeconds: (performance.now() - t0) / 1000 };
 }
 
 function makeQueries(memories: tf.Tensor, query: QueryCorruption, fraction: number, source: PatternSource, seed: number): tf.Tensor {

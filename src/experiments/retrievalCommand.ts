@@ -58,6 +58,8 @@ const OPTIONS = {
   'mask-fraction': { type: 'string' },
   noise: { type: 'string' },
   'noise-size': { type: 'string' },
+  betas: { type: 'string' },
+  'beta-size': { type: 'string' },
   'fit-steps': { type: 'string' },
   'fit-lr': { type: 'string' },
   'fit-loss': { type: 'string' },
@@ -113,6 +115,9 @@ Sweep:
   --mask-fraction F    fraction masked by mask/dropout (default 0.5)
   --noise LIST         Gaussian noise std levels of the noise sweep ('none' skips it)
   --noise-size M       memory size of the noise sweep (default ${QUICK.noiseSize} quick, ${FULL.noiseSize} full)
+  --betas LIST         also sweep beta (e.g. 0.1,0.3,1,3,10,100): every method at every beta on
+                       the capacity sweep's queries; the fits are shared (default: off)
+  --beta-size M        memory size of the beta sweep (default 100)
 
 Stage I (feature-map fit; U-Hop starts from the identity map, U-Hop+ from a random isometry):
   --fit-steps N        gradient steps of both (default: ${QUICK.fitSteps} quick, ${FULL.fitSteps} full)
@@ -189,7 +194,8 @@ function parse(args: string[]): RetrievalArgs {
   };
   const sizes = numberListFlag(NAME, 'sizes', v.sizes, { min: 1, integer: true }) ?? preset.sizes;
   const noiseLevels = numberListFlag(NAME, 'noise', v.noise, { min: 0 }) ?? preset.noiseLevels;
-  if (sizes.length === 0 && noiseLevels.length === 0) {
+  const betaLevels = numberListFlag(NAME, 'betas', v.betas, { min: 0, exclusiveMin: true }) ?? [];
+  if (sizes.length === 0 && noiseLevels.length === 0 && betaLevels.length === 0 && v.from === undefined) {
     throw new UsageError(`uhop ${NAME}: --sizes none and --noise none leave nothing to run`);
   }
   const options: RetrievalExperimentOptions = {
@@ -208,6 +214,8 @@ function parse(args: string[]): RetrievalArgs {
     maskFraction: numberFlag(NAME, 'mask-fraction', v['mask-fraction'], { min: 0, max: 0.99 }),
     noiseLevels,
     noiseSize: numberFlag(NAME, 'noise-size', v['noise-size'], { min: 1, integer: true }) ?? preset.noiseSize,
+    betaLevels,
+    betaSize: numberFlag(NAME, 'beta-size', v['beta-size'], { min: 1, integer: true }),
     fit,
     plusFit: {
       ...DEFAULT_PLUS_FIT,
@@ -304,6 +312,11 @@ export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']
     const e = pivot(res.noise, (r) => r.noise!, (k) => `std=${k}`, (r) => pm(r.error.mean, r.error.std));
     printTable(e.table, e.columns, out);
   }
+  if (res.beta?.length) {
+    out.write(`\nRetrieval error vs beta at M=${c.betaSize} (mean ± std over ${n} seeds; the capacity sweep's queries)\n`);
+    const e = pivot(res.beta, (r) => r.beta, (k) => `beta=${k}`, (r) => pm(r.error.mean, r.error.std));
+    printTable(e.table, e.columns, out);
+  }
   if (res.fits.length) {
     out.write('\nStage I (mean over seeds): separation loss before -> after, seconds per batched fit\n');
     printTable(
@@ -321,7 +334,7 @@ export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']
   }
 }
 
-/** Writes `<name>.json`, `<name>-capacity.svg` and `<name>-noise.svg`; returns the paths. */
+/** Writes `<name>.json` and `<name>-capacity.svg`, `-noise.svg`, `-beta.svg` (for the sweeps that ran); returns the paths. */
 export async function writeRetrievalFiles(res: RetrievalResults, dir: string, name: string): Promise<string[]> {
   const paths = [writeResults(dir, name, res)];
   const n = res.config.seeds.length;
@@ -353,6 +366,20 @@ export async function writeRetrievalFiles(res: RetrievalResults, dir: string, na
     });
     paths.push(writeTextFile(dir, `${name}-noise.svg`, svg));
   }
+  if (res.beta?.length) {
+    const svg = await lineChartSvg({
+      data: res.beta.map((r) => ({ beta: r.beta, error: r.error.mean, std: r.error.std, method: r.method })),
+      x: 'beta',
+      y: 'error',
+      color: 'method',
+      errorBand: 'std',
+      xScale: 'log',
+      title: `Retrieval error vs beta (M=${res.config.betaSize}, ${n} seeds)`,
+      xTitle: 'beta (inverse temperature, applied before the separation)',
+      yTitle: 'error (sum of squared differences)',
+    });
+    paths.push(writeTextFile(dir, `${name}-beta.svg`, svg));
+  }
   return paths;
 }
 
@@ -366,6 +393,7 @@ function readResults(path: string): RetrievalResults {
   if (!res || typeof res !== 'object' || !res.config || !Array.isArray(res.capacity) || !Array.isArray(res.noise)) {
     throw new Error(`--from ${path}: not a results file of 'uhop retrieval' (needs config, capacity and noise)`);
   }
+  res.beta ??= [];
   return res;
 }
 

@@ -120,6 +120,31 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
     assert.ok(d64 > d32);
   });
 
+  it('the beta sweep reuses the capacity queries: its row at the default beta equals the capacity row', async () => {
+    const res = await runRetrievalExperiment({
+      dataset: 'binary',
+      dim: 36,
+      sizes: [12],
+      seeds: 2,
+      noiseLevels: [],
+      betaLevels: [0.01, 1, 100],
+      betaSize: 12,
+      methods: ['dense', 'uhop'],
+      fit: { steps: 5 },
+    });
+    assert.equal(res.beta.length, 3 * 2);
+    for (const method of ['dense', 'uhop'] as const) {
+      const cap = res.capacity.find((r) => r.method === method)!;
+      const rows = res.beta.filter((r) => r.method === method).sort((a, b) => a.beta - b.beta);
+      assert.deepEqual(rows.map((r) => r.beta), [0.01, 1, 100]);
+      assert.deepEqual(rows[1].error.perSeed, cap.error.perSeed);
+      // beta -> 0 averages all memories (large error, every memory metastable); a large beta is near argmax.
+      assert.ok(rows[0].error.mean > rows[2].error.mean, `${method}: ${rows[0].error.mean} vs ${rows[2].error.mean}`);
+      assert.equal(rows[0].metastable.mean, 12);
+      assert.ok(rows[2].metastable.mean < 1.5);
+    }
+  });
+
   it('with 0 fit steps U-Hop (identity Phi0) and U-Hop+ (isometric Phi0) reproduce dense retrieval exactly', async () => {
     const res = await runRetrievalExperiment({
       dataset: 'binary',
@@ -170,6 +195,7 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
     await assert.rejects(runRetrievalExperiment({ dataset: 'binary', dim: 10, query: 'half' }), /query 'half' masks the bottom half/);
     await assert.rejects(runRetrievalExperiment({ fit: { loss: 'bad' as never } }), /fit.loss must be 'uniform', 'worst-pair' or 'lse'/);
     await assert.rejects(runRetrievalExperiment({ sizes: [], noiseLevels: [] }), /nothing to run/);
+    await assert.rejects(runRetrievalExperiment({ betaLevels: [1, -2] }), /betaLevels must be an array of finite numbers > 0/);
     await assert.rejects(runRetrievalExperiment({ dataset: 'idx', dataDir: '/nonexistent/folder' }), /folder not found: \/nonexistent\/folder/);
   });
 
@@ -204,7 +230,7 @@ describe('uhop CLI', () => {
   it('prints the retrieval help without starting a backend', async () => {
     const c = captureIO();
     assert.equal(await main(['retrieval', '--help'], c.streams), 0);
-    for (const flag of ['--full', '--beta', '--fit-steps', '--row-normalize', '--data-dir', '--noise', '--methods']) {
+    for (const flag of ['--full', '--beta', '--betas', '--from', '--fit-steps', '--row-normalize', '--data-dir', '--noise', '--methods']) {
       assert.ok(c.io.out.includes(flag), `help lacks ${flag}`);
     }
     assert.doesNotMatch(c.io.out, /^backend: /m);
@@ -222,6 +248,7 @@ describe('uhop CLI', () => {
       [['retrieval', '--dataset', 'cifar'], /--dataset must be one of mnist, idx, binary, gaussian, correlated, got 'cifar'/],
       [['retrieval', '--dataset', 'binary', '--data-dir', '/x'], /cannot be combined with --dataset binary/],
       [['retrieval', '--sizes', 'none', '--noise', 'none'], /leave nothing to run/],
+      [['retrieval', '--betas', '0,1'], /--betas must be a number > 0, got '0'/],
       [['retrieval', 'extra'], /uhop retrieval: Unexpected argument 'extra'/],
     ];
     for (const [argv, pattern] of cases) {
