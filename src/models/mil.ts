@@ -1,7 +1,7 @@
 /**
  * Multiple-instance learning (MIL) bag classifiers as ordinary `tf.LayersModel`s.
  *
- *     instances [B,S,F] --Dense(h1)-ReLU-Dropout--...--> H [B,S,D]
+ *     instances [B,S,F] --InstanceDense(h1)-ReLU-Dropout--...--> H [B,S,D]
  *     mask [B,S] --BagDropout (training only)--> mask'
  *     pool([H, mask']) -> z [B, D']  --Dropout--> Dense(1, sigmoid) -> P(bag positive) [B,1]
  *
@@ -11,32 +11,22 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPooling, MaskedMeanPooling } from './milPooling.js';
-import { HopfieldPooling } from '../layers/hopfieldPooling.js';
-import type { UHopArgs } from '../layers/hopfieldCore.js';
-import type { SeparationKind, SimilarityKind } from '../ops/types.js';
+import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
+import { InstanceDense } from './instanceDense.js';
 
 /** Bag poolings {@link milClassifier} can build. */
 export type MilPoolingKind = 'hopfield' | 'attention' | 'gated-attention' | 'mean' | 'max';
 export const MIL_POOLINGS: readonly MilPoolingKind[] = ['hopfield', 'attention', 'gated-attention', 'mean', 'max'];
 
-/** Options of the Hopfield pooling of {@link milClassifier} (passed to `HopfieldPooling`). */
-export interface MilHopfieldOptions extends UHopArgs {
-  /** Number of learned state patterns (queries). Default 1. */
-  quantity?: number;
-  /** Number of heads. Default 1. */
-  numHeads?: number;
-  /** Key/query width per head. Default: the instance embedding width. */
-  hiddenSize?: number;
-  /** Inverse temperature beta, applied to the scores before the separation. Default 1/sqrt(hiddenSize). */
+/**
+ * Options of the Hopfield pooling of {@link milClassifier}: every `HopfieldPooling` option
+ * (heads, sizes, separation, similarity, normalizations, association dropout, U-Hop's
+ * featureMap / fitSteps / ...), with `beta` as the name of `scaling`. The classifier sets
+ * `name`, `flatten`, `seed` and the kernel regularizer itself.
+ */
+export interface MilHopfieldOptions extends Omit<HopfieldPoolingArgs, 'name' | 'flatten' | 'seed' | 'scaling' | 'returnAssociation' | 'inputShape' | 'batchInputShape' | 'batchSize' | 'dtype' | 'trainable' | 'weights' | 'inputDType'> {
+  /** Inverse temperature beta (HopfieldPooling's `scaling`), applied to the scores before the separation. Default 1/sqrt(hiddenSize). */
   beta?: number;
-  /** Separation: 'softmax' (dense), 'sparsemax', 'entmax15', 'entmax' (alpha), ... Default 'softmax'. */
-  separation?: SeparationKind;
-  /** alpha of 'entmax'. */
-  alpha?: number;
-  /** Similarity of queries and keys. Default 'dot'. */
-  similarity?: SimilarityKind;
-  /** Dropout on the association (the retrieval weights), training only. Default 0. */
-  dropout?: number;
 }
 
 /** Options of {@link milClassifier}. */
@@ -127,9 +117,7 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
   const mask = tfl.input({ shape: [null], name: 'mask' });
   let h: tfl.SymbolicTensor = x;
   hidden.forEach((units, i) => {
-    h = tfl.layers
-      .dense({ units, activation: 'relu', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: `instance_dense_${i}` })
-      .apply(h) as tfl.SymbolicTensor;
+    h = new InstanceDense({ units, activation: 'relu', l2, seed: nextSeed(), name: `instance_dense_${i}` }).apply(h) as tfl.SymbolicTensor;
     if (dropout > 0) h = tfl.layers.dropout({ rate: dropout, name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
   });
   let m: tfl.SymbolicTensor = mask;

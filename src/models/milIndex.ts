@@ -11,6 +11,7 @@ export {
   type AttentionMilPoolingArgs,
   type BagDropoutArgs,
 } from './milPooling.js';
+export { InstanceDense, type InstanceDenseArgs } from './instanceDense.js';
 export { milClassifier, MIL_POOLINGS, type MilClassifierOptions, type MilHopfieldOptions, type MilPoolingKind } from './mil.js';
 export {
   trainMilModel,

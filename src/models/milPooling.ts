@@ -21,6 +21,7 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import { dense3d } from '../layers/hopfieldCore.js';
 
 type Tensor = tf.Tensor;
 
@@ -202,13 +203,10 @@ export class AttentionMilPooling extends tfl.layers.Layer {
 
   /** Unnormalized attention scores [B, S] of the instances [B, S, D]. */
   protected scores(x: Tensor): Tensor {
-    const [b, s, d] = x.shape;
-    const flat = tf.reshape(x, [b * s, d]);
-    let g = tf.tanh(tf.add(tf.matMul(flat, this.V.read()), this.bV.read()));
-    if (this.gated) {
-      g = tf.mul(g, tf.sigmoid(tf.add(tf.matMul(flat, this.U!.read()), this.bU!.read())));
-    }
-    return tf.reshape(tf.matMul(g, this.w.read()), [b, s]);
+    const [b, s] = x.shape;
+    let g = tf.tanh(dense3d(x, this.V.read(), this.bV.read()));
+    if (this.gated) g = tf.mul(g, tf.sigmoid(dense3d(x, this.U!.read(), this.bU!.read())));
+    return tf.reshape(dense3d(g, this.w.read()), [b, s]);
   }
 
   /** Attention weights [B, S] over the instances (zero on padding, summing to 1 per bag). */
@@ -227,7 +225,7 @@ export class AttentionMilPooling extends tfl.layers.Layer {
       const [x, mask] = splitBagInputs(this.getClassName(), inputs);
       const clean = tf.where(validInstances(mask), x, tf.zerosLike(x));
       const a = maskedSoftmax(this.scores(clean), mask); // [B, S]
-      return tf.squeeze(tf.matMul(tf.expandDims(a, 1), clean), [1]); // [B, D]
+      return tf.sum(tf.mul(tf.expandDims(a, -1), clean), 1); // [B, D]
     });
   }
 

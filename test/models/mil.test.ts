@@ -12,6 +12,7 @@ import {
   maskedSoftmax,
 } from '../../src/models/milPooling.js';
 import { milClassifier, type MilClassifierOptions } from '../../src/models/mil.js';
+import { InstanceDense } from '../../src/models/instanceDense.js';
 import {
   LearningRateScheduler,
   bagAccuracy,
@@ -109,6 +110,23 @@ forEachBackend('MIL poolings', () => {
       tf.dispose([x, mask, a, z, expected]);
       layer.dispose();
     }
+  });
+
+  it('InstanceDense computes relu(x W + b) per instance, with the same gradients as plain ops', () => {
+    const layer = new InstanceDense({ units: 3, seed: 4 });
+    const x = tf.randomNormal([2, 4, 5], 0, 1, 'float32', 1);
+    const y = layer.apply(x) as tf.Tensor;
+    const [W, b] = layer.getWeights();
+    const expected = tf.tidy(() => tf.relu(tf.add(tf.matMul(tf.reshape(x, [8, 5]), W), b)));
+    assertClose(y, tf.reshape(expected, [2, 4, 3]), 1e-5, 'forward');
+    const w = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 2);
+    const gLayer = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(layer.apply(xx) as tf.Tensor, w)))(x);
+    const gPlain = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.reshape(tf.relu(tf.add(tf.matMul(tf.reshape(xx, [8, 5]), W), b)), [2, 4, 3]), w)))(x);
+    assertClose(gLayer, gPlain, 1e-5, 'input gradient');
+    assert.deepEqual(layer.computeOutputShape([null, null, 5]), [null, null, 3]);
+    assert.throws(() => new InstanceDense({ units: 0 }), /InstanceDense: units must be an integer >= 1, got 0/);
+    tf.dispose([x, y, expected, w, gLayer, gPlain]);
+    layer.dispose();
   });
 
   it('maskedSoftmax matches softmax over the unmasked entries', () => {
@@ -257,7 +275,8 @@ describe('milClassifier save/load', () => {
 
   it('weight decay adds (lambda/2)||W||^2 over the kernels to the loss', () => {
     const model = milClassifier({ numFeatures: F, hidden: [4], pooling: 'mean', weightDecay: 0.1, seed: 2 });
-    const kernels = model.layers.filter((l) => l.getClassName() === 'Dense').map((l) => l.getWeights()[0]);
+    const kernels = model.layers.filter((l) => ['Dense', 'UhopInstanceDense'].includes(l.getClassName())).map((l) => l.getWeights()[0]);
+    assert.equal(kernels.length, 2);
     const expected = kernels.reduce((s, k) => s + 0.05 * tf.sum(tf.square(k)).dataSync()[0], 0);
     const losses = model.calculateLosses();
     const reg = losses.reduce((s, l) => s + l.dataSync()[0], 0);

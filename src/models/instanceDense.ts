@@ -1,0 +1,97 @@
+/**
+ * `InstanceDense`: a Dense layer applied to every instance of every bag ([B, S, F] ->
+ * [B, S, units]), with the wasm-fast product of `dense3d` (its backward pass avoids the
+ * transposed matMuls that tfjs-backend-wasm runs through a plain loop, 4-5x faster than
+ * `tf.layers.dense` on bag-shaped inputs there; other backends use tf.fused.matMul).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
+import { dense3d } from '../layers/hopfieldCore.js';
+
+/** Arguments of {@link InstanceDense}. */
+export interface InstanceDenseArgs extends LayerArgs {
+  /** Output width. */
+  units: number;
+  /** 'relu' (default) or 'linear'. */
+  activation?: 'relu' | 'linear';
+  /** Bias term. Default true. */
+  useBias?: boolean;
+  /** L2 coefficient on the kernel (loss += l2 * sum of squares). Default 0. */
+  l2?: number;
+  /** Seed of the Glorot-uniform kernel initializer. Default: unseeded. */
+  seed?: number;
+}
+
+/**
+ * Dense + activation on the last axis of [B, S, F] (or [N, F]) inputs.
+ *
+ * @example
+ * ```ts
+ * const x = tfl.input({ shape: [null, 166] });
+ * const h = new InstanceDense({ units: 128, activation: 'relu' }).apply(x) as tfl.SymbolicTensor; // [B, S, 128]
+ * ```
+ */
+export class InstanceDense extends tfl.layers.Layer {
+  static readonly className = 'UhopInstanceDense';
+  readonly units: number;
+  readonly activation: 'relu' | 'linear';
+  readonly useBias: boolean;
+  readonly l2: number;
+  readonly seed?: number;
+  private kernel!: LayerVariable;
+  private bias?: LayerVariable;
+
+  constructor(args: InstanceDenseArgs) {
+    super(args);
+    const { units, activation = 'relu', useBias = true, l2 = 0, seed } = args ?? ({} as InstanceDenseArgs);
+    if (!Number.isInteger(units) || units < 1) throw new Error(`InstanceDense: units must be an integer >= 1, got ${String(units)}`);
+    if (activation !== 'relu' && activation !== 'linear') throw new Error(`InstanceDense: activation must be 'relu' or 'linear', got '${String(activation)}'`);
+    if (typeof useBias !== 'boolean') throw new Error(`InstanceDense: useBias must be a boolean, got ${String(useBias)}`);
+    if (typeof l2 !== 'number' || !(l2 >= 0)) throw new Error(`InstanceDense: l2 must be a number >= 0, got ${String(l2)}`);
+    if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`InstanceDense: seed must be an integer, got ${String(seed)}`);
+    this.units = units;
+    this.activation = activation;
+    this.useBias = useBias;
+    this.l2 = l2;
+    this.seed = seed;
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? (inputShape as Shape[])[0] : inputShape) as Shape;
+    const F = shape[shape.length - 1];
+    if (shape.length < 2 || shape.length > 3 || F == null) {
+      throw new Error(`InstanceDense: input must be [B, S, F] or [N, F] with F known, got shape [${shape}]`);
+    }
+    const reg = this.l2 > 0 ? tfl.regularizers.l2({ l2: this.l2 }) : undefined;
+    this.kernel = this.addWeight('kernel', [F, this.units], 'float32', tfl.initializers.glorotUniform({ seed: this.seed }), reg, true);
+    if (this.useBias) this.bias = this.addWeight('bias', [this.units], 'float32', tfl.initializers.zeros(), undefined, true);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const x3 = x.rank === 2 ? tf.expandDims(x, 0) : x;
+      if (x3.rank !== 3) throw new Error(`InstanceDense: input must be [B, S, F] or [N, F], got shape [${x.shape}]`);
+      let y = dense3d(x3, this.kernel.read(), this.bias?.read());
+      if (this.activation === 'relu') y = tf.relu(y);
+      return x.rank === 2 ? tf.squeeze(y, [0]) : y;
+    });
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const shape = (Array.isArray(inputShape[0]) ? (inputShape as Shape[])[0] : inputShape) as Shape;
+    return [...shape.slice(0, -1), this.units];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    const config: tf.serialization.ConfigDict = { units: this.units, activation: this.activation, useBias: this.useBias, l2: this.l2 };
+    if (this.seed !== undefined) config.seed = this.seed;
+    return { ...config, ...super.getConfig() };
+  }
+}
+
+tf.serialization.registerClass(InstanceDense);
