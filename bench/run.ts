@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { execSync } from 'node:child_process';
 import { initBackend, describeBackend } from '../src/backend.js';
-import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type Workload, type WorkloadId } from './workloads.js';
+import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type MilEncoder, type Workload, type WorkloadId } from './workloads.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,6 +29,8 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup N      untimed units first (default 3)
   --r1-steps N    timed units of R1 (default: --steps)
   --seed N        input seed (default 0)
+  --mil-encoder tfl|uhop   T3/T4 instance encoder: tf.layers.dense (default, the SPEC's)
+                  or uhop's InstanceDense (wasm-fast backward)
   --memory        also measure peak tensor bytes of one unit (tf.profile peakBytes)
   --growth N      also run N training steps of each chosen training workload and report
                   numTensors/numBytes growth (slow; the target check uses 1000 on T2)
@@ -271,6 +273,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       'r1-steps': { type: 'string' },
       seed: { type: 'string' },
+      'mil-encoder': { type: 'string', default: 'tfl' },
       memory: { type: 'boolean', default: false },
       growth: { type: 'string' },
       profile: { type: 'boolean', default: false },
@@ -320,11 +323,12 @@ async function main(): Promise<void> {
     warmup,
     r1_steps: r1Steps,
     seed,
+    mil_encoder: values['mil-encoder'],
   };
   const results: Record<string, Record<string, unknown>> = {};
   for (const id of chosen) {
     console.log(`${id}: ${DESCRIPTIONS[id]}`);
-    const w = createWorkload(id, seed);
+    const w = createWorkload(id, { seed, milEncoder: values['mil-encoder'] as MilEncoder });
     const entry: Record<string, unknown> = {};
     try {
       const t = await timeUnits(w, id === 'R1' ? r1Steps : steps, warmup);

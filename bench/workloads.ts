@@ -13,6 +13,7 @@ import { Hopfield, HopfieldPooling } from '../src/layers/index.js';
 import { fitFeatureMap } from '../src/ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap } from '../src/ops/featureMap.js';
 import { retrieve } from '../src/ops/retrieve.js';
+import { InstanceDense } from '../src/models/instanceDense.js';
 
 export const WORKLOAD_IDS = ['T1', 'T2', 'T3', 'T4', 'R1'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
@@ -128,11 +129,25 @@ function selfWorkload(id: 'T1' | 'T2', seed: number): Workload {
   return { ...w, dispose: () => (dispose(), target.dispose()) };
 }
 
-function milWorkload(id: 'T3' | 'T4', seed: number): Workload {
+/**
+ * The instance encoder Dense(230->128, relu) of T3/T4: 'tfl' = tf.layers.dense (what the SPEC
+ * names, and what a user's own model has), 'uhop' = the package's InstanceDense (same maths,
+ * a backward pass without the transposed matMuls that tfjs-backend-wasm runs as a plain loop).
+ */
+export type MilEncoder = 'tfl' | 'uhop';
+
+export interface WorkloadOptions {
+  seed?: number;
+  milEncoder?: MilEncoder;
+}
+
+function milWorkload(id: 'T3' | 'T4', seed: number, encoder: MilEncoder): Workload {
   const [B, S, features, hidden] = [16, 64, 230, 128];
   const model = tfl.sequential({
     layers: [
-      tfl.layers.dense({ inputShape: [S, features], units: hidden, activation: 'relu' }),
+      encoder === 'uhop'
+        ? new InstanceDense({ inputShape: [S, features], units: hidden, activation: 'relu' })
+        : tfl.layers.dense({ inputShape: [S, features], units: hidden, activation: 'relu' }),
       // One learned query; output [B, 128] (flatten: true).
       new HopfieldPooling({ quantity: 1, ...ASSOCIATION_OPTIONS, ...(id === 'T4' ? UHOP_OPTIONS : {}) }),
       tfl.layers.dense({ units: 1 }),
@@ -175,15 +190,19 @@ function retrievalWorkload(seed: number): Workload {
   };
 }
 
-/** Builds workload `id` on the active backend, with seeded random inputs. */
-export function createWorkload(id: WorkloadId, seed = 0): Workload {
+/** Builds workload `id` on the active backend, with seeded random inputs (options or just a seed). */
+export function createWorkload(id: WorkloadId, options: WorkloadOptions | number = {}): Workload {
+  const { seed = 0, milEncoder = 'tfl' } = typeof options === 'number' ? { seed: options } : options;
+  if (milEncoder !== 'tfl' && milEncoder !== 'uhop') {
+    throw new Error(`createWorkload: milEncoder must be 'tfl' or 'uhop', got '${String(milEncoder)}'`);
+  }
   switch (id) {
     case 'T1':
     case 'T2':
       return selfWorkload(id, seed);
     case 'T3':
     case 'T4':
-      return milWorkload(id, seed);
+      return milWorkload(id, seed, milEncoder);
     case 'R1':
       return retrievalWorkload(seed);
     default:
