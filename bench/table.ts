@@ -35,6 +35,13 @@ function merge(impl: string): Run {
     console.error(`table: no ${impl} results among ${paths.join(', ')}`);
     process.exit(1);
   }
+  const seen = new Set<string>();
+  for (const r of mine) {
+    for (const id of Object.keys(r.results)) {
+      if (seen.has(id)) console.error(`table: ${impl} ${id} appears in more than one file; the last one is used`);
+      seen.add(id);
+    }
+  }
   return { ...mine[0], results: Object.assign({}, ...mine.map((r) => r.results)) as Record<string, Timing> };
 }
 const uhop = merge('uhop');

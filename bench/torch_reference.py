@@ -285,6 +285,40 @@ def blas_library() -> str:
         return "unknown"
 
 
+def floor() -> None:
+    """One-thread CPU time of the products and op dispatch that bench/floor.ts times on tfjs."""
+    def cpu_ms(fn, r=10):
+        for _ in range(2):
+            fn()
+        c0 = time.process_time()
+        for _ in range(r):
+            fn()
+        return (time.process_time() - c0) * 1e3 / r
+
+    def report(name, ms, flops):
+        print(f"{name:<52} {ms:9.3f} ms cpu  {flops / ms / 1e6:6.1f} GFLOP/s")
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), BLAS {blas_library()}")
+    a, w, s = torch.randn(4096, 128), torch.randn(128, 128), torch.randn(512, 512)
+    report("mm [4096,128] x [128,128]", cpu_ms(lambda: a @ w), 2 * 4096 * 128 * 128)
+    report("mm [4096,128]^T x [4096,128]", cpu_ms(lambda: a.T @ a), 2 * 4096 * 128 * 128)
+    report("mm 512 x 512 x 512", cpu_ms(lambda: s @ s), 2 * 512 ** 3)
+    q, k = torch.randn(32, 4, 128, 32), torch.randn(32, 4, 128, 32)
+    report("batched [32,4,128,32] x [32,4,128,32]^T", cpu_ms(lambda: q @ k.transpose(-1, -2)), 2 * 128 * 128 * 32 * 128)
+    x = torch.ones(128)
+    n = 20000
+    c0 = time.process_time()
+    for _ in range(n):
+        x + x
+    print(f"{'tiny op: add [128] (dispatch)':<52} {(time.process_time() - c0) / n * 1e6:9.1f} us cpu")
+    xg = torch.ones(128, requires_grad=True)
+    n = 5000
+    c0 = time.process_time()
+    for _ in range(n):
+        torch.autograd.grad((xg * xg).sum(), xg)
+    print(f"{'tape: grad(sum(x*x)) on [128]':<52} {(time.process_time() - c0) / n * 1e6:9.1f} us cpu")
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -310,12 +344,16 @@ def main() -> None:
                    help="R1 Stage I: dense W updates (default, the SPEC's form) or the same iterates in the span of the memories")
     p.add_argument("--phases", action="store_true",
                    help="also time forward, forward+backward and (T2/T4) the Stage-I fit alone")
+    p.add_argument("--floor", action="store_true", help="time single products and op dispatch (see bench/floor.ts) and exit")
     p.add_argument("--check", action="store_true", help="check analytic vs autograd fit and exit")
     p.add_argument("--json", default=None, help="write results to this path")
     args = p.parse_args()
 
     global FIT_GRAD
     FIT_GRAD = args.fit_grad
+    if args.floor:
+        floor()
+        sys.exit(0)
     if args.check:
         gen = torch.Generator().manual_seed(args.seed)
         keys = torch.randn(4, 2, 16, 8, generator=gen)
