@@ -497,10 +497,14 @@ export interface MilTuneFamily {
 const grid = (lrs: number[], variants: [string, MilConfigPatch][]): MilTuneCandidate[] =>
   lrs.flatMap((learningRate) => variants.map(([name, patch]) => ({ name: `lr=${learningRate}${name ? `,${name}` : ''}`, overrides: { learningRate, ...patch } })));
 
+const NO_NORM: MilHopfieldOptions = { normalizeStoredPattern: false, normalizeStatePattern: false, normalizePatternProjection: false };
+const STRONG_REG: MilConfigPatch = { dropout: 0.25, weightDecay: 1e-3 };
+
 /**
- * The default search: for the Hopfield poolings (represented by 'uhop'), learning rate x beta
- * x association dropout; for the other poolings (represented by 'attention'), learning rate x
- * regularization. Everything else comes from the base configuration.
+ * The default search. Hopfield poolings (scored with 'uhop'): learning rate {1e-3, 3e-4} x
+ * HopfieldPooling's input LayerNorms {on (ml-jku's default), off} x regularization {base,
+ * dropout 0.25 + weight decay 1e-3}. Other poolings (scored with 'attention'): learning rate
+ * {1e-3, 3e-4} x the same regularization. Everything else comes from the base configuration.
  */
 export const MIL_TUNE_FAMILIES: MilTuneFamily[] = [
   {
@@ -508,12 +512,12 @@ export const MIL_TUNE_FAMILIES: MilTuneFamily[] = [
     representatives: ['uhop'],
     members: MIL_METHOD_FAMILIES.hopfield,
     candidates: grid(
-      [3e-4, 1e-4],
+      [1e-3, 3e-4],
       [
         ['', {}],
-        ['beta=1', { hopfield: { beta: 1 } }],
-        ['assocDropout=0.5', { hopfield: { dropout: 0.5 } }],
-        ['beta=1,assocDropout=0.5', { hopfield: { beta: 1, dropout: 0.5 } }],
+        ['reg', STRONG_REG],
+        ['noNorm', { hopfield: NO_NORM }],
+        ['noNorm,reg', { ...STRONG_REG, hopfield: NO_NORM }],
       ],
     ),
   },
@@ -525,7 +529,7 @@ export const MIL_TUNE_FAMILIES: MilTuneFamily[] = [
       [1e-3, 3e-4],
       [
         ['', {}],
-        ['dropout=0.25,wd=1e-3', { dropout: 0.25, weightDecay: 1e-3 }],
+        ['reg', STRONG_REG],
       ],
     ),
   },

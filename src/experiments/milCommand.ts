@@ -107,9 +107,9 @@ Choosing a configuration (no test fold is used):
   --tune               instead of the benchmark, score the built-in candidates by the mean
                        inner-validation loss on the TRAINING parts of the outer folds of seed
                        --seed (default here 1000): the Hopfield poolings (scored with uhop)
-                       over learning rate x beta x association dropout, the other poolings
-                       (scored with attention) over learning rate x regularization; prints
-                       the rankings and writes <name>-tune.json
+                       over learning rate x input LayerNorms on/off x regularization, the
+                       other poolings (scored with attention) over learning rate x
+                       regularization; prints the rankings and writes <name>-tune.json
   --tune-families LIST hopfield, attention (default both)
 
 Training (defaults: the data set's fixed configuration, see the README):
