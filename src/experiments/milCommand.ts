@@ -3,7 +3,7 @@
  * repeated stratified k-fold CV, one table with the literature's numbers beside ours, a JSON
  * file with every fold and an SVG bar chart under results/mil/.
  */
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -121,7 +121,8 @@ Hopfield pooling:
   --fit-steps N  --fit-lr LR  --fit-loss uniform|worst-pair|lse  --feature-dim D   (U-Hop)
 
 Output:
-  --out DIR            folder of the JSON and SVG (default results/mil)
+  --out DIR            folder of the JSON and SVG (default results/mil); every finished fold
+                       is also appended to <name>.folds.jsonl as it completes
   --name NAME          file stem (default: the data set name)
   --no-save            print the table only
   --progress           draw the progress bar even when stderr is not a terminal
@@ -344,6 +345,12 @@ async function run(p: MilArgs, io: CliIO): Promise<number> {
   const total = p.methods.length * p.repeats * foldsPerRepeat;
   const bar = progress(total, `mil ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
   let where = '';
+  let foldLog: string | undefined;
+  if (p.save) {
+    mkdirSync(p.out, { recursive: true });
+    foldLog = join(p.out, `${p.name ?? basename(dataset.name)}.folds.jsonl`);
+    writeFileSync(foldLog, '');
+  }
   const res = await runMilBenchmark({
     dataset,
     methods: p.methods,
@@ -361,6 +368,8 @@ async function run(p: MilArgs, io: CliIO): Promise<number> {
         bar.status(`${where} epoch ${log.epoch + 1}/${epochs} loss ${log.loss.toFixed(3)} val ${log.valLoss?.toFixed(3) ?? '-'}`);
       },
       onFoldEnd: (r) => {
+        // One JSON line per finished fold, so that a long run that is stopped keeps its folds.
+        if (foldLog) appendFileSync(foldLog, `${JSON.stringify(r)}\n`);
         bar.tick(1, `${where}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} (${r.seconds.toFixed(1)} s)`);
         if (!bar.active && p.progress !== 'off') {
           io.stderr.write(`${r.method} repeat ${r.repeat} fold ${r.fold}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} best epoch ${r.bestEpoch} (${r.seconds.toFixed(1)} s)\n`);

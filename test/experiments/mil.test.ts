@@ -190,6 +190,9 @@ describe('uhop mil command', () => {
     assert.equal(json.results.length, 4);
     assert.equal(json.config.epochs, 3);
     assert.ok(readFileSync(join(dir, 'toybags.svg'), 'utf8').startsWith('<svg'));
+    const foldLines = readFileSync(join(dir, 'toybags.folds.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(foldLines.length, 4);
+    assert.deepEqual(JSON.parse(foldLines[0]), json.results[0]);
   });
 
   it('parses flags into config overrides and rejects bad ones', () => {
