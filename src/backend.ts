@@ -15,6 +15,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { applyBackendPatches } from './backendPatches.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -130,7 +131,10 @@ export async function initBackend(preferred?: BackendName | string): Promise<Bac
       );
     }
     const name = forced as BackendName;
-    if (tf.getBackend() === name) return { backend: name, skipped: {} };
+    if (tf.getBackend() === name) {
+      applyBackendPatches(name);
+      return { backend: name, skipped: {} };
+    }
     try {
       await activate(name);
     } catch (e) {
@@ -138,16 +142,20 @@ export async function initBackend(preferred?: BackendName | string): Promise<Bac
         `initBackend: backend '${name}' is not available (${(e as Error).message}). Install it with: ${INSTALL_HINT[name]}`,
       );
     }
+    applyBackendPatches(name);
     return { backend: name, skipped: {} };
   }
   const skipped: BackendReport['skipped'] = {};
   for (const name of BACKENDS) {
     try {
       await activate(name);
-      return { backend: name, skipped };
     } catch (e) {
       skipped[name] = (e as Error).message.split('\n')[0];
+      continue;
     }
+    // Kernel fixes for this backend (src/backendPatches.ts); idempotent.
+    applyBackendPatches(name);
+    return { backend: name, skipped };
   }
   throw new Error('initBackend: no tfjs backend could be loaded, not even cpu');
 }
