@@ -122,6 +122,11 @@ export const MIL_METHOD_FAMILIES = {
 } as const satisfies Record<string, readonly MilMethodName[]>;
 export type MilMethodFamily = keyof typeof MIL_METHOD_FAMILIES;
 
+/** HopfieldPooling without its input LayerNorms (ml-jku normalizes stored, state and projection patterns by default). */
+const NO_NORM: MilHopfieldOptions = { normalizeStoredPattern: false, normalizeStatePattern: false, normalizePatternProjection: false };
+/** Stronger regularization than the shared settings. */
+const STRONG_REG: MilConfigPatch = { dropout: 0.25, weightDecay: 1e-3 };
+
 const SHARED: MilTrainingConfig = {
   hidden: [128, 64],
   dropout: 0.1,
@@ -154,7 +159,8 @@ export function familyPatches(patches: Partial<Record<MilMethodFamily, MilConfig
  */
 export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', MilConfig> = {
   default: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
-  musk1: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
+  // uhop mil --dataset musk1 --tune --only-folds 0,1,2,3,4 (results/mil/musk1-tune.json)
+  musk1: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 1e-3, ...STRONG_REG }, attention: { learningRate: 1e-3 } }) },
   musk2: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
   elephant: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
 };
@@ -497,8 +503,6 @@ export interface MilTuneFamily {
 const grid = (lrs: number[], variants: [string, MilConfigPatch][]): MilTuneCandidate[] =>
   lrs.flatMap((learningRate) => variants.map(([name, patch]) => ({ name: `lr=${learningRate}${name ? `,${name}` : ''}`, overrides: { learningRate, ...patch } })));
 
-const NO_NORM: MilHopfieldOptions = { normalizeStoredPattern: false, normalizeStatePattern: false, normalizePatternProjection: false };
-const STRONG_REG: MilConfigPatch = { dropout: 0.25, weightDecay: 1e-3 };
 
 /**
  * The default search. Hopfield poolings (scored with 'uhop'): learning rate {1e-3, 3e-4} x
