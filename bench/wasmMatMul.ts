@@ -84,7 +84,6 @@ const selected = values.only ? cases.filter((c) => c.name.includes(values.only!)
 for (const c of selected) {
   const native: number[] = [];
   const patched: number[] = [];
-  const check: number[] = [];
   for (let r = 0; r < rounds + 1; r++) {
     for (const mode of r % 2 ? ['native', 'xnnpack'] : ['xnnpack', 'native']) {
       if (mode === 'native') unpatchWasmMatMul();
@@ -99,6 +98,5 @@ for (const c of selected) {
   console.log(
     `${c.name.padEnd(46)} native ${n.toFixed(3).padStart(8)} ms${gf(n)}   patched ${p.toFixed(3).padStart(8)} ms${gf(p)}   x${(n / p).toFixed(2)}`,
   );
-  void check;
 }
 console.log(`numTensors ${tf.memory().numTensors}, wasm dataIds ${tf.backend().numDataIds()}`);
