@@ -6,3 +6,5 @@ export * from './backendPatches.js';
 export * from './ops/index.js';
 export * from './data/index.js';
 export * from './layers/index.js';
+export * from './models/index.js';
+export * from './experiments/index.js';
