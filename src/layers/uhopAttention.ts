@@ -28,6 +28,7 @@ import { checkSeparationKind } from '../ops/separation.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import {
   hopfieldRetrieval,
+  batchMatMul,
   phi0WeightSpecs,
   resolveUHopArgs,
   uhopConfigToJSON,
@@ -811,11 +812,12 @@ export class UHopAttention extends tfl.layers.Layer {
     if (this.isPlainAttention) {
       // MultiHeadAttention's computation: scaled query, dot product, additive -1e9 mask, softmax.
       const betaT = typeof beta === 'number' ? beta : tf.reshape(tf.tensor1d(beta), [1, H, 1, 1]);
-      let scores = tf.matMul(tf.mul(q, betaT), k, false, true);
+      // batchMatMul: on wasm a batched tf.matMul runs a naive loop; this runs XNNPACK convolutions.
+      let scores = batchMatMul(tf.mul(q, betaT), k);
       if (mask4) scores = tf.add(scores, tf.mul(tf.sub(1, tf.cast(mask4, 'float32')), -1e9));
       association = tf.softmax(scores);
       const dropped = training && this.dropout > 0 ? tf.dropout(association, this.dropout) : association;
-      heads = tf.matMul(dropped, v);
+      heads = batchMatMul(dropped, v, false);
     } else {
       const uhopOn = this.uhop.featureMap !== 'none';
       const result = hopfieldRetrieval(q, k, v, {
