@@ -162,7 +162,8 @@ export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', Mil
   // uhop mil --dataset musk1 --tune --only-folds 0,1,2,3,4 (results/mil/musk1-tune.json)
   musk1: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 1e-3, ...STRONG_REG }, attention: { learningRate: 1e-3 } }) },
   musk2: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
-  elephant: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
+  // uhop mil --dataset elephant --tune --only-folds 0,1,2,3,4 (results/mil/elephant-tune.json)
+  elephant: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 1e-3, hopfield: NO_NORM }, attention: { learningRate: 1e-3, ...STRONG_REG } }) },
 };
 
 /**
