@@ -499,6 +499,19 @@ export interface MilTuneFamily {
   /** Methods that receive the winning candidate's patch. */
   members: readonly MilMethodName[];
   candidates: MilTuneCandidate[];
+  /**
+   * Name of an earlier family whose winning patch the candidates start from (a second search
+   * stage). When that family is not searched in the same run, they start from the base
+   * configuration's patch of the first representative.
+   */
+  extends?: string;
+}
+
+/** `b` applied over `a` (hopfield options merged key by key). */
+export function mergeMilPatches(a: MilConfigPatch = {}, b: MilConfigPatch = {}): MilConfigPatch {
+  const out: MilConfigPatch = { ...a, ...b };
+  if (a.hopfield || b.hopfield) out.hopfield = { ...a.hopfield, ...b.hopfield };
+  return out;
 }
 
 const grid = (lrs: number[], variants: [string, MilConfigPatch][]): MilTuneCandidate[] =>
@@ -538,6 +551,20 @@ export const MIL_TUNE_FAMILIES: MilTuneFamily[] = [
       ],
     ),
   },
+  {
+    name: 'uhop',
+    extends: 'hopfield',
+    representatives: ['uhop'],
+    members: ['uhop', 'uhop-sparsemax'],
+    candidates: [
+      { name: 'fitLr=0.1 (as hopfield)', overrides: {} },
+      { name: 'fitLr=0.02', overrides: { hopfield: { fitLr: 0.02 } } },
+      { name: 'loss=uniform', overrides: { hopfield: { separationLoss: 'uniform' } } },
+      { name: 'fitSteps=1', overrides: { hopfield: { fitSteps: 1 } } },
+      { name: 'featureDim=32 (U-Hop+)', overrides: { hopfield: { featureDim: 32 } } },
+      { name: 'rowNormalize', overrides: { hopfield: { fitRowNormalize: true } } },
+    ],
+  },
 ];
 
 /** Inner-validation score of one candidate and method (means over the outer folds). */
@@ -555,7 +582,11 @@ export interface MilTuneRow {
 /** Options of {@link tuneMil}. */
 export interface MilTuneOptions {
   dataset: MilDataset;
-  /** Configuration the candidates modify (its per-method patches are dropped). Default `milConfigFor(dataset.name)`. */
+  /**
+   * Configuration the candidates modify. Its per-method patches are not applied to the
+   * candidates (except as the start of an `extends` family that is not searched in this run)
+   * and are kept for the methods no searched family covers. Default `milConfigFor(dataset.name)`.
+   */
   base?: MilConfig;
   /** Default {@link MIL_TUNE_FAMILIES}. */
   families?: MilTuneFamily[];
@@ -593,10 +624,13 @@ export interface MilTuneResult {
 export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   const fn = 'tuneMil';
   const { dataset, folds = 10, seed = 1000, onProgress } = options;
-  const { methods: _dropped, ...base } = options.base ?? milConfigFor(dataset.name);
+  const { methods: basePatches, ...base } = options.base ?? milConfigFor(dataset.name);
   const families = options.families ?? MIL_TUNE_FAMILIES;
   for (const fam of families) {
     if (fam.candidates.length === 0) throw new Error(`${fn}: family '${fam.name}' has no candidates`);
+    if (fam.extends !== undefined && !families.slice(0, families.indexOf(fam)).some((f) => f.name === fam.extends) && !MIL_TUNE_FAMILIES.some((f) => f.name === fam.extends)) {
+      throw new Error(`${fn}: family '${fam.name}' extends unknown family '${fam.extends}'`);
+    }
     for (const m of [...fam.representatives, ...fam.members]) {
       if (!Object.hasOwn(MIL_METHODS, m)) throw new Error(`${fn}: unknown method '${m}' in family '${fam.name}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
     }
@@ -608,9 +642,11 @@ export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   const rankings: MilTuneResult['rankings'] = {};
   const methods: Partial<Record<MilMethodName, MilConfigPatch>> = {};
   let done = 0;
+  const winners: Record<string, MilConfigPatch> = {};
   for (const fam of families) {
+    const start: MilConfigPatch = fam.extends === undefined ? {} : (winners[fam.extends] ?? basePatches?.[fam.representatives[0]] ?? {});
     for (const cand of fam.candidates) {
-      const config: MilConfig = applyMilPatch(base, cand.overrides);
+      const config: MilConfig = applyMilPatch(base, mergeMilPatches(start, cand.overrides));
       for (const method of fam.representatives) {
         const t0 = performance.now();
         const scores: MilInnerResult[] = [];
@@ -640,7 +676,9 @@ export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
       })
       .sort((a, b) => a.valLoss - b.valLoss);
     rankings[fam.name] = ranking;
-    for (const m of fam.members) methods[m] = ranking[0].overrides;
+    winners[fam.name] = mergeMilPatches(start, ranking[0].overrides);
+    for (const m of fam.members) methods[m] = winners[fam.name];
   }
-  return { rows, rankings, best: { ...base, methods } };
+  // Methods no searched family covers keep the base configuration's patch.
+  return { rows, rankings, best: { ...base, methods: { ...basePatches, ...methods } } };
 }
