@@ -133,6 +133,19 @@ describe('test folds stay out of training and model selection', () => {
   });
 });
 
+describe('tuneMil stages', () => {
+  it('an extending family starts from the earlier winner; untuned methods keep their patches', async () => {
+    const ds = synthetic(24, 9);
+    const first = { name: 'a', representatives: ['mean' as const], members: ['mean' as const], candidates: [{ name: 'lr1', overrides: { learningRate: 1e-2 } }, { name: 'lr2', overrides: { learningRate: 2e-3 } }] };
+    const second = { name: 'b', extends: 'a', representatives: ['mean' as const], members: ['mean' as const], candidates: [{ name: 'd0', overrides: { dropout: 0 } }] };
+    const base: MilConfig = { ...FAST, epochs: 2, methods: { max: { learningRate: 0.5 } } };
+    const res = await tuneMil({ dataset: ds, base, families: [first, second], folds: 3, onlyFolds: [1] });
+    const lr = res.rankings.a[0].overrides.learningRate;
+    assert.deepEqual(res.best.methods?.mean, { learningRate: lr, dropout: 0 });
+    assert.deepEqual(res.best.methods?.max, { learningRate: 0.5 });
+  });
+});
+
 describe('summarizeMil', () => {
   it('means over all folds, std over the per-repeat means', () => {
     const row = (repeat: number, accuracy: number, auc: number): MilFoldResult => ({
