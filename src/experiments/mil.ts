@@ -152,6 +152,11 @@ export function familyPatches(patches: Partial<Record<MilMethodFamily, MilConfig
   return out;
 }
 
+/** The patch of the U-Hop methods (the second search stage). */
+function uhopPatch(patch: MilConfigPatch): Partial<Record<MilMethodName, MilConfigPatch>> {
+  return { uhop: patch, 'uhop-sparsemax': patch };
+}
+
 /**
  * The fixed configuration per data set (the one `uhop mil` uses unless flags override it).
  * The per-family patches were chosen by `uhop mil --tune` on inner validation splits of the
@@ -159,8 +164,15 @@ export function familyPatches(patches: Partial<Record<MilMethodFamily, MilConfig
  */
 export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', MilConfig> = {
   default: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
-  // uhop mil --dataset musk1 --tune --only-folds 0,1,2,3,4 (results/mil/musk1-tune.json)
-  musk1: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 1e-3, ...STRONG_REG }, attention: { learningRate: 1e-3 } }) },
+  // uhop mil --dataset musk1 --tune --only-folds 0,1,2,3,4 (results/mil/musk1-tune.json), then
+  // uhop mil --dataset musk1 --tune --tune-families uhop --only-folds 0,1,2,3,4 --name musk1-uhop
+  musk1: {
+    ...SHARED,
+    methods: {
+      ...familyPatches({ hopfield: { learningRate: 1e-3, ...STRONG_REG }, attention: { learningRate: 1e-3 } }),
+      ...uhopPatch({ learningRate: 1e-3, ...STRONG_REG, hopfield: { fitRowNormalize: true } }),
+    },
+  },
   musk2: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
   // uhop mil --dataset elephant --tune --only-folds 0,1,2,3,4 (results/mil/elephant-tune.json)
   elephant: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 1e-3, hopfield: NO_NORM }, attention: { learningRate: 1e-3, ...STRONG_REG } }) },
