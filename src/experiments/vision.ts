@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadIdxImageFolder, loadMnist, type ImageSet } from '../data/idx.js';
 import { visionClassifier, type VisionEncoderKind } from '../models/vision.js';
-import { AlternatingFitCallback } from '../models/alternatingFit.js';
+import { AlternatingFitCallback, type PhiEpochLog } from '../models/alternatingFit.js';
 import {
   parseVariant,
   summarizeCurves,
@@ -73,6 +73,8 @@ export interface VisionRun {
   testAcc: number;
   seconds: number;
   parameters: number;
+  /** The Phi epochs of the alternating schedule (U-Hop variants with alternations > 0). */
+  phiEpochs: PhiEpochLog[];
 }
 
 /** Mean ± std over seeds of one variant. */
@@ -164,7 +166,7 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
     for (const seed of seeds) {
       for (const v of variants) {
         const r0 = performance.now();
-        const { curve, parameters } = await withSeed(seed, async () => {
+        const { curve, parameters, phiEpochs } = await withSeed(seed, async () => {
           const model = visionClassifier({
             imageSize: [rows, cols],
             channels: 1,
@@ -189,13 +191,14 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
                 options.onProgress?.({ done, total, status: `${v.name} seed ${seed} epoch ${r.epoch}: test acc ${(100 * r.testAcc).toFixed(1)}%` });
               },
             });
+            const phiEpochs = callbacks.flatMap((cb) => cb.history);
             for (const cb of callbacks) cb.dispose();
-            return { curve, parameters: model.countParams() };
+            return { curve, parameters: model.countParams(), phiEpochs };
           } finally {
             model.dispose();
           }
         });
-        runs.push({ variant: v.name, seed, curve, testAcc: curve[curve.length - 1].testAcc, seconds: (performance.now() - r0) / 1000, parameters });
+        runs.push({ variant: v.name, seed, curve, testAcc: curve[curve.length - 1].testAcc, seconds: (performance.now() - r0) / 1000, parameters, phiEpochs });
       }
     }
   } finally {

@@ -180,6 +180,21 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
   });
   const keys = Object.keys(rows[0] ?? {});
   printTable(rows, keys.map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+  const phi = res.runs.filter((r) => r.phiEpochs.length);
+  if (phi.length) {
+    out.write('\nPhi epochs (alternating schedule; their time is not in s/epoch): separation loss over the training set, mean over seeds\n');
+    const n = Math.max(...phi.map((r) => r.phiEpochs.length));
+    const prow: Record<string, string>[] = [];
+    for (const variant of [...new Set(phi.map((r) => r.variant))]) {
+      const mine = phi.filter((r) => r.variant === variant);
+      for (let e = 0; e < n; e++) {
+        const logs = mine.map((r) => r.phiEpochs[e]).filter(Boolean);
+        const avg = (f: (l: (typeof logs)[number]) => number) => logs.reduce((a, l) => a + f(l), 0) / logs.length;
+        prow.push({ variant, 'before task epoch': String(e + 1), 'loss before': avg((l) => l.lossBefore).toFixed(4), 'loss after': avg((l) => l.lossAfter).toFixed(4), seconds: (avg((l) => l.ms) / 1000).toFixed(1) });
+      }
+    }
+    printTable(prow, Object.keys(prow[0]).map((k) => ({ key: k })), out);
+  }
 }
 
 /** Writes `<name>.json` and `<name>-curves.svg`; returns the paths. */

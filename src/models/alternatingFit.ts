@@ -343,7 +343,12 @@ export class AlternatingFitCallback extends tfl.Callback {
         continue;
       }
       const node = nodeOf(model, info.layer);
-      if (!node) throw new Error(`AlternatingFitCallback: layer '${info.layer.name}' is not called in model '${model.name}'`);
+      if (!node) {
+        throw new Error(
+          `AlternatingFitCallback: layer '${info.layer.name}' is not called in model '${model.name}' itself (it sits in a nested model); ` +
+            'Phi epochs need the U-Hop layers in the model given to fit: build it flat (the builders of this package do)',
+        );
+      }
       inputs.push(
         node.tensors.map((t) => {
           if (!index.has(t.id)) {
