@@ -31,8 +31,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'image classification with a Hopfield layer over patch tokens: softmax vs U-Hop (vs sparse) attention',
     load: async () => (await import('./experiments/visionCommand.js')).command as unknown as CommandModule,
   },
-  // recall:   { summary: '...', load: async () => (await import('./experiments/recallCommand.js')).command },
-  // finetune: { summary: '...', load: async () => (await import('./experiments/finetuneCommand.js')).command },
+  recall: {
+    summary: 'synthetic key-value associative recall: softmax attention vs U-Hop as the number of stored pairs grows',
+    load: async () => (await import('./experiments/recallCommand.js')).command as unknown as CommandModule,
+  },
+  finetune: {
+    summary: 'train with MultiHeadAttention, save/load, replaceAttention -> U-Hop, fine-tune; vs continuing the original',
+    load: async () => (await import('./experiments/finetuneCommand.js')).command as unknown as CommandModule,
+  },
 };
 
 /** The top-level help text. */
