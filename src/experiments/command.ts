@@ -3,6 +3,7 @@
  * subcommand lives in its own module (loaded only when it runs) and is listed in the
  * dispatch table of src/cli.ts.
  */
+import { cpus } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Where a command writes. Tests pass string collectors; the CLI passes the process streams. */
@@ -91,6 +92,24 @@ export function numberListFlag(
   return value.split(',').map((part) => numberFlag(command, flag, part.trim(), opts)!);
 }
 
+/**
+ * Parses a comma-separated list of names ('softmax,uhop'), each checked by `check` (which
+ * throws on a bad name; its message is kept). `what` names one item in the empty-list error.
+ */
+export function nameListFlag(command: string, flag: string, value: string | undefined, what: string, check: (name: string) => unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError(`uhop ${command}: --${flag} needs at least one ${what}`);
+  for (const name of names) {
+    try {
+      check(name);
+    } catch (e) {
+      throw new UsageError(`uhop ${command}: --${flag}: ${(e as Error).message}`);
+    }
+  }
+  return names;
+}
+
 /** Parses a flag whose value must be one of `choices`. */
 export function choiceFlag<T extends string>(command: string, flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
@@ -98,4 +117,95 @@ export function choiceFlag<T extends string>(command: string, flag: string, valu
     throw new UsageError(`uhop ${command}: --${flag} must be one of ${choices.join(', ')}, got '${value}'`);
   }
   return value as T;
+}
+
+/** Whether an experiment draws its progress bar: 'force' (--progress), 'off' (-q) or when stderr is a terminal. */
+export type ProgressMode = 'auto' | 'force' | 'off';
+
+/** Output flags every experiment command accepts (spread them into a command's option table). */
+export const OUTPUT_OPTIONS = {
+  out: { type: 'string' },
+  name: { type: 'string' },
+  'no-save': { type: 'boolean' },
+  progress: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/** A parsed experiment command line: the experiment's options and where and how it reports. */
+export interface ExperimentArgs<O> extends CommonArgs {
+  options: O;
+  out: string;
+  name: string;
+  save: boolean;
+  progress: ProgressMode;
+}
+
+/** The output part of {@link ExperimentArgs} from parsed {@link OUTPUT_OPTIONS} values. */
+export function outputArgs(
+  v: { out?: string; name?: string; 'no-save'?: boolean; progress?: boolean; quiet?: boolean },
+  defaults: { out: string; name: string },
+): Pick<ExperimentArgs<unknown>, 'out' | 'name' | 'save' | 'progress'> {
+  return {
+    out: v.out ?? defaults.out,
+    name: v.name ?? defaults.name,
+    save: v['no-save'] !== true,
+    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
+  };
+}
+
+/** Deletes the keys whose value is undefined (so an experiment's defaults apply); returns `options`. */
+export function dropUndefined<T extends object>(options: T): T {
+  for (const k of Object.keys(options) as (keyof T)[]) if (options[k] === undefined) delete options[k];
+  return options;
+}
+
+/** A reader of integer flags from parsed values: `int('epochs')`, `int('fit-steps', 0)` (the minimum, default 1). */
+export function intFlags<V extends Record<string, unknown>>(command: string, values: V): (flag: keyof V & string, min?: number) => number | undefined {
+  return (flag, min = 1) => numberFlag(command, flag, values[flag] as string | undefined, { min, integer: true });
+}
+
+/** Progress events of the experiments' `onProgress` option. */
+export interface ProgressEvent {
+  done: number;
+  total: number;
+  status: string;
+}
+
+/** The parts of an experiment command that {@link runExperimentCommand} puts together. */
+export interface ExperimentSteps<R extends { backend: string }> {
+  /** Runs the experiment, reporting progress through `onProgress`. */
+  run(onProgress: (event: ProgressEvent) => void): Promise<R>;
+  /** Prints the tables. */
+  print(res: R, out: CliIO['stdout']): void;
+  /** Writes the result files under `dir` with the stem `name`; resolves to their paths. */
+  write(res: R, dir: string, name: string): Promise<string[]>;
+}
+
+/**
+ * The run of an experiment command: the experiment under a progress bar on stderr, its report
+ * on stdout, the result files (unless --no-save), then the wall time. Resolves to exit code 0.
+ */
+export async function runExperimentCommand<R extends { backend: string }>(
+  label: string,
+  p: ExperimentArgs<unknown>,
+  io: CliIO,
+  steps: ExperimentSteps<R>,
+): Promise<number> {
+  const t0 = performance.now();
+  // report.js (cli-progress) loads with the command, not when the CLI starts.
+  const { progress } = await import('./report.js');
+  let bar: ReturnType<typeof progress> | undefined;
+  const res = await steps.run(({ done, total, status }) => {
+    bar ??= progress(total, label, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+    bar.tick(1, status);
+    if (done === total) bar.stop();
+  });
+  bar?.stop();
+  steps.print(res, io.stdout);
+  if (p.save) {
+    const paths = await steps.write(res, p.out, p.name);
+    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
+  }
+  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
+  return 0;
 }

@@ -3,7 +3,6 @@
  * MultiHeadAttention, save, load, replaceAttention -> U-Hop, fine-tune, compare with
  * continuing the original) and prints and writes the comparison.
  */
-import { cpus } from 'node:os';
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
@@ -11,13 +10,18 @@ import {
   choiceFlag,
   numberFlag,
   parseCommandArgs,
+  dropUndefined,
+  outputArgs,
+  intFlags,
+  runExperimentCommand,
+  OUTPUT_OPTIONS,
   type CliIO,
   type CommandModule,
-  type CommonArgs,
+  type ExperimentArgs,
 } from './command.js';
 import { runFinetuneExperiment, type FinetuneExperimentOptions, type FinetuneResults } from './finetune.js';
 import { parseVariant, pct } from './transformerTraining.js';
-import { lineChartSvg, printTable, progress, writeResults, writeTextFile } from './report.js';
+import { lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
 const NAME = 'finetune';
 
@@ -44,11 +48,7 @@ const OPTIONS = {
   'fit-loss': { type: 'string' },
   'feature-dim': { type: 'string' },
   'keep-checkpoints': { type: 'boolean' },
-  out: { type: 'string' },
-  name: { type: 'string' },
-  'no-save': { type: 'boolean' },
-  progress: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 const HELP = `Usage: uhop finetune [options]
@@ -97,17 +97,11 @@ Examples:
   uhop finetune --task vision --dataset fashion-mnist --pretrain 4 --epochs 2
 `;
 
-export interface FinetuneArgs extends CommonArgs {
-  options: FinetuneExperimentOptions;
-  out: string;
-  name: string;
-  save: boolean;
-  progress: 'auto' | 'force' | 'off';
-}
+export type FinetuneArgs = ExperimentArgs<FinetuneExperimentOptions>;
 
 function parse(args: string[]): FinetuneArgs {
   const v = parseCommandArgs(NAME, args, OPTIONS);
-  const int = (flag: keyof typeof OPTIONS, min = 1) => numberFlag(NAME, flag, v[flag] as string | undefined, { min, integer: true });
+  const int = intFlags(NAME, v);
   if (v.attention !== undefined) {
     let ok = false;
     try {
@@ -118,8 +112,7 @@ function parse(args: string[]): FinetuneArgs {
     if (!ok) throw new UsageError(`uhop ${NAME}: --attention must name a U-Hop variant (uhop or uhop-<separation>), got '${v.attention}'`);
   }
   const task = choiceFlag(NAME, 'task', v.task, ['recall', 'vision'] as const) ?? 'recall';
-  const out = v.out ?? 'results/finetune';
-  const name = v.name ?? task;
+  const output = outputArgs(v, { out: 'results/finetune', name: task });
   const options: FinetuneExperimentOptions = {
     task,
     variant: v.attention,
@@ -141,10 +134,10 @@ function parse(args: string[]): FinetuneArgs {
     fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
     separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
     featureDim: int('feature-dim'),
-    checkpointDir: v['keep-checkpoints'] ? `${out}/checkpoints-${name}` : undefined,
+    checkpointDir: v['keep-checkpoints'] ? `${output.out}/checkpoints-${output.name}` : undefined,
   };
-  for (const k of Object.keys(options) as (keyof FinetuneExperimentOptions)[]) if (options[k] === undefined) delete options[k];
-  return { backend: v.backend, options, out, name, save: v['no-save'] !== true, progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto' };
+  dropUndefined(options);
+  return { backend: v.backend, options, ...output };
 }
 
 /** Prints the comparison. */
@@ -207,25 +200,12 @@ export async function writeFinetuneFiles(res: FinetuneResults, dir: string, name
   return paths;
 }
 
-async function run(p: FinetuneArgs, io: CliIO): Promise<number> {
-  const t0 = performance.now();
-  let bar: ReturnType<typeof progress> | undefined;
-  const res = await runFinetuneExperiment({
-    ...p.options,
-    onProgress: ({ done, total, status }) => {
-      bar ??= progress(total, NAME, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
-      bar.tick(1, status);
-      if (done === total) bar.stop();
-    },
+function run(p: FinetuneArgs, io: CliIO): Promise<number> {
+  return runExperimentCommand(NAME, p, io, {
+    run: (onProgress) => runFinetuneExperiment({ ...p.options, onProgress }),
+    print: printFinetuneReport,
+    write: writeFinetuneFiles,
   });
-  bar?.stop();
-  printFinetuneReport(res, io.stdout);
-  if (p.save) {
-    const paths = await writeFinetuneFiles(res, p.out, p.name);
-    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
-  }
-  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
-  return 0;
 }
 
 /** The `uhop finetune` command (listed in src/cli.ts). */

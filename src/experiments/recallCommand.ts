@@ -2,7 +2,6 @@
  * `uhop recall`: runs {@link runRecallExperiment} from the command line, prints the accuracy
  * table (variants x number of stored pairs) and writes the results JSON and an SVG.
  */
-import { cpus } from 'node:os';
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
@@ -11,13 +10,19 @@ import {
   numberFlag,
   numberListFlag,
   parseCommandArgs,
+  dropUndefined,
+  outputArgs,
+  intFlags,
+  nameListFlag,
+  runExperimentCommand,
+  OUTPUT_OPTIONS,
   type CliIO,
   type CommandModule,
-  type CommonArgs,
+  type ExperimentArgs,
 } from './command.js';
 import { DEFAULT_RECALL_PAIRS, DEFAULT_RECALL_VARIANTS, runRecallExperiment, type RecallExperimentOptions, type RecallResults } from './recall.js';
 import { parseVariant, pct } from './transformerTraining.js';
-import { lineChartSvg, printTable, progress, writeResults, writeTextFile } from './report.js';
+import { lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
 const NAME = 'recall';
 
@@ -40,11 +45,7 @@ const OPTIONS = {
   'fit-lr': { type: 'string' },
   'fit-loss': { type: 'string' },
   'feature-dim': { type: 'string' },
-  out: { type: 'string' },
-  name: { type: 'string' },
-  'no-save': { type: 'boolean' },
-  progress: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 const HELP = `Usage: uhop recall [options]
@@ -93,29 +94,12 @@ Examples:
   uhop recall --pairs 8,32,64 --keys 128 --attention softmax,uhop,sparsemax,uhop-sparsemax
 `;
 
-export interface RecallArgs extends CommonArgs {
-  options: RecallExperimentOptions;
-  out: string;
-  name: string;
-  save: boolean;
-  progress: 'auto' | 'force' | 'off';
-}
+export type RecallArgs = ExperimentArgs<RecallExperimentOptions>;
 
 function parse(args: string[]): RecallArgs {
   const v = parseCommandArgs(NAME, args, OPTIONS);
-  const int = (flag: keyof typeof OPTIONS, min = 1) => numberFlag(NAME, flag, v[flag] as string | undefined, { min, integer: true });
-  let variants: string[] | undefined;
-  if (v.attention !== undefined) {
-    variants = v.attention.split(',').map((s) => s.trim()).filter(Boolean);
-    if (variants.length === 0) throw new UsageError(`uhop ${NAME}: --attention needs at least one variant`);
-    for (const name of variants) {
-      try {
-        parseVariant(name);
-      } catch (e) {
-        throw new UsageError(`uhop ${NAME}: --attention: ${(e as Error).message}`);
-      }
-    }
-  }
+  const int = intFlags(NAME, v);
+  const variants = nameListFlag(NAME, 'attention', v.attention, 'variant', parseVariant);
   const pairs = numberListFlag(NAME, 'pairs', v.pairs, { min: 1, integer: true });
   if (pairs && pairs.length === 0) throw new UsageError(`uhop ${NAME}: --pairs needs at least one number`);
   const options: RecallExperimentOptions = {
@@ -137,17 +121,10 @@ function parse(args: string[]): RecallArgs {
     separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
     featureDim: int('feature-dim'),
   };
-  for (const k of Object.keys(options) as (keyof RecallExperimentOptions)[]) if (options[k] === undefined) delete options[k];
+  dropUndefined(options);
   const maxPairs = Math.max(...(pairs ?? DEFAULT_RECALL_PAIRS));
   if (maxPairs > (options.numKeys ?? 64)) throw new UsageError(`uhop ${NAME}: --pairs ${maxPairs} needs --keys >= ${maxPairs} (the keys of one problem are distinct)`);
-  return {
-    backend: v.backend,
-    options,
-    out: v.out ?? 'results/recall',
-    name: v.name ?? 'recall',
-    save: v['no-save'] !== true,
-    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
-  };
+  return { backend: v.backend, options, ...outputArgs(v, { out: 'results/recall', name: 'recall' }) };
 }
 
 /** Prints the accuracy table (one row per variant, one column per number of pairs). */
@@ -212,25 +189,12 @@ export async function writeRecallFiles(res: RecallResults, dir: string, name: st
   return paths;
 }
 
-async function run(p: RecallArgs, io: CliIO): Promise<number> {
-  const t0 = performance.now();
-  let bar: ReturnType<typeof progress> | undefined;
-  const res = await runRecallExperiment({
-    ...p.options,
-    onProgress: ({ done, total, status }) => {
-      bar ??= progress(total, NAME, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
-      bar.tick(1, status);
-      if (done === total) bar.stop();
-    },
+function run(p: RecallArgs, io: CliIO): Promise<number> {
+  return runExperimentCommand(NAME, p, io, {
+    run: (onProgress) => runRecallExperiment({ ...p.options, onProgress }),
+    print: printRecallReport,
+    write: writeRecallFiles,
   });
-  bar?.stop();
-  printRecallReport(res, io.stdout);
-  if (p.save) {
-    const paths = await writeRecallFiles(res, p.out, p.name);
-    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
-  }
-  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
-  return 0;
 }
 
 /** The `uhop recall` command (listed in src/cli.ts). */

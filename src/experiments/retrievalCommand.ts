@@ -2,8 +2,6 @@
  * `uhop retrieval`: runs {@link runRetrievalExperiment} from the command line, prints the
  * comparison tables and writes the results JSON and SVG plots.
  */
-import { performance } from 'node:perf_hooks';
-import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
@@ -14,9 +12,13 @@ import {
   numberFlag,
   numberListFlag,
   parseCommandArgs,
+  dropUndefined,
+  outputArgs,
+  runExperimentCommand,
+  OUTPUT_OPTIONS,
   type CliIO,
   type CommandModule,
-  type CommonArgs,
+  type ExperimentArgs,
 } from './command.js';
 import {
   DEFAULT_FIT,
@@ -31,7 +33,7 @@ import {
   type RetrievalResults,
   type RetrievalRow,
 } from './retrieval.js';
-import { formatCell, lineChartSvg, printTable, progress, writeResults, writeTextFile, type TableColumn } from './report.js';
+import { formatCell, lineChartSvg, printTable, writeResults, writeTextFile, type TableColumn } from './report.js';
 
 const NAME = 'retrieval';
 
@@ -70,12 +72,8 @@ const OPTIONS = {
   'plus-factor': { type: 'string' },
   'plus-loss': { type: 'string' },
   'plus-lr': { type: 'string' },
-  out: { type: 'string' },
-  name: { type: 'string' },
-  'no-save': { type: 'boolean' },
   from: { type: 'string' },
-  progress: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 const HELP = `Usage: uhop retrieval [options]
@@ -148,14 +146,9 @@ Examples:
   uhop retrieval --data-dir /usr/share/datasets/fashion-mnist --beta 0.5
 `;
 
-export interface RetrievalArgs extends CommonArgs {
-  options: RetrievalExperimentOptions;
+export interface RetrievalArgs extends ExperimentArgs<RetrievalExperimentOptions> {
   /** Re-report an earlier results JSON instead of running. */
   from?: string;
-  out: string;
-  name: string;
-  save: boolean;
-  progress: 'auto' | 'force' | 'off';
 }
 
 function parse(args: string[]): RetrievalArgs {
@@ -229,15 +222,12 @@ function parse(args: string[]): RetrievalArgs {
     },
     plusFactor: numberFlag(NAME, 'plus-factor', v['plus-factor'], { min: 1 }),
   };
-  for (const k of Object.keys(options) as (keyof RetrievalExperimentOptions)[]) if (options[k] === undefined) delete options[k];
+  dropUndefined(options);
   return {
     backend: v.backend,
     options,
     from: v.from,
-    out: v.out ?? 'results/retrieval',
-    name: v.name ?? (v.from ? basename(v.from).replace(/\.json$/, '') : `${dataset}-${full ? 'full' : 'quick'}`),
-    save: v['no-save'] !== true,
-    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
+    ...outputArgs(v, { out: 'results/retrieval', name: v.from ? basename(v.from).replace(/\.json$/, '') : `${dataset}-${full ? 'full' : 'quick'}` }),
   };
 }
 
@@ -398,7 +388,6 @@ function readResults(path: string): RetrievalResults {
 }
 
 async function run(p: RetrievalArgs, io: CliIO): Promise<number> {
-  const t0 = performance.now();
   if (p.from) {
     const res = readResults(p.from);
     printRetrievalReport(res, io.stdout);
@@ -406,24 +395,11 @@ async function run(p: RetrievalArgs, io: CliIO): Promise<number> {
     io.stdout.write(`(results of an earlier run: ${res.wallSeconds.toFixed(1)} s on ${res.backend})\n`);
     return 0;
   }
-  let bar: ReturnType<typeof progress> | undefined;
-  const res = await runRetrievalExperiment({
-    ...p.options,
-    onProgress: ({ done, total, status }) => {
-      bar ??= progress(total, 'retrieval', { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
-      bar.tick(1, status);
-      if (done === total) bar.stop();
-    },
+  return runExperimentCommand(NAME, p, io, {
+    run: (onProgress) => runRetrievalExperiment({ ...p.options, onProgress }),
+    print: printRetrievalReport,
+    write: writeRetrievalFiles,
   });
-  bar?.stop();
-  printRetrievalReport(res, io.stdout);
-  if (p.save) {
-    const paths = await writeRetrievalFiles(res, p.out, p.name);
-    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  io.stdout.write(`wall time ${seconds.toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
-  return 0;
 }
 
 /** The `uhop retrieval` command (listed in src/cli.ts). */

@@ -2,21 +2,25 @@
  * `uhop vision`: runs {@link runVisionExperiment} from the command line, prints the test
  * accuracy table and writes the results JSON and the learning-curve SVG.
  */
-import { cpus } from 'node:os';
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
-  UsageError,
   choiceFlag,
   numberFlag,
   parseCommandArgs,
+  dropUndefined,
+  outputArgs,
+  intFlags,
+  nameListFlag,
+  runExperimentCommand,
+  OUTPUT_OPTIONS,
   type CliIO,
   type CommandModule,
-  type CommonArgs,
+  type ExperimentArgs,
 } from './command.js';
 import { DEFAULT_VISION_VARIANTS, runVisionExperiment, type VisionExperimentOptions, type VisionResults } from './vision.js';
 import { parseVariant, pct } from './transformerTraining.js';
-import { lineChartSvg, printTable, progress, writeResults, writeTextFile } from './report.js';
+import { lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
 const NAME = 'vision';
 
@@ -41,11 +45,7 @@ const OPTIONS = {
   'fit-loss': { type: 'string' },
   'feature-dim': { type: 'string' },
   alternate: { type: 'string' },
-  out: { type: 'string' },
-  name: { type: 'string' },
-  'no-save': { type: 'boolean' },
-  progress: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 const HELP = `Usage: uhop vision [options]
@@ -100,29 +100,12 @@ Examples:
   uhop vision --encoder transformer --layers 2 --pooling cls
 `;
 
-export interface VisionArgs extends CommonArgs {
-  options: VisionExperimentOptions;
-  out: string;
-  name: string;
-  save: boolean;
-  progress: 'auto' | 'force' | 'off';
-}
+export type VisionArgs = ExperimentArgs<VisionExperimentOptions>;
 
 function parse(args: string[]): VisionArgs {
   const v = parseCommandArgs(NAME, args, OPTIONS);
-  const int = (flag: keyof typeof OPTIONS, min = 1) => numberFlag(NAME, flag, v[flag] as string | undefined, { min, integer: true });
-  let variants: string[] | undefined;
-  if (v.attention !== undefined) {
-    variants = v.attention.split(',').map((s) => s.trim()).filter(Boolean);
-    if (variants.length === 0) throw new UsageError(`uhop ${NAME}: --attention needs at least one variant`);
-    for (const name of variants) {
-      try {
-        parseVariant(name);
-      } catch (e) {
-        throw new UsageError(`uhop ${NAME}: --attention: ${(e as Error).message}`);
-      }
-    }
-  }
+  const int = intFlags(NAME, v);
+  const variants = nameListFlag(NAME, 'attention', v.attention, 'variant', parseVariant);
   const dataset = v.dataset ?? 'mnist';
   const options: VisionExperimentOptions = {
     dataset,
@@ -145,16 +128,9 @@ function parse(args: string[]): VisionArgs {
     featureDim: int('feature-dim'),
     alternations: int('alternate', 0),
   };
-  for (const k of Object.keys(options) as (keyof VisionExperimentOptions)[]) if (options[k] === undefined) delete options[k];
+  dropUndefined(options);
   const stem = dataset === 'mnist' || dataset === 'fashion-mnist' ? dataset : 'idx';
-  return {
-    backend: v.backend,
-    options,
-    out: v.out ?? 'results/vision',
-    name: v.name ?? stem,
-    save: v['no-save'] !== true,
-    progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
-  };
+  return { backend: v.backend, options, ...outputArgs(v, { out: 'results/vision', name: stem }) };
 }
 
 /** Prints the accuracy table of a result. */
@@ -214,25 +190,12 @@ export async function writeVisionFiles(res: VisionResults, dir: string, name: st
   return paths;
 }
 
-async function run(p: VisionArgs, io: CliIO): Promise<number> {
-  const t0 = performance.now();
-  let bar: ReturnType<typeof progress> | undefined;
-  const res = await runVisionExperiment({
-    ...p.options,
-    onProgress: ({ done, total, status }) => {
-      bar ??= progress(total, NAME, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
-      bar.tick(1, status);
-      if (done === total) bar.stop();
-    },
+function run(p: VisionArgs, io: CliIO): Promise<number> {
+  return runExperimentCommand(NAME, p, io, {
+    run: (onProgress) => runVisionExperiment({ ...p.options, onProgress }),
+    print: printVisionReport,
+    write: writeVisionFiles,
   });
-  bar?.stop();
-  printVisionReport(res, io.stdout);
-  if (p.save) {
-    const paths = await writeVisionFiles(res, p.out, p.name);
-    io.stdout.write(`\nwrote ${paths.join(', ')}\n`);
-  }
-  io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
-  return 0;
 }
 
 /** The `uhop vision` command (listed in src/cli.ts). */
