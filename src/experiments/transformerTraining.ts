@@ -9,6 +9,7 @@ import { SEPARATION_KINDS } from '../ops/separation.js';
 import type { SeparationKind } from '../ops/types.js';
 import type { UHopArgs } from '../layers/hopfieldCore.js';
 import { meanStd } from './report.js';
+import { seededRandom } from '../data/random.js';
 
 // ---------------------------------------------------------------------------------------
 // Attention variants
@@ -71,17 +72,6 @@ export function variantLayerOptions(v: AttentionVariant, u: UHopExperimentOption
 // ---------------------------------------------------------------------------------------
 // Seeding
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 let seededDepth = 0;
 
 /**
@@ -99,7 +89,7 @@ let seededDepth = 0;
 export async function withSeed<T>(seed: number, fn: () => Promise<T>): Promise<T> {
   if (seededDepth > 0) throw new Error('withSeed: already inside a seeded run; seeded runs cannot overlap');
   const original = Math.random;
-  Math.random = mulberry32(seed * 0x9e3779b1 + 12345);
+  Math.random = seededRandom((seed * 0x9e3779b1 + 12345) >>> 0).uniform;
   seededDepth++;
   try {
     return await fn();

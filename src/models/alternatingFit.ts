@@ -28,6 +28,7 @@ import { dense3d, layerNorm, splitHeads, type UHopConfig } from '../layers/hopfi
 import { applyFeatureMap, featureMapBackward } from '../ops/featureMap.js';
 import { separationLossAndGrad } from '../ops/separationLoss.js';
 import type { FeatureMapKind } from '../ops/types.js';
+import { seededRandom } from '../data/random.js';
 
 type Layer = tfl.layers.Layer;
 
@@ -231,17 +232,6 @@ export interface PhiEpochLog {
   ms: number;
 }
 
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The U-Hop paper's alternating schedule (see the file header): Phi epochs that train only the
  * layers' Phi0 on the separation loss of their projected keys over the training set,
@@ -305,7 +295,7 @@ export class AlternatingFitCallback extends tfl.Callback {
     this.shuffle = options.shuffle ?? true;
     this.evaluate = options.evaluate ?? true;
     this.onPhiEpochEnd = options.onPhiEpochEnd;
-    this.rng = makeRng(int(options.seed, 'seed', 0, 0));
+    this.rng = seededRandom(int(options.seed, 'seed', 0, 0)).uniform;
   }
 
   /** The model's U-Hop layers (found on first use). */

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeparationLossKind } from './types.js';
+import { seededRandom } from '../data/random.js';
 
 /** Added to ||Phi(k)||^2 before the inverse square root: u = F / sqrt(||F||^2 + NORM_EPS). */
 export const NORM_EPS = 1e-12;
@@ -25,16 +26,12 @@ export const SEPARATION_LOSS_KINDS: readonly SeparationLossKind[] = ['uniform', 
 // ---------------------------------------------------------------------------------------------
 // Seeded random numbers (deterministic across backends: drawn in JS, uploaded once).
 
-/** mulberry32: a small, fast 32-bit PRNG; returns uniforms in [0, 1). */
+/**
+ * Uniforms in [0, 1) from the package's mulberry32 stream ({@link seededRandom}); `seed` is
+ * floored and reduced to 32 bits, undefined draws a seed from Math.random.
+ */
 export function makeRng(seed: number | undefined): () => number {
-  let a = (seed === undefined ? Math.floor(Math.random() * 2 ** 32) : Math.floor(seed)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom((seed === undefined ? Math.floor(Math.random() * 2 ** 32) : Math.floor(seed)) >>> 0).uniform;
 }
 
 /** n standard normal draws (Box-Muller). */
