@@ -57,9 +57,57 @@ export interface SequenceClassifierOptions extends Omit<TransformerEncoderOption
   name?: string;
 }
 
-function requirePosInt(v: unknown, name: string, where: string): number {
+/** @internal shared with the vision classifier */
+export function requirePosInt(v: unknown, name: string, where: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
   return v;
+}
+
+/** The checked head options of a token classifier. @internal */
+export interface ClassifierHead {
+  pooling: PoolingKind;
+  outAct: 'softmax' | 'linear';
+  cd: number;
+}
+
+/**
+ * Checks the head options (pooling, outputActivation, classifierDropout) and fills their defaults.
+ * @internal shared with the vision classifier
+ */
+export function checkClassifierHead(options: Pick<SequenceClassifierOptions, 'pooling' | 'outputActivation' | 'classifierDropout'>, where: string): ClassifierHead {
+  const pooling = options.pooling ?? 'cls';
+  if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
+  const outAct = options.outputActivation ?? 'softmax';
+  if (outAct !== 'softmax' && outAct !== 'linear') throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
+  const cd = options.classifierDropout ?? 0;
+  if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
+  return { pooling, outAct, cd };
+}
+
+/**
+ * Prepends the class token (pooling 'cls') to `n` tokens [B, n, d] and adds the learned positions.
+ * @internal shared with the vision classifier
+ */
+export function addClassAndPositions(h: tfl.SymbolicTensor, pooling: PoolingKind, n: number): tfl.SymbolicTensor {
+  if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
+  return new AddPositionEmbedding({ maxLen: pooling === 'cls' ? n + 1 : n, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;
+}
+
+/**
+ * The classifier on encoded tokens [B, L, d]: pooling, dropout (when > 0), Dense(numClasses).
+ * @internal shared with the vision classifier
+ */
+export function classifierOutput(
+  h: tfl.SymbolicTensor,
+  head: ClassifierHead,
+  d: number,
+  numHeads: number,
+  numClasses: number,
+  poolingOptions?: HopfieldPoolingOptions,
+): tfl.SymbolicTensor {
+  let z = poolTokens(h, head.pooling, d, numHeads, poolingOptions);
+  if (head.cd > 0) z = tfl.layers.dropout({ rate: head.cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;
+  return tfl.layers.dense({ units: numClasses, activation: head.outAct, name: 'classifier' }).apply(z) as tfl.SymbolicTensor;
 }
 
 /**
@@ -101,12 +149,7 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
   const maxLen = requirePosInt(options.maxLen, 'maxLen', where);
   const d = requirePosInt(options.dModel, 'dModel', where);
   const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
-  const pooling = options.pooling ?? 'cls';
-  if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
-  const outAct = options.outputActivation ?? 'softmax';
-  if (outAct !== 'softmax' && outAct !== 'linear') throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
-  const cd = options.classifierDropout ?? 0;
-  if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
+  const head = checkClassifierHead(options, where);
   const {
     vocabSize: _v,
     maxLen: _m,
@@ -122,12 +165,8 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
 
   const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
   let h = new TokenEmbedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding' }).apply(ids) as tfl.SymbolicTensor;
-  const len = pooling === 'cls' ? maxLen + 1 : maxLen;
-  if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
-  h = new AddPositionEmbedding({ maxLen: len, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;
+  h = addClassAndPositions(h, head.pooling, maxLen);
   h = encoderStack(h, encoder);
-  let z = poolTokens(h, pooling, d, encoder.numHeads ?? defaultNumHeads(d), poolingOptions);
-  if (cd > 0) z = tfl.layers.dropout({ rate: cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ units: numClasses, activation: outAct, name: 'classifier' }).apply(z) as tfl.SymbolicTensor;
+  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions);
   return tfl.model({ inputs: ids, outputs: out, name: name ?? 'sequence_classifier' });
 }

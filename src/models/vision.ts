@@ -9,9 +9,9 @@
  *       -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { AddPositionEmbedding, ClassToken, LayerNorm } from './tokenLayers.js';
+import { LayerNorm } from './tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
-import { poolTokens, POOLING_KINDS, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
+import { addClassAndPositions, checkClassifierHead, classifierOutput, requirePosInt, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
 
 /** The token mixer of {@link visionClassifier}. */
 export type VisionEncoderKind = 'transformer' | 'single-hopfield';
@@ -51,11 +51,6 @@ export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions,
   name?: string;
 }
 
-function requirePosInt(v: unknown, name: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
-  return v;
-}
-
 /**
  * A ViT-style classifier: images [B, H, W, C] in, class probabilities [B, numClasses] out.
  *
@@ -85,12 +80,7 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   if (!VISION_ENCODERS.includes(encoderKind)) throw new Error(`${where}: encoder must be one of ${VISION_ENCODERS.join(', ')}, got '${String(encoderKind)}'`);
   const patchEmbedding = options.patchEmbedding ?? 'dense';
   if (patchEmbedding !== 'conv' && patchEmbedding !== 'dense') throw new Error(`${where}: patchEmbedding must be 'conv' or 'dense', got '${String(patchEmbedding)}'`);
-  const pooling = options.pooling ?? 'cls';
-  if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
-  const outAct = options.outputActivation ?? 'softmax';
-  if (outAct !== 'softmax' && outAct !== 'linear') throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
-  const cd = options.classifierDropout ?? 0;
-  if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
+  const head = checkClassifierHead(options, where);
   const {
     imageSize: _i,
     channels: _ch,
@@ -121,8 +111,7 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     h = tfl.layers.reshape({ targetShape: [N, p * p * C], name: 'patch_flatten' }).apply(h) as tfl.SymbolicTensor;
     h = tfl.layers.dense({ units: d, name: 'patch_embedding' }).apply(h) as tfl.SymbolicTensor;
   }
-  if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
-  h = new AddPositionEmbedding({ maxLen: pooling === 'cls' ? N + 1 : N, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;
+  h = addClassAndPositions(h, head.pooling, N);
 
   const eps = encoder.layerNormEpsilon ?? 1e-6;
   if (encoderKind === 'transformer') {
@@ -141,8 +130,6 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     h = tfl.layers.add({ name: 'hopfield_residual' }).apply([h, a]) as tfl.SymbolicTensor;
     h = new LayerNorm({ epsilon: eps, name: 'final_ln' }).apply(h) as tfl.SymbolicTensor;
   }
-  let z = poolTokens(h, pooling, d, encoder.numHeads ?? defaultNumHeads(d), poolingOptions);
-  if (cd > 0) z = tfl.layers.dropout({ rate: cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ units: numClasses, activation: outAct, name: 'classifier' }).apply(z) as tfl.SymbolicTensor;
+  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions);
   return tfl.model({ inputs: image, outputs: out, name: name ?? 'vision_classifier' });
 }
