@@ -174,8 +174,15 @@ export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', Mil
     },
   },
   musk2: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 3e-4 } }) },
-  // uhop mil --dataset elephant --tune --only-folds 0,1,2,3,4 (results/mil/elephant-tune.json)
-  elephant: { ...SHARED, methods: familyPatches({ hopfield: { learningRate: 1e-3, hopfield: NO_NORM }, attention: { learningRate: 1e-3, ...STRONG_REG } }) },
+  // uhop mil --dataset elephant --tune --only-folds 0,1,2,3,4 (results/mil/elephant-tune.json), then
+  // uhop mil --dataset elephant --tune --tune-families uhop --only-folds 0,1,2,3,4 --name elephant-uhop
+  elephant: {
+    ...SHARED,
+    methods: {
+      ...familyPatches({ hopfield: { learningRate: 1e-3, hopfield: NO_NORM }, attention: { learningRate: 1e-3, ...STRONG_REG } }),
+      ...uhopPatch({ learningRate: 1e-3, hopfield: { ...NO_NORM, separationLoss: 'uniform' } }),
+    },
+  },
 };
 
 /**
