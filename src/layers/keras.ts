@@ -103,6 +103,16 @@ export function serializeKerasObject(x: tf.serialization.Serializable | null | u
   return { className: x.getClassName(), config: x.getConfig() };
 }
 
+/** The Keras options of a layer's projection kernels and biases (initializer, regularizer, constraint of each). */
+export const PROJECTION_WEIGHT_KEYS = [
+  'kernelInitializer',
+  'biasInitializer',
+  'kernelRegularizer',
+  'biasRegularizer',
+  'kernelConstraint',
+  'biasConstraint',
+] as const;
+
 /** The keys every tfjs `LayerArgs` may carry (accepted by every layer of this package). */
 export const LAYER_ARG_KEYS: readonly string[] = [
   'inputShape',

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { UHopAttention, HOPFIELD_ATTENTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
+import { UHopAttention, HOPFIELD_ATTENTION_KEYS, MHA_PROJECTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
 import { checkKnownArgs } from './keras.js';
 
 type Layer = tfl.layers.Layer;
@@ -26,24 +26,7 @@ interface TfjsMultiHeadAttention {
   _outputDense?: Layer;
 }
 
-const PROJECTION_CONFIG_KEYS = [
-  'numHeads',
-  'keyDim',
-  'valueDim',
-  'dropout',
-  'useBias',
-  'outputShape',
-  'attentionAxes',
-  'kernelInitializer',
-  'biasInitializer',
-  'kernelRegularizer',
-  'biasRegularizer',
-  'kernelConstraint',
-  'biasConstraint',
-  'name',
-  'trainable',
-  'dtype',
-];
+const PROJECTION_CONFIG_KEYS = [...MHA_PROJECTION_KEYS, 'name', 'trainable', 'dtype'];
 
 function isMultiHeadAttention(layer: Layer): boolean {
   return layer.getClassName() === 'MultiHeadAttention';

@@ -42,6 +42,7 @@ import {
   getInitializer,
   getRegularizer,
   serializeKerasObject,
+  PROJECTION_WEIGHT_KEYS,
   type Constraint,
   type ConstraintLike,
   type Initializer,
@@ -163,26 +164,13 @@ function validRoles(roles: unknown, n: number): roles is string[] {
   return all.every((r) => ROLES.includes(r as AttentionInputRole)) && new Set(all).size === all.length && (roles[0] as string).split('+').includes('query');
 }
 
-const MHA_ARG_KEYS = [
-  'numHeads',
-  'keyDim',
-  'valueDim',
-  'dropout',
-  'useBias',
-  'outputShape',
-  'attentionAxes',
-  'kernelInitializer',
-  'biasInitializer',
-  'kernelRegularizer',
-  'biasRegularizer',
-  'activityRegularizer',
-  'kernelConstraint',
-  'biasConstraint',
-  'queryShape',
-  'keyShape',
-  'valueShape',
-  'seed',
-] as const;
+/**
+ * MultiHeadAttention's arguments that define its projections: what `replaceAttention` carries
+ * over from a MultiHeadAttention config.
+ */
+export const MHA_PROJECTION_KEYS = ['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'outputShape', 'attentionAxes', ...PROJECTION_WEIGHT_KEYS] as const;
+
+const MHA_ARG_KEYS = [...MHA_PROJECTION_KEYS, 'activityRegularizer', 'queryShape', 'keyShape', 'valueShape', 'seed'] as const;
 
 /** Names of the Hopfield/U-Hop options (everything UHopAttention adds to MultiHeadAttention). */
 export const HOPFIELD_ATTENTION_KEYS: readonly string[] = [
