@@ -100,7 +100,7 @@ export class Hopfield extends HopfieldBase {
     return [out, [s.state[0], this.numHeads, s.state[1], this.memoriesFor(s.stored[1])]];
   }
 
-  private patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns {
+  protected override patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const s = splitInputs(list, (t) => t.rank, this.where);
     const kw = kwargs as HopfieldCallKwargs;
@@ -126,24 +126,6 @@ export class Hopfield extends HopfieldBase {
       stateMask = (list.length >= 3 ? masks[1] : masks[0]) ?? null;
     }
     return (this.returnAssociation ? [stateMask, null] : stateMask) as tf.Tensor | tf.Tensor[];
-  }
-
-  /**
-   * The U-Hop Stage-I loss trace of the fit a call on `inputs` runs: [fitSteps + 1, batch,
-   * numHeads] (the separation loss of each sample's and head's projected keys before each
-   * fit step and after the last). Builds the layer if needed.
-   *
-   * @example
-   * ```ts
-   * const trace = layer.fitLossTrace(x);          // [6, B, H] for fitSteps 5
-   * ```
-   */
-  fitLossTrace(inputs: tf.Tensor | tf.Tensor[], kwargs: HopfieldCallKwargs = {}): tf.Tensor {
-    if (!this.built) {
-      const list = Array.isArray(inputs) ? inputs : [inputs];
-      this.build(list.length === 1 ? list[0].shape : list.map((t) => t.shape));
-    }
-    return this.fitLossTraceOf(this.patterns(inputs, kwargs as Kwargs));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { SEPARATION_KINDS } from '../ops/separation.js';
 import { SIMILARITY_KINDS } from '../ops/similarity.js';
@@ -579,12 +580,28 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     });
   }
 
+  /** The stored, state and projection patterns of a call on `inputs` (where the three layers differ). */
+  protected abstract patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns;
+
+  /** Builds the layer for the shapes of `inputs` (a call's first argument). */
+  protected buildFor(inputs: tf.Tensor | tf.Tensor[]): void {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    this.build(list.length === 1 ? list[0].shape : list.map((t) => t.shape));
+  }
+
   /**
-   * The U-Hop Stage-I loss trace of one call on these patterns: [fitSteps + 1, B, H], the
-   * separation loss of every (sample, head) memory set before each fit step and after the
-   * last (the same fit the call runs; detached, for inspection and tests).
+   * The U-Hop Stage-I loss trace of the fit a call on `inputs` runs: [fitSteps + 1, batch,
+   * numHeads] (the separation loss of each sample's and head's projected keys before each
+   * fit step and after the last; detached, for inspection and tests). Builds the layer if needed.
+   *
+   * @example
+   * ```ts
+   * const trace = layer.fitLossTrace(x);          // [6, B, H] for fitSteps 5
+   * ```
    */
-  protected fitLossTraceOf(p: HopfieldPatterns): tf.Tensor {
+  fitLossTrace(inputs: tf.Tensor | tf.Tensor[], kwargs: HopfieldCallKwargs = {}): tf.Tensor {
+    if (!this.built) this.buildFor(inputs);
+    const p = this.patterns(inputs, kwargs as Kwargs);
     if (this.uhop.featureMap === 'none') {
       throw new Error(`${this.where}: fitLossTrace needs a feature map (featureMap 'linear' or 'mlp'), got featureMap 'none'`);
     }

@@ -91,7 +91,7 @@ export class HopfieldLayer extends HopfieldBase {
     return [out, [s[0], this.numHeads, s[1], this.memoriesFor(this.quantity)]];
   }
 
-  private patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns {
+  protected override patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (list.length !== 1) throw new Error(`${this.where}: expects one input [batch, n, features], got ${list.length} inputs`);
     const kw = kwargs as HopfieldCallKwargs;
@@ -119,10 +119,9 @@ export class HopfieldLayer extends HopfieldBase {
     return (this.returnAssociation ? [m, null] : m) as tf.Tensor | tf.Tensor[];
   }
 
-  /** The U-Hop Stage-I loss trace of a call: [fitSteps + 1, 1, numHeads] (one memory for all samples). */
-  fitLossTrace(inputs: tf.Tensor | tf.Tensor[], kwargs: HopfieldCallKwargs = {}): tf.Tensor {
-    if (!this.built) this.build((Array.isArray(inputs) ? inputs[0] : inputs).shape);
-    return this.fitLossTraceOf(this.patterns(inputs, kwargs as Kwargs));
+  /** Builds from the first input's shape, as a call does (fitLossTrace's batch is 1: one memory for all samples). */
+  protected override buildFor(inputs: tf.Tensor | tf.Tensor[]): void {
+    this.build((Array.isArray(inputs) ? inputs[0] : inputs).shape);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

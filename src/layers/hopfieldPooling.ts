@@ -115,7 +115,7 @@ export class HopfieldPooling extends HopfieldBase {
     return [out, [B, this.numHeads, this.quantity, this.memoriesFor(s.stored[1])]];
   }
 
-  private patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns {
+  protected override patterns(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): HopfieldPatterns {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const s = splitInputs(list, (t) => t.rank, this.where);
     const kw = kwargs as HopfieldCallKwargs;
@@ -147,15 +147,6 @@ export class HopfieldPooling extends HopfieldBase {
   /** The pooled output has no set axis left: no mask. */
   override computeMask(): tf.Tensor | tf.Tensor[] {
     return (this.returnAssociation ? [null, null] : null) as unknown as tf.Tensor;
-  }
-
-  /** The U-Hop Stage-I loss trace of a call on `inputs`: [fitSteps + 1, batch, numHeads] (see `Hopfield.fitLossTrace`). */
-  fitLossTrace(inputs: tf.Tensor | tf.Tensor[], kwargs: HopfieldCallKwargs = {}): tf.Tensor {
-    if (!this.built) {
-      const list = Array.isArray(inputs) ? inputs : [inputs];
-      this.build(list.length === 1 ? list[0].shape : list.map((t) => t.shape));
-    }
-    return this.fitLossTraceOf(this.patterns(inputs, kwargs as Kwargs));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
