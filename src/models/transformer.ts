@@ -13,7 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { UHopAttention } from '../layers/uhopAttention.js';
 import { MultiHeadAttention } from '../layers/multiHeadAttention.js';
 import { Hopfield } from '../layers/hopfield.js';
-import type { UHopArgs } from '../layers/hopfieldCore.js';
+import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
 import { LayerNorm } from './tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 
@@ -84,25 +84,7 @@ export interface TransformerEncoderOptions extends Omit<TransformerBlockOptions,
   name?: string;
 }
 
-const HOPFIELD_OPTION_KEYS = [
-  'separation',
-  'similarity',
-  'beta',
-  'alpha',
-  'updateSteps',
-  'featureMap',
-  'featureDim',
-  'featureHiddenDim',
-  'separationLoss',
-  'separationLossT',
-  'separationLossTau',
-  'fitSteps',
-  'fitLr',
-  'fitOptimizer',
-  'fitRowNormalize',
-  'phiTrainable',
-  'phi0Initializer',
-] as const;
+const HOPFIELD_OPTION_KEYS = ['separation', 'similarity', 'beta', 'alpha', 'updateSteps', ...UHOP_ARG_KEYS] as const;
 
 function posInt(v: unknown, name: string, where: string): number | undefined {
   if (v == null) return undefined;
