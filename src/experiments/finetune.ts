@@ -28,7 +28,7 @@ import { loadIdxImageFolder, loadMnist } from '../data/idx.js';
 import { visionClassifier } from '../models/vision.js';
 import { recallModel, recallTask } from './recall.js';
 import { FASHION_MNIST_DIR } from './vision.js';
-import { accuracy, parseVariant, trainWithCurve, variantLayerOptions, withSeed, type ClassificationData, type EpochRecord, type UHopExperimentOptions } from './transformerTraining.js';
+import { accuracy, checkIntOption, parseVariant, seedList, trainWithCurve, variantLayerOptions, withSeed, type ClassificationData, type EpochRecord, type UHopExperimentOptions } from './transformerTraining.js';
 import { meanStd } from './report.js';
 
 export type FinetuneTask = 'recall' | 'vision';
@@ -161,11 +161,8 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
   if (task !== 'recall' && task !== 'vision') throw new Error(`${fn}: task must be 'recall' or 'vision', got '${String(task)}'`);
   const variant = parseVariant(options.variant ?? 'uhop');
   if (!variant.uhop) throw new Error(`${fn}: variant must be a U-Hop variant ('uhop' or 'uhop-<separation>'), got '${variant.name}'`);
-  const int = (v: number, name: string, min = 1) => {
-    if (!Number.isInteger(v) || v < min) throw new Error(`${fn}: ${name} must be an integer >= ${min}, got ${String(v)}`);
-    return v;
-  };
-  const seeds = Array.isArray(options.seeds) ? options.seeds : Array.from({ length: int(options.seeds ?? 2, 'seeds') }, (_, i) => i);
+  const int = (v: number, name: string, min = 1) => checkIntOption(fn, v, name, min);
+  const seeds = seedList(fn, options.seeds, 2);
   const pretrainEpochs = int(options.pretrainEpochs ?? 3, 'pretrainEpochs');
   const finetuneEpochs = int(options.finetuneEpochs ?? 2, 'finetuneEpochs');
   const batchSize = int(options.batchSize ?? 64, 'batchSize');

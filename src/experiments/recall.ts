@@ -16,7 +16,9 @@ import { TokenEmbedding, SelectToken } from '../models/tokenLayers.js';
 import { encoderStack, type EncoderAttentionOptions } from '../models/transformer.js';
 import { seededRandom } from '../data/random.js';
 import {
+  checkIntOption,
   parseVariant,
+  seedList,
   summarizeCurves,
   trainWithCurve,
   variantLayerOptions,
@@ -209,17 +211,14 @@ export interface RecallResults {
 export async function runRecallExperiment(options: RecallExperimentOptions = {}): Promise<RecallResults> {
   const fn = 'runRecallExperiment';
   const t0 = performance.now();
-  const int = (v: number, name: string, min = 1) => {
-    if (!Number.isInteger(v) || v < min) throw new Error(`${fn}: ${name} must be an integer >= ${min}, got ${String(v)}`);
-    return v;
-  };
+  const int = (v: number, name: string, min = 1) => checkIntOption(fn, v, name, min);
   const pairsList = (options.pairs ?? DEFAULT_RECALL_PAIRS).map((p) => int(p, 'pairs'));
   const variants = (options.variants ?? DEFAULT_RECALL_VARIANTS).map(parseVariant);
   const numKeys = int(options.numKeys ?? 64, 'numKeys');
   const numValues = int(options.numValues ?? 16, 'numValues', 2);
   const trainSize = int(options.trainSize ?? 3000, 'trainSize');
   const testSize = int(options.testSize ?? 1000, 'testSize');
-  const seeds = Array.isArray(options.seeds) ? options.seeds : Array.from({ length: int(options.seeds ?? 2, 'seeds') }, (_, i) => i);
+  const seeds = seedList(fn, options.seeds, 2);
   const epochs = int(options.epochs ?? 6, 'epochs');
   const batchSize = int(options.batchSize ?? 64, 'batchSize');
   const lr = options.lr ?? 3e-3;

@@ -72,6 +72,17 @@ export function variantLayerOptions(v: AttentionVariant, u: UHopExperimentOption
 // ---------------------------------------------------------------------------------------
 // Seeding
 
+/** Checks an integer option of the experiment `fn` (an error names both); returns it. */
+export function checkIntOption(fn: string, v: number, name: string, min = 1): number {
+  if (!Number.isInteger(v) || v < min) throw new Error(`${fn}: ${name} must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+/** The seeds of an experiment: the list given, or 0..n-1 for a count `n` (default `count`). */
+export function seedList(fn: string, seeds: number | number[] | undefined, count: number): number[] {
+  return Array.isArray(seeds) ? seeds : Array.from({ length: checkIntOption(fn, seeds ?? count, 'seeds') }, (_, i) => i);
+}
+
 let seededDepth = 0;
 
 /**

@@ -15,7 +15,9 @@ import { loadIdxImageFolder, loadMnist, type ImageSet } from '../data/idx.js';
 import { visionClassifier, type VisionEncoderKind } from '../models/vision.js';
 import { AlternatingFitCallback, type PhiEpochLog } from '../models/alternatingFit.js';
 import {
+  checkIntOption,
   parseVariant,
+  seedList,
   summarizeCurves,
   trainWithCurve,
   variantLayerOptions,
@@ -107,10 +109,7 @@ function loadImages(dataset: string, split: 'train' | 'test', limit: number): { 
   return { set: loadIdxImageFolder(dir, { split, limit }), source: dataset === 'fashion-mnist' ? `Fashion-MNIST (${dir})` : dir };
 }
 
-function checkInt(v: number, name: string, min: number): number {
-  if (!Number.isInteger(v) || v < min) throw new Error(`runVisionExperiment: ${name} must be an integer >= ${min}, got ${String(v)}`);
-  return v;
-}
+const checkInt = (v: number, name: string, min: number): number => checkIntOption('runVisionExperiment', v, name, min);
 
 /**
  * Runs the comparison (see the file header) and returns every run and a summary per variant.
@@ -129,7 +128,7 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
   const testSize = checkInt(options.testSize ?? 1000, 'testSize', 1);
   const variants = (options.variants ?? DEFAULT_VISION_VARIANTS).map(parseVariant);
   if (variants.length === 0) throw new Error('runVisionExperiment: variants must not be empty');
-  const seeds = Array.isArray(options.seeds) ? options.seeds : Array.from({ length: checkInt(options.seeds ?? 3, 'seeds', 1) }, (_, i) => i);
+  const seeds = seedList('runVisionExperiment', options.seeds, 3);
   const epochs = checkInt(options.epochs ?? 6, 'epochs', 1);
   const batchSize = checkInt(options.batchSize ?? 64, 'batchSize', 1);
   const lr = options.lr ?? 3e-3;
