@@ -164,6 +164,28 @@ export function intFlags<V extends Record<string, unknown>>(command: string, val
   return (flag, min = 1) => numberFlag(command, flag, values[flag] as string | undefined, { min, integer: true });
 }
 
+/** The U-Hop fit flags of the transformer experiments (vision, recall, finetune). */
+export const UHOP_FIT_OPTIONS = {
+  'fit-steps': { type: 'string' },
+  'fit-lr': { type: 'string' },
+  'fit-loss': { type: 'string' },
+  'feature-dim': { type: 'string' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/** The experiment options of {@link UHOP_FIT_OPTIONS} (undefined where a flag is not given). */
+export function uhopFitFlags(
+  command: string,
+  v: { 'fit-steps'?: string; 'fit-lr'?: string; 'fit-loss'?: string; 'feature-dim'?: string },
+): { fitSteps?: number; fitLr?: number; separationLoss?: 'lse' | 'uniform' | 'worst-pair'; featureDim?: number } {
+  const int = intFlags(command, v);
+  return {
+    fitSteps: int('fit-steps', 0),
+    fitLr: numberFlag(command, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
+    separationLoss: choiceFlag(command, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
+    featureDim: int('feature-dim'),
+  };
+}
+
 /** Progress events of the experiments' `onProgress` option. */
 export interface ProgressEvent {
   done: number;

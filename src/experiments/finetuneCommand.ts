@@ -15,6 +15,8 @@ import {
   intFlags,
   runExperimentCommand,
   OUTPUT_OPTIONS,
+  UHOP_FIT_OPTIONS,
+  uhopFitFlags,
   type CliIO,
   type CommandModule,
   type ExperimentArgs,
@@ -43,10 +45,7 @@ const OPTIONS = {
   dataset: { type: 'string' },
   'train-size': { type: 'string' },
   'test-size': { type: 'string' },
-  'fit-steps': { type: 'string' },
-  'fit-lr': { type: 'string' },
-  'fit-loss': { type: 'string' },
-  'feature-dim': { type: 'string' },
+  ...UHOP_FIT_OPTIONS,
   'keep-checkpoints': { type: 'boolean' },
   ...OUTPUT_OPTIONS,
 } as const;
@@ -130,10 +129,7 @@ function parse(args: string[]): FinetuneArgs {
     dataset: v.dataset,
     trainSize: int('train-size'),
     testSize: int('test-size'),
-    fitSteps: int('fit-steps', 0),
-    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
-    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
-    featureDim: int('feature-dim'),
+    ...uhopFitFlags(NAME, v),
     checkpointDir: v['keep-checkpoints'] ? `${output.out}/checkpoints-${output.name}` : undefined,
   };
   dropUndefined(options);

@@ -6,7 +6,6 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   UsageError,
-  choiceFlag,
   numberFlag,
   numberListFlag,
   parseCommandArgs,
@@ -16,6 +15,8 @@ import {
   nameListFlag,
   runExperimentCommand,
   OUTPUT_OPTIONS,
+  UHOP_FIT_OPTIONS,
+  uhopFitFlags,
   type CliIO,
   type CommandModule,
   type ExperimentArgs,
@@ -41,10 +42,7 @@ const OPTIONS = {
   dim: { type: 'string' },
   heads: { type: 'string' },
   layers: { type: 'string' },
-  'fit-steps': { type: 'string' },
-  'fit-lr': { type: 'string' },
-  'fit-loss': { type: 'string' },
-  'feature-dim': { type: 'string' },
+  ...UHOP_FIT_OPTIONS,
   ...OUTPUT_OPTIONS,
 } as const;
 
@@ -116,10 +114,7 @@ function parse(args: string[]): RecallArgs {
     dModel: int('dim'),
     numHeads: int('heads'),
     numLayers: int('layers'),
-    fitSteps: int('fit-steps', 0),
-    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
-    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
-    featureDim: int('feature-dim'),
+    ...uhopFitFlags(NAME, v),
   };
   dropUndefined(options);
   const maxPairs = Math.max(...(pairs ?? DEFAULT_RECALL_PAIRS));

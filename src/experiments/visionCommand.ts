@@ -14,6 +14,8 @@ import {
   nameListFlag,
   runExperimentCommand,
   OUTPUT_OPTIONS,
+  UHOP_FIT_OPTIONS,
+  uhopFitFlags,
   type CliIO,
   type CommandModule,
   type ExperimentArgs,
@@ -40,10 +42,7 @@ const OPTIONS = {
   patch: { type: 'string' },
   heads: { type: 'string' },
   pooling: { type: 'string' },
-  'fit-steps': { type: 'string' },
-  'fit-lr': { type: 'string' },
-  'fit-loss': { type: 'string' },
-  'feature-dim': { type: 'string' },
+  ...UHOP_FIT_OPTIONS,
   alternate: { type: 'string' },
   ...OUTPUT_OPTIONS,
 } as const;
@@ -122,10 +121,7 @@ function parse(args: string[]): VisionArgs {
     patchSize: int('patch'),
     numHeads: int('heads'),
     pooling: choiceFlag(NAME, 'pooling', v.pooling, ['mean', 'cls', 'hopfield'] as const),
-    fitSteps: int('fit-steps', 0),
-    fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
-    separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
-    featureDim: int('feature-dim'),
+    ...uhopFitFlags(NAME, v),
     alternations: int('alternate', 0),
   };
   dropUndefined(options);
