@@ -39,16 +39,15 @@ import {
   getRegularizer,
   serializeKerasObject,
   PROJECTION_WEIGHT_KEYS,
+  type ProjectionWeightArgs,
   type Constraint,
-  type ConstraintLike,
   type Initializer,
   type InitializerLike,
   type Regularizer,
-  type RegularizerLike,
 } from './keras.js';
 
 /** Options shared by `Hopfield`, `HopfieldPooling` and `HopfieldLayer` (ml-jku names in camelCase). */
-export interface HopfieldBaseArgs extends LayerArgs, UHopArgs {
+export interface HopfieldBaseArgs extends LayerArgs, UHopArgs, ProjectionWeightArgs {
   /** Number of parallel association heads. Default 1. */
   numHeads?: number;
   /** Dimension of the Hopfield (association) space per head, i.e. keyDim. Default: state pattern dim / numHeads (must divide). */
@@ -114,18 +113,6 @@ export interface HopfieldBaseArgs extends LayerArgs, UHopArgs {
   topK?: number;
   /** Return [output, association] where association is [batch, numHeads, queries, memories]. Default false. */
   returnAssociation?: boolean;
-  /** Initializer of the projection kernels. Default 'glorotUniform'. */
-  kernelInitializer?: InitializerLike;
-  /** Initializer of the projection biases. Default 'zeros'. */
-  biasInitializer?: InitializerLike;
-  /** Regularizer of the projection kernels. Default none. */
-  kernelRegularizer?: RegularizerLike;
-  /** Regularizer of the projection biases. Default none. */
-  biasRegularizer?: RegularizerLike;
-  /** Constraint of the projection kernels. Default none. */
-  kernelConstraint?: ConstraintLike;
-  /** Constraint of the projection biases. Default none. */
-  biasConstraint?: ConstraintLike;
   /**
    * Seed of the initializers given by name (each weight gets seed + its index), so that the
    * layer's initial weights are reproducible. Default: unseeded.

@@ -103,15 +103,31 @@ export function serializeKerasObject(x: tf.serialization.Serializable | null | u
   return { className: x.getClassName(), config: x.getConfig() };
 }
 
-/** The Keras options of a layer's projection kernels and biases (initializer, regularizer, constraint of each). */
-export const PROJECTION_WEIGHT_KEYS = [
+/** The Keras options of a layer's projection kernels and biases (Keras names and defaults). */
+export interface ProjectionWeightArgs {
+  /** Initializer of the projection kernels. Default 'glorotUniform'. */
+  kernelInitializer?: InitializerLike;
+  /** Initializer of the projection biases. Default 'zeros'. */
+  biasInitializer?: InitializerLike;
+  /** Regularizer of the projection kernels. Default none. */
+  kernelRegularizer?: RegularizerLike | null;
+  /** Regularizer of the projection biases. Default none. */
+  biasRegularizer?: RegularizerLike | null;
+  /** Constraint of the projection kernels. Default none. */
+  kernelConstraint?: ConstraintLike | null;
+  /** Constraint of the projection biases. Default none. */
+  biasConstraint?: ConstraintLike | null;
+}
+
+/** The names of {@link ProjectionWeightArgs}. */
+export const PROJECTION_WEIGHT_KEYS: readonly (keyof ProjectionWeightArgs)[] = [
   'kernelInitializer',
   'biasInitializer',
   'kernelRegularizer',
   'biasRegularizer',
   'kernelConstraint',
   'biasConstraint',
-] as const;
+];
 
 /** The keys every tfjs `LayerArgs` may carry (accepted by every layer of this package). */
 export const LAYER_ARG_KEYS: readonly string[] = [

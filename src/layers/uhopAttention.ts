@@ -43,10 +43,9 @@ import {
   getRegularizer,
   serializeKerasObject,
   PROJECTION_WEIGHT_KEYS,
+  type ProjectionWeightArgs,
   type Constraint,
-  type ConstraintLike,
   type Initializer,
-  type InitializerLike,
   type Regularizer,
   type RegularizerLike,
 } from './keras.js';
@@ -55,7 +54,7 @@ type Shape = tfl.Shape;
 type AnyTensor = tf.Tensor | tfl.SymbolicTensor;
 
 /** The arguments `MultiHeadAttention` takes (tfjs-layers and Keras), same names and defaults. */
-export interface MultiHeadAttentionArgs extends LayerArgs {
+export interface MultiHeadAttentionArgs extends LayerArgs, ProjectionWeightArgs {
   /** Number of attention heads. Required. */
   numHeads: number;
   /** Size of each head for query and key. Required. */
@@ -70,20 +69,8 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   outputShape?: number | number[] | null;
   /** Axes (of the inputs, 1..rank-2) attended over. Default: all but batch and features. */
   attentionAxes?: number | number[] | null;
-  /** Initializer of the projection kernels. Default 'glorotUniform'. */
-  kernelInitializer?: InitializerLike;
-  /** Initializer of the projection biases. Default 'zeros'. */
-  biasInitializer?: InitializerLike;
-  /** Regularizer of the projection kernels. Default none. */
-  kernelRegularizer?: RegularizerLike | null;
-  /** Regularizer of the projection biases. Default none. */
-  biasRegularizer?: RegularizerLike | null;
   /** Not supported by tfjs-layers' Layer.apply; accepted only as null. */
   activityRegularizer?: RegularizerLike | null;
-  /** Constraint of the projection kernels. Default none. */
-  kernelConstraint?: ConstraintLike | null;
-  /** Constraint of the projection biases. Default none. */
-  biasConstraint?: ConstraintLike | null;
   /** Written by tfjs/Keras MultiHeadAttention configs; accepted and ignored (built lazily). */
   queryShape?: Shape | null;
   /** Written by tfjs/Keras MultiHeadAttention configs; accepted and ignored. */
