@@ -23,7 +23,7 @@ import {
 } from './command.js';
 import { runFinetuneExperiment, type FinetuneExperimentOptions, type FinetuneResults } from './finetune.js';
 import { parseVariant, pct } from './transformerTraining.js';
-import { lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
+import { labelledColumns, lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
 const NAME = 'finetune';
 
@@ -162,7 +162,7 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
     [`${c.variant} fine-tuned`]: pct(s.uhop),
     'save/load max|diff|': '',
   });
-  printTable(rows, Object.keys(rows[0]).map((k) => ({ key: k as keyof (typeof rows)[number] & string, align: k === 'seed' ? ('left' as const) : ('right' as const) })), out);
+  printTable(rows, labelledColumns(rows, 'seed'), out);
   out.write(`\nseconds per epoch: continue MHA ${s.continueSecondsPerEpoch.toFixed(1)}, ${c.variant} ${s.uhopSecondsPerEpoch.toFixed(1)}\n`);
 }
 

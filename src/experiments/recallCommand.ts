@@ -23,7 +23,7 @@ import {
 } from './command.js';
 import { DEFAULT_RECALL_PAIRS, DEFAULT_RECALL_VARIANTS, runRecallExperiment, type RecallExperimentOptions, type RecallResults } from './recall.js';
 import { parseVariant, pct } from './transformerTraining.js';
-import { lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
+import { labelledColumns, lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
 const NAME = 'recall';
 
@@ -141,8 +141,7 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
     row['s/epoch'] = (mine.reduce((a, r) => a + r.secondsPerEpoch, 0) / Math.max(1, mine.length)).toFixed(1);
     return row;
   });
-  const keys = Object.keys(rows[0] ?? {});
-  printTable(rows, keys.map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+  printTable(rows, labelledColumns(rows, 'variant'), out);
   out.write(`\nEpochs to reach 90% test accuracy (mean over seeds that reached it; '-' = none did)\n`);
   const speed = c.variants.map((variant) => {
     const row: Record<string, string> = { variant };
@@ -153,7 +152,7 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
     }
     return row;
   });
-  printTable(speed, Object.keys(speed[0] ?? {}).map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+  printTable(speed, labelledColumns(speed, 'variant'), out);
 }
 
 /** Writes `<name>.json`, `<name>-pairs.svg` (final accuracy vs pairs) and `<name>-curves.svg`. */

@@ -24,6 +24,14 @@ export interface TableColumn<R> {
   align?: 'left' | 'right';
 }
 
+/**
+ * Columns for every key of the first row, `labelKey` (the row label) left-aligned and the
+ * others right-aligned: the layout of the experiments' text tables.
+ */
+export function labelledColumns<R extends object>(rows: readonly R[], labelKey: keyof R & string): TableColumn<R>[] {
+  return Object.keys(rows[0] ?? {}).map((k) => ({ key: k as keyof R & string, align: k === labelKey ? ('left' as const) : ('right' as const) }));
+}
+
 /** Default cell text: compact numbers (4 significant digits), '-' for null/undefined/NaN. */
 export function formatCell(value: unknown): string {
   if (value === undefined || value === null) return '-';

@@ -22,7 +22,7 @@ import {
 } from './command.js';
 import { DEFAULT_VISION_VARIANTS, runVisionExperiment, type VisionExperimentOptions, type VisionResults } from './vision.js';
 import { parseVariant, pct } from './transformerTraining.js';
-import { lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
+import { labelledColumns, lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
 const NAME = 'vision';
 
@@ -150,8 +150,7 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
     row.params = String(s.parameters);
     return row;
   });
-  const keys = Object.keys(rows[0] ?? {});
-  printTable(rows, keys.map((k) => ({ key: k, align: k === 'variant' ? ('left' as const) : ('right' as const) })), out);
+  printTable(rows, labelledColumns(rows, 'variant'), out);
   const phi = res.runs.filter((r) => r.phiEpochs.length);
   if (phi.length) {
     out.write('\nPhi epochs (alternating schedule; their time is not in s/epoch): separation loss over the training set, mean over seeds\n');
