@@ -256,7 +256,20 @@ export function lineChartSpec(options: LineChartOptions): Record<string, unknown
  * ```
  */
 export async function lineChartSvg(options: LineChartOptions): Promise<string> {
-  const spec = lineChartSpec(options);
+  return vegaLiteSvg(lineChartSpec(options));
+}
+
+/**
+ * Renders a vega-lite spec to an SVG string, headless (compiled to vega, renderer 'none');
+ * vega and vega-lite load on the first call. The renderer behind {@link lineChartSvg}, for
+ * other chart kinds.
+ *
+ * @example
+ * ```ts
+ * const svg = await vegaLiteSvg({ data: { values: [{ a: 1, b: 2 }] }, mark: 'point', encoding: { x: { field: 'a' }, y: { field: 'b' } } });
+ * ```
+ */
+export async function vegaLiteSvg(spec: object): Promise<string> {
   vegaModules ??= Promise.all([import('vega'), import('vega-lite')]);
   const [vega, vegaLite] = await vegaModules;
   const compiled = vegaLite.compile(spec as unknown as Parameters<VegaLite['compile']>[0]).spec;
