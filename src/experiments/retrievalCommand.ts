@@ -13,6 +13,7 @@ import {
   numberListFlag,
   parseCommandArgs,
   dropUndefined,
+  intFlags,
   outputArgs,
   runExperimentCommand,
   OUTPUT_OPTIONS,
@@ -153,6 +154,7 @@ export interface RetrievalArgs extends ExperimentArgs<RetrievalExperimentOptions
 
 function parse(args: string[]): RetrievalArgs {
   const v = parseCommandArgs(NAME, args, OPTIONS);
+  const int = intFlags(NAME, v);
   const full = v.full === true;
   const preset = full ? FULL : QUICK;
   let dataset = choiceFlag(NAME, 'dataset', v.dataset, ['mnist', 'idx', 'binary', 'gaussian', 'correlated'] as const);
@@ -174,7 +176,7 @@ function parse(args: string[]): RetrievalArgs {
     }
   }
   const losses = ['uniform', 'worst-pair', 'lse'] as const;
-  const fitSteps = numberFlag(NAME, 'fit-steps', v['fit-steps'], { min: 0, integer: true }) ?? preset.fitSteps;
+  const fitSteps = int('fit-steps', 0) ?? preset.fitSteps;
   const fit = {
     steps: fitSteps,
     lr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ?? DEFAULT_FIT.lr,
@@ -195,20 +197,20 @@ function parse(args: string[]): RetrievalArgs {
     dataset,
     dataDir: v['data-dir'],
     split: choiceFlag(NAME, 'split', v.split, ['train', 'test'] as const),
-    poolSize: numberFlag(NAME, 'pool', v.pool, { min: 1, integer: true }),
-    dim: numberFlag(NAME, 'dim', v.dim, { min: 1, integer: true }),
+    poolSize: int('pool'),
+    dim: int('dim'),
     correlation: numberFlag(NAME, 'correlation', v.correlation, { min: 0, max: 0.999 }),
     sizes,
-    seeds: numberFlag(NAME, 'seeds', v.seeds, { min: 1, integer: true }) ?? preset.seeds,
+    seeds: int('seeds') ?? preset.seeds,
     methods,
     beta: numberFlag(NAME, 'beta', v.beta, { min: 0, exclusiveMin: true }),
-    updateSteps: numberFlag(NAME, 'update-steps', v['update-steps'], { min: 1, integer: true }),
+    updateSteps: int('update-steps'),
     query: choiceFlag(NAME, 'query', v.query, ['mask', 'half', 'dropout', 'none'] as const),
     maskFraction: numberFlag(NAME, 'mask-fraction', v['mask-fraction'], { min: 0, max: 0.99 }),
     noiseLevels,
-    noiseSize: numberFlag(NAME, 'noise-size', v['noise-size'], { min: 1, integer: true }) ?? preset.noiseSize,
+    noiseSize: int('noise-size') ?? preset.noiseSize,
     betaLevels,
-    betaSize: numberFlag(NAME, 'beta-size', v['beta-size'], { min: 1, integer: true }),
+    betaSize: int('beta-size'),
     fit,
     plusFit: {
       ...DEFAULT_PLUS_FIT,
