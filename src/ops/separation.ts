@@ -23,6 +23,21 @@ import type { SeparationKind, SeparationOptions } from './types.js';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
+/**
+ * A map whose backward pass needs only its output p: a `tf.customGrad` that saves p and runs
+ * `backward(dy, p)` inside a tidy.
+ */
+function outputGradOp(forward: (x: tf.Tensor) => tf.Tensor, backward: (dy: tf.Tensor, p: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
+  return tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const p = forward(x);
+    save([p]);
+    return {
+      value: p,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => backward(dy, saved[0])),
+    };
+  }) as CustomGradFn) as (x: tf.Tensor) => tf.Tensor;
+}
+
 /** Every separation kind `separation` accepts. */
 export const SEPARATION_KINDS: readonly SeparationKind[] = [
   'softmax',
@@ -250,14 +265,7 @@ function sparsemaxBackward(dy: tf.Tensor, p: tf.Tensor): tf.Tensor {
   return tf.mul(s, tf.sub(dy, meanOnSupport));
 }
 
-const sparsemaxOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const p = sparsemaxForward(x);
-  save([p]);
-  return {
-    value: p,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => sparsemaxBackward(dy, saved[0])),
-  };
-}) as CustomGradFn);
+const sparsemaxOp = outputGradOp(sparsemaxForward, sparsemaxBackward);
 
 /**
  * Sparsemax over the last axis (Martins & Astudillo 2016): the Euclidean projection of the
@@ -309,14 +317,7 @@ function entmax15Forward(x: tf.Tensor): tf.Tensor {
   return tf.square(tf.relu(tf.sub(y, tauStar)));
 }
 
-const entmax15Op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const p = entmax15Forward(x);
-  save([p]);
-  return {
-    value: p,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => entmaxBackwardX(dy, tf.sqrt(saved[0]))),
-  };
-}) as CustomGradFn);
+const entmax15Op = outputGradOp(entmax15Forward, (dy, p) => entmaxBackwardX(dy, tf.sqrt(p)));
 
 /**
  * 1.5-entmax over the last axis, exact and sort-based (Peters, Niculae & Martins 2019,
@@ -400,15 +401,10 @@ function entmaxForward(x: tf.Tensor, am1: number | tf.Tensor, nIter: number): tf
 }
 
 function entmaxBisectNumber(x: tf.Tensor, alpha: number, nIter: number): tf.Tensor {
-  const op = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
-    const p = entmaxForward(xx, alpha - 1, nIter);
-    save([p]);
-    return {
-      value: p,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => entmaxBackwardX(dy, entmaxG(saved[0], 2 - alpha))),
-    };
-  }) as CustomGradFn);
+  const op = outputGradOp(
+    (xx) => entmaxForward(xx, alpha - 1, nIter),
+    (dy, p) => entmaxBackwardX(dy, entmaxG(p, 2 - alpha)),
+  );
   return op(x);
 }
 
@@ -500,19 +496,16 @@ export function entmaxBisect(x: tf.Tensor, alpha: number | tf.Tensor = 1.5, opti
 // ---------------------------------------------------------------------------------------
 // softmax1, top-k softmax, hardmax
 
-const softmax1Op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  // exp(x_i) / (1 + sum_j exp(x_j)) = exp(x_i - m) / (exp(-m) + sum_j exp(x_j - m)), m = max(0, max x).
-  const m = tf.maximum(rowMax(x), 0);
-  const e = tf.exp(tf.sub(x, m));
-  const p = tf.div(e, tf.add(tf.exp(tf.neg(m)), rowSum(e)));
-  save([p]);
-  return {
-    value: p,
-    // Same Jacobian form as softmax: dp_i/dx_j = p_i (delta_ij - p_j).
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-      tf.tidy(() => tf.mul(saved[0], tf.sub(dy, rowSum(tf.mul(saved[0], dy))))),
-  };
-}) as CustomGradFn);
+const softmax1Op = outputGradOp(
+  (x) => {
+    // exp(x_i) / (1 + sum_j exp(x_j)) = exp(x_i - m) / (exp(-m) + sum_j exp(x_j - m)), m = max(0, max x).
+    const m = tf.maximum(rowMax(x), 0);
+    const e = tf.exp(tf.sub(x, m));
+    return tf.div(e, tf.add(tf.exp(tf.neg(m)), rowSum(e)));
+  },
+  // Same Jacobian form as softmax: dp_i/dx_j = p_i (delta_ij - p_j).
+  (dy, p) => tf.mul(p, tf.sub(dy, rowSum(tf.mul(p, dy)))),
+);
 
 /**
  * Softmax with an extra zero logit ("softmax1", quiet attention), over the last axis:
