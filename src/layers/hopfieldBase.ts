@@ -603,12 +603,23 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     });
   }
 
-  /** Keras mask of the stored patterns from call kwargs, when it fits [B, S]. */
-  protected kerasStoredMask(mask: tf.Tensor | tf.Tensor[] | undefined, index: number, B: number, S: number): tf.Tensor | undefined {
-    const m = Array.isArray(mask) ? mask[index] : mask;
+  /**
+   * The padding mask [B, S] of the stored patterns: `storedPatternPaddingMask`, else the mask
+   * passed as an input (`maskInput`), else Keras' propagated mask when it fits [B, S].
+   */
+  protected storedPaddingMask(kw: HopfieldCallKwargs, maskInput: tf.Tensor | undefined, B: number, S: number): tf.Tensor | undefined {
+    const given = kw.storedPatternPaddingMask ?? maskInput;
+    if (given != null) return given;
+    const m = Array.isArray(kw.mask) ? kw.mask[0] : kw.mask;
     // tfjs passes the first input's mask only, and may pass a stale one from another layer: use it when it fits.
     if (m && m.rank === 2 && m.shape[0] === B && m.shape[1] === S) return m;
     return undefined;
+  }
+
+  /** Checks that a pattern input's shape is [batch, n, features] with a known feature dim. */
+  protected checkPatternShape(shape: tfl.Shape, what: string): void {
+    if (shape.length !== 3) throw new Error(`${this.where}: the ${what} input must be [batch, n, features], got shape [${shape}]`);
+    if (shape[2] == null) throw new Error(`${this.where}: the ${what} input needs a known feature dim, got shape [${shape}]`);
   }
 
   private initializerConfig(id: InitializerLike | undefined, resolved: Initializer): string | tf.serialization.ConfigDict | null {

@@ -84,10 +84,7 @@ export class HopfieldPooling extends HopfieldBase {
   private splitShapes(inputShape: Shape | Shape[]): Split<Shape> {
     const list = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
     const s = splitInputs(list, (t) => t.length, this.where);
-    for (const [t, what] of [[s.stored, 'stored pattern'], [s.projection, 'pattern projection']] as const) {
-      if (t.length !== 3) throw new Error(`${this.where}: the ${what} input must be [batch, n, features], got shape [${t}]`);
-      if (t[2] == null) throw new Error(`${this.where}: the ${what} input needs a known feature dim, got shape [${t}]`);
-    }
+    for (const [t, what] of [[s.stored, 'stored pattern'], [s.projection, 'pattern projection']] as const) this.checkPatternShape(t, what);
     return s;
   }
 
@@ -121,7 +118,7 @@ export class HopfieldPooling extends HopfieldBase {
     const kw = kwargs as HopfieldCallKwargs;
     const B = s.stored.shape[0] as number;
     const S = s.stored.shape[1] as number;
-    const paddingMask = kw.storedPatternPaddingMask ?? s.mask ?? this.kerasStoredMask(kw.mask, 0, B, S);
+    const paddingMask = this.storedPaddingMask(kw, s.mask, B, S);
     return {
       stored: s.stored,
       state: this.poolingWeights!.read(),
