@@ -28,7 +28,7 @@ import { loadIdxImageFolder, loadMnist } from '../data/idx.js';
 import { visionClassifier } from '../models/vision.js';
 import { recallModel, recallTask } from './recall.js';
 import { FASHION_MNIST_DIR } from './vision.js';
-import { accuracy, checkIntOption, parseVariant, seedList, trainWithCurve, variantLayerOptions, withSeed, type ClassificationData, type EpochRecord, type UHopExperimentOptions } from './transformerTraining.js';
+import { accuracy, checkIntOption, withUHopDefaults, parseVariant, seedList, trainWithCurve, variantLayerOptions, withSeed, type ClassificationData, type EpochRecord, type UHopExperimentOptions } from './transformerTraining.js';
 import { meanStd } from './report.js';
 
 export type FinetuneTask = 'recall' | 'vision';
@@ -168,12 +168,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
   const batchSize = int(options.batchSize ?? 64, 'batchSize');
   const lr = options.lr ?? 3e-3;
   const finetuneLr = options.finetuneLr ?? lr;
-  const uhop: UHopExperimentOptions = {
-    fitSteps: options.fitSteps ?? 5,
-    fitLr: options.fitLr ?? 0.1,
-    separationLoss: options.separationLoss ?? 'lse',
-    ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
-  };
+  const uhop = withUHopDefaults(options);
   const swapOptions = variantLayerOptions(variant, uhop);
   const ownDir = options.checkpointDir == null;
   const root = options.checkpointDir ?? mkdtempSync(join(tmpdir(), 'uhop-finetune-'));

@@ -23,6 +23,7 @@ import {
   trainWithCurve,
   variantLayerOptions,
   withSeed,
+  withUHopDefaults,
   type EpochRecord,
   type UHopExperimentOptions,
 } from './transformerTraining.js';
@@ -225,12 +226,7 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
   const dModel = int(options.dModel ?? 16, 'dModel');
   const numHeads = int(options.numHeads ?? 1, 'numHeads');
   const numLayers = int(options.numLayers ?? 1, 'numLayers');
-  const uhop: UHopExperimentOptions = {
-    fitSteps: options.fitSteps ?? 5,
-    fitLr: options.fitLr ?? 0.1,
-    separationLoss: options.separationLoss ?? 'lse',
-    ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
-  };
+  const uhop = withUHopDefaults(options);
   for (const p of pairsList) if (p > numKeys) throw new Error(`${fn}: ${p} pairs need at least ${p} distinct keys, got numKeys ${numKeys}`);
 
   const runs: RecallRun[] = [];

@@ -56,6 +56,16 @@ export interface UHopExperimentOptions {
   featureDim?: number;
 }
 
+/** The U-Hop options of an experiment with their defaults filled in (featureDim only when given). */
+export function withUHopDefaults(options: UHopExperimentOptions): UHopExperimentOptions {
+  return {
+    fitSteps: options.fitSteps ?? 5,
+    fitLr: options.fitLr ?? 0.1,
+    separationLoss: options.separationLoss ?? 'lse',
+    ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
+  };
+}
+
 /** The layer options of a variant: the separation and, for U-Hop, the feature map and its fit. */
 export function variantLayerOptions(v: AttentionVariant, u: UHopExperimentOptions = {}): { separation: SeparationKind } & UHopArgs {
   const out: { separation: SeparationKind } & UHopArgs = { separation: v.separation };

@@ -22,6 +22,7 @@ import {
   trainWithCurve,
   variantLayerOptions,
   withSeed,
+  withUHopDefaults,
   type EpochRecord,
   type UHopExperimentOptions,
 } from './transformerTraining.js';
@@ -139,12 +140,7 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
   const numHeads = checkInt(options.numHeads ?? 2, 'numHeads', 1);
   const pooling = options.pooling ?? 'mean';
   const alternations = checkInt(options.alternations ?? 0, 'alternations', 0);
-  const uhopOpts: UHopExperimentOptions = {
-    fitSteps: options.fitSteps ?? 5,
-    fitLr: options.fitLr ?? 0.1,
-    separationLoss: options.separationLoss ?? 'lse',
-    ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
-  };
+  const uhopOpts = withUHopDefaults(options);
 
   const train = loadImages(dataset, 'train', trainSize);
   const test = loadImages(dataset, 'test', testSize);
