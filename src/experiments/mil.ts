@@ -92,6 +92,11 @@ export interface MilTrainingConfig {
   hopfield: MilHopfieldOptions;
   /** Standardize features per fold on the training folds' statistics. */
   standardize: boolean;
+  /**
+   * After selecting the epoch on the inner split, train a fresh model (same seed) on all
+   * training folds for that many epochs and evaluate that one. Default false.
+   */
+  refit?: boolean;
 }
 
 /** A partial change of a configuration (hopfield options merge key by key). */
@@ -224,11 +229,12 @@ export interface MilFoldResult {
   fold: number;
   accuracy: number;
   auc: number;
-  /** Epoch (0-based) whose weights were evaluated, chosen on the inner validation bags. */
+  /** Epoch (0-based) chosen on the inner validation bags (with `refit`, the refit trains bestEpoch + 1 epochs). */
   bestEpoch: number;
   epochsRun: number;
   valLoss: number;
   valAuc: number;
+  /** Bags the evaluated model was trained on (inner-train, or all training folds with `refit`). */
   trainBags: number;
   valBags: number;
   testBags: number;
@@ -341,6 +347,7 @@ async function trainOnTrainingFolds(
   }
   const inner = innerSplit(train, config.valFraction, seed + 7919);
   const model = buildMethodModel(method, numFeatures, config, seed);
+  let disposed = false;
   try {
     const { history, bestEpoch } = await trainMilModel(model, inner.train, {
       epochs: config.epochs,
@@ -355,9 +362,27 @@ async function trainOnTrainingFolds(
     });
     const best = history.find((h) => h.epoch === bestEpoch)!;
     const selection: MilInnerResult = { valLoss: best.valLoss!, valAuc: best.valAuc!, bestEpoch, epochsRun: history.length };
-    return { model, other, inner, selection };
-  } catch (e) {
+    if (!config.refit) return { model, other, inner, selection, trainedOn: inner.train.length };
+    // Refit: a fresh model on all training folds for the selected number of epochs.
+    disposed = true;
     model.dispose();
+    const all = [...inner.train, ...inner.val];
+    const refit = buildMethodModel(method, numFeatures, config, seed);
+    try {
+      await trainMilModel(refit, all, {
+        epochs: bestEpoch + 1,
+        batchSize: config.batchSize,
+        learningRate: config.learningRate,
+        lrDecay: config.lrDecay,
+        seed,
+      });
+    } catch (e) {
+      refit.dispose();
+      throw e;
+    }
+    return { model: refit, other, inner, selection, trainedOn: all.length };
+  } catch (e) {
+    if (!disposed) model.dispose();
     throw e;
   }
 }
@@ -372,7 +397,7 @@ export async function runMilFold(
   onEpochEnd?: (log: MilEpochLog) => void,
 ): Promise<Omit<MilFoldResult, 'method' | 'repeat' | 'fold'>> {
   const t0 = performance.now();
-  const { model, other: test, inner, selection } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
+  const { model, other: test, inner, selection, trainedOn } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
   try {
     const p = predictBags(model, test);
     const labels = test.map((b) => b.label);
@@ -380,7 +405,7 @@ export async function runMilFold(
       accuracy: bagAccuracy(p, labels),
       auc: rocAuc(p, labels),
       ...selection,
-      trainBags: inner.train.length,
+      trainBags: trainedOn,
       valBags: inner.val.length,
       testBags: test.length,
       seconds: (performance.now() - t0) / 1000,

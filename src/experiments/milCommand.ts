@@ -69,6 +69,7 @@ const OPTIONS = {
   'fit-loss': { type: 'string' },
   'feature-dim': { type: 'string' },
   'no-standardize': { type: 'boolean' },
+  refit: { type: 'boolean' },
   tune: { type: 'boolean' },
   'tune-families': { type: 'string' },
   out: { type: 'string' },
@@ -102,6 +103,8 @@ Protocol:
   --methods LIST       some of (default: ${MIL_DEFAULT_METHODS.join(',')}):
 ${METHOD_LINES}
   --no-standardize     keep the features as in the file
+  --refit              after choosing the epoch on the inner split, retrain a fresh model on
+                       all training folds for that many epochs and evaluate it
 
 Choosing a configuration (no test fold is used):
   --tune               instead of the benchmark, score the built-in candidates by the mean
@@ -206,6 +209,7 @@ function parse(args: string[]): MilArgs {
     weightDecay: numberFlag(NAME, 'weight-decay', v['weight-decay'], { min: 0 }),
     attentionUnits: numberFlag(NAME, 'attention-units', v['attention-units'], { min: 1, integer: true }),
     standardize: v['no-standardize'] ? false : undefined,
+    refit: v.refit ? true : undefined,
     hopfield,
   };
   return {
@@ -258,7 +262,7 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
     `\n${res.dataset}: ${res.numBags} bags, ${res.numFeatures} features; ${res.folds}-fold CV x ${res.repeats} repeat(s), seed ${res.seed}\n` +
       `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
       `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
-      `inner validation ${c.valFraction}, standardize ${c.standardize}\n` +
+      `inner validation ${c.valFraction}${c.refit ? ' then refit on all training folds' : ''}, standardize ${c.standardize}\n` +
       `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n` +
       (c.methods && Object.keys(c.methods).length ? `per-method patches: ${JSON.stringify(c.methods)}\n` : '') +
       '\n',

@@ -115,6 +115,15 @@ describe('test folds stay out of training and model selection', () => {
     assert.equal(a.valAuc, b.valAuc);
   });
 
+  it('refit retrains on all training folds for the selected number of epochs', async () => {
+    const ds = synthetic(40, 10);
+    const config: MilConfig = { ...FAST, epochs: 4, refit: true };
+    const r = await runMilFold('max', { train: ds.bags.slice(0, 30), test: ds.bags.slice(30) }, F, config, 1);
+    assert.equal(r.trainBags, 30);
+    assert.equal(r.valBags, 6);
+    assert.ok(r.bestEpoch < 4 && Number.isFinite(r.auc));
+  });
+
   it('tuneMil: poisoned (NaN) test-fold bags never reach a model', async () => {
     const ds = synthetic(30, 8);
     const folds = stratifiedKFold(ds.bags.map((b) => b.label), 3, 1000);
