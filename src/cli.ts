@@ -17,27 +17,32 @@ interface CommandEntry {
   load(): Promise<CommandModule>;
 }
 
+/** The loader of a command module, imported on first use. */
+function lazy(load: () => Promise<{ command: unknown }>): () => Promise<CommandModule> {
+  return async () => (await load()).command as CommandModule;
+}
+
 /** Dispatch table: command name -> lazily loaded module. */
 export const COMMANDS: Record<string, CommandEntry> = {
   retrieval: {
     summary: 'associative-memory retrieval: error vs memory size and vs query noise (U-Hop paper)',
-    load: async () => (await import('./experiments/retrievalCommand.js')).command as unknown as CommandModule,
+    load: lazy(() => import('./experiments/retrievalCommand.js')),
   },
   mil: {
     summary: 'multiple-instance learning: MUSK1/MUSK2/Elephant or any MIL CSV, repeated k-fold CV (accuracy, ROC AUC)',
-    load: async () => (await import('./experiments/milCommand.js')).command as unknown as CommandModule,
+    load: lazy(() => import('./experiments/milCommand.js')),
   },
   vision: {
     summary: 'image classification with a Hopfield layer over patch tokens: softmax vs U-Hop (vs sparse) attention',
-    load: async () => (await import('./experiments/visionCommand.js')).command as unknown as CommandModule,
+    load: lazy(() => import('./experiments/visionCommand.js')),
   },
   recall: {
     summary: 'synthetic key-value associative recall: softmax attention vs U-Hop as the number of stored pairs grows',
-    load: async () => (await import('./experiments/recallCommand.js')).command as unknown as CommandModule,
+    load: lazy(() => import('./experiments/recallCommand.js')),
   },
   finetune: {
     summary: 'train with MultiHeadAttention, save/load, replaceAttention -> U-Hop, fine-tune; vs continuing the original',
-    load: async () => (await import('./experiments/finetuneCommand.js')).command as unknown as CommandModule,
+    load: lazy(() => import('./experiments/finetuneCommand.js')),
   },
 };
 
