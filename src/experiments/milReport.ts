@@ -78,7 +78,7 @@ export function barChartSpec(options: BarChartOptions): Record<string, unknown> 
     return p;
   });
   const yScale = options.yDomain ? { domain: options.yDomain, clamp: true, zero: false } : { zero: true };
-  const xEnc = { field: x, type: 'nominal', title: options.xTitle ?? x, axis: { labelAngle: -35 } };
+  const xEnc = { field: x, type: 'nominal', title: options.xTitle ?? x, axis: { labelAngle: -35 }, sort: null }; // data order
   const inner: Record<string, unknown> = {
     width: options.width ?? 360,
     height: options.height ?? 260,
