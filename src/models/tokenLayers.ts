@@ -25,6 +25,9 @@ import { checkKnownArgs, getInitializer, serializeKerasObject, type Initializer,
 
 type Shape = tfl.Shape;
 
+/** Default initializer of the token and position tables: N(0, 0.02^2), as in BERT and ViT (a fresh config per layer). */
+const embeddingInitializer = () => ({ className: 'RandomNormal', config: { mean: 0, stddev: 0.02 } });
+
 function single(inputs: tf.Tensor | tf.Tensor[], where: string): tf.Tensor {
   if (Array.isArray(inputs)) {
     if (inputs.length !== 1) throw new Error(`${where}: expects one input [batch, tokens, features], got ${inputs.length} inputs`);
@@ -113,7 +116,7 @@ export class TokenEmbedding extends tfl.layers.Layer {
     }
     this.inputDim = args.inputDim;
     this.outputDim = args.outputDim;
-    this.initializer = getInitializer(args.embeddingsInitializer ?? { className: 'RandomNormal', config: { mean: 0, stddev: 0.02 } }, 'zeros', where, 'embeddingsInitializer');
+    this.initializer = getInitializer(args.embeddingsInitializer ?? embeddingInitializer(), 'zeros', where, 'embeddingsInitializer');
   }
 
   override build(): void {
@@ -227,7 +230,7 @@ export class AddPositionEmbedding extends tfl.layers.Layer {
     checkKnownArgs(args, ['maxLen', 'initializer'], where);
     if (!Number.isInteger(args.maxLen) || args.maxLen < 1) throw new Error(`${where}: maxLen must be an integer >= 1, got ${String(args.maxLen)}`);
     this.maxLen = args.maxLen;
-    this.initializer = getInitializer(args.initializer ?? { className: 'RandomNormal', config: { mean: 0, stddev: 0.02 } }, 'zeros', where, 'initializer');
+    this.initializer = getInitializer(args.initializer ?? embeddingInitializer(), 'zeros', where, 'initializer');
   }
 
   override build(inputShape: Shape | Shape[]): void {
