@@ -58,6 +58,8 @@ export interface HopfieldBaseArgs extends LayerArgs, UHopArgs, ProjectionWeightA
   outputSize?: number;
   /** beta: inverse temperature, one number or one per head, multiplies the scores before the separation. Default 1/sqrt(hiddenSize). */
   scaling?: number | number[];
+  /** Alias of `scaling` in the papers' vocabulary (and `UHopAttention`'s name); give one or the other. */
+  beta?: number | number[];
   /**
    * Extra update steps, ml-jku semantics: 0 = one retrieval step (attention-like), n = up to
    * n + 1 steps, each step's state xi K becoming the next query. Default 0. (ml-jku's None,
@@ -140,6 +142,7 @@ const BASE_KEYS = [
   'patternSize',
   'outputSize',
   'scaling',
+  'beta',
   'updateStepsMax',
   'updateStepsEps',
   'normalizeStoredPattern',
@@ -260,7 +263,10 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     this.hiddenSizeArg = checkInt(args.hiddenSize, 'hiddenSize', where, 1) ?? null;
     this.patternSizeArg = checkInt(args.patternSize, 'patternSize', where, 1) ?? null;
     this.outputSizeArg = checkInt(args.outputSize, 'outputSize', where, 1) ?? null;
-    const s = args.scaling;
+    if (args.scaling != null && args.beta != null) {
+      throw new Error(`${where}: give beta or its alias scaling, not both (got scaling ${JSON.stringify(args.scaling)} and beta ${JSON.stringify(args.beta)})`);
+    }
+    const s = args.scaling ?? args.beta;
     if (s != null) {
       const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
       if (Array.isArray(s) ? s.length !== this.numHeads || !s.every(ok) : !ok(s)) {

@@ -315,3 +315,18 @@ forEachBackend('Hopfield', () => {
     xs.dispose();
   });
 });
+
+forEachBackend('Hopfield beta alias', () => {
+  it('beta is the same option as scaling, and giving both is an error', () => {
+    const x = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 3);
+    const a = new Hopfield({ numHeads: 2, beta: 0.7, seed: 1 });
+    const b = new Hopfield({ numHeads: 2, scaling: 0.7, seed: 1 });
+    const ya = a.apply(x) as tf.Tensor;
+    const yb = b.apply(x) as tf.Tensor;
+    assert.ok(maxDiff(ya, yb) < 1e-6);
+    assert.equal((a.getConfig() as { scaling: number }).scaling, 0.7);
+    assert.throws(() => new Hopfield({ scaling: 1, beta: 1 }), /Hopfield: give beta or its alias scaling, not both/);
+    assert.throws(() => new Hopfield({ beta: -1 }), /Hopfield: scaling \(beta\) must be a finite number > 0/);
+    tf.dispose([x, ya, yb]);
+  });
+});
