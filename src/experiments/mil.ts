@@ -544,9 +544,9 @@ export interface MilTuneFamily {
   members: readonly MilMethodName[];
   candidates: MilTuneCandidate[];
   /**
-   * Name of an earlier family whose winning patch the candidates start from (a second search
+   * Name of an earlier family whose winning patch the candidates start from (a later search
    * stage). When that family is not searched in the same run, they start from the base
-   * configuration's patch of the first representative.
+   * configuration's patch of that family's first member (where a finished search put it).
    */
   extends?: string;
 }
@@ -596,8 +596,21 @@ export const MIL_TUNE_FAMILIES: MilTuneFamily[] = [
     ),
   },
   {
-    name: 'uhop',
+    name: 'hopfield-arch',
     extends: 'hopfield',
+    representatives: ['uhop'],
+    members: MIL_METHOD_FAMILIES.hopfield,
+    candidates: [
+      { name: 'as hopfield (4 heads x 16)', overrides: {} },
+      { name: 'heads=12,hiddenSize=32', overrides: { hopfield: { numHeads: 12, hiddenSize: 32 } } },
+      { name: 'assocDropout=0.5', overrides: { hopfield: { dropout: 0.5 } } },
+      { name: 'quantity=4', overrides: { hopfield: { quantity: 4 } } },
+      { name: 'beta=1', overrides: { hopfield: { beta: 1 } } },
+    ],
+  },
+  {
+    name: 'uhop',
+    extends: 'hopfield-arch',
     representatives: ['uhop'],
     members: ['uhop', 'uhop-sparsemax'],
     candidates: [
@@ -688,7 +701,10 @@ export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   let done = 0;
   const winners: Record<string, MilConfigPatch> = {};
   for (const fam of families) {
-    const start: MilConfigPatch = fam.extends === undefined ? {} : (winners[fam.extends] ?? basePatches?.[fam.representatives[0]] ?? {});
+    // The extended family's winner: from this run, else as the base configuration stores it
+    // (the patch of that family's first member).
+    const parent = families.find((f) => f.name === fam.extends) ?? MIL_TUNE_FAMILIES.find((f) => f.name === fam.extends);
+    const start: MilConfigPatch = fam.extends === undefined ? {} : (winners[fam.extends] ?? basePatches?.[parent!.members[0]] ?? {});
     for (const cand of fam.candidates) {
       const config: MilConfig = applyMilPatch(base, mergeMilPatches(start, cand.overrides));
       for (const method of fam.representatives) {

@@ -113,7 +113,9 @@ Choosing a configuration (no test fold is used):
                        over learning rate x input LayerNorms on/off x regularization, the
                        other poolings (scored with attention) over learning rate x
                        regularization; prints the rankings and writes <name>-tune.json
-  --tune-families LIST hopfield, attention (default both)
+  --tune-families LIST some of hopfield, attention, hopfield-arch (heads, association
+                       dropout, state patterns, beta; after hopfield), uhop (U-Hop fit
+                       settings; after hopfield-arch); default all, in this order
 
 Training (defaults: the data set's fixed configuration, see the README):
   --epochs N  --lr LR  --lr-decay D  --batch-size B  --patience P  --val-fraction F
