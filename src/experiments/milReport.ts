@@ -3,6 +3,7 @@
  * table, and a bar chart with error bars (vega-lite rendered headless to SVG).
  */
 import type { MilBenchmarkResult, MilSummaryRow } from './mil.js';
+import { vegaLiteSvg } from './report.js';
 
 /** Published numbers for one method on one data set (fractions, not percent). */
 export interface MilReference {
@@ -111,9 +112,6 @@ export function barChartSpec(options: BarChartOptions): Record<string, unknown> 
   return { ...base, ...inner };
 }
 
-type Vega = typeof import('vega');
-type VegaLite = typeof import('vega-lite');
-let vegaModules: Promise<[Vega, VegaLite]> | undefined;
 
 /**
  * Renders a (grouped, optionally faceted) bar chart with error bars to an SVG string.
@@ -127,16 +125,7 @@ let vegaModules: Promise<[Vega, VegaLite]> | undefined;
  * ```
  */
 export async function barChartSvg(options: BarChartOptions): Promise<string> {
-  const spec = barChartSpec(options);
-  vegaModules ??= Promise.all([import('vega'), import('vega-lite')]);
-  const [vega, vegaLite] = await vegaModules;
-  const compiled = vegaLite.compile(spec as unknown as Parameters<VegaLite['compile']>[0]).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return vegaLiteSvg(barChartSpec(options));
 }
 
 /** The bar chart of one benchmark result: accuracy and AUC per method, +/- std over repeats. */
