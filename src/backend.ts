@@ -62,9 +62,29 @@ async function tryTensorflow(): Promise<void> {
   throw new Error(errors.join('; '));
 }
 
+/**
+ * On Linux, Dawn reaches the GPU through the Vulkan loader; without it, creating the GPU
+ * object only prints a warning and finds no adapter. Checking first keeps that warning out
+ * of every CPU-only run.
+ */
+function hasVulkanLoader(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+    '/lib/x86_64-linux-gnu',
+  ];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
+}
+
 async function tryWebgpu(): Promise<void> {
   const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
+    if (!hasVulkanLoader()) throw new Error('no Vulkan loader (libvulkan.so.1) found, so no GPU adapter');
     const webgpu = (await import(/* @vite-ignore */ 'webgpu')) as {
       create: (flags: string[]) => unknown;
       globals: Record<string, unknown>;
