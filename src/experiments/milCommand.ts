@@ -34,6 +34,7 @@ import {
   type MilMethodName,
 } from './mil.js';
 import { MIL_REFERENCES, milChartSvg } from './milReport.js';
+import { mergeMilRuns, readMilRunPart } from './milMerge.js';
 import { progress, printTable, writeResults, writeTextFile } from './report.js';
 import { readMilCsv, type MilDataset } from '../data/mil.js';
 
@@ -72,6 +73,7 @@ const OPTIONS = {
   refit: { type: 'boolean' },
   tune: { type: 'boolean' },
   'tune-families': { type: 'string' },
+  merge: { type: 'string' },
   out: { type: 'string' },
   name: { type: 'string' },
   'no-save': { type: 'boolean' },
@@ -117,6 +119,14 @@ Choosing a configuration (no test fold is used):
                        dropout, state patterns, beta; after hopfield), uhop (U-Hop fit
                        settings; after hopfield-arch); default all, in this order
 
+Merging runs (no training):
+  --merge LIST         comma-separated <name>.json or <name>.folds.jsonl files of runs of one
+                       data set and configuration, e.g. split by seed (--seed 3 --repeats 1)
+                       or by --methods to run in parallel processes; writes the table, JSON
+                       and SVG of the union under --name (repeat r of seed s = seed s + r,
+                       so the merge equals one run over all those seeds); (method, seed)
+                       groups with missing folds are left out and listed
+
 Training (defaults: the data set's fixed configuration, see the README):
   --epochs N  --lr LR  --lr-decay D  --batch-size B  --patience P  --val-fraction F
   --hidden LIST        instance encoder widths, e.g. 128,64 ('none' for no encoder)
@@ -155,6 +165,8 @@ export interface MilArgs extends CommonArgs {
   tune: boolean;
   /** Families --tune searches (default all). */
   tuneFamilies?: string[];
+  /** Result files to merge instead of running (--merge). */
+  merge?: string[];
   progress: 'auto' | 'force' | 'off';
 }
 
@@ -229,6 +241,7 @@ function parse(args: string[]): MilArgs {
     save: v['no-save'] !== true,
     tune,
     tuneFamilies,
+    merge: v.merge?.split(',').map((f) => f.trim()).filter((f) => f !== ''),
     progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
   };
 }
@@ -260,8 +273,11 @@ const pm = (m: number, s: number) => (Number.isFinite(m) ? `${pct(m)} ± ${pct(s
 /** Prints the summary table, with the literature's numbers for the built-in data sets. */
 export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): void {
   const c = res.config;
-  out.write(
-    `\n${res.dataset}: ${res.numBags} bags, ${res.numFeatures} features; ${res.folds}-fold CV x ${res.repeats} repeat(s), seed ${res.seed}\n` +
+  const head = `\n${res.dataset}: ${res.numBags} bags, ${res.numFeatures} features; ${res.folds}-fold CV x ${res.repeats} repeat(s), seed ${res.seed}\n`;
+  if (c.hidden === undefined) {
+    out.write(`${head}config: not recorded (merged from fold files only)\n\n`);
+  } else out.write(
+    head +
       `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
       `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
       `inner validation ${c.valFraction}${c.refit ? ' then refit on all training folds' : ''}, standardize ${c.standardize}\n` +
@@ -341,7 +357,36 @@ async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilCo
   return 0;
 }
 
+async function runMerge(p: MilArgs, io: CliIO): Promise<number> {
+  if (!p.merge?.length) throw new UsageError(`uhop ${NAME}: --merge needs at least one file`);
+  if (!p.name && p.save) throw new UsageError(`uhop ${NAME}: --merge needs --name (the stem of the merged files)`);
+  const parts = p.merge.map((f) => {
+    try {
+      return readMilRunPart(f);
+    } catch (e) {
+      throw new UsageError(`uhop ${NAME}: --merge: ${(e as Error).message}`);
+    }
+  });
+  const { result, dropped } = mergeMilRuns(parts);
+  if (!Number.isFinite(result.numBags)) {
+    // A folds file of an unfinished run has no header: count the bags from the data set.
+    const dataset = readMilCsv(resolveMilDatasetPath(result.dataset, p.dataDir));
+    result.numBags = dataset.bags.length;
+    result.numFeatures = dataset.numFeatures;
+  }
+  for (const d of dropped) io.stderr.write(`left out (incomplete): ${d}\n`);
+  printMilReport(result, io.stdout);
+  io.stdout.write(`merged ${parts.length} file(s): ${p.merge.join(', ')}\n`);
+  if (p.save) {
+    const json = writeResults(p.out, p.name!, { ...result, mergedFrom: p.merge, droppedIncomplete: dropped });
+    const svg = writeTextFile(p.out, `${p.name!}.svg`, await milChartSvg(result));
+    io.stdout.write(`wrote ${json}, ${svg}\n`);
+  }
+  return 0;
+}
+
 async function run(p: MilArgs, io: CliIO): Promise<number> {
+  if (p.merge) return runMerge(p, io);
   const t0 = performance.now();
   const path = resolveMilDatasetPath(p.dataset, p.dataDir);
   const dataset = readMilCsv(path);
