@@ -14,6 +14,7 @@ import {
   disposePairConsts,
   makePairConsts,
   pairLossAndGradF,
+  pairScalar,
   preferredLayout,
   prepareMask,
   reduceToShape,
@@ -136,8 +137,8 @@ function batchedParams(params: tf.Tensor[], plan: FitPlan): tf.Tensor[] {
 interface FitEngine {
   /** Initial parameters in the engine's layout. */
   init(): tf.Tensor[];
-  /** Loss [B] and, when asked, dL/dparams (same layout). */
-  lossAndGrads(params: tf.Tensor[], withGrad: boolean): { loss: tf.Tensor1D; grads?: tf.Tensor[] };
+  /** Loss [B] (unless withLoss is false) and, when asked, dL/dparams (same layout). */
+  lossAndGrads(params: tf.Tensor[], withGrad: boolean, withLoss?: boolean): { loss?: tf.Tensor1D; grads?: tf.Tensor[] };
   /** Parameters back in the standard [B, ...inner] layout. */
   finish(params: tf.Tensor[]): tf.Tensor[];
   dispose(): void;
@@ -151,9 +152,9 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
     // W [B, D, d]; F = K W^T [B, S, D]; dW = dF^T K.
     return {
       init: () => batchedParams([W0], plan),
-      lossAndGrads: ([W], withGrad) =>
+      lossAndGrads: ([W], withGrad, withLoss = true) =>
         tf.tidy(() => {
-          const { loss, dF } = pairLossAndGradF(tf.matMul(K, W, false, true), consts, withGrad);
+          const { loss, dF } = pairLossAndGradF(tf.matMul(K, W, false, true), consts, withGrad, withLoss);
           return withGrad ? { loss, grads: [tf.matMul(dF!, K, true, false)] } : { loss };
         }),
       finish: (p) => p.map((t) => t.clone()),
@@ -173,10 +174,10 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
     const Kb2 = tf.reshape(Kb, [S, d]);
     return {
       init: () => tf.tidy(() => batchedParams([W0], plan).map((w) => tf.reshape(w, [D, 1, d]))),
-      lossAndGrads: ([W], withGrad) =>
+      lossAndGrads: ([W], withGrad, withLoss = true) =>
         tf.tidy(() => {
           const F = tf.reshape(tf.matMul(tf.reshape(W, [D, d]), Kf2), [D, 1, S]);
-          const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+          const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
           if (!withGrad) return { loss };
           return { loss, grads: [tf.reshape(tf.matMul(tf.reshape(dF!, [D, S]), Kb2), [D, 1, d])] };
         }),
@@ -186,10 +187,10 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
   }
   return {
     init: () => tf.tidy(() => batchedParams([W0], plan).map((w) => tf.transpose(w, [1, 0, 2]))),
-    lossAndGrads: ([W], withGrad) =>
+    lossAndGrads: ([W], withGrad, withLoss = true) =>
       tf.tidy(() => {
         const F = tf.reshape(conv(tf.transpose(W, [0, 2, 1]), [1, D, d, B], Kf, [1, d, B, S]), [D, B, S]);
-        const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+        const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
         if (!withGrad) return { loss };
         const dW = tf.reshape(conv(tf.transpose(dF!, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]);
         return { loss, grads: [dW] };
@@ -221,9 +222,9 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
     const C = tf.matMul(K, K, false, true); // [B, S, S]
     return {
       init: () => [tf.matMul(K, W0b, false, true)],
-      lossAndGrads: ([F], withGrad) =>
+      lossAndGrads: ([F], withGrad, withLoss = true) =>
         tf.tidy(() => {
-          const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+          const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
           if (!withGrad) return { loss };
           accumulate(dF!);
           return { loss, grads: [tf.matMul(C, dF!)] };
@@ -247,9 +248,9 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
           ? tf.reshape(tf.matMul(tf.reshape(W0l, [D, d]), tf.reshape(Kt, [d, S])), [D, 1, S])
           : tf.reshape(conv(W0l, [1, D, d, B], Kt, [1, d, B, S]), [D, B, S]),
       ]),
-    lossAndGrads: ([F], withGrad) =>
+    lossAndGrads: ([F], withGrad, withLoss = true) =>
       tf.tidy(() => {
-        const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
+        const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
         if (!withGrad) return { loss };
         accumulate(dF!);
         const step =
@@ -279,10 +280,10 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
   const fromPair = (dF: tf.Tensor) => (consts.layout === 'bsd' ? dF : tf.transpose(dF, [1, 2, 0]));
   return {
     init: () => batchedParams(params0, plan),
-    lossAndGrads: (params, withGrad) =>
+    lossAndGrads: (params, withGrad, withLoss = true) =>
       tf.tidy(() => {
         const cache = featureMapForward('mlp', params, K, false);
-        const { loss, dF } = pairLossAndGradF(toPair(cache.F), consts, withGrad);
+        const { loss, dF } = pairLossAndGradF(toPair(cache.F), consts, withGrad, withLoss);
         if (!withGrad) return { loss };
         return { loss, grads: featureMapBackwardCached('mlp', params, K, cache, fromPair(dF!), false) };
       }),
@@ -315,9 +316,9 @@ function runFit(K: tf.Tensor3D, params0: tf.Tensor[], mask: tf.Tensor2D | null, 
     }
     for (let step = 1; step <= plan.steps; step++) {
       const next = tf.tidy(() => {
-        const { loss, grads } = engine.lossAndGrads(params, true);
+        const { loss, grads } = engine.lossAndGrads(params, true, wantTrace);
         if (plan.optimizer === 'sgd') {
-          return { loss, params: params.map((p, i) => tf.sub(p, tf.mul(grads![i], plan.lr))), m: [], v: [] };
+          return { loss, params: params.map((p, i) => tf.sub(p, tf.mul(grads![i], pairScalar(consts, plan.lr)))), m: [], v: [] };
         }
         const c1 = 1 - ADAM_BETA1 ** step;
         const c2 = 1 - ADAM_BETA2 ** step;
@@ -332,10 +333,9 @@ function runFit(K: tf.Tensor3D, params0: tf.Tensor[], mask: tf.Tensor2D | null, 
       params = next.params;
       m = next.m;
       v = next.v;
-      if (wantTrace) losses.push(next.loss);
-      else next.loss.dispose();
+      if (next.loss) losses.push(next.loss);
     }
-    if (wantTrace) losses.push(engine.lossAndGrads(params, false).loss);
+    if (wantTrace) losses.push(engine.lossAndGrads(params, false).loss!);
     const fitted = engine.finish(params);
     const trace = wantTrace ? tf.stack(losses) : null;
     return { params: fitted, trace };

@@ -212,10 +212,15 @@ export interface PairConsts {
   S: number;
   /** Multiplier of the Gram matrix inside exp / max: 2t ('uniform', 'worst-pair') or 1/tau. */
   scale: number;
-  /** EXCLUDED on the diagonal and on pairs with a masked memory, 0 elsewhere; bsd [B|1,S,S], dbs [S,B|1,S]. */
+  /**
+   * EXCLUDED on pairs with a masked memory, 0 on the other pairs; on the diagonal EXCLUDED, or
+   * (rowRef) the reference logit -2*scale for every memory. bsd [B|1,S,S], dbs [S,B|1,S].
+   */
   bias: tf.Tensor;
   /** [B] 1 where the set has at least two unmasked memories, else 0. */
   valid: tf.Tensor1D;
+  /** [B] valid as bool. */
+  validMask: tf.Tensor1D;
   /** [B] log of the number of ordered pairs n(n-1) (n clamped to >= 2). */
   logPairs: tf.Tensor1D;
   /** [B] n clamped to >= 2 (the 1/S of 'lse'). */
@@ -223,19 +228,24 @@ export interface PairConsts {
   /** [B] dL/dU = coef * P U, with P the pair weights (valid folded in). */
   coef: tf.Tensor1D;
   /**
-   * 'uniform' / 'lse' only: row log-sum-exps from the diagonal entry of a row softmax (the
-   * diagonal logit is set to -2*scale + scale*|u_i|^2 = about -scale, below every pair logit)
-   * instead of from two max reductions. Exact while exp(-2*scale)/S stays a normal float32,
-   * i.e. 2*scale + ln S < 80; otherwise false and the max path is used.
+   * 'uniform' / 'lse' only: the pair sums of every row from the diagonal entry of a row softmax
+   * (the diagonal logit is set to -2*scale + scale*|u_i|^2 = about -scale, below every pair
+   * logit) instead of from two max reductions. Exact while exp(-2*scale)/S stays a normal
+   * float32, i.e. 2*scale + ln S < 80; otherwise false and the max path is used.
    */
   rowRef: boolean;
-  /** rowRef: flat indices of the diagonal entries of z (bsd [B,S,S] in (b,i) order, dbs [S,B,S] in (i,b) order). */
+  /** rowRef: flat indices of the diagonal entries of z in (set, memory) order (bsd [B,S,S], dbs [S,B,S]). */
   diagIdx?: tf.Tensor1D;
-  /** rowRef: 1 for rows of unmasked memories; bsd [B,S,1], dbs [S,B,1]. */
-  rowKeep?: tf.Tensor;
+  /** rowRef with a mask: [B, S] 1 for the rows of unmasked memories (undefined: every row). */
+  rowKeep?: tf.Tensor2D;
   /** dbs: the kept ones filter of the feature-axis sums (made on first use). */
   onesFilter?: tf.Tensor4D;
+  /** Scalar operands used every step, uploaded once per set of constants. */
+  scalars: Map<number, tf.Scalar>;
 }
+
+/** A pair sum of exp logits, clamped to this, keeps sets without pairs finite (a set with a pair has a sum >= exp(-40)). */
+const TINY = 1e-37;
 
 /**
  * Builds the constants of a pair kernel.
@@ -254,56 +264,67 @@ export function makePairConsts(
   const kept = tf.tidy(() => {
     const eye = tf.eye(S);
     const offDiag = tf.sub(1, eye);
-    // The diagonal logit: excluded, or (rowRef) the reference value -2*scale (+ scale*|u_i|^2).
+    const eyeL = layout === 'bsd' ? eye : tf.reshape(eye, [S, 1, S]);
+    // The diagonal logit: excluded, or (rowRef) the reference value -2*scale (+ scale*|u_i|^2),
+    // also for masked memories, whose rows then hold that one finite logit.
     const diagBias = rowRef ? -2 * scale : EXCLUDED;
     let bias: tf.Tensor;
     let n: tf.Tensor1D;
-    let rowKeep: tf.Tensor | undefined;
+    let rowKeep: tf.Tensor2D | undefined;
     if (mask === null) {
       bias = tf.reshape(tf.mul(eye, diagBias), layout === 'bsd' ? [1, S, S] : [S, 1, S]);
       n = tf.fill([B], S) as tf.Tensor1D;
-      if (rowRef) rowKeep = tf.ones(layout === 'bsd' ? [B, S, 1] : [S, B, 1]);
     } else {
       const mi = layout === 'bsd' ? tf.reshape(mask, [B, S, 1]) : tf.reshape(tf.transpose(mask), [S, B, 1]);
       const mj = layout === 'bsd' ? tf.reshape(mask, [B, 1, S]) : tf.reshape(mask, [1, B, S]);
-      const eyeL = layout === 'bsd' ? eye : tf.reshape(eye, [S, 1, S]);
-      const keep = tf.mul(tf.mul(mi, mj), layout === 'bsd' ? offDiag : tf.reshape(offDiag, [S, 1, S]));
-      bias = tf.mul(tf.sub(1, keep), EXCLUDED);
-      // unmasked memories get the reference value on their diagonal
-      if (rowRef) {
-        const onDiag = tf.mul(eyeL, mi);
-        bias = tf.add(tf.mul(bias, tf.sub(1, onDiag)), tf.mul(onDiag, diagBias));
-      }
+      const offDiagL = layout === 'bsd' ? offDiag : tf.reshape(offDiag, [S, 1, S]);
+      const keep = tf.mul(tf.mul(mi, mj), offDiagL);
+      // EXCLUDED off the diagonal where a memory is masked, diagBias on it (a sum, not
+      // EXCLUDED + (diagBias - EXCLUDED), which float32 would round to a multiple of 64)
+      bias = tf.add(tf.mul(tf.mul(tf.sub(1, keep), EXCLUDED), offDiagL), tf.mul(eyeL, diagBias));
       n = tf.sum(mask, 1);
-      if (rowRef) rowKeep = mi;
+      if (rowRef) rowKeep = tf.clone(mask);
     }
     let diagIdx: tf.Tensor1D | undefined;
     if (rowRef) {
       const idx = new Int32Array(B * S);
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < S; i++) {
-          if (layout === 'bsd') idx[b * S + i] = b * S * S + i * S + i;
-          else idx[i * B + b] = i * B * S + b * S + i;
-        }
+        for (let i = 0; i < S; i++) idx[b * S + i] = layout === 'bsd' ? b * S * S + i * S + i : i * B * S + b * S + i;
       diagIdx = tf.tensor1d(idx, 'int32');
     }
-    const valid = tf.cast(tf.greaterEqual(n, 2), 'float32') as tf.Tensor1D;
+    const validMask = tf.greaterEqual(n, 2) as tf.Tensor1D;
+    const valid = tf.cast(validMask, 'float32') as tf.Tensor1D;
     const nSafe = tf.maximum(n, 2) as tf.Tensor1D;
     const logPairs = tf.log(tf.mul(nSafe, tf.sub(nSafe, 1))) as tf.Tensor1D;
     let coef: tf.Tensor1D;
     if (spec.kind === 'lse') coef = tf.mul(valid, tf.div(2 / spec.tau, nSafe));
     else coef = tf.mul(valid, 4 * spec.t);
-    return { bias, valid, nSafe, logPairs, coef, diagIdx, rowKeep };
+    return { bias, valid, validMask, nSafe, logPairs, coef, diagIdx, rowKeep };
   });
-  return { layout, spec, B, S, scale, rowRef, ...kept };
+  return { layout, spec, B, S, scale, rowRef, scalars: new Map(), ...kept };
 }
 
 export function disposePairConsts(c: PairConsts): void {
-  tf.dispose([c.bias, c.valid, c.nSafe, c.logPairs, c.coef]);
+  tf.dispose([c.bias, c.valid, c.validMask, c.nSafe, c.logPairs, c.coef]);
   if (c.diagIdx) c.diagIdx.dispose();
   if (c.rowKeep) c.rowKeep.dispose();
   if (c.onesFilter) c.onesFilter.dispose();
   c.onesFilter = undefined;
+  tf.dispose([...c.scalars.values()]);
+  c.scalars.clear();
+}
+
+/**
+ * The scalar `v` as a tensor kept with the constants: a number operand (tf.mul(x, 2)) uploads a
+ * new scalar tensor on every call, which costs about as much as a small kernel.
+ */
+export function pairScalar(c: PairConsts, v: number): tf.Scalar {
+  let s = c.scalars.get(v);
+  if (!s) {
+    s = tf.keep(tf.scalar(v));
+    c.scalars.set(v, s);
+  }
+  return s;
 }
 
 /** Index of the feature axis: bsd [B,S,D] -> 2, dbs [D,B,S] -> 0. */
@@ -313,8 +334,9 @@ function featureAxis(layout: PairLayout): number {
 
 /**
  * Sum over the feature axis, keeping it. dbs [D, B, S]: a one-channel convolution of X as a
- * [1, D, B*S, 1] image with a [D, 1] filter of ones (XNNPACK on wasm, about 4x faster there
- * than tf.sum over a leading axis, which transposes first).
+ * [1, D, B*S, 1] image with a [D, 1] filter of ones (XNNPACK on wasm, about 2x faster there
+ * than tf.sum over a leading axis, which transposes first, or a ones[1, D] X[D, B*S] matMul,
+ * which repacks X as XNNPACK weights on every call).
  */
 function sumFeatures(X: tf.Tensor, c: PairConsts): tf.Tensor {
   if (c.layout === 'bsd') return tf.sum(X, 2, true);
@@ -338,14 +360,22 @@ function onesFilter(c: PairConsts, D: number): tf.Tensor4D {
 /** u = F / sqrt(||F||^2 + eps) along the layout's feature axis; r = 1 / sqrt(||F||^2 + eps). */
 export function normalizeFeatures(F: tf.Tensor, c: PairConsts): { U: tf.Tensor; r: tf.Tensor } {
   return tf.tidy(() => {
-    const r = tf.rsqrt(tf.add(sumFeatures(tf.square(F), c), NORM_EPS));
+    const r = tf.rsqrt(tf.add(sumFeatures(tf.square(F), c), pairScalar(c, NORM_EPS)));
     return { U: tf.mul(F, r), r };
   });
 }
 
-/** Back through the normalization: dF = r (dU - u <u, dU>). */
-export function normalizeBackward(U: tf.Tensor, r: tf.Tensor, dU: tf.Tensor, c: PairConsts): tf.Tensor {
-  return tf.tidy(() => tf.mul(r, tf.sub(dU, tf.mul(U, sumFeatures(tf.mul(U, dU), c)))));
+/**
+ * Back through the normalization: dF = r (dU - u <u, dU>). With `wd` (r's shape), dU is
+ * Y - u wd (a term along u, as the pair kernel's diagonal correction): since
+ * 1 - |u|^2 = eps r^2, dF = r (Y - u (<u, Y> + wd eps r^2)), with no full-size pass for the term.
+ */
+export function normalizeBackward(U: tf.Tensor, r: tf.Tensor, dU: tf.Tensor, c: PairConsts, wd?: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    let s = sumFeatures(tf.mul(U, dU), c);
+    if (wd) s = tf.add(s, tf.mul(wd, tf.mul(tf.square(r), pairScalar(c, NORM_EPS))));
+    return tf.mul(r, tf.sub(dU, tf.mul(U, s)));
+  });
 }
 
 /** Batched depthwise convolution used as a batched matMul over the channel (set) axis. */
@@ -354,125 +384,138 @@ function dwConv(x: tf.Tensor, xShape: [number, number, number, number], filter: 
 }
 
 /**
- * Separation loss of each set from its unit features U, and (when `withGrad`) dL/dU.
+ * The pair kernel on unit features U: the loss [B] (when `withLoss`) and, when `withGrad`,
+ * dL/dU = Y - U wd (wd, shaped like r, is present on the rowRef path only: the diagonal's share
+ * of the row softmax, taken back out).
  *
  * With G the Gram matrix of U and z = scale * G + bias (excluded pairs at -1e9):
  * - 'uniform':    L = log(sum_pairs exp z / n(n-1)) - 2t, since ||u_i-u_j||^2 = 2 - 2 G_ij;
  * - 'lse':        L = log(sum_pairs exp z / n(n-1)) / n;
  * - 'worst-pair': L = max_pairs z - 2t.
  * The sum over ordered pairs i != j equals twice the sum over i < j, so the means agree.
- * The log-sum-exp is taken row by row with a softmax (max-subtracted, and XNNPACK-vectorized on
- * wasm) and the row log-sums are combined with another max-subtracted log-sum-exp.
  * dL/dU = coef * P U with P the symmetric pair weights (softmax over pairs, or the arg-max pairs
  * averaged over ties for 'worst-pair').
+ *
+ * rowRef path ('uniform', 'lse'): row i of z holds the pair logits and, on the diagonal, the
+ * reference logit z_ii = scale (|u_i|^2 - 2) = -scale (1 + eps r_i^2), at most -scale and so
+ * below every pair logit (>= -scale). From the row softmax p (XNNPACK-vectorized on wasm, where
+ * tf.exp is a scalar loop), a_i = exp(z_ii) / p_ii = sum_j exp z_ij over the whole row, and
+ * the row's pairs alone sum to a_i (1 - p_ii), with p_ii <= 1/2 (no cancellation) and
+ * >= exp(-2 scale)/S (no underflow). The set's pair sum s = sum_i a_i (1 - p_ii) <= S^2 exp(scale)
+ * needs no max shift in that range; P_ij = exp(z_ij) / s = (a_i / s) p_ij off the diagonal.
+ * Max path (otherwise): row log-sum-exps from the row max and the softmax's row max.
+ */
+function pairKernel(
+  U: tf.Tensor,
+  r: tf.Tensor,
+  c: PairConsts,
+  withGrad: boolean,
+  withLoss: boolean,
+): { loss?: tf.Tensor1D; Y?: tf.Tensor; wd?: tf.Tensor } {
+  const { layout, B, S } = c;
+  const D = U.shape[featureAxis(layout)];
+  const rowAxis = layout === 'bsd' ? 1 : 0;
+  // Gram matrix, scaled, plus the exclusion bias.
+  let z: tf.Tensor;
+  let Ux: tf.Tensor | undefined; // dbs: U as [D, S, B] (channels last), shared by both convolutions
+  if (layout === 'bsd') {
+    z = tf.add(tf.matMul(tf.mul(U, pairScalar(c, c.scale)), U, false, true), c.bias);
+  } else {
+    let G: tf.Tensor;
+    if (B === 1) {
+      // One set: plain 2-D matMuls, the fast path of every backend.
+      const U2 = tf.reshape(U, [D, S]);
+      G = tf.matMul(tf.mul(tf.transpose(U2), pairScalar(c, c.scale)), U2);
+    } else {
+      Ux = tf.transpose(U, [0, 2, 1]);
+      G = dwConv(tf.mul(Ux, pairScalar(c, c.scale)), [1, D, S, B], U, [D, 1, B, S]); // [1, 1, S, B*S]
+    }
+    z = tf.add(tf.reshape(G, [S, B, S]), c.bias);
+  }
+  const finish = (setLoss: tf.Tensor): tf.Tensor1D => {
+    // setLoss [B]: log of the mean over pairs of exp z, or ('worst-pair') the largest pair logit
+    const l = c.spec.kind === 'lse' ? tf.div(setLoss, c.nSafe) : tf.sub(setLoss, pairScalar(c, 2 * c.spec.t));
+    return tf.where(c.validMask, l, tf.zerosLike(l)) as tf.Tensor1D;
+  };
+  // P is symmetric, so (P U)_j = sum_i P_ij u_i = sum_i w_i pairs_ij u_i with w [B, S] (set, memory).
+  const weightedProduct = (pairs: tf.Tensor, w: tf.Tensor): tf.Tensor => {
+    if (layout === 'bsd') return tf.matMul(pairs, tf.mul(U, tf.reshape(w, [B, S, 1])), true, false);
+    if (B === 1) return tf.reshape(tf.matMul(tf.mul(tf.reshape(U, [D, S]), tf.reshape(w, [1, S])), tf.reshape(pairs, [S, S])), [D, 1, S]);
+    const x = tf.mul(Ux!, tf.reshape(tf.transpose(w), [1, S, B]));
+    return tf.reshape(dwConv(x, [1, D, S, B], pairs, [1, S, B, S]), [D, B, S]);
+  };
+  if (c.rowRef) {
+    const soft = tf.softmax(z);
+    const pd = tf.reshape(tf.gather(tf.reshape(soft, [-1]), c.diagIdx!), [B, S]);
+    const rr = tf.reshape(r, [B, S]);
+    // exp(z_ii), z_ii = -scale - scale eps r_i^2 (|u_i|^2 = ||F_i||^2 / (||F_i||^2 + eps) = 1 - eps r_i^2)
+    const ez = tf.exp(tf.sub(pairScalar(c, -c.scale), tf.mul(tf.square(rr), pairScalar(c, c.scale * NORM_EPS))));
+    let a = tf.div(ez, pd); // sum_j exp z_ij over row i
+    if (c.rowKeep) a = tf.mul(a, c.rowKeep);
+    const s = tf.maximum(tf.sum(tf.mul(a, tf.sub(pairScalar(c, 1), pd)), 1), pairScalar(c, TINY)); // [B]
+    const loss = withLoss ? finish(tf.sub(tf.log(s), c.logPairs)) : undefined;
+    if (!withGrad) return { loss };
+    const w = tf.mul(a, tf.reshape(tf.div(c.coef, s), [B, 1])); // [B, S]
+    return { loss, Y: weightedProduct(soft, w), wd: tf.reshape(tf.mul(w, pd), r.shape) };
+  }
+  const setShape = layout === 'bsd' ? [B, 1, 1] : [1, B, 1];
+  const rowShape = layout === 'bsd' ? [B, S, 1] : [S, B, 1];
+  let setLoss: tf.Tensor;
+  let rowWeight: tf.Tensor | undefined; // row i of P is rowWeight_i * pairs_i
+  let pairs: tf.Tensor | undefined; // row-normalized pair weights (softmax) or the arg-max indicator
+  if (c.spec.kind === 'worst-pair') {
+    const zmax = tf.max(z, [rowAxis, 2], true);
+    setLoss = tf.reshape(zmax, [B]);
+    if (withGrad) {
+      const hit = tf.cast(tf.equal(z, zmax), 'float32');
+      pairs = hit;
+      rowWeight = tf.div(tf.onesLike(zmax), tf.sum(hit, [rowAxis, 2], true));
+    }
+  } else {
+    const rowMax = tf.max(z, 2, true);
+    const soft = tf.softmax(z);
+    // log sum_j exp z_ij = rowMax - log(max_j softmax_ij); the max of a softmax row is >= 1/S.
+    const rowLse = tf.sub(rowMax, tf.log(tf.max(soft, 2, true)));
+    const setLse = tf.logSumExp(rowLse, rowAxis, true);
+    setLoss = tf.sub(tf.reshape(setLse, [B]), c.logPairs);
+    if (withGrad) {
+      pairs = soft;
+      rowWeight = tf.exp(tf.sub(rowLse, setLse));
+    }
+  }
+  const loss = withLoss ? finish(setLoss) : undefined;
+  if (!withGrad) return { loss };
+  let w = tf.mul(rowWeight!, tf.reshape(c.coef, setShape));
+  if (w.shape[rowAxis] !== S) w = broadcastToFast(w, rowShape);
+  // to (set, memory) order
+  const wBS = layout === 'bsd' ? tf.reshape(w, [B, S]) : tf.transpose(tf.reshape(w, [S, B]));
+  return { loss, Y: weightedProduct(pairs!, wBS) };
+}
+
+/**
+ * Separation loss of each set from its unit features U, and (when `withGrad`) dL/dU (see
+ * `pairKernel` for the maths).
  */
 export function pairLossAndGradU(U: tf.Tensor, r: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dU?: tf.Tensor } {
   return tf.tidy(() => {
-    const { layout, B, S } = c;
-    const D = U.shape[featureAxis(layout)];
-    const rowAxis = layout === 'bsd' ? 1 : 0;
-    // Gram matrix, scaled, plus the exclusion bias.
-    let z: tf.Tensor;
-    let Ux: tf.Tensor | undefined; // dbs: U as [D, S, B] (channels last), shared by both convolutions
-    if (layout === 'bsd') {
-      z = tf.add(tf.matMul(tf.mul(U, c.scale), U, false, true), c.bias);
-    } else {
-      let G: tf.Tensor;
-      if (B === 1) {
-        // One set: plain 2-D matMuls, the fast path of every backend.
-        const U2 = tf.reshape(U, [D, S]);
-        G = tf.matMul(tf.mul(tf.transpose(U2), c.scale), U2);
-      } else {
-        Ux = tf.transpose(U, [0, 2, 1]);
-        G = dwConv(tf.mul(Ux, c.scale), [1, D, S, B], U, [D, 1, B, S]); // [1, 1, S, B*S]
-      }
-      z = tf.add(tf.reshape(G, [S, B, S]), c.bias);
-    }
-    const setShape = layout === 'bsd' ? [B, 1, 1] : [1, B, 1];
-    const rowShape = layout === 'bsd' ? [B, S, 1] : [S, B, 1];
-    let loss: tf.Tensor1D;
-    let rowWeight: tf.Tensor; // bsd [B,S,1], dbs [S,B,1]: row i of P is rowWeight_i * pairs_i
-    let pairs: tf.Tensor; // row-normalized pair weights (softmax) or the arg-max indicator
-    let diagWeight: tf.Tensor | undefined; // rowRef: the weight pairs has on the diagonal, to take back out
-    if (c.rowRef) {
-      // Row i of z holds the pair logits and, on the diagonal, z_ii = scale (|u_i|^2 - 2), at
-      // most -scale + tiny and so below every pair logit (>= -scale). From the row softmax
-      // p_i: log sum_j exp z_ij (all j) = z_ii - log p_ii, and the pairs alone give that plus
-      // log(1 - p_ii), where p_ii <= 1/2 (no cancellation) and >= exp(-2 scale)/S (no underflow).
-      const soft = tf.softmax(z);
-      const pd = tf.reshape(tf.gather(tf.reshape(soft, [-1]), c.diagIdx!), rowShape);
-      const rRow = layout === 'bsd' ? r : tf.reshape(tf.transpose(tf.reshape(r, [B, S])), rowShape);
-      // |u_i|^2 = ||F_i||^2 / (||F_i||^2 + eps) = 1 - eps r_i^2
-      const zd = tf.sub(-c.scale, tf.mul(tf.square(rRow), c.scale * NORM_EPS));
-      const rowAll = tf.sub(zd, tf.log(pd));
-      const keep = tf.greater(c.rowKeep!, 0);
-      const rowPairs = tf.where(keep, tf.add(rowAll, tf.log(tf.maximum(tf.sub(1, pd), 1e-30))), tf.fill(rowShape, EXCLUDED));
-      const setLse = tf.logSumExp(rowPairs, rowAxis, true);
-      const mean = tf.sub(tf.reshape(setLse, [B]), c.logPairs);
-      loss = (c.spec.kind === 'lse' ? tf.div(mean, c.nSafe) : tf.sub(mean, 2 * c.spec.t)) as tf.Tensor1D;
-      if (withGrad) {
-        pairs = soft;
-        // rowAll - setLse <= log 2 in a set with a pair; the clip only keeps rows of masked
-        // memories and of sets without pairs (weight 0 either way) away from Inf * 0.
-        rowWeight = tf.mul(tf.exp(tf.minimum(tf.sub(rowAll, setLse), 30)), c.rowKeep!);
-        diagWeight = pd;
-      }
-    } else if (c.spec.kind === 'worst-pair') {
-      const zmax = tf.max(z, [rowAxis, 2], true);
-      loss = tf.reshape(tf.sub(zmax, 2 * c.spec.t), [B]) as tf.Tensor1D;
-      if (withGrad) {
-        const hit = tf.cast(tf.equal(z, zmax), 'float32');
-        pairs = hit;
-        rowWeight = tf.div(tf.onesLike(zmax), tf.sum(hit, [rowAxis, 2], true));
-      }
-    } else {
-      const rowMax = tf.max(z, 2, true);
-      const soft = tf.softmax(z);
-      // log sum_j exp z_ij = rowMax - log(max_j softmax_ij); the max of a softmax row is >= 1/S.
-      const rowLse = tf.sub(rowMax, tf.log(tf.max(soft, 2, true)));
-      const setLse = tf.logSumExp(rowLse, rowAxis, true);
-      const mean = tf.sub(tf.reshape(setLse, [B]), c.logPairs);
-      loss = (c.spec.kind === 'lse' ? tf.div(mean, c.nSafe) : tf.sub(mean, 2 * c.spec.t)) as tf.Tensor1D;
-      if (withGrad) {
-        pairs = soft;
-        rowWeight = tf.exp(tf.sub(rowLse, setLse));
-      }
-    }
-    loss = tf.where(tf.greater(c.valid, 0), loss, tf.zerosLike(loss)) as tf.Tensor1D;
-    if (!withGrad) return { loss };
-    let w = tf.mul(rowWeight!, tf.reshape(c.coef, setShape));
-    if (w.shape[rowAxis] !== S) w = broadcastToFast(w, layout === 'bsd' ? [B, S, 1] : [S, B, 1]);
-    // P is symmetric, so (P U)_j = sum_i P_ij u_i = sum_i w_i pairs_ij u_i.
-    let dU: tf.Tensor;
-    if (layout === 'bsd') {
-      dU = tf.matMul(pairs!, tf.mul(U, w), true, false);
-      if (diagWeight) dU = tf.sub(dU, tf.mul(U, tf.mul(w, diagWeight)));
-    } else {
-      if (B === 1) {
-        dU = tf.reshape(tf.matMul(tf.mul(tf.reshape(U, [D, S]), tf.reshape(w, [1, S])), tf.reshape(pairs!, [S, S])), [D, 1, S]);
-      } else {
-        const x = tf.mul(Ux!, tf.reshape(w, [1, S, B]));
-        dU = tf.reshape(dwConv(x, [1, D, S, B], pairs!, [1, S, B, S]), [D, B, S]);
-      }
-      if (diagWeight) {
-        // [S, B, 1] (row i, set b) -> [1, B, S] (set b, memory i)
-        const wd = tf.reshape(tf.transpose(tf.reshape(tf.mul(w, diagWeight), [S, B])), [1, B, S]);
-        dU = tf.sub(dU, tf.mul(U, wd));
-      }
-    }
-    return { loss, dU };
+    const { loss, Y, wd } = pairKernel(U, r, c, withGrad, true);
+    if (!withGrad) return { loss: loss! };
+    return { loss: loss!, dU: wd ? tf.sub(Y!, tf.mul(U, wd)) : Y! };
   });
 }
 
 /**
- * Loss [B] and dL/dF for raw (unnormalized) features F in the consts' layout.
+ * Loss [B] and dL/dF for raw (unnormalized) features F in the consts' layout. With
+ * `withLoss` false (gradient steps whose loss nobody reads) the loss is not formed.
  */
-export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dF?: tf.Tensor } {
+export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dF?: tf.Tensor };
+export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean, withLoss: boolean): { loss?: tf.Tensor1D; dF?: tf.Tensor };
+export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean, withLoss = true): { loss?: tf.Tensor1D; dF?: tf.Tensor } {
   return tf.tidy(() => {
     const { U, r } = normalizeFeatures(F, c);
-    const { loss, dU } = pairLossAndGradU(U, r, c, withGrad);
+    const { loss, Y, wd } = pairKernel(U, r, c, withGrad, withLoss || !withGrad);
     if (!withGrad) return { loss };
-    return { loss, dF: normalizeBackward(U, r, dU!, c) };
+    return { loss, dF: normalizeBackward(U, r, Y!, c, wd) };
   });
 }
 

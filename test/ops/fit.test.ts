@@ -87,7 +87,9 @@ forEachBackend('fitFeatureMap', () => {
       const keys = clustered(B === 1 ? [5, 6] : [B, 5, 6], 30 + B);
       const phi0 = linearFeatureMap(6, 8, { init: 'orthogonal', seed: 3 });
       for (const loss of KINDS) {
-        const opts = { steps: 8, lr: loss === 'lse' ? 0.02 : 0.1, loss, mask: B === 1 ? undefined : mask }; // a stable regime: no chaotic amplification of rounding
+        // a stable regime: no chaotic amplification of rounding ('uniform' at lr 0.1 overshoots and
+        // oscillates from step 4 on wasm, where the two engines then drift apart by ~1e-5 per step)
+        const opts = { steps: 8, lr: loss === 'lse' ? 0.02 : 0.03, loss, mask: B === 1 ? undefined : mask };
         const a = fitFeatureMapSpanForTest(keys, phi0, opts, true);
         const b = fitFeatureMapSpanForTest(keys, phi0, opts, false);
         assertClose(a.featureMap.params[0], b.featureMap.params[0], 1e-5, `B=${B} ${loss} W`);
