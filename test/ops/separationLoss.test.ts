@@ -188,6 +188,29 @@ forEachBackend('separationLoss', () => {
     tf.dispose([F, mask]);
   });
 
+  it("the feature-major layout's feature sums (pooling over chunks of B*S, or tf.sum) agree with the set-major layout", () => {
+    // B*S = 2560: pooled as 4 x 640 channels (in one 2560-channel pool, XNNPACK keeps a 2560-float
+    // accumulator on the wasm stack; 16384 channels overflow it);
+    // B*S = 1031 (prime, > 1024): no usable chunk, the tf.sum fallback
+    for (const [B, S, D] of [[40, 64, 8], [1, 1031, 3]]) {
+      const F = tf.randomNormal([B, S, D], 0.5, 1, 'float32', 7);
+      const mask = tf.cast(tf.greater(tf.randomUniform([B, S], 0, 1, 'float32', 8), 0.2), 'float32') as tf.Tensor2D;
+      const spec = { kind: 'lse' as const, t: 2, tau: 0.1 };
+      const out = (['bsd', 'dbs'] as PairLayout[]).map((layout) => {
+        const c = makePairConsts(B, S, mask, spec, layout);
+        const r = tf.tidy(() => {
+          const o = pairLossAndGradF(layout === 'bsd' ? F : tf.transpose(F, [2, 0, 1]), c, true);
+          return { loss: o.loss, dF: layout === 'bsd' ? o.dF! : tf.transpose(o.dF!, [1, 2, 0]) };
+        });
+        disposePairConsts(c);
+        return r;
+      });
+      assertClose(out[1].loss, out[0].loss, 1e-5, `B=${B} S=${S} loss`);
+      assertClose(out[1].dF, out[0].dF, 1e-4, `B=${B} S=${S} grad`);
+      tf.dispose([F, mask, ...out.flatMap((o) => [o.loss, o.dF])]);
+    }
+  });
+
   it('sets with fewer than two unmasked memories have loss 0 and gradient 0 (no NaN)', () => {
     const F = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 5);
     const mask = tf.tensor2d([[0, 0, 0, 0], [0, 0, 1, 0], [1, 1, 0, 0]]);
