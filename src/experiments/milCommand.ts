@@ -374,7 +374,7 @@ async function runMerge(p: MilArgs, io: CliIO): Promise<number> {
     result.numBags = dataset.bags.length;
     result.numFeatures = dataset.numFeatures;
   }
-  for (const d of dropped) io.stderr.write(`left out (incomplete): ${d}\n`);
+  for (const d of dropped) io.stderr.write(`left out: ${d}\n`);
   printMilReport(result, io.stdout);
   io.stdout.write(`merged ${parts.length} file(s): ${p.merge.join(', ')}\n`);
   if (p.save) {
