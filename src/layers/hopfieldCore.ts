@@ -542,13 +542,30 @@ export function hopfieldRetrieval(
     // memory (batch 1) explicitly (broadcastTo's gradient sums). The fit above ran once on it.
     const kB = k.shape[0] === B ? k : tf.broadcastTo(k, [B, H, S, dk]);
     const vB = v.shape[0] === B ? v : tf.broadcastTo(v, [B, H, S, dv]);
-    // Linear Phi: x W^T as a batched product (fast on wasm); mlp through applyFeatureMap.
-    const W = phi?.kind === 'linear' ? tf.broadcastTo(phi.params[0], [B, H, ...(phi.params[0].shape.slice(-2) as number[])]) : null;
+    // Linear Phi with dot scores: <W x, W k> = x (W^T W) k^T, through the Gram matrix M = W^T W
+    // [.., dk, dk] when that is fewer multiply-adds than projecting the S memories (e.g. pooling,
+    // L = 1). Otherwise x W^T as a batched product (fast on wasm); mlp through applyFeatureMap.
+    const Wp = phi?.kind === 'linear' ? phi.params[0] : null;
+    let M: tf.Tensor | null = null;
+    if (Wp && simKind === 'dot') {
+      const [D, L] = [Wp.shape[Wp.rank - 2] as number, q.shape[2] as number];
+      const perStep = (viaM: boolean) => (viaM ? L * dk * dk + L * S * dk : L * dk * D + L * S * D);
+      if (D * dk * dk + perStep(true) * steps < S * dk * D + perStep(false) * steps) {
+        const r = Wp.rank;
+        const Wt = tf.transpose(Wp, [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2]); // [.., dk, D]
+        const M0 = batchMatMul(Wt, Wt); // Wt Wt^T = W^T W, computed before the broadcast over samples
+        M = tf.broadcastTo(r === 4 ? M0 : tf.reshape(M0, [1, H, dk, dk]), [B, H, dk, dk]);
+      }
+    }
+    const W = Wp && !M ? tf.broadcastTo(Wp, [B, H, ...(Wp.shape.slice(-2) as number[])]) : null;
     const applyPhi = (x: tf.Tensor) => (!phi ? x : W ? batchMatMul(x, W) : applyFeatureMap(phi, x));
-    const kPhi = applyPhi(kB);
+    const kPhi = M ? kB : applyPhi(kB);
     const associate = (x: tf.Tensor): tf.Tensor => {
-      const xPhi = applyPhi(x);
-      const sim = simKind === 'dot' ? batchMatMul(xPhi, kPhi) : similarity(xPhi, kPhi, simKind);
+      const sim = M
+        ? batchMatMul(batchMatMul(x, M), kB) // x M^T k^T, M symmetric
+        : simKind === 'dot'
+          ? batchMatMul(applyPhi(x), kPhi)
+          : similarity(applyPhi(x), kPhi, simKind);
       const scores = tf.mul(sim, beta);
       return separation(scores, sepKind, { mask, alpha: options.alpha, k: options.topK });
     };

@@ -164,6 +164,41 @@ forEachBackend('hopfieldRetrieval', () => {
     tf.dispose([q, k, v, phi0, phi0Const, w, gk, gp, value, Wfit, lossTrace, rk, rp]);
   });
 
+  it('U-Hop dot scores through W^T W (L = 1, also with a shared memory and fitSteps 0) and through the projections (S < dk) equal <W q, W k>', () => {
+    // [L, S, memory batch, fitSteps]: the Gram-matrix path is taken when it costs fewer
+    // multiply-adds (d^3 + L d^2 + L S d < S d^2 + L d^2 + L S d here), else the projections
+    for (const [Lq, Sm, Bk, steps] of [[1, 6, B, 3], [1, 6, 1, 3], [1, 6, B, 0], [4, 2, B, 3]]) {
+      const q = tf.randomNormal([B, H, Lq, d], 0, 1, 'float32', 31);
+      const k = tf.randomNormal([Bk, H, Sm, d], 0, 1, 'float32', 32);
+      const v = tf.randomNormal([Bk, H, Sm, dv], 0, 1, 'float32', 33);
+      const phi0 = tf.tidy(() => tf.add(tf.broadcastTo(tf.eye(d), [H, d, d]), tf.randomNormal([H, d, d], 0, 0.2, 'float32', 34)));
+      const w = tf.randomNormal([B, H, Lq, dv], 0, 1, 'float32', 35);
+      const rt = uhop(phi0, steps, { fitLr: 0.2 });
+      const f = (qq: tf.Tensor, kk: tf.Tensor, p0: tf.Tensor) =>
+        tf.sum(tf.mul(w, hopfieldRetrieval(qq, kk, v, { beta: 0.8, uhop: { config: rt.config, phi0: [p0] } }).output));
+      const W = steps === 0 ? phi0.clone() : tf.tidy(() => {
+        const { featureMap, lossTrace } = fitFeatureMap(k, { kind: 'linear', params: [phi0] }, { steps, lr: 0.2, loss: 'lse' });
+        lossTrace.dispose();
+        return featureMap.params[0];
+      });
+      const phi0Const = tf.clone(phi0);
+      const fRef = (qq: tf.Tensor, kk: tf.Tensor, p0: tf.Tensor) => {
+        const Wg = tf.add(tf.sub(W, phi0Const), p0); // value W, gradient straight to p0
+        const Wb = tf.broadcastTo(Wg, [B, H, d, d]); // (tf.matMul's gradient does not reduce broadcast batch dims)
+        const phi = (x: tf.Tensor) => tf.matMul(x, Wb, false, true);
+        const kB = tf.broadcastTo(kk, [B, H, Sm, d]);
+        const xi = tf.softmax(tf.mul(tf.matMul(phi(qq), phi(kB), false, true), 0.8));
+        return tf.sum(tf.mul(w, tf.matMul(xi, tf.broadcastTo(v, [B, H, Sm, dv]))));
+      };
+      const what = `L=${Lq} S=${Sm} memory batch ${Bk} fitSteps ${steps}`;
+      const got = tf.grads(f)([q, k, phi0]);
+      const want = tf.grads(fRef)([q, k, phi0]);
+      assertClose(f(q, k, phi0), fRef(q, k, phi0), 1e-5, `${what}: value`);
+      ['d/dq', 'd/dkeys', 'd/dPhi0'].forEach((name, i) => assertClose(got[i], want[i], 1e-4, `${what}: ${name}`));
+      tf.dispose([q, k, v, phi0, phi0Const, w, W, ...got, ...want]);
+    }
+  });
+
   it('padded memories are left out of the retrieval and of the U-Hop fit', () => {
     const { q, k, v } = inputs(13);
     const phi0 = tf.broadcastTo(tf.eye(d), [H, d, d]);
