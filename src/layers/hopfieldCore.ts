@@ -34,6 +34,7 @@ import { similarity, checkSimilarityKind } from '../ops/similarity.js';
 import { separation, checkSeparationKind } from '../ops/separation.js';
 import { applyFeatureMap, disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../ops/featureMap.js';
 import { fitFeatureMap, fitFeatureMapOp } from '../ops/fit.js';
+import { batchMatMul } from '../ops/batchMatMul.js';
 import type { FeatureMap, FeatureMapKind, SeparationKind, SeparationLossKind, SimilarityKind } from '../ops/types.js';
 import { getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
 
@@ -347,64 +348,10 @@ export function uhopFitLossTrace(keys: tf.Tensor, memoryMask: tf.Tensor | undefi
 }
 
 // ---------------------------------------------------------------------------------------
-// Batched matMul that is fast on wasm
+// Batched matMul that is fast on wasm: src/ops/batchMatMul.ts (re-exported for the layers)
 // ---------------------------------------------------------------------------------------
 
-/**
- * c[s, i, j] = sum_t X[s, i, t] Y[s, j, t] as ONE depthwise convolution: the N sets s are
- * channels, X[s] an m x k image, Y[s] n filters of 1 x k (channel multiplier n). Takes X in
- * [m, k, N] layout and Y in [k, N, n] layout, returns [N, m, n]. tfjs-backend-wasm runs
- * batched (and transposed) matMuls through a plain loop but depthwise convolutions through
- * XNNPACK, so this is several times faster there.
- */
-function depthwiseProduct(xLayout: tf.Tensor, yLayout: tf.Tensor): tf.Tensor {
-  const [m, k, N] = xLayout.shape as number[];
-  const n = yLayout.shape[2] as number;
-  const out = tf.depthwiseConv2d(
-    tf.reshape(xLayout, [1, m, k, N]) as tf.Tensor4D,
-    tf.reshape(yLayout, [1, k, N, n]) as tf.Tensor4D,
-    1,
-    'valid',
-  ); // [1, m, 1, N * n]
-  return tf.transpose(tf.reshape(out, [m, N, n]), [1, 0, 2]);
-}
-
-/**
- * a b^T for a [N, m, k], b [N, n, k] -> [N, m, n] by `depthwiseProduct`, differentiable; its
- * backward passes are depthwise products too (wasm has no depthwise backprop kernels), with
- * one transpose per operand: dA = dC B, dB = dC^T A.
- */
-const depthwiseABtOp = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: depthwiseProduct(tf.transpose(a, [1, 2, 0]), tf.transpose(b, [2, 0, 1])),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved;
-      return [
-        depthwiseProduct(tf.transpose(dy, [1, 2, 0]), tf.transpose(sb, [1, 0, 2])),
-        depthwiseProduct(tf.transpose(dy, [2, 1, 0]), tf.transpose(sa, [1, 0, 2])),
-      ];
-    },
-  };
-}) as Parameters<typeof tf.customGrad>[0]);
-
-/**
- * Batched a b^T (`transposeB`, default) or a b over equal leading dims: a [..., m, k],
- * b [..., n, k] (or [..., k, n]) -> [..., m, n]. tf.matMul everywhere but on wasm, where the
- * batched product runs as one depthwise convolution (with its own backward pass).
- */
-export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeB = true): tf.Tensor {
-  if (tf.getBackend() !== 'wasm' || a.rank < 3) return tf.matMul(a, b, false, transposeB);
-  return tf.tidy(() => {
-    const lead = a.shape.slice(0, -2) as number[];
-    const N = lead.reduce((p, q) => p * q, 1);
-    const [m, k] = a.shape.slice(-2) as number[];
-    const bt = transposeB ? b : tf.transpose(b, [...lead.map((_, i) => i), lead.length + 1, lead.length]);
-    const n = bt.shape[bt.rank - 2] as number;
-    const c = depthwiseABtOp(tf.reshape(a, [N, m, k]), tf.reshape(bt, [N, n, k]));
-    return tf.reshape(c, [...lead, m, n]);
-  });
-}
+export { batchMatMul };
 
 // ---------------------------------------------------------------------------------------
 // Retrieval

@@ -152,35 +152,9 @@ export function reduceToShape(t: tf.Tensor, shape: readonly number[]): tf.Tensor
 }
 
 // ---------------------------------------------------------------------------------------------
-// Batched matMul that is fast on wasm.
+// Batched matMul that is fast on wasm (src/ops/batchMatMul.ts; re-exported for Stage I's users).
 
-/**
- * c_b = op(a_b) op(b_b) for operands with one leading batch axis B ([B, ., .]), op = transpose
- * when asked. On wasm with B > 1 it is ONE depthwise convolution with the B sets as channels
- * (a as an [m, k] image per channel, b as n filters of 1 x k per channel), on wasm with B = 1
- * a plain 2-D matMul of explicitly transposed operands (both run in XNNPACK, where batched and
- * transposed matMuls run in a naive loop); tf.matMul elsewhere. NOT differentiable by the tape
- * on wasm (it has no backward kernels for depthwise convolutions): for analytic code.
- */
-export function bmm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
-  const [B, a1, a2] = a.shape as number[];
-  const [, b1, b2] = b.shape as number[];
-  const m = transposeA ? a2 : a1;
-  const k = transposeA ? a1 : a2;
-  const n = transposeB ? b1 : b2;
-  return tf.tidy(() => {
-    if (B === 1) {
-      const a2d = tf.reshape(a, [a1, a2]);
-      const b2d = tf.reshape(b, [b1, b2]);
-      return tf.reshape(tf.matMul(transposeA ? tf.transpose(a2d) : a2d, transposeB ? tf.transpose(b2d) : b2d), [1, m, n]);
-    }
-    const x = tf.transpose(a, transposeA ? [2, 1, 0] : [1, 2, 0]); // [m, k, B]
-    const f = tf.transpose(b, transposeB ? [2, 0, 1] : [1, 0, 2]); // [k, B, n]
-    const out = tf.depthwiseConv2d(tf.reshape(x, [1, m, k, B]) as tf.Tensor4D, tf.reshape(f, [1, k, B, n]) as tf.Tensor4D, 1, 'valid');
-    return tf.transpose(tf.reshape(out, [m, B, n]), [1, 0, 2]);
-  });
-}
+export { bmm } from './batchMatMul.js';
 
 // ---------------------------------------------------------------------------------------------
 // The pair kernel.
