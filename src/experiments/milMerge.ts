@@ -112,22 +112,19 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
   };
   const dataset = same('dataset');
   const folds = options.folds ?? same('folds') ?? 1 + Math.max(...parts.flatMap((p) => p.results.map((r) => r.fold)));
-  const configs = [...new Set(parts.filter((p) => p.config).map((p) => JSON.stringify(p.config)))];
-  if (configs.length > 1) {
-    throw new Error(`${fn}: the parts were run with different configurations (${parts.filter((p) => p.config).map((p) => basename(p.source)).join(', ')}); merge only runs of one configuration`);
-  }
 
-  const groups = new Map<string, { source: string; rows: MilFoldResult[] }[]>();
+  const groups = new Map<string, { source: string; part: MilRunPart; rows: MilFoldResult[] }[]>();
   for (const part of parts) {
     const bySeed = new Map<string, MilFoldResult[]>();
     for (const r of part.results) {
       const key = `${r.method}\u0000${part.seed + r.repeat}`;
       bySeed.set(key, [...(bySeed.get(key) ?? []), { ...r, repeat: part.seed + r.repeat }]);
     }
-    for (const [key, rows] of bySeed) groups.set(key, [...(groups.get(key) ?? []), { source: part.source, rows }]);
+    for (const [key, rows] of bySeed) groups.set(key, [...(groups.get(key) ?? []), { source: part.source, part, rows }]);
   }
   const results: MilFoldResult[] = [];
   const dropped: string[] = [];
+  const used = new Map<string, Set<MilRunPart>>(); // method -> the parts its kept rows come from
   for (const [key, holders] of groups) {
     const [method, seed] = key.split('\u0000');
     const complete = holders.filter((h) => new Set(h.rows.map((r) => r.fold)).size === folds && h.rows.length === folds);
@@ -138,9 +135,14 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
     for (const h of complete.slice(0, -1)) {
       dropped.push(`${method} seed ${seed} in ${basename(h.source)}: superseded by ${basename(complete[complete.length - 1].source)}`);
     }
-    if (complete.length > 0) results.push(...complete[complete.length - 1].rows);
+    if (complete.length > 0) {
+      const kept = complete[complete.length - 1];
+      results.push(...kept.rows);
+      used.set(method, (used.get(method) ?? new Set()).add(kept.part));
+    }
   }
   if (results.length === 0) throw new Error(`${fn}: no (method, seed) group has all ${folds} folds`);
+  const config = mergedConfig(parts, used);
   const order = (m: string) => MIL_METHOD_NAMES.indexOf(m as MilFoldResult['method']);
   results.sort((a, b) => order(a.method) - order(b.method) || a.repeat - b.repeat || a.fold - b.fold);
   const seeds = [...new Set(results.map((r) => r.repeat))].sort((a, b) => a - b);
@@ -150,7 +152,7 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
       dataset: name,
       numBags: same('numBags') ?? NaN,
       numFeatures: same('numFeatures') ?? NaN,
-      config: (configs.length ? JSON.parse(configs[0]) : {}) as MilConfig,
+      config,
       folds,
       repeats: seeds.length,
       seed: seeds[0],
@@ -160,4 +162,30 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
     },
     dropped,
   };
+}
+
+/**
+ * The configuration of the merged run. The shared settings must agree between parts, and so
+ * must each method's own patch between the parts whose rows of that method are kept; a
+ * superseded run of a method may have had other settings (a method rerun after its settings
+ * changed merges with the other methods' runs).
+ */
+function mergedConfig(parts: MilRunPart[], used: Map<string, Set<MilRunPart>>): MilConfig {
+  const withConfig = parts.filter((p) => p.config);
+  if (withConfig.length === 0) return {} as MilConfig;
+  const shared = (c: MilConfig) => JSON.stringify({ ...c, methods: undefined });
+  if (new Set(withConfig.map((p) => shared(p.config!))).size > 1) {
+    throw new Error(`mergeMilRuns: the parts were run with different configurations (${withConfig.map((p) => basename(p.source)).join(', ')}); merge only runs of one configuration`);
+  }
+  const methods: NonNullable<MilConfig['methods']> = {};
+  for (const [method, holders] of used) {
+    const configured = [...holders].filter((p) => p.config);
+    const patches = new Set(configured.map((p) => JSON.stringify(p.config!.methods?.[method as MilFoldResult['method']] ?? {})));
+    if (patches.size > 1) {
+      throw new Error(`mergeMilRuns: ${method} was run with different settings in ${configured.map((p) => basename(p.source)).join(', ')}; merge only runs of one configuration`);
+    }
+    const patch = configured[0]?.config!.methods?.[method as MilFoldResult['method']];
+    if (patch) methods[method as MilFoldResult['method']] = patch;
+  }
+  return { ...withConfig[0].config!, methods };
 }

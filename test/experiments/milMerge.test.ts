@@ -94,6 +94,16 @@ describe('mergeMilRuns', () => {
       () => mergeMilRuns([{ ...ok, config: FAST }, { ...ok, source: 'b.json', config: { ...FAST, epochs: 9 } }]),
       /different configurations \(a.json, b.json\)/,
     );
+    // Per-method settings: must agree for a method both parts ran, may differ otherwise.
+    const withPatch = (lr: number): MilConfig => ({ ...FAST, methods: { mean: { learningRate: lr }, max: { learningRate: 0.5 } } });
+    const maxPart = part('m.json', 0, [row('max', 0, 0, 1), row('max', 0, 1, 1)], { config: { ...FAST, methods: { mean: { learningRate: 0.1 }, max: { learningRate: 0.5 } } } });
+    const seed1 = part('s1.json', 1, [row('mean', 0, 0, 1), row('mean', 0, 1, 1)]);
+    assert.throws(() => mergeMilRuns([{ ...ok, config: withPatch(0.2) }, { ...seed1, config: withPatch(0.3) }]), /mean was run with different settings in a.json, s1.json/);
+    // A rerun with new settings supersedes the old run of that method.
+    const rerun = mergeMilRuns([{ ...ok, config: withPatch(0.2) }, { ...ok, source: 'b.json', config: withPatch(0.3) }]);
+    assert.deepEqual(rerun.result.config.methods, { mean: { learningRate: 0.3 } });
+    const merged = mergeMilRuns([{ ...ok, config: withPatch(0.2) }, maxPart]).result.config;
+    assert.deepEqual(merged.methods, { mean: { learningRate: 0.2 }, max: { learningRate: 0.5 } });
     assert.throws(() => mergeMilRuns([part('a.json', 0, [row('mean', 0, 0, 1)])]), /no \(method, seed\) group has all 2 folds/);
   });
 });
