@@ -73,6 +73,7 @@ const OPTIONS = {
   refit: { type: 'boolean' },
   tune: { type: 'boolean' },
   'tune-families': { type: 'string' },
+  'tune-candidates': { type: 'string' },
   merge: { type: 'string' },
   out: { type: 'string' },
   name: { type: 'string' },
@@ -118,6 +119,9 @@ Choosing a configuration (no test fold is used):
   --tune-families LIST some of hopfield, attention, hopfield-arch (heads, association
                        dropout, state patterns, beta; after hopfield), uhop (U-Hop fit
                        settings; after hopfield-arch); default all, in this order
+  --tune-candidates L  only these candidates of the searched families, by name, separated by
+                       ';' (e.g. 'fitLr=0.1 (as hopfield);fitLr=10'): a cheap follow-up on a
+                       large data set
 
 Merging runs (no training):
   --merge LIST         comma-separated <name>.json or <name>.folds.jsonl files of runs of one
@@ -165,6 +169,8 @@ export interface MilArgs extends CommonArgs {
   tune: boolean;
   /** Families --tune searches (default all). */
   tuneFamilies?: string[];
+  /** Candidate names --tune keeps (default all). */
+  tuneCandidates?: string[];
   /** Result files to merge instead of running (--merge). */
   merge?: string[];
   progress: 'auto' | 'force' | 'off';
@@ -241,6 +247,7 @@ function parse(args: string[]): MilArgs {
     save: v['no-save'] !== true,
     tune,
     tuneFamilies,
+    tuneCandidates: v['tune-candidates']?.split(';').map((c) => c.trim()).filter((c) => c !== ''),
     merge: v.merge?.split(',').map((f) => f.trim()).filter((f) => f !== ''),
     progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
   };
@@ -315,7 +322,18 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
 }
 
 async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilConfig, path: string, t0: number): Promise<number> {
-  const families = MIL_TUNE_FAMILIES.filter((f) => !p.tuneFamilies || p.tuneFamilies.includes(f.name));
+  const keep = p.tuneCandidates;
+  const families = MIL_TUNE_FAMILIES.filter((f) => !p.tuneFamilies || p.tuneFamilies.includes(f.name)).map((f) =>
+    keep ? { ...f, candidates: f.candidates.filter((c) => keep.includes(c.name)) } : f,
+  );
+  if (keep) {
+    const known = families.flatMap((f) => f.candidates.map((c) => c.name));
+    const unknown = keep.filter((c) => !known.includes(c));
+    const names = MIL_TUNE_FAMILIES.filter((f) => !p.tuneFamilies || p.tuneFamilies.includes(f.name)).flatMap((f) => f.candidates.map((c) => `'${c.name}'`));
+    if (unknown.length) throw new UsageError(`uhop ${NAME}: --tune-candidates: unknown candidate ${unknown.map((c) => `'${c}'`).join(', ')}; the searched families have ${names.join(', ')}`);
+    const empty = families.filter((f) => f.candidates.length === 0).map((f) => f.name);
+    if (empty.length) throw new UsageError(`uhop ${NAME}: --tune-candidates keeps no candidate of ${empty.join(', ')}; pass --tune-families too`);
+  }
   const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * (p.onlyFolds?.length ?? p.folds);
   const bar = progress(total, `mil tune ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
   const res = await tuneMil({

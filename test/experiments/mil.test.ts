@@ -217,6 +217,25 @@ describe('uhop mil command', () => {
     assert.deepEqual(JSON.parse(foldLines[0]), json.results[0]);
   });
 
+  it('--tune-candidates runs only the named candidates and rejects unknown names', async () => {
+    const ds = synthetic(16, 6);
+    const lines = ['bag_id,bag_label,' + Array.from({ length: F }, (_, j) => `f${j}`).join(',')];
+    for (const b of ds.bags) {
+      for (let i = 0; i < b.size; i++) lines.push([b.id, b.label, ...Array.from(b.instances.subarray(i * F, (i + 1) * F), (v) => v.toFixed(4))].join(','));
+    }
+    const csv = join(dir, 'tunebags.csv');
+    writeFileSync(csv, lines.join('\n') + '\n');
+    const out: string[] = [];
+    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: () => undefined } };
+    const base = ['--dataset', csv, '--tune', '--tune-families', 'uhop', '--folds', '2', '--only-folds', '0', '--epochs', '2', '--hidden', '4', '--heads', '1', '--hidden-size', '4', '--out', dir, '--quiet'];
+    const parsed = command.parse([...base, '--tune-candidates', 'fitLr=10; fitSteps=1']);
+    assert.deepEqual(parsed.tuneCandidates, ['fitLr=10', 'fitSteps=1']);
+    assert.equal(await command.run(parsed, io), 0);
+    const json = JSON.parse(readFileSync(join(dir, 'tunebags-tune.json'), 'utf8'));
+    assert.deepEqual(json.rows.map((r: { candidate: string }) => r.candidate).sort(), ['fitLr=10', 'fitSteps=1']);
+    await assert.rejects(command.run(command.parse([...base, '--tune-candidates', 'fitLr=3']), io), /--tune-candidates: unknown candidate 'fitLr=3'; the searched families have .*'fitLr=10'/);
+  });
+
   it('parses flags into config overrides and rejects bad ones', () => {
     const p = command.parse(['--dataset', 'elephant', '--heads', '8', '--fit-steps', '0', '--no-standardize', '--methods', 'uhop,attention']);
     assert.equal(p.overrides.hopfield?.numHeads, 8);
