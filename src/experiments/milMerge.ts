@@ -92,7 +92,8 @@ export interface MilMergeResult {
  * Merges runs of one data set and protocol. Every (method, seed) group must have all `folds`
  * outer folds: incomplete groups (a run that was stopped) are left out and listed in
  * `dropped`, and when several parts hold a complete group, the part given last wins (a rerun
- * supersedes). Parts of different data sets, fold counts or configurations are an error.
+ * supersedes). Parts of different data sets, fold counts or shared settings are an error, and
+ * so are kept rows of one method run with different settings (see `mergedConfig`).
  *
  * @example
  * ```ts
@@ -113,14 +114,19 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
   const dataset = same('dataset');
   const folds = options.folds ?? same('folds') ?? 1 + Math.max(...parts.flatMap((p) => p.results.map((r) => r.fold)));
 
-  const groups = new Map<string, { source: string; part: MilRunPart; rows: MilFoldResult[] }[]>();
+  // (method, absolute seed) -> one entry per part that holds rows of it, in the parts' order.
+  const groups = new Map<string, { part: MilRunPart; rows: MilFoldResult[] }[]>();
   for (const part of parts) {
     const bySeed = new Map<string, MilFoldResult[]>();
     for (const r of part.results) {
       const key = `${r.method}\u0000${part.seed + r.repeat}`;
-      bySeed.set(key, [...(bySeed.get(key) ?? []), { ...r, repeat: part.seed + r.repeat }]);
+      if (!bySeed.has(key)) bySeed.set(key, []);
+      bySeed.get(key)!.push({ ...r, repeat: part.seed + r.repeat });
     }
-    for (const [key, rows] of bySeed) groups.set(key, [...(groups.get(key) ?? []), { source: part.source, part, rows }]);
+    for (const [key, rows] of bySeed) {
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key)!.push({ part, rows });
+    }
   }
   const results: MilFoldResult[] = [];
   const dropped: string[] = [];
@@ -129,11 +135,11 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
     const [method, seed] = key.split('\u0000');
     const complete = holders.filter((h) => new Set(h.rows.map((r) => r.fold)).size === folds && h.rows.length === folds);
     for (const h of holders.filter((x) => !complete.includes(x))) {
-      dropped.push(`${method} seed ${seed} in ${basename(h.source)}: ${h.rows.length} of ${folds} folds`);
+      dropped.push(`${method} seed ${seed} in ${basename(h.part.source)}: ${h.rows.length} of ${folds} folds`);
     }
     // A rerun of a seed supersedes the earlier one: the part given last wins.
     for (const h of complete.slice(0, -1)) {
-      dropped.push(`${method} seed ${seed} in ${basename(h.source)}: superseded by ${basename(complete[complete.length - 1].source)}`);
+      dropped.push(`${method} seed ${seed} in ${basename(h.part.source)}: superseded by ${basename(complete[complete.length - 1].part.source)}`);
     }
     if (complete.length > 0) {
       const kept = complete[complete.length - 1];
