@@ -195,6 +195,8 @@ function parse(args: string[]): MilArgs {
   if (badFamily.length || tuneFamilies?.length === 0) {
     throw new UsageError(`uhop ${NAME}: --tune-families: unknown family ${badFamily.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${familyNames.join(', ')}`);
   }
+  const tuneCandidates = v['tune-candidates']?.split(';').map((c) => c.trim()).filter((c) => c !== '');
+  if (tuneCandidates) checkTuneCandidates(tuneCandidates, tuneFamilies);
   const folds = numberFlag(NAME, 'folds', v.folds, { min: 2, integer: true }) ?? 10;
   const onlyFolds = numberListFlag(NAME, 'only-folds', v['only-folds'], { min: 0, integer: true });
   if (onlyFolds?.some((f) => f >= folds)) throw new UsageError(`uhop ${NAME}: --only-folds entries must be < --folds (${folds}), got ${v['only-folds']}`);
@@ -247,10 +249,27 @@ function parse(args: string[]): MilArgs {
     save: v['no-save'] !== true,
     tune,
     tuneFamilies,
-    tuneCandidates: v['tune-candidates']?.split(';').map((c) => c.trim()).filter((c) => c !== ''),
+    tuneCandidates,
     merge: v.merge?.split(',').map((f) => f.trim()).filter((f) => f !== ''),
     progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
   };
+}
+
+/** The --tune families, in search order (all when none are named). */
+function searchedFamilies(names: string[] | undefined) {
+  return MIL_TUNE_FAMILIES.filter((f) => !names || names.includes(f.name));
+}
+
+/** Every --tune-candidates name must exist, and every searched family must keep one. */
+function checkTuneCandidates(keep: string[], familyNames: string[] | undefined): void {
+  const families = searchedFamilies(familyNames);
+  const known = families.flatMap((f) => f.candidates.map((c) => c.name));
+  const unknown = keep.filter((c) => !known.includes(c));
+  if (unknown.length) {
+    throw new UsageError(`uhop ${NAME}: --tune-candidates: unknown candidate ${unknown.map((c) => `'${c}'`).join(', ')}; the searched families have ${known.map((c) => `'${c}'`).join(', ')}`);
+  }
+  const empty = families.filter((f) => !f.candidates.some((c) => keep.includes(c.name))).map((f) => f.name);
+  if (empty.length) throw new UsageError(`uhop ${NAME}: --tune-candidates keeps no candidate of ${empty.join(', ')}; pass --tune-families too`);
 }
 
 /** Resolves --dataset / --data-dir to a CSV path. */
@@ -323,17 +342,7 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
 
 async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilConfig, path: string, t0: number): Promise<number> {
   const keep = p.tuneCandidates;
-  const families = MIL_TUNE_FAMILIES.filter((f) => !p.tuneFamilies || p.tuneFamilies.includes(f.name)).map((f) =>
-    keep ? { ...f, candidates: f.candidates.filter((c) => keep.includes(c.name)) } : f,
-  );
-  if (keep) {
-    const known = families.flatMap((f) => f.candidates.map((c) => c.name));
-    const unknown = keep.filter((c) => !known.includes(c));
-    const names = MIL_TUNE_FAMILIES.filter((f) => !p.tuneFamilies || p.tuneFamilies.includes(f.name)).flatMap((f) => f.candidates.map((c) => `'${c.name}'`));
-    if (unknown.length) throw new UsageError(`uhop ${NAME}: --tune-candidates: unknown candidate ${unknown.map((c) => `'${c}'`).join(', ')}; the searched families have ${names.join(', ')}`);
-    const empty = families.filter((f) => f.candidates.length === 0).map((f) => f.name);
-    if (empty.length) throw new UsageError(`uhop ${NAME}: --tune-candidates keeps no candidate of ${empty.join(', ')}; pass --tune-families too`);
-  }
+  const families = searchedFamilies(p.tuneFamilies).map((f) => (keep ? { ...f, candidates: f.candidates.filter((c) => keep.includes(c.name)) } : f));
   const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * (p.onlyFolds?.length ?? p.folds);
   const bar = progress(total, `mil tune ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
   const res = await tuneMil({

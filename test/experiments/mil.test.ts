@@ -49,6 +49,18 @@ function synthetic(n: number, seed: number, name = 'toy'): MilDataset {
   return { name, bags, numFeatures: F };
 }
 
+/** Writes a data set in the MIL CSV format (one row per instance) and returns the path. */
+function writeBagsCsv(ds: MilDataset, path: string): string {
+  const lines = ['bag_id,bag_label,' + Array.from({ length: ds.numFeatures }, (_, j) => `f${j}`).join(',')];
+  for (const b of ds.bags) {
+    for (let i = 0; i < b.size; i++) {
+      lines.push([b.id, b.label, ...Array.from(b.instances.subarray(i * ds.numFeatures, (i + 1) * ds.numFeatures), (v) => v.toFixed(4))].join(','));
+    }
+  }
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
 const FAST: MilConfig = {
   ...MIL_CONFIGS.default,
   hidden: [8],
@@ -192,13 +204,7 @@ describe('uhop mil command', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs on any MIL CSV given by path and writes JSON and SVG', async () => {
-    const ds = synthetic(24, 4);
-    const lines = ['bag_id,bag_label,' + Array.from({ length: F }, (_, j) => `f${j}`).join(',')];
-    for (const b of ds.bags) {
-      for (let i = 0; i < b.size; i++) lines.push([b.id, b.label, ...Array.from(b.instances.subarray(i * F, (i + 1) * F), (v) => v.toFixed(4))].join(','));
-    }
-    const csv = join(dir, 'toybags.csv');
-    writeFileSync(csv, lines.join('\n') + '\n');
+    const csv = writeBagsCsv(synthetic(24, 4), join(dir, 'toybags.csv'));
     const out: string[] = [];
     const err: string[] = [];
     const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } };
@@ -218,13 +224,7 @@ describe('uhop mil command', () => {
   });
 
   it('--tune-candidates runs only the named candidates and rejects unknown names', async () => {
-    const ds = synthetic(16, 6);
-    const lines = ['bag_id,bag_label,' + Array.from({ length: F }, (_, j) => `f${j}`).join(',')];
-    for (const b of ds.bags) {
-      for (let i = 0; i < b.size; i++) lines.push([b.id, b.label, ...Array.from(b.instances.subarray(i * F, (i + 1) * F), (v) => v.toFixed(4))].join(','));
-    }
-    const csv = join(dir, 'tunebags.csv');
-    writeFileSync(csv, lines.join('\n') + '\n');
+    const csv = writeBagsCsv(synthetic(16, 6), join(dir, 'tunebags.csv'));
     const out: string[] = [];
     const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: () => undefined } };
     const base = ['--dataset', csv, '--tune', '--tune-families', 'uhop', '--folds', '2', '--only-folds', '0', '--epochs', '2', '--hidden', '4', '--heads', '1', '--hidden-size', '4', '--out', dir, '--quiet'];
@@ -233,7 +233,8 @@ describe('uhop mil command', () => {
     assert.equal(await command.run(parsed, io), 0);
     const json = JSON.parse(readFileSync(join(dir, 'tunebags-tune.json'), 'utf8'));
     assert.deepEqual(json.rows.map((r: { candidate: string }) => r.candidate).sort(), ['fitLr=10', 'fitSteps=1']);
-    await assert.rejects(command.run(command.parse([...base, '--tune-candidates', 'fitLr=3']), io), /--tune-candidates: unknown candidate 'fitLr=3'; the searched families have .*'fitLr=10'/);
+    assert.throws(() => command.parse([...base, '--tune-candidates', 'fitLr=3']), /--tune-candidates: unknown candidate 'fitLr=3'; the searched families have .*'fitLr=10'/);
+    assert.throws(() => command.parse([...base.filter((a) => a !== 'uhop' && a !== '--tune-families'), '--tune-candidates', 'fitLr=10']), /--tune-candidates keeps no candidate of hopfield, attention, hopfield-arch/);
   });
 
   it('parses flags into config overrides and rejects bad ones', () => {
