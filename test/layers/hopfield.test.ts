@@ -126,11 +126,14 @@ forEachBackend('Hopfield', () => {
     for (const opts of [UHOP, { ...UHOP, featureMap: 'mlp' as const, updateStepsMax: 2, updateStepsEps: 1e-3, featureDim: 6 }]) {
       const inp = tfl.input({ shape: [S, F] });
       const m = tfl.input({ shape: [S] });
-      const model = tfl.model({ inputs: [inp, m], outputs: new Hopfield({ numHeads: 2, ...opts }).apply([inp, m]) as tfl.SymbolicTensor });
+      const model = tfl.model({ inputs: [inp, m], outputs: new Hopfield({ numHeads: 2, seed: 11, ...opts }).apply([inp, m]) as tfl.SymbolicTensor });
       const all = model.predict([xs, mask]) as tf.Tensor;
       for (let i = 0; i < B; i++) {
         const one = model.predict([tf.slice(xs, [i, 0, 0], [1, S, F]), tf.slice(mask, [i, 0], [1, S])]) as tf.Tensor;
-        assertClose(one, tf.slice(all, [i, 0, 0], [1, S, F]), 1e-5, `${opts.featureMap} sample ${i}`);
+        // On wasm a batch of sets and a single set take different product kernels (one depthwise
+        // convolution vs a 2-D XNNPACK matMul), so float32 rounding differs by ~1e-5 after the
+        // mlp fit; leakage between samples would show as differences of order 1.
+        assertClose(one, tf.slice(all, [i, 0, 0], [1, S, F]), 5e-5, `${opts.featureMap} sample ${i}`);
       }
     }
     tf.dispose([xs, mask]);
