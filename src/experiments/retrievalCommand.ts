@@ -380,7 +380,7 @@ function readResults(path: string): RetrievalResults {
   try {
     res = JSON.parse(readFileSync(path, 'utf8')) as RetrievalResults;
   } catch (e) {
-    throw new Error(`--from ${path}: ${(e as Error).message}`);
+    throw new Error(`--from ${path}: ${(e as Error).message}`, { cause: e });
   }
   if (!res || typeof res !== 'object' || !res.config || !Array.isArray(res.capacity) || !Array.isArray(res.noise)) {
     throw new Error(`--from ${path}: not a results file of 'uhop retrieval' (needs config, capacity and noise)`);

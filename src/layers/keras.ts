@@ -65,7 +65,9 @@ function resolve(id: unknown, factories: Record<string, Factory>, kind: string, 
     try {
       return factory(factoryArgs as never);
     } catch (e) {
-      throw new Error(`${where}: ${arg}: ${kind} '${id}' needs arguments; pass an instance instead (${(e as Error).message})`);
+      throw new Error(`${where}: ${arg}: ${kind} '${id}' needs arguments; pass an instance instead (${(e as Error).message})`, {
+        cause: e,
+      });
     }
   }
   if (typeof id === 'object') return fromRegistry(id as tf.serialization.ConfigDict, kind, where, arg);
