@@ -15,6 +15,7 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { SEPARATION_KINDS } from '../ops/separation.js';
 import { SIMILARITY_KINDS } from '../ops/similarity.js';
+import { checkUpdateSteps } from '../ops/retrievalCore.js';
 import {
   appendMemory,
   dense3d,
@@ -62,9 +63,9 @@ export interface HopfieldBaseArgs extends LayerArgs, UHopArgs, ProjectionWeightA
   beta?: number | number[];
   /**
    * Extra update steps, ml-jku semantics: 0 = one retrieval step (attention-like), n = up to
-   * n + 1 steps, each step's state xi K becoming the next query. Default 0. (ml-jku's None,
-   * "until convergence", is not offered: it would need a data download per step; use a
-   * large number with updateStepsEps.)
+   * n + 1 steps, each step's state xi K becoming the next query. Default 0, at most 999.
+   * (ml-jku's None, "until convergence", is not offered: null is an error, since it would
+   * need a data read-back per step; give a bound with updateStepsEps.)
    */
   updateStepsMax?: number;
   /**
@@ -203,8 +204,7 @@ function checkBool(v: unknown, name: string, where: string): boolean | undefined
 function checkInt(v: unknown, name: string, where: string, min: number): number | undefined {
   if (v == null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    const extra = v === Infinity && name === 'updateStepsMax' ? ' (unbounded iteration is not offered: it needs a data download per step; use a large bound with updateStepsEps)' : '';
-    throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}${extra}`);
+    throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}`);
   }
   return v;
 }
@@ -276,11 +276,11 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       }
     }
     this.scalingArg = s == null ? null : Array.isArray(s) ? s.slice() : s;
-    this.updateStepsMax = checkInt(args.updateStepsMax, 'updateStepsMax', where, 0) ?? 0;
+    // updateStepsMax counts the extra steps here (ml-jku): 0..MAX_UPDATE_STEPS - 1.
+    const steps = args.updateStepsMax === undefined ? 0 : args.updateStepsMax;
     const eps = args.updateStepsEps ?? 1e-4;
-    if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {
-      throw new Error(`${where}: updateStepsEps must be a finite number >= 0, got ${String(eps)}`);
-    }
+    checkUpdateSteps(steps, eps, where, { steps: 'updateStepsMax', eps: 'updateStepsEps' }, 1);
+    this.updateStepsMax = steps;
     this.updateStepsEps = eps;
     const norm = (name: string, affineName: string, dflt: boolean): [boolean, boolean] => {
       const on = checkBool((args as Record<string, unknown>)[name], name, where) ?? dflt;

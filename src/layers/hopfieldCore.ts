@@ -1,41 +1,23 @@
 /**
- * Multi-head Hopfield retrieval shared by the layers (`Hopfield`, `HopfieldPooling`,
- * `HopfieldLayer`, `UHopAttention`): everything that happens AFTER the input projections.
- *
- * Main entry point:
+ * The U-Hop side of the layers: the U-Hop layer options (`UHopArgs`, defaults, validation,
+ * Phi0 weight specs), so that every layer of the package reads them the same way; Stage I as
+ * a layer runs it (`uhopFit`: Phi fitted per sample and head on the projected keys, from
+ * Phi0, keys detached, the task gradient straight through to Phi0); and `hopfieldRetrieval`,
+ * the retrieval core of src/ops/retrievalCore.ts (one update loop, one stopping rule) with
+ * that fit plugged in:
  *
  *     hopfieldRetrieval(q [B,H,L,dk], k [B|1,H,S,dk], v [B|1,H,S,dv], options)
  *       -> { output [B,H,L,dv], association? [B,H,L,S] }
  *
- * per head h and sample b (one batched computation, no JS loop over samples or heads):
- *
- *   1. U-Hop Stage I (only when `options.uhop` is given): Phi is fitted on this sample's
- *      projected keys k[b,h] (memories outside `fitMask`, default `memoryMask`, excluded;
- *      a shared memory k [1,H,S,dk] is fitted once per head), starting from Phi0[h], by
- *      `fitFeatureMapOp` (src/ops/fit.ts): the fit sees the keys detached, its result passes
- *      the task gradient straight through to Phi0 (first-order U-Hop).
- *   2. scores  = beta_h * sim(Phi(x_t), Phi(k))   (Phi = identity without U-Hop)
- *   3. xi_t    = sep(scores; mask)                 masked memories get exactly zero weight
- *   4. x_{t+1} = xi_t k                            (`steps` > 1: iterate in key space; a row
- *      whose association moved by <= `stepsEps` (L2 over the memories) is frozen with
- *      tf.where: no data download, and the test is per row, so samples never couple)
- *   5. output  = dropout(xi_last) v                (dropout only when `training`)
- *
- * Masks: `associationMask` (broadcastable to [B,H,L,S]) and `memoryMask` ([B,S] or [B,H,S]
- * padding) combine; 1 = allowed. On the wasm backend the batched products run through
- * `batchMatMul` (one depthwise convolution each, with its own backward pass).
- *
- * Also here: the U-Hop layer options (`UHopArgs`, defaults, validation, Phi0 weight specs),
- * so that every layer of the package reads them the same way; and the small tensor helpers
- * the layers share (head split/merge, layer norm, bias/zero memories, mask assembly).
+ * The tensor helpers the layers share (head split/merge, layer norm, dense3d, extra memories,
+ * masks) live in src/ops/tensor.ts and src/ops/masks.ts and are re-exported here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { similarity, checkSimilarityKind } from '../ops/similarity.js';
-import { separation, checkSeparationKind } from '../ops/separation.js';
-import { applyFeatureMap, disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../ops/featureMap.js';
+import { disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../ops/featureMap.js';
 import { fitFeatureMap, fitFeatureMapOp } from '../ops/fit.js';
 import { batchMatMul } from '../ops/batchMatMul.js';
-import type { FeatureMap, FeatureMapKind, SeparationKind, SeparationLossKind, SimilarityKind } from '../ops/types.js';
+import { multiHeadRetrieval, type MultiHeadRetrievalOptions, type MultiHeadRetrievalResult } from '../ops/retrievalCore.js';
+import type { FeatureMap, FeatureMapKind, SeparationLossKind } from '../ops/types.js';
 import { getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
 
 // ---------------------------------------------------------------------------------------
@@ -348,85 +330,25 @@ export function uhopFitLossTrace(keys: tf.Tensor, memoryMask: tf.Tensor | undefi
 }
 
 // ---------------------------------------------------------------------------------------
-// Batched matMul that is fast on wasm: src/ops/batchMatMul.ts (re-exported for the layers)
+// Retrieval: the core lives in src/ops/retrievalCore.ts; the layers add the U-Hop runtime
 // ---------------------------------------------------------------------------------------
 
+// Tensor helpers the layers (and older imports) take from here; they live in src/ops.
 export { batchMatMul };
+export { splitHeads, mergeHeads, layerNorm, dense3d, appendMemory } from '../ops/tensor.js';
+export { combineMasks, padMask } from '../ops/masks.js';
 
-// ---------------------------------------------------------------------------------------
-// Retrieval
-// ---------------------------------------------------------------------------------------
-
-export interface HopfieldRetrievalOptions {
-  /** beta: a number (all heads) or one number per head; multiplies the scores before the separation. */
-  beta: number | readonly number[];
-  /** Default 'dot'. With U-Hop it is computed between Phi(q) and Phi(k). */
-  similarity?: SimilarityKind;
-  /** Default 'softmax'. */
-  separation?: SeparationKind;
-  /** alpha of 'entmax' (a number or a scalar tensor, e.g. a trainable weight). */
-  alpha?: number | tf.Tensor;
-  /** k of 'topk'. */
-  topK?: number;
-  /**
-   * Which memory each query may associate with, broadcastable to [B, H, L, S]
-   * (e.g. [L, S], [B, 1, L, S]); 1/true = allowed.
-   */
-  associationMask?: tf.Tensor;
-  /**
-   * Padding mask of the stored patterns, [B, S] (or [B, H, S]); 1/true = a real memory.
-   * Padded memories get zero weight and are left out of the U-Hop fit.
-   */
-  memoryMask?: tf.Tensor;
-  /**
-   * Which memories the U-Hop fit uses, [B or 1, S] or [B or 1, H, S]; 1 = fitted. Default:
-   * memoryMask. (The layers leave the zero-association memory out: it has no direction.)
-   */
-  fitMask?: tf.Tensor;
-  /** Total number of update steps (>= 1). Default 1. */
-  steps?: number;
-  /** A row whose association changed by <= eps (L2 norm over the memories) stops updating. Default 0. */
-  stepsEps?: number;
-  /** Dropout rate on the association matrix, applied only when `training`. Default 0. */
-  dropout?: number;
-  training?: boolean;
+export interface HopfieldRetrievalOptions extends Omit<MultiHeadRetrievalOptions, 'fit'> {
   /** U-Hop: fit Phi per (sample, head) from Phi0 and score with <Phi(q), Phi(k)>. */
   uhop?: UHopRuntime;
-  /** Also return the association matrix of the last step (before dropout). Default false. */
-  returnAssociation?: boolean;
 }
 
-export interface HopfieldRetrievalResult {
-  /** Retrieved patterns [B, H, L, dv]. */
-  output: tf.Tensor;
-  /** The association (separation output) of the last step [B, H, L, S], when asked for. */
-  association?: tf.Tensor;
-}
-
-function betaTensor(beta: number | readonly number[], H: number, where: string): number | tf.Tensor {
-  if (typeof beta === 'number') {
-    if (!Number.isFinite(beta) || beta <= 0) throw new Error(`${where}: beta (scaling) must be a finite number > 0, got ${beta}`);
-    return beta;
-  }
-  if (!Array.isArray(beta) || beta.length !== H || beta.some((b) => typeof b !== 'number' || !Number.isFinite(b) || b <= 0)) {
-    throw new Error(`${where}: beta (scaling) per head must be ${H} finite numbers > 0, got ${JSON.stringify(beta)}`);
-  }
-  return tf.reshape(tf.tensor1d(beta as number[]), [1, H, 1, 1]);
-}
-
-/** 0/1 float mask of the given broadcastable tensors (null when none). */
-export function combineMasks(...masks: (tf.Tensor | undefined | null)[]): tf.Tensor | undefined {
-  let out: tf.Tensor | undefined;
-  for (const m of masks) {
-    if (!m) continue;
-    const f = m.dtype === 'float32' ? tf.cast(tf.notEqual(m, 0), 'float32') : tf.cast(m, 'float32');
-    out = out ? tf.mul(out, f) : f;
-  }
-  return out;
-}
+export type HopfieldRetrievalResult = MultiHeadRetrievalResult;
 
 /**
- * Multi-head Hopfield retrieval on projected patterns (see the file header for the maths).
+ * Multi-head Hopfield retrieval on projected patterns with the layers' U-Hop runtime: the
+ * retrieval core `multiHeadRetrieval` (src/ops/retrievalCore.ts, one loop and one stopping
+ * rule for the whole package) with Stage I run by {@link uhopFit} when `options.uhop` is given.
  *
  * @param q state patterns (queries) [B, H, L, dk]
  * @param k stored patterns (keys) [B or 1, H, S, dk]
@@ -439,186 +361,8 @@ export function combineMasks(...masks: (tf.Tensor | undefined | null)[]): tf.Ten
  * // output.shape == [2, 4, 5, 8]
  * ```
  */
-export function hopfieldRetrieval(
-  q: tf.Tensor,
-  k: tf.Tensor,
-  v: tf.Tensor,
-  options: HopfieldRetrievalOptions,
-): HopfieldRetrievalResult {
-  const where = 'hopfieldRetrieval';
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
-    throw new Error(`${where}: q, k, v must be [B, H, L|S, dim], got [${q.shape}], [${k.shape}], [${v.shape}]`);
-  }
-  const [B, H, , dk] = q.shape as number[];
-  if (k.shape[1] !== H || v.shape[1] !== H || k.shape[3] !== dk || k.shape[2] !== v.shape[2]) {
-    throw new Error(`${where}: shapes do not fit: q [${q.shape}] (B,H,L,dk), k [${k.shape}] (B,H,S,dk), v [${v.shape}] (B,H,S,dv)`);
-  }
-  for (const [t, name] of [[k, 'k'], [v, 'v']] as const) {
-    if (t.shape[0] !== B && t.shape[0] !== 1) throw new Error(`${where}: ${name} batch must be ${B} or 1, got [${t.shape}]`);
-  }
-  const simKind = options.similarity ?? 'dot';
-  const sepKind = options.separation ?? 'softmax';
-  checkSimilarityKind(simKind, where);
-  checkSeparationKind(sepKind, where);
-  const steps = options.steps ?? 1;
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`${where}: steps must be an integer >= 1, got ${steps}`);
-  const eps = options.stepsEps ?? 0;
-  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`${where}: stepsEps must be a number >= 0, got ${eps}`);
-  const rate = options.dropout ?? 0;
-  if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) throw new Error(`${where}: dropout must be in [0, 1), got ${rate}`);
-  const S = k.shape[2] as number;
-  const dv = v.shape[3] as number;
-  const memoryMask = options.memoryMask;
-  if (memoryMask && !((memoryMask.rank === 2 || memoryMask.rank === 3) && memoryMask.shape[memoryMask.rank - 1] === S)) {
-    throw new Error(`${where}: memoryMask must be [B, S] or [B, H, S] with S=${S}, got [${memoryMask.shape}]`);
-  }
-
-  return tf.tidy(() => {
-    const beta = betaTensor(options.beta, H, where);
-    // Padding mask as [B, 1|H, S] (for the fit) and [B, 1|H, 1, S] (for the scores).
-    const mem3 = memoryMask ? (memoryMask.rank === 2 ? tf.expandDims(memoryMask, 1) : memoryMask) : undefined;
-    const mask = combineMasks(options.associationMask, mem3 ? tf.expandDims(mem3, 2) : undefined);
-
-    let phi: FeatureMap | undefined;
-    if (options.uhop && options.uhop.config.featureMap !== 'none') {
-      const fm = options.fitMask ?? mem3;
-      const fm3 = fm && fm.rank === 2 ? tf.expandDims(fm, 1) : fm;
-      phi = uhopFit(k, fm3 ? tf.cast(tf.notEqual(fm3, 0), 'float32') : undefined, options.uhop);
-    }
-    // tfjs' BatchMatMul gradient does not reduce broadcast batch dims: broadcast a shared
-    // memory (batch 1) explicitly (broadcastTo's gradient sums). The fit above ran once on it.
-    const kB = k.shape[0] === B ? k : tf.broadcastTo(k, [B, H, S, dk]);
-    const vB = v.shape[0] === B ? v : tf.broadcastTo(v, [B, H, S, dv]);
-    // Linear Phi with dot scores: <W x, W k> = x (W^T W) k^T, through the Gram matrix M = W^T W
-    // [.., dk, dk] when that is fewer multiply-adds than projecting the S memories (e.g. pooling,
-    // L = 1). Otherwise x W^T as a batched product (fast on wasm); mlp through applyFeatureMap.
-    const Wp = phi?.kind === 'linear' ? phi.params[0] : null;
-    let M: tf.Tensor | null = null;
-    if (Wp && simKind === 'dot') {
-      const [D, L] = [Wp.shape[Wp.rank - 2] as number, q.shape[2] as number];
-      const perStep = (viaM: boolean) => (viaM ? L * dk * dk + L * S * dk : L * dk * D + L * S * D);
-      if (D * dk * dk + perStep(true) * steps < S * dk * D + perStep(false) * steps) {
-        const r = Wp.rank;
-        const Wt = tf.transpose(Wp, [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2]); // [.., dk, D]
-        const M0 = batchMatMul(Wt, Wt); // Wt Wt^T = W^T W, computed before the broadcast over samples
-        M = tf.broadcastTo(r === 4 ? M0 : tf.reshape(M0, [1, H, dk, dk]), [B, H, dk, dk]);
-      }
-    }
-    const W = Wp && !M ? tf.broadcastTo(Wp, [B, H, ...(Wp.shape.slice(-2) as number[])]) : null;
-    const applyPhi = (x: tf.Tensor) => (!phi ? x : W ? batchMatMul(x, W) : applyFeatureMap(phi, x));
-    const kPhi = M ? kB : applyPhi(kB);
-    const associate = (x: tf.Tensor): tf.Tensor => {
-      const sim = M
-        ? batchMatMul(batchMatMul(x, M), kB) // x M^T k^T, M symmetric
-        : simKind === 'dot'
-          ? batchMatMul(applyPhi(x), kPhi)
-          : similarity(applyPhi(x), kPhi, simKind);
-      const scores = tf.mul(sim, beta);
-      return separation(scores, sepKind, { mask, alpha: options.alpha, k: options.topK });
-    };
-
-    let xi = associate(q);
-    if (steps > 1) {
-      let active: tf.Tensor | undefined; // [B, H, L, 1] bool, undefined = all active
-      for (let step = 1; step < steps; step++) {
-        const x = batchMatMul(xi, kB, false);
-        let next = associate(x);
-        if (active) next = tf.where(tf.broadcastTo(active, next.shape), next, xi);
-        if (eps > 0) {
-          const moved = tf.greater(tf.norm(tf.sub(next, xi), 'euclidean', -1, true), eps);
-          active = active ? tf.logicalAnd(active, moved) : moved;
-        }
-        xi = next;
-      }
-    }
-    const weights = options.training && rate > 0 ? tf.dropout(xi, rate) : xi;
-    const output = batchMatMul(weights, vB, false);
-    return options.returnAssociation ? { output, association: xi } : { output };
-  }) as HopfieldRetrievalResult;
-}
-
-// ---------------------------------------------------------------------------------------
-// Helpers shared by the layers
-// ---------------------------------------------------------------------------------------
-
-/** [B, N, H*d] -> [B, H, N, d]. */
-export function splitHeads(x: tf.Tensor, numHeads: number): tf.Tensor {
-  const [B, N, F] = x.shape as number[];
-  return tf.transpose(tf.reshape(x, [B, N, numHeads, F / numHeads]), [0, 2, 1, 3]);
-}
-
-/** [B, H, N, d] -> [B, N, H*d]. */
-export function mergeHeads(x: tf.Tensor): tf.Tensor {
-  const [B, H, N, d] = x.shape as number[];
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, N, H * d]);
-}
-
-/** Layer normalization over the last axis, with optional affine gamma/beta. */
-export function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-    if (gamma) y = tf.mul(y, gamma);
-    if (beta) y = tf.add(y, beta);
-    return y;
-  });
-}
-
-/**
- * x W + b on 2-D x, with a backward pass made of plain (non-transposed) 2-D matMuls and
- * explicit transposes: tfjs' own matMul gradient asks for transposed products, which
- * tfjs-backend-wasm runs through a plain loop instead of XNNPACK (10x+ slower there).
- */
-const denseWasmOp = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x, w]);
-  return {
-    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b }),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sw] = saved;
-      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
-    },
-  };
-}) as Parameters<typeof tf.customGrad>[0]);
-
-/** x [B, N, F] W [F, O] (+ b) -> [B, N, O] as one 2-D matMul. */
-export function dense3d(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const [B, N, F] = x.shape as number[];
-    const O = kernel.shape[1] as number;
-    const x2 = tf.reshape(x, [B * N, F]);
-    const y =
-      tf.getBackend() === 'wasm'
-        ? denseWasmOp(x2, kernel, bias ?? tf.zeros([O]))
-        : tf.fused.matMul({ a: x2 as tf.Tensor2D, b: kernel as tf.Tensor2D, bias });
-    return tf.reshape(y, [B, N, O]);
-  });
-}
-
-/**
- * Appends one memory per head to keys and values (ml-jku's concat_bias_pattern / add_zero_association):
- * `extraK` [H, dk] and `extraV` [H, dv] (zeros for the zero association); masks gain a 1 column.
- */
-export function appendMemory(
-  k: tf.Tensor,
-  v: tf.Tensor,
-  extraK: tf.Tensor,
-  extraV: tf.Tensor,
-): { k: tf.Tensor; v: tf.Tensor } {
-  return tf.tidy(() => {
-    const [Bk, H, , dk] = k.shape as number[];
-    const [Bv, , , dv] = v.shape as number[];
-    const ek = tf.broadcastTo(tf.reshape(extraK, [1, H, 1, dk]), [Bk, H, 1, dk]);
-    const ev = tf.broadcastTo(tf.reshape(extraV, [1, H, 1, dv]), [Bv, H, 1, dv]);
-    return { k: tf.concat([k, ek], 2), v: tf.concat([v, ev], 2) };
-  });
-}
-
-/** Appends `n` columns of `value` (1 = allowed) to the last axis of a mask. */
-export function padMask(mask: tf.Tensor, n: number, value = 1): tf.Tensor {
-  return tf.tidy(() => {
-    const m = tf.cast(mask, 'float32');
-    const shape = m.shape.slice();
-    shape[shape.length - 1] = n;
-    return tf.concat([m, tf.fill(shape, value)], -1);
-  });
+export function hopfieldRetrieval(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: HopfieldRetrievalOptions): HopfieldRetrievalResult {
+  const { uhop, ...rest } = options;
+  const fit = uhop && uhop.config.featureMap !== 'none' ? (keys: tf.Tensor, mask: tf.Tensor | undefined) => uhopFit(keys, mask, uhop) : undefined;
+  return multiHeadRetrieval(q, k, v, { ...rest, fit });
 }

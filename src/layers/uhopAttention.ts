@@ -25,6 +25,7 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
 import { checkSimilarityKind } from '../ops/similarity.js';
 import { checkSeparationKind } from '../ops/separation.js';
+import { checkUpdateSteps } from '../ops/retrievalCore.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import {
   hopfieldRetrieval,
@@ -345,11 +346,11 @@ export class UHopAttention extends tfl.layers.Layer {
     const topK = args.topK ?? null;
     if (topK != null && !isPosInt(topK)) throw new Error(`${where}: topK must be an integer >= 1, got ${String(topK)}`);
     this.topK = topK;
-    const steps = args.updateStepsMax ?? 1;
-    if (!isPosInt(steps)) throw new Error(`${where}: updateStepsMax must be an integer >= 1, got ${String(steps)}`);
-    this.updateStepsMax = steps;
+    // updateStepsMax counts all steps here (1..MAX_UPDATE_STEPS).
+    const steps = args.updateStepsMax === undefined ? 1 : args.updateStepsMax;
     const eps = args.updateStepsEps ?? 0;
-    if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${where}: updateStepsEps must be a finite number >= 0, got ${String(eps)}`);
+    checkUpdateSteps(steps, eps, where, { steps: 'updateStepsMax', eps: 'updateStepsEps' });
+    this.updateStepsMax = steps;
     this.updateStepsEps = eps;
     this.uhop = resolveUHopArgs(args, where);
     // Fail at construction, not at the first call, on an impossible Phi0 (e.g. D < keyDim).

@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
-import { dense3d } from '../layers/hopfieldCore.js';
+import { dense3d } from '../ops/tensor.js';
 
 /** Arguments of {@link InstanceDense}. */
 export interface InstanceDenseArgs extends LayerArgs {

@@ -21,7 +21,7 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { dense3d } from '../layers/hopfieldCore.js';
+import { dense3d } from '../ops/tensor.js';
 
 type Tensor = tf.Tensor;
 

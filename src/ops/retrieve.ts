@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { similarity, checkSimilarityKind } from './similarity.js';
 import { separation, checkSeparationKind } from './separation.js';
 import { applyFeatureMap } from './featureMap.js';
+import { iterateRetrieval, checkUpdateSteps } from './retrievalCore.js';
+import { toRank } from './tensor.js';
 import type { FeatureMap, SeparationKind, SimilarityKind } from './types.js';
 
 export interface RetrieveOptions {
@@ -25,11 +27,13 @@ export interface RetrieveOptions {
   alpha?: number | tf.Tensor;
   /** k of 'topk'. */
   k?: number;
-  /** Number of update steps (>= 1). Default 1. */
+  /** Number of update steps (1..1000). Default 1. */
   steps?: number;
   /**
-   * A query whose state moves by less than eps (max-abs change) between two steps is frozen
-   * for the remaining steps. 0 (default) runs every step. No data is downloaded to decide.
+   * The package's one stopping rule (src/ops/retrievalCore.ts): after an update, a query whose
+   * association moved by at most eps (L2 norm over the memories) keeps it and is frozen for
+   * the remaining steps. 0 (default) runs every step. No data is read back to decide, and
+   * the result stays differentiable.
    */
   eps?: number;
   /** [..., L or 1, S] 1 = the memory takes part for that query. */
@@ -91,10 +95,9 @@ export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: Retri
     returnAssociation = false,
   } = options;
   checkBeta(beta, where);
-  checkPositiveInt(steps, 'steps', where);
+  checkUpdateSteps(steps, eps, where);
   checkSimilarityKind(simKind, where);
   checkSeparationKind(sepKind, where);
-  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`${where}: eps must be a number >= 0, got ${String(eps)}`);
   if (queries.rank < 2 || memories.rank < 2) {
     throw new Error(`${where}: queries [..., L, d] and memories [..., S, d] need rank >= 2, got [${queries.shape}] and [${memories.shape}]`);
   }
@@ -113,22 +116,7 @@ export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: Retri
       const scores = tf.mul(similarity(xPhi, keysPhi, simKind), beta);
       return separation(scores, sepKind, { mask, alpha, k });
     };
-    const toRank = (t: tf.Tensor, rank: number) => {
-      while (t.rank < rank) t = tf.expandDims(t, 0);
-      return t;
-    };
-    let x = queries;
-    let association = associate(x);
-    for (let step = 1; step < steps; step++) {
-      let next = tf.matMul(association, toRank(memories, association.rank));
-      if (eps > 0) {
-        // Freeze converged rows with a select rather than a data-dependent early exit.
-        const change = tf.max(tf.abs(tf.sub(next, x)), -1, true);
-        next = tf.where(tf.broadcastTo(tf.less(change, eps), next.shape), x, next);
-      }
-      x = next;
-      association = associate(x);
-    }
+    const association = iterateRetrieval(queries, associate, (xi) => tf.matMul(xi, toRank(memories, xi.rank)), steps, eps);
     const states = tf.matMul(association, toRank(values ?? memories, association.rank));
     return returnAssociation ? { states, association } : { states };
   });

@@ -56,13 +56,15 @@ forEachBackend('retrieve', () => {
     tf.dispose([k, q, three, x]);
   });
 
-  it('eps freezes converged queries (a huge eps keeps the first step)', () => {
+  it('eps freezes converged queries (a huge eps keeps the first update: a step, then the test)', () => {
     const k = tf.randomNormal([8, 4], 0, 1, 'float32', 8);
     const q = tf.randomNormal([3, 4], 0, 1, 'float32', 9);
     const frozen = retrieve(q, k, { steps: 5, eps: 1e9 }).states;
-    const one = retrieve(q, k, { steps: 1 }).states;
-    assertClose(frozen, one, 1e-6, 'frozen');
-    tf.dispose([k, q, frozen, one]);
+    const two = retrieve(q, k, { steps: 2 }).states;
+    const five = retrieve(q, k, { steps: 5 }).states;
+    assertClose(frozen, two, 1e-6, 'frozen');
+    assert.ok(tf.max(tf.abs(tf.sub(five, two))).dataSync()[0] > 1e-4, 'eps 0 runs every step');
+    tf.dispose([k, q, frozen, two, five]);
   });
 
   it('the identity feature map gives the plain network', () => {
