@@ -38,7 +38,7 @@ export const MAX_UPDATE_STEPS = 1000;
 export function checkUpdateSteps(steps: unknown, eps: unknown, where: string, names = { steps: 'steps', eps: 'eps' }, offset = 0): void {
   if (steps === null || steps === Infinity) {
     throw new Error(
-      `${where}: ${names.steps} must be an integer, got ${String(steps)}: unbounded iteration (until convergence) is not offered, it needs a data read-back per step; give a bound (at most ${MAX_UPDATE_STEPS - offset}) and ${names.eps} > 0 to stop rows early`,
+      `${where}: ${names.steps} must be an integer, got ${String(steps)}: unbounded iteration is not offered (until convergence: it needs a data read-back per step); give a bound (at most ${MAX_UPDATE_STEPS - offset}) and ${names.eps} > 0 to stop rows early`,
     );
   }
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1 - offset) {
