@@ -115,7 +115,7 @@ forEachBackend('trainability: every layer and option combination gets gradients'
       it(`${kind}: ${c.name}, multi-step with eps`, () => {
         const layer = makeLayer(kind, c);
         const { inputs, kwargs } = callFor(kind, c);
-        tf.tidy(() => layer.apply(inputs, kwargs)); // builds
+        tf.tidy(() => layer.apply(inputs, kwargs) as tf.Tensor); // builds
         const vars = layer.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
         const names = layer.trainableWeights.map((w) => w.originalName);
         const { value, grads } = tf.variableGrads(() => {
