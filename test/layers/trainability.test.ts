@@ -127,7 +127,7 @@ forEachBackend('trainability: every layer and option combination gets gradients'
         vars.forEach((v, i) => {
           const g = grads[v.name];
           assert.ok(g, `${names[i]}: no gradient`);
-          const data = g.dataSync();
+          const data = Array.from(g.dataSync() as Float32Array);
           assert.ok(data.every(Number.isFinite), `${names[i]}: non-finite gradient`);
           if (!mayBeZero(names[i], kind, c)) {
             const maxAbs = data.reduce((m, z) => Math.max(m, Math.abs(z)), 0);
