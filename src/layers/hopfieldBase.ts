@@ -16,6 +16,7 @@ import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { SEPARATION_KINDS } from '../ops/separation.js';
 import { SIMILARITY_KINDS } from '../ops/similarity.js';
 import { checkUpdateSteps } from '../ops/retrievalCore.js';
+import { zeroPadded } from '../ops/masks.js';
 import {
   appendMemory,
   dense3d,
@@ -494,9 +495,14 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     const eps = this.normalizeEps;
     const norm = (x: tf.Tensor, on: boolean, prefix: string) =>
       on ? layerNorm(x, eps, this.read(`${prefix}_gamma`), this.read(`${prefix}_beta`)) : x;
-    const stored = norm(p.stored, this.normalizeStoredPattern, 'stored_norm');
-    const state = norm(p.state, this.normalizeStatePattern, 'state_norm');
-    const projection = norm(p.projection, this.normalizePatternProjection, 'projection_norm');
+    // Padded stored patterns (and their projections, and the state when it is the same
+    // tensor) become zeros before any product: NaN, Inf or 1e30 there cannot reach an
+    // output or a weight's gradient (a kernel's gradient sums x^T dy over all rows).
+    const pad = p.paddingMask;
+    const clean = (x: tf.Tensor) => (pad && x.shape[1] === pad.shape[1] ? zeroPadded(x, pad) : x);
+    const stored = norm(clean(p.stored), this.normalizeStoredPattern, 'stored_norm');
+    const state = norm(p.state === p.stored ? clean(p.state) : p.state, this.normalizeStatePattern, 'state_norm');
+    const projection = norm(clean(p.projection), this.normalizePatternProjection, 'projection_norm');
     let q = splitHeads(dense3d(state, this.read('query_kernel')!, this.read('query_bias')), H);
     let k = splitHeads(dense3d(stored, this.read('key_kernel')!, this.read('key_bias')), H);
     let v = splitHeads(dense3d(projection, this.read('value_kernel')!, this.read('value_bias')), H);

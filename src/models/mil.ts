@@ -10,7 +10,7 @@
  * (Ilse et al. 2018), 'mean' and 'max'. Padded instances never influence the output.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPooling, MaskedMeanPooling } from './milPooling.js';
+import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPooling, MaskedMeanPooling, MaskPadding } from './milPooling.js';
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
 import { InstanceDense } from './instanceDense.js';
 
@@ -115,7 +115,8 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
 
   const x = tfl.input({ shape: [null, numFeatures], name: 'bags' });
   const mask = tfl.input({ shape: [null], name: 'mask' });
-  let h: tfl.SymbolicTensor = x;
+  // Padded instances become zeros before the encoder: padding cannot reach a product or a gradient.
+  let h = new MaskPadding({ name: 'mask_padding' }).apply([x, mask]) as tfl.SymbolicTensor;
   hidden.forEach((units, i) => {
     h = new InstanceDense({ units, activation: 'relu', l2, seed: nextSeed(), name: `instance_dense_${i}` }).apply(h) as tfl.SymbolicTensor;
     if (dropout > 0) h = tfl.layers.dropout({ rate: dropout, name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;

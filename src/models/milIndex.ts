@@ -5,6 +5,7 @@ export {
   AttentionMilPooling,
   GatedAttentionMilPooling,
   MaskedMeanPooling,
+  MaskPadding,
   MaskedMaxPooling,
   BagDropout,
   maskedSoftmax,

@@ -336,6 +336,34 @@ export class BagDropout extends tfl.layers.Layer {
   }
 }
 
+/**
+ * Replaces the padded instances of each bag by zeros: input `[instances [B,S,F], mask [B,S]]`,
+ * output [B,S,F]. Placed before the instance encoder, so that whatever padding holds (NaN,
+ * Inf, 1e30) reaches no product, no output and no weight's gradient (a Dense layer's kernel
+ * gradient sums x^T dy over all rows, where 0 * NaN would be NaN).
+ *
+ * @example
+ * ```ts
+ * const h = new MaskPadding().apply([x, m]) as tfl.SymbolicTensor; // [B, S, F]
+ * ```
+ */
+export class MaskPadding extends tfl.layers.Layer {
+  static readonly className = 'UhopMaskPadding';
+  constructor(args: LayerArgs = {}) {
+    super(args);
+  }
+  override call(inputs: Tensor | Tensor[], _kwargs: Kwargs): Tensor {
+    return tf.tidy(() => {
+      const [x, mask] = splitBagInputs('MaskPadding', inputs);
+      return tf.where(tf.broadcastTo(validInstances(mask), x.shape), x, tf.zerosLike(x));
+    });
+  }
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return checkBagShapes('MaskPadding', inputShape)[0];
+  }
+}
+
+tf.serialization.registerClass(MaskPadding);
 tf.serialization.registerClass(MaskedMeanPooling);
 tf.serialization.registerClass(MaskedMaxPooling);
 tf.serialization.registerClass(AttentionMilPooling);
