@@ -553,6 +553,13 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     this.checkDims(p);
     return tf.tidy(() => {
       const B = p.batchSize;
+      const L = p.state.shape[1] as number;
+      if (B === 0 || L === 0) {
+        // Nothing to associate: an empty result of the right shape, the same on every
+        // backend (wasm's transposes and products fail or misbehave on empty shapes).
+        const out = tf.zeros([B, L, this.outDimFor(this.dims!.stateDim)]);
+        return this.returnAssociation ? [out, tf.zeros([B, this.numHeads, L, this.memoriesFor(p.stored.shape[1] as number)!])] : out;
+      }
       let { q, k, v } = this.project(p);
       if (q.shape[0] !== B) q = tf.broadcastTo(q, [B, ...q.shape.slice(1)]);
       const { memoryMask, fitMask, associationMask } = this.masks(p, p.stored.shape[1] as number);

@@ -94,6 +94,14 @@ export const UHOP_ARG_KEYS: readonly (keyof UHopArgs)[] = [
   'phi0Initializer',
 ];
 
+/**
+ * The largest `fitSteps` a layer accepts. The Stage-I fit runs in every call of the layer,
+ * training and inference alike, so its steps multiply the cost of every forward pass;
+ * 1000 steps is already minutes per call on a CPU backend, far beyond the few steps the
+ * layer is designed around (default 5).
+ */
+export const MAX_LAYER_FIT_STEPS = 1000;
+
 const FEATURE_MAPS: readonly FeatureMapOption[] = ['none', 'linear', 'mlp'];
 const SEPARATION_LOSSES: readonly SeparationLossKind[] = ['uniform', 'worst-pair', 'lse'];
 
@@ -123,6 +131,11 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
   }
   const fitSteps = args.fitSteps ?? 5;
   if (!isNonNegInt(fitSteps)) throw new Error(`${where}: fitSteps must be an integer >= 0, got ${String(fitSteps)}`);
+  if (fitSteps > MAX_LAYER_FIT_STEPS) {
+    throw new Error(
+      `${where}: fitSteps must be at most ${MAX_LAYER_FIT_STEPS}, got ${fitSteps}: the fit runs in every call (training and inference), so each step costs every forward pass; a few steps (default 5) is the design`,
+    );
+  }
   const fitOptimizer = args.fitOptimizer ?? 'sgd';
   if (fitOptimizer !== 'sgd' && fitOptimizer !== 'adam') {
     throw new Error(`${where}: fitOptimizer must be 'sgd' or 'adam', got '${String(fitOptimizer)}'`);

@@ -136,7 +136,7 @@ export class HopfieldPooling extends HopfieldBase {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     return tf.tidy(() => {
       const result = this.associate(this.patterns(inputs, kwargs), Boolean(kwargs?.['training']));
-      const flat = (t: tf.Tensor) => (this.flatten ? tf.reshape(t, [t.shape[0] as number, -1]) : t);
+      const flat = (t: tf.Tensor) => (this.flatten ? tf.reshape(t, [t.shape[0] as number, (t.shape[1] as number) * (t.shape[2] as number)]) : t); // no -1: a batch of 0 is allowed
       return Array.isArray(result) ? [flat(result[0]), result[1]] : flat(result);
     });
   }

@@ -766,6 +766,16 @@ export class UHopAttention extends tfl.layers.Layer {
     const BF = B * prod(Fdims);
     const Lq = prod(Aq);
     const Sk = prod(Ak);
+    if (BF === 0 || Lq === 0 || Sk === 0) {
+      // Empty batch, queries or memories: every head's retrieval is an empty weighted sum
+      // (zeros), so the output is the output projection's bias. Computed without running
+      // kernels on empty shapes, so every backend gives the same (wasm's XNNPACK products
+      // return garbage for an empty memory, and its transpose divides by zero on a batch of 0).
+      const outShape = [...query.shape.slice(0, -1), ...(this.outputShapeArg ?? [query.shape[rank - 1]])];
+      const zeros = tf.zeros(outShape);
+      const output = oB ? tf.add(zeros, oB) : zeros;
+      return [output, tf.zeros([B, ...Fdims, H, ...Aq, ...Ak])];
+    }
     // Projected [B, d..., H, dh] -> [B, F..., H, A..., dh] -> [B*F, H, L, dh].
     const perm = [0, ...free, rank - 1, ...axes, rank];
     const identityPerm = perm.every((p, i) => p === i);

@@ -102,6 +102,11 @@ export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: Retri
     throw new Error(`${where}: queries [..., L, d] and memories [..., S, d] need rank >= 2, got [${queries.shape}] and [${memories.shape}]`);
   }
   const S = memories.shape[memories.rank - 2];
+  if (S === 0) {
+    // The layers treat an empty memory as an empty weighted sum (zeros); a direct call with no
+    // stored pattern is almost surely a mistake, so it is an error here, on every backend.
+    throw new Error(`${where}: memories must hold at least one stored pattern, got shape [${memories.shape}]`);
+  }
   if (values && (values.rank < 2 || values.shape[values.rank - 2] !== S)) {
     throw new Error(`${where}: values must be [..., S=${S}, dv] like the memories [${memories.shape}], got [${values.shape}]`);
   }

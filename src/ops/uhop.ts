@@ -36,6 +36,13 @@ export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'value
 }
 
 /**
+ * The largest `fitSteps` UHopMemory accepts. The fit runs once per `store` (not per call as
+ * in the layers), so the bound is generous: it only turns a typo (1e6) into an error instead
+ * of a run of hours.
+ */
+export const MAX_MEMORY_FIT_STEPS = 100_000;
+
+/**
  * A U-Hop associative memory. `store` runs Stage I on the memory set(s); `retrieve` runs
  * Stage II. Memory sets may be batched ([..., S, d]): each set gets its own Phi.
  *
@@ -55,7 +62,10 @@ export class UHopMemory {
 
   constructor(options: UHopOptions = {}) {
     this.options = { ...options };
-    checkPositiveInt(options.fitSteps ?? 100, 'fitSteps', 'UHopMemory', 0);
+    const fitSteps = checkPositiveInt(options.fitSteps ?? 100, 'fitSteps', 'UHopMemory', 0);
+    if (fitSteps > MAX_MEMORY_FIT_STEPS) {
+      throw new Error(`UHopMemory: fitSteps must be at most ${MAX_MEMORY_FIT_STEPS}, got ${fitSteps} (Stage I runs once per store; the loss flattens within a few hundred steps)`);
+    }
     if (options.featureDim !== undefined) checkPositiveInt(options.featureDim, 'featureDim', 'UHopMemory');
   }
 
