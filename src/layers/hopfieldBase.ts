@@ -242,6 +242,7 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
   readonly uhop: UHopConfig;
   readonly seed: number | null;
   private seedIndex = 0;
+  private dropoutCalls = 0;
   private readonly kernelInitializerId: InitializerLike | undefined;
   private readonly biasInitializerId: InitializerLike | undefined;
   protected readonly kernelInitializer: Initializer;
@@ -576,6 +577,8 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
         steps: this.updateStepsMax + 1,
         stepsEps: this.updateStepsEps,
         dropout: this.dropoutRate,
+        // Seeded layers draw a fresh, reproducible dropout mask per call.
+        ...(training && this.dropoutRate > 0 && this.seed != null ? { dropoutSeed: this.seed + 2000 + this.dropoutCalls++ } : {}),
         training,
         uhop: this.uhopRuntime(),
         returnAssociation: this.returnAssociation,

@@ -78,7 +78,11 @@ export interface MultiHeadAttentionArgs extends LayerArgs, ProjectionWeightArgs 
   keyShape?: Shape | null;
   /** Written by tfjs/Keras MultiHeadAttention configs; accepted and ignored. */
   valueShape?: Shape | null;
-  /** Keras 3's dropout seed; accepted and ignored (tfjs dropout takes no per-layer seed). */
+  /**
+   * Seed of the weight initializers (those given by name, or without their own seed), of a
+   * random Phi0, and of the association dropout (advanced every call, so masks differ between
+   * steps but repeat across runs). Default: unseeded.
+   */
   seed?: number | null;
 }
 
@@ -260,6 +264,8 @@ export class UHopAttention extends tfl.layers.Layer {
   readonly updateStepsEps: number;
   readonly uhop: UHopConfig;
 
+  readonly seed: number | null;
+  private dropoutCalls = 0;
   private projection: LayerVariable[] = [];
   private phi0: LayerVariable[] = [];
   /** The call structure of this layer's node(s) in a functional model. */
@@ -293,6 +299,8 @@ export class UHopAttention extends tfl.layers.Layer {
     this.valueDim = args.valueDim ?? args.keyDim;
     this.dropout = dropout;
     this.useBias = args.useBias ?? true;
+    if (args.seed != null && !Number.isInteger(args.seed)) throw new Error(`${where}: seed must be an integer, got ${String(args.seed)}`);
+    this.seed = args.seed ?? null;
 
     if (args.outputShape != null) {
       const os = Array.isArray(args.outputShape) ? args.outputShape : [args.outputShape];
@@ -602,7 +610,14 @@ export class UHopAttention extends tfl.layers.Layer {
     this.attentionAxesFor(query.length);
     const H = this.numHeads;
     const out = this.outputShapeArg ?? [dq];
-    const fresh = (init: Initializer): Initializer => getInitializer(serializeKerasObject(init) as tf.serialization.ConfigDict, 'zeros', where, 'initializer');
+    let seedIndex = 0;
+    // A fresh initializer per weight; with the layer's seed, each seedable one gets seed + index
+    // (unless it carries its own seed), so weights differ from each other and repeat across runs.
+    const fresh = (init: Initializer): Initializer => {
+      const cfg = serializeKerasObject(init) as { className: string; config: tf.serialization.ConfigDict };
+      if (this.seed != null && 'seed' in cfg.config && cfg.config.seed == null) cfg.config = { ...cfg.config, seed: this.seed + seedIndex++ };
+      return getInitializer(cfg as unknown as tf.serialization.ConfigDict, 'zeros', where, 'initializer');
+    };
     const kernel = (name: string, shape: number[]) =>
       this.addWeight(`${name}/kernel`, shape, 'float32', fresh(this.kernelInitializer), this.kernelRegularizer ?? undefined, true, this.kernelConstraint ?? undefined);
     const bias = (name: string, shape: number[]) =>
@@ -619,7 +634,7 @@ export class UHopAttention extends tfl.layers.Layer {
     // saves those weights, while Keras-converted weights use this name).
     pair('attention_output', [H, this.valueDim, ...out], out);
     this.projection = w;
-    this.phi0 = phi0WeightSpecs(H, this.keyDim, this.uhop, where).map((s) => this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable));
+    this.phi0 = phi0WeightSpecs(H, this.keyDim, this.uhop, where, this.seed == null ? null : this.seed + 1000).map((s) => this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable));
     this.built = true;
   }
 
@@ -802,7 +817,7 @@ export class UHopAttention extends tfl.layers.Layer {
       let scores = batchMatMul(tf.mul(q, betaT), k);
       if (mask4) scores = tf.add(scores, tf.mul(tf.sub(1, tf.cast(mask4, 'float32')), -1e9));
       association = tf.softmax(scores);
-      const dropped = training && this.dropout > 0 ? tf.dropout(association, this.dropout) : association;
+      const dropped = training && this.dropout > 0 ? tf.dropout(association, this.dropout, undefined, this.nextDropoutSeed()) : association;
       heads = batchMatMul(dropped, v, false);
     } else {
       const uhopOn = this.uhop.featureMap !== 'none';
@@ -818,6 +833,7 @@ export class UHopAttention extends tfl.layers.Layer {
         steps: this.updateStepsMax,
         stepsEps: this.updateStepsEps,
         dropout: this.dropout,
+        ...(training && this.dropout > 0 ? { dropoutSeed: this.nextDropoutSeed() } : {}),
         training,
         uhop: uhopOn ? { config: this.uhop, phi0: this.phi0.map((p) => p.read()) } : undefined,
         returnAssociation: true,
@@ -837,6 +853,11 @@ export class UHopAttention extends tfl.layers.Layer {
     return [output, tf.reshape(association, scoresShape)];
   }
 
+  /** The dropout seed of this call (undefined when the layer is unseeded). */
+  private nextDropoutSeed(): number | undefined {
+    return this.seed == null ? undefined : this.seed + 2000 + this.dropoutCalls++;
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     const config: tf.serialization.ConfigDict = {
       numHeads: this.numHeads,
@@ -853,6 +874,7 @@ export class UHopAttention extends tfl.layers.Layer {
       activityRegularizer: null,
       kernelConstraint: serializeKerasObject(this.kernelConstraint),
       biasConstraint: serializeKerasObject(this.biasConstraint),
+      ...(this.seed != null ? { seed: this.seed } : {}),
       ...this.hopfieldConfig(),
     };
     return { ...super.getConfig(), ...config };

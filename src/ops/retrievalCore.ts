@@ -139,6 +139,8 @@ export interface MultiHeadRetrievalOptions {
   stepsEps?: number;
   /** Dropout rate on the association matrix, applied only when `training`. Default 0. */
   dropout?: number;
+  /** Seed of this call's dropout mask. Default: unseeded. */
+  dropoutSeed?: number;
   training?: boolean;
   /**
    * U-Hop Stage I: fits Phi on the (broadcast, padding-zeroed) keys [B|1, H, S, dk] with the
@@ -273,7 +275,7 @@ export function multiHeadRetrieval(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opt
       return separation(scores, sepKind, { mask, alpha: options.alpha, k: options.topK });
     };
     const xi = iterateRetrieval(q, associate, (a) => batchMatMul(a, kB, false), steps, eps);
-    const weights = options.training && rate > 0 ? tf.dropout(xi, rate) : xi;
+    const weights = options.training && rate > 0 ? tf.dropout(xi, rate, undefined, options.dropoutSeed) : xi;
     const output = batchMatMul(weights, vB, false);
     return options.returnAssociation ? { output, association: xi } : { output };
   }) as MultiHeadRetrievalResult;
