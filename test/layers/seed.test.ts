@@ -25,7 +25,7 @@ forEachBackend('seeded layers are reproducible', () => {
     assertClose(ya[1], yb[1], 0, 'second training call');
     assert.ok(maxDiff(ya[0], ya[1]) > 1e-4, 'the dropout mask changes between calls');
     assert.equal(a.getConfig().seed, 7);
-    assert.equal(UHopAttention.fromConfig(UHopAttention, a.getConfig()).seed, 7);
+    assert.equal((UHopAttention.fromConfig(UHopAttention, a.getConfig()) as UHopAttention).seed, 7);
     tf.dispose([x, ...ya, ...yb]);
   });
 
