@@ -12,6 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { seededRandom, seedOption } from './random.js';
+// The one unknown-option checker (no imports of its own, so no cycle with src/ops).
+import { checkOptions } from '../ops/options.js';
 
 /** One bag of instances. */
 export interface Bag {
@@ -161,8 +163,10 @@ export function parseMilCsv(text: string, options: { name?: string; source?: str
  * console.log(musk1.bags.length, musk1.numFeatures); // 92 166
  * ```
  */
-export function readMilCsv(path: string): MilDataset {
+export function readMilCsv(path: string, ...rest: never[]): MilDataset {
   const fn = 'readMilCsv';
+  // It takes the path only: a second argument (an options object) would be ignored silently.
+  if (rest.length > 0) throw new Error(`${fn}: takes one argument (the CSV path), got ${1 + rest.length}; the data set's name comes from the file name`);
   if (!existsSync(path)) throw new Error(`${fn}: file not found: ${path}`);
   if (!statSync(path).isFile()) throw new Error(`${fn}: ${path} is not a regular file`);
   const text = readFileSync(path, 'utf8');
@@ -235,6 +239,7 @@ export interface PaddedBags {
  */
 export function padBags(bags: Bag[], options: PadBagsOptions = {}): PaddedBags {
   const fn = 'padBags';
+  checkOptions(options, ['maxSize', 'truncate'], fn);
   const F = featuresOf(fn, bags);
   if (bags.length === 0) throw new Error(`${fn}: bags is empty`);
   const largest = bags.reduce((m, b) => Math.max(m, b.size), 0);

@@ -23,6 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 // Side effects: register the attention layers so that their models load.
 import './uhopAttention.js';
 import './multiHeadAttention.js';
+import { checkOptions } from '../ops/options.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -67,6 +68,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string, options: Sa
     throw new Error(`saveModel: model must be a tf.LayersModel (tfl.model / tfl.sequential), got ${model === null ? 'null' : typeof model}`);
   }
   if (typeof dir !== 'string' || dir.length === 0) throw new Error(`saveModel: dir must be a non-empty path string, got ${String(dir)}`);
+  checkOptions(options, ['includeOptimizer'], 'saveModel');
   const path = resolve(dir);
   const info = await statOrNull(path);
   if (info && !info.isDirectory()) throw new Error(`saveModel: ${path} exists and is not a directory`);
@@ -271,6 +273,7 @@ export async function readModelArtifacts(pathOrDir: string): Promise<tf.io.Model
  * ```
  */
 export async function loadModel(pathOrDir: string, options: LoadModelOptions = {}): Promise<tfl.LayersModel> {
+  checkOptions(options, ['strict'], 'loadModel');
   const artifacts = await readModelArtifacts(pathOrDir);
   try {
     return await tfl.loadLayersModel({ load: async () => artifacts }, { strict: options.strict ?? true });

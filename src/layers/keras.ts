@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { checkOptions } from '../ops/options.js';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
 import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
@@ -146,15 +147,11 @@ export const LAYER_ARG_KEYS: readonly string[] = [
   'fastWeightInit',
 ];
 
-/** Throws a clear error for an option the layer does not know (typos would otherwise be ignored). */
+/**
+ * Throws a clear error for an option the layer does not know (typos would otherwise be
+ * ignored): the layer, the key and a "did you mean" (src/ops/options.ts). tfjs-layers' own
+ * LayerArgs (name, inputShape, ...) are always accepted.
+ */
 export function checkKnownArgs(args: object, known: readonly string[], where: string): void {
-  for (const key of Object.keys(args)) {
-    if ((args as Record<string, unknown>)[key] === undefined) continue;
-    if (!known.includes(key) && !LAYER_ARG_KEYS.includes(key)) {
-      const close = known.filter((k) => k.toLowerCase() === key.toLowerCase() || k.toLowerCase().startsWith(key.toLowerCase().slice(0, 5)));
-      throw new Error(
-        `${where}: unknown option '${key}'${close.length ? ` (did you mean ${close.map((c) => `'${c}'`).join(' or ')}?)` : ''}; known options: ${known.join(', ')}`,
-      );
-    }
-  }
+  checkOptions(args, [...known, ...LAYER_ARG_KEYS], where);
 }

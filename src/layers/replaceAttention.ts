@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { UHopAttention, HOPFIELD_ATTENTION_KEYS, MHA_PROJECTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
 import { checkKnownArgs } from './keras.js';
+import { suggestKeys } from '../ops/options.js';
 
 type Layer = tfl.layers.Layer;
 
@@ -154,6 +155,9 @@ function mapKwargs(callArgs: Kwargs | undefined, tensors: Map<number, tfl.Symbol
  * uhop.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
  * ```
  */
+/** Depth of replaceAttention's recursion into nested models (names are checked at depth 0). */
+let nesting = 0;
+
 export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionOptions = {}, only?: AttentionLayerFilter): tfl.LayersModel {
   if (!(model instanceof tfl.LayersModel)) {
     throw new Error(
@@ -167,11 +171,37 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
   if (only != null && typeof only !== 'function' && !(Array.isArray(only) && only.every((n) => typeof n === 'string'))) {
     throw new Error(`replaceAttention: only must be an array of layer names or a function (layer) => boolean, got ${String(only)}`);
   }
+  if (Array.isArray(only) && nesting === 0) {
+    // A name that matches no MultiHeadAttention layer is a typo: say so rather than replace nothing.
+    const names: string[] = [];
+    const collect = (m: tfl.LayersModel): void => {
+      for (const l of m.layers) {
+        if (isContainer(l)) collect(l);
+        else if (isMultiHeadAttention(l)) names.push(l.name);
+      }
+    };
+    collect(model);
+    for (const name of only as readonly string[]) {
+      if (!names.includes(name)) {
+        const close = suggestKeys(name, names);
+        throw new Error(
+          `replaceAttention: only names '${name}', which is no MultiHeadAttention layer of the model${close.length ? ` (did you mean ${close.map((c) => `'${c}'`).join(' or ')}?)` : ''}; its MultiHeadAttention layers: ${names.length ? names.join(', ') : 'none'}`,
+        );
+      }
+    }
+  }
   const selected = (layer: Layer): boolean =>
     isMultiHeadAttention(layer) && (only == null || (typeof only === 'function' ? only(layer) : only.includes(layer.name)));
 
-  const replace = (layer: Layer): Layer =>
-    isContainer(layer) ? replaceAttention(layer, options, only) : selected(layer) ? new UHopAttention(uhopArgsFrom(layer, options)) : cloneLayer(layer);
+  const replace = (layer: Layer): Layer => {
+    if (!isContainer(layer)) return selected(layer) ? new UHopAttention(uhopArgsFrom(layer, options)) : cloneLayer(layer);
+    nesting++; // nested models: the names were checked against the whole model already
+    try {
+      return replaceAttention(layer, options, only);
+    } finally {
+      nesting--;
+    }
+  };
   const fill = (from: Layer, to: Layer): void => {
     if (isContainer(from)) return; // weights copied by the recursive call
     if (to instanceof UHopAttention && !(from instanceof UHopAttention && from.getClassName() === to.getClassName())) copyProjections(from, to);

@@ -26,6 +26,7 @@ import { UHopAttention } from '../layers/uhopAttention.js';
 import { HopfieldBase } from '../layers/hopfieldBase.js';
 import { dense3d, layerNorm, splitHeads } from '../ops/tensor.js';
 import type { UHopConfig } from '../layers/hopfieldCore.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
 import { applyFeatureMap, featureMapBackward } from '../ops/featureMap.js';
 import { separationLossAndGrad } from '../ops/separationLoss.js';
 import type { FeatureMapKind } from '../ops/types.js';
@@ -249,6 +250,8 @@ export interface PhiEpochLog {
  * console.log(alt.history);   // [{ epoch: 0, lossBefore, lossAfter, ... }, { epoch: 1, ... }]
  * ```
  */
+const ALTERNATING_FIT_KEYS = optionKeys<AlternatingFitOptions>()(['x', 'alternations', 'batchSize', 'optimizer', 'lr', 'freezePhi', 'shuffle', 'seed', 'evaluate', 'onPhiEpochEnd']);
+
 export class AlternatingFitCallback extends tfl.Callback {
   readonly alternations: number;
   readonly batchSize: number;
@@ -270,6 +273,7 @@ export class AlternatingFitCallback extends tfl.Callback {
     super();
     const where = 'AlternatingFitCallback';
     if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with x (the training inputs), got ${String(options)}`);
+    checkOptions(options, ALTERNATING_FIT_KEYS, where);
     const xs = Array.isArray(options.x) ? options.x : [options.x];
     if (xs.length === 0 || !xs.every((t) => t instanceof tf.Tensor)) throw new Error(`${where}: x must be a tensor or an array of tensors (the model's inputs), got ${String(options.x)}`);
     const n = xs[0].shape[0];

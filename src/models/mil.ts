@@ -13,6 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPooling, MaskedMeanPooling, MaskPadding } from './milPooling.js';
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
 import { InstanceDense } from './instanceDense.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
 
 /** Bag poolings {@link milClassifier} can build. */
 export type MilPoolingKind = 'hopfield' | 'attention' | 'gated-attention' | 'mean' | 'max';
@@ -60,7 +61,7 @@ export interface MilClassifierOptions {
   name?: string;
 }
 
-const KNOWN = ['numFeatures', 'hidden', 'pooling', 'hopfield', 'attentionUnits', 'dropout', 'bagDropout', 'weightDecay', 'seed', 'name'];
+const KNOWN = optionKeys<MilClassifierOptions>()(['numFeatures', 'hidden', 'pooling', 'hopfield', 'attentionUnits', 'dropout', 'bagDropout', 'weightDecay', 'seed', 'name']);
 
 function checkRate(where: string, name: string, v: unknown): number {
   if (v === undefined) return 0;
@@ -89,9 +90,7 @@ function checkRate(where: string, name: string, v: unknown): number {
 export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
   const where = 'milClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with at least numFeatures`);
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key)) throw new Error(`${where}: unknown option '${key}'; known options: ${KNOWN.join(', ')}`);
-  }
+  checkOptions(options, KNOWN, where);
   const { numFeatures, hidden = [256, 128], pooling = 'hopfield', attentionUnits = 64, seed } = options;
   if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${where}: numFeatures must be an integer >= 1, got ${String(numFeatures)}`);
   if (!Array.isArray(hidden) || hidden.some((h) => !Number.isInteger(h) || h < 1)) {

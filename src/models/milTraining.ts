@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Bag } from '../data/mil.js';
 import { seededRandom } from '../data/random.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
 
 /** Learning rate of epoch `epoch` (0-based), given the initial rate. */
 export type LearningRateSchedule = (epoch: number, initial: number) => number;
@@ -109,7 +110,9 @@ function makeBatches(order: number[], bags: Bag[], batchSize: number, sortBySize
 }
 
 /** Bag-level probabilities P(y = 1) of a bag classifier, one per bag, in input order. */
-export function predictBags(model: tfl.LayersModel, bags: Bag[], { batchSize = 32 }: { batchSize?: number } = {}): Float32Array {
+export function predictBags(model: tfl.LayersModel, bags: Bag[], options: { batchSize?: number } = {}): Float32Array {
+  checkOptions(options, ['batchSize'], 'predictBags');
+  const { batchSize = 32 } = options;
   const F = bagFeatures(model, 'predictBags');
   const out = new Float32Array(bags.length);
   const order = bags.map((_, i) => i).sort((a, b) => bags[a].size - bags[b].size);
@@ -251,8 +254,13 @@ export function bagAccuracy(probabilities: ArrayLike<number>, labels: ArrayLike<
  * const p = predictBags(model, testBags);
  * ```
  */
+const TRAIN_MIL_KEYS = optionKeys<TrainMilOptions>()([
+  'epochs', 'batchSize', 'learningRate', 'lrDecay', 'validation', 'monitor', 'patience', 'restoreBest', 'seed', 'sortBySize', 'onEpochEnd',
+]);
+
 export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options: TrainMilOptions = {}): Promise<TrainMilResult> {
   const fn = 'trainMilModel';
+  checkOptions(options, TRAIN_MIL_KEYS, fn);
   const {
     epochs = 50,
     batchSize = 1,

@@ -11,6 +11,9 @@ import type { UHopArgs } from '../layers/hopfieldCore.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from './tokenLayers.js';
 import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
+import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
+import { ENCODER_STACK_KEYS } from './transformer.js';
 
 /**
  * How the encoded sequence becomes one vector:
@@ -142,9 +145,18 @@ export function poolTokens(h: tfl.SymbolicTensor, pooling: PoolingKind, d: numbe
  * model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
  * ```
  */
+/** The keys of {@link HopfieldPoolingOptions} (checked by the classifiers). */
+export const HOPFIELD_POOLING_OPTION_KEYS = optionKeys<HopfieldPoolingOptions>()(['quantity', 'numHeads', 'separation', 'similarity', 'beta', ...UHOP_ARG_KEYS]);
+
+const SEQUENCE_CLASSIFIER_KEYS = optionKeys<SequenceClassifierOptions>()([
+  'vocabSize', 'maxLen', 'numClasses', 'pooling', 'poolingOptions', 'classifierDropout', 'outputActivation', 'name', 'dModel', ...ENCODER_STACK_KEYS,
+]);
+
 export function sequenceClassifier(options: SequenceClassifierOptions): tfl.LayersModel {
   const where = 'sequenceClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
+  checkOptions(options, SEQUENCE_CLASSIFIER_KEYS, where);
+  checkOptions(options.poolingOptions, HOPFIELD_POOLING_OPTION_KEYS, `${where} poolingOptions`);
   const vocabSize = requirePosInt(options.vocabSize, 'vocabSize', where);
   const maxLen = requirePosInt(options.maxLen, 'maxLen', where);
   const d = requirePosInt(options.dModel, 'dModel', where);

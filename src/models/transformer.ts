@@ -16,6 +16,7 @@ import { Hopfield } from '../layers/hopfield.js';
 import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
 import { LayerNorm } from './tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
 
 /**
  * Which attention an encoder block uses:
@@ -195,8 +196,21 @@ function lastDim(x: tfl.SymbolicTensor, where: string): number {
  * const model = tfl.model({ inputs: x, outputs: y });   // [B, 16, 32] -> [B, 16, 32]
  * ```
  */
+const ENCODER_ATTENTION_KEYS = optionKeys<EncoderAttentionOptions>()([
+  'attention', 'numHeads', 'keyDim', 'separation', 'similarity', 'beta', 'alpha', 'updateSteps', 'attentionDropout', ...UHOP_ARG_KEYS,
+]);
+const TRANSFORMER_BLOCK_KEYS = optionKeys<TransformerBlockOptions>()([
+  'mlpDim', 'dropout', 'activation', 'layerNormEpsilon', 'name', 'attentionMask', ...ENCODER_ATTENTION_KEYS,
+]);
+/** The encoder options the classifiers pass on to the encoder stack (all but dModel, seqLen and name). */
+export const ENCODER_STACK_KEYS = optionKeys<Omit<TransformerEncoderOptions, 'dModel' | 'seqLen' | 'name'>>()([
+  'numLayers', 'finalNorm', 'mlpDim', 'dropout', 'activation', 'layerNormEpsilon', ...ENCODER_ATTENTION_KEYS,
+]);
+const TRANSFORMER_ENCODER_KEYS = optionKeys<TransformerEncoderOptions>()(['dModel', 'seqLen', 'name', ...ENCODER_STACK_KEYS]);
+
 export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: TransformerBlockOptions = {}): tfl.SymbolicTensor {
   const where = 'transformerEncoderBlock';
+  checkOptions(options, TRANSFORMER_BLOCK_KEYS, where);
   const d = lastDim(x, where);
   const mlpDim = posInt(options.mlpDim, 'mlpDim', where) ?? 2 * d;
   const dropout = rate(options.dropout, 'dropout', where);
@@ -269,6 +283,7 @@ export function encoderStack(
 export function transformerEncoder(options: TransformerEncoderOptions): tfl.LayersModel {
   const where = 'transformerEncoder';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with dModel, got ${String(options)}`);
+  checkOptions(options, TRANSFORMER_ENCODER_KEYS, where);
   const dModel = posInt(options.dModel, 'dModel', where);
   if (dModel == null) throw new Error(`${where}: dModel (the token width) is required`);
   const seqLen = options.seqLen ?? null;

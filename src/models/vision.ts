@@ -12,6 +12,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { LayerNorm } from './tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { addClassAndPositions, checkClassifierHead, classifierOutput, requirePosInt, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
+import { HOPFIELD_POOLING_OPTION_KEYS } from './sequence.js';
+import { ENCODER_STACK_KEYS } from './transformer.js';
 
 /** The token mixer of {@link visionClassifier}. */
 export type VisionEncoderKind = 'transformer' | 'single-hopfield';
@@ -65,9 +68,15 @@ export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions,
  * model.compile({ optimizer: tf.train.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
  * ```
  */
+const VISION_CLASSIFIER_KEYS = optionKeys<VisionClassifierOptions>()([
+  'imageSize', 'channels', 'patchSize', 'numClasses', 'encoder', 'patchEmbedding', 'pooling', 'poolingOptions', 'classifierDropout', 'outputActivation', 'name', 'dModel', ...ENCODER_STACK_KEYS,
+]);
+
 export function visionClassifier(options: VisionClassifierOptions): tfl.LayersModel {
   const where = 'visionClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
+  checkOptions(options, VISION_CLASSIFIER_KEYS, where);
+  checkOptions(options.poolingOptions, HOPFIELD_POOLING_OPTION_KEYS, `${where} poolingOptions`);
   const [Hh, Ww] = Array.isArray(options.imageSize) ? options.imageSize : [options.imageSize, options.imageSize];
   requirePosInt(Hh, 'imageSize (height)', where);
   requirePosInt(Ww, 'imageSize (width)', where);

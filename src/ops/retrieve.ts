@@ -12,6 +12,7 @@ import { separation, checkSeparationKind } from './separation.js';
 import { applyFeatureMap } from './featureMap.js';
 import { iterateRetrieval, checkUpdateSteps } from './retrievalCore.js';
 import { toRank } from './tensor.js';
+import { checkOptions, optionKeys } from './options.js';
 import type { FeatureMap, SeparationKind, SimilarityKind } from './types.js';
 
 export interface RetrieveOptions {
@@ -79,8 +80,11 @@ export function checkBeta(beta: unknown, where: string): void {
  * const { states } = retrieve(noisy, memories, { beta: 1, separation: 'sparsemax' });
  * ```
  */
+const RETRIEVE_KEYS = optionKeys<RetrieveOptions>()(['values', 'beta', 'similarity', 'separation', 'alpha', 'k', 'steps', 'eps', 'mask', 'featureMap', 'returnAssociation']);
+
 export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: RetrieveOptions = {}): RetrieveResult {
   const where = 'retrieve';
+  checkOptions(options, RETRIEVE_KEYS, where);
   const {
     values,
     beta = 1,

@@ -7,6 +7,8 @@ import { fitFeatureMap } from './fit.js';
 import { linearFeatureMap, mlpFeatureMap, disposeFeatureMap } from './featureMap.js';
 import { retrieve, checkPositiveInt, type RetrieveOptions, type RetrieveResult } from './retrieve.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from './types.js';
+import { checkOptions, optionKeys } from './options.js';
+import { combineMasks } from './masks.js';
 
 export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'values' | 'returnAssociation'> {
   /** Kind of Phi. Default 'linear'. */
@@ -54,6 +56,11 @@ export const MAX_MEMORY_FIT_STEPS = 100_000;
  * memory.dispose();
  * ```
  */
+const UHOP_MEMORY_KEYS = optionKeys<UHopOptions>()([
+  'featureMap', 'featureDim', 'init', 'fitSteps', 'fitLr', 'fitOptimizer', 'separationLoss', 'rowNormalize', 't', 'tau', 'seed', 'memoryMask',
+  'separation', 'similarity', 'beta', 'alpha', 'k', 'steps', 'eps', 'mask',
+]);
+
 export class UHopMemory {
   readonly options: UHopOptions;
   private memories?: tf.Tensor;
@@ -61,6 +68,7 @@ export class UHopMemory {
   private trace?: tf.Tensor;
 
   constructor(options: UHopOptions = {}) {
+    checkOptions(options, UHOP_MEMORY_KEYS, 'UHopMemory');
     this.options = { ...options };
     const fitSteps = checkPositiveInt(options.fitSteps ?? 100, 'fitSteps', 'UHopMemory', 0);
     if (fitSteps > MAX_MEMORY_FIT_STEPS) {
@@ -115,10 +123,12 @@ export class UHopMemory {
 
   /** Retrieves from queries [..., L, d] with the fitted kernel (Stage II). */
   retrieve(queries: tf.Tensor, options: { returnAssociation?: boolean } = {}): RetrieveResult {
+    checkOptions(options, ['returnAssociation'], 'UHopMemory.retrieve');
     if (!this.memories || !this.phi) throw new Error('UHopMemory.retrieve: call store(memories) first');
     const { featureMap: _f, featureDim: _D, init: _i, fitSteps: _s, fitLr: _l, fitOptimizer: _o, separationLoss: _L,
-      rowNormalize: _r, t: _t, tau: _tau, seed: _seed, memoryMask, ...retrieveOptions } = this.options;
-    const mask = memoryMask ? tf.expandDims(memoryMask, -2) : undefined;
+      rowNormalize: _r, t: _t, tau: _tau, seed: _seed, memoryMask, mask: associationMask, ...retrieveOptions } = this.options;
+    // The padding mask [..., S] and the association mask [..., L, S] both apply.
+    const mask = memoryMask ? tf.tidy(() => combineMasks(associationMask, tf.expandDims(memoryMask, -2))) : associationMask;
     try {
       return retrieve(queries, this.memories, {
         ...retrieveOptions,
@@ -127,7 +137,7 @@ export class UHopMemory {
         returnAssociation: options.returnAssociation,
       });
     } finally {
-      mask?.dispose();
+      if (mask !== associationMask) mask?.dispose();
     }
   }
 
@@ -154,7 +164,8 @@ export function uhopRetrieve(
   queries: tf.Tensor,
   options: UHopOptions & { returnAssociation?: boolean } = {},
 ): RetrieveResult & { lossTrace: tf.Tensor } {
-  const memory = new UHopMemory(options);
+  const { returnAssociation: _r, ...memoryOptions } = options;
+  const memory = new UHopMemory(memoryOptions);
   try {
     memory.store(memories);
     const result = memory.retrieve(queries, { returnAssociation: options.returnAssociation });
