@@ -16,7 +16,7 @@ import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { SEPARATION_KINDS } from '../ops/separation.js';
 import { SIMILARITY_KINDS } from '../ops/similarity.js';
 import { checkUpdateSteps } from '../ops/retrievalCore.js';
-import { zeroPadded } from '../ops/masks.js';
+import { allowedMask, checkMaskType, zeroPadded, type MaskType } from '../ops/masks.js';
 import {
   appendMemory,
   dense3d,
@@ -75,6 +75,12 @@ export interface HopfieldBaseArgs extends LayerArgs, UHopArgs, ProjectionWeightA
    * change over the whole batch is small) the test is per row, so samples never couple.
    */
   updateStepsEps?: number;
+  /**
+   * How the `associationMask` call argument is written: 'allowed' (default; bool or 0/1,
+   * 1 = the query may associate with that memory) or 'additive' (PyTorch's float attn_mask:
+   * 0 = allowed, -Infinity = blocked). Any other value is an error (src/ops/masks.ts).
+   */
+  maskType?: MaskType;
   /** LayerNorm the stored patterns before their projection. Default true. */
   normalizeStoredPattern?: boolean;
   /** Learnable gain and bias of that LayerNorm. Default: normalizeStoredPattern. */
@@ -139,6 +145,7 @@ export interface HopfieldCallKwargs {
 }
 
 const BASE_KEYS = [
+  'maskType',
   'numHeads',
   'hiddenSize',
   'patternSize',
@@ -239,6 +246,7 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
   readonly alphaTrainable: boolean;
   readonly topK: number;
   readonly returnAssociation: boolean;
+  readonly maskType: MaskType;
   readonly uhop: UHopConfig;
   readonly seed: number | null;
   private seedIndex = 0;
@@ -261,6 +269,7 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     super(args);
     const where = (this.constructor as unknown as { className: string }).className;
     checkKnownArgs(args, [...BASE_KEYS, ...extraKeys], where);
+    this.maskType = checkMaskType(args.maskType, where);
     this.numHeads = checkInt(args.numHeads, 'numHeads', where, 1) ?? 1;
     this.hiddenSizeArg = checkInt(args.hiddenSize, 'hiddenSize', where, 1) ?? null;
     this.patternSizeArg = checkInt(args.patternSize, 'patternSize', where, 1) ?? null;
@@ -479,12 +488,14 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     }
     if (p.associationMask) {
       const m = p.associationMask;
+      const batchOk = (n: number) => n === p.batchSize || n === 1;
       const ok =
         (m.rank === 2 && m.shape[0] === L && m.shape[1] === S) ||
-        (m.rank === 3 && (m.shape[0] === p.batchSize || m.shape[0] === 1) && m.shape[1] === L && m.shape[2] === S);
+        (m.rank === 3 && batchOk(m.shape[0]) && m.shape[1] === L && m.shape[2] === S) ||
+        (m.rank === 4 && batchOk(m.shape[0]) && (m.shape[1] === this.numHeads || m.shape[1] === 1) && m.shape[2] === L && m.shape[3] === S);
       if (!ok) {
         throw new Error(
-          `${this.where}: associationMask must be [state patterns=${L}, stored patterns=${S}] or [batch=${p.batchSize}, ${L}, ${S}], got [${m.shape}]`,
+          `${this.where}: associationMask must be [state patterns=${L}, stored patterns=${S}], [batch=${p.batchSize}, ${L}, ${S}] or per head [batch, heads=${this.numHeads}, ${L}, ${S}], got [${m.shape}]`,
         );
       }
     }
@@ -539,9 +550,9 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     }
     let associationMask: tf.Tensor | undefined;
     if (p.associationMask) {
-      let am = tf.cast(tf.notEqual(p.associationMask, 0), 'float32');
+      let am = allowedMask(p.associationMask, this.maskType, this.where, 'associationMask');
       if (nBias + nZero) am = padMask(am, nBias + nZero, 1);
-      associationMask = am.rank === 2 ? tf.reshape(am, [1, 1, ...am.shape]) : tf.expandDims(am, 1);
+      associationMask = am.rank === 2 ? tf.reshape(am, [1, 1, ...am.shape]) : am.rank === 3 ? tf.expandDims(am, 1) : am;
     }
     return { memoryMask, fitMask, associationMask };
   }
@@ -676,6 +687,7 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       separation: this.separation,
       similarity: this.similarity,
       returnAssociation: this.returnAssociation,
+      ...(this.maskType !== 'allowed' ? { maskType: this.maskType } : {}),
       // Names stay names (so that `seed` still seeds them after fromConfig); defaults stay unset.
       kernelInitializer: this.initializerConfig(this.kernelInitializerId, this.kernelInitializer),
       biasInitializer: this.initializerConfig(this.biasInitializerId, this.biasInitializer),

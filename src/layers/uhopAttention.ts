@@ -26,6 +26,7 @@ import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
 import { checkSimilarityKind } from '../ops/similarity.js';
 import { checkSeparationKind } from '../ops/separation.js';
 import { checkUpdateSteps } from '../ops/retrievalCore.js';
+import { allowedMask, checkMaskType, type MaskType } from '../ops/masks.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import {
   hopfieldRetrieval,
@@ -105,6 +106,12 @@ export interface HopfieldAttentionOptions {
   updateStepsMax?: number;
   /** A query row stops updating once its association moves by <= eps (L2). Default 0. */
   updateStepsEps?: number;
+  /**
+   * How `attentionMask` is written: 'allowed' (default, Keras and tfjs: bool or 0/1, 1 = may
+   * attend) or 'additive' (PyTorch's float attn_mask: 0 = allowed, -Infinity = blocked).
+   * Other values are an error (src/ops/masks.ts), so a PyTorch mask is never inverted silently.
+   */
+  maskType?: MaskType;
 }
 
 /** Everything `UHopAttention` accepts. */
@@ -173,6 +180,7 @@ export const HOPFIELD_ATTENTION_KEYS: readonly string[] = [
   'topK',
   'updateStepsMax',
   'updateStepsEps',
+  'maskType',
   ...UHOP_ARG_KEYS,
 ];
 
@@ -263,6 +271,7 @@ export class UHopAttention extends tfl.layers.Layer {
   readonly updateStepsMax: number;
   readonly updateStepsEps: number;
   readonly uhop: UHopConfig;
+  readonly maskType: MaskType;
 
   readonly seed: number | null;
   private dropoutCalls = 0;
@@ -329,6 +338,7 @@ export class UHopAttention extends tfl.layers.Layer {
     this.kernelConstraint = getConstraint(args.kernelConstraint, where, 'kernelConstraint');
     this.biasConstraint = getConstraint(args.biasConstraint, where, 'biasConstraint');
 
+    this.maskType = checkMaskType(args.maskType, where);
     const separation = args.separation ?? 'softmax';
     checkSeparationKind(separation, where);
     const similarity = args.similarity ?? 'dot';
@@ -683,7 +693,7 @@ export class UHopAttention extends tfl.layers.Layer {
     scoresShape: number[],
   ): tf.Tensor | undefined {
     const where = this.where;
-    let m: tf.Tensor | undefined = attentionMask ? tf.cast(attentionMask, 'bool') : undefined;
+    let m: tf.Tensor | undefined = attentionMask ? tf.cast(allowedMask(attentionMask, this.maskType, where, 'attentionMask'), 'bool') : undefined;
     const and = (a: tf.Tensor | undefined, b: tf.Tensor) => (a ? tf.logicalAnd(a, b) : b);
     if (query.rank === 3) {
       const qm = (query as unknown as { kerasMask?: tf.Tensor | null }).kerasMask;
@@ -890,6 +900,7 @@ export class UHopAttention extends tfl.layers.Layer {
       topK: this.topK,
       updateStepsMax: this.updateStepsMax,
       updateStepsEps: this.updateStepsEps,
+      ...(this.maskType !== 'allowed' ? { maskType: this.maskType } : {}),
       ...uhopConfigToJSON(this.uhop),
     };
   }
