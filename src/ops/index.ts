@@ -20,3 +20,13 @@ export { fitFeatureMap, fitFeatureMapOp, type FitOptimizer, type FitFeatureMapOp
 export { retrieve, type RetrieveOptions, type RetrieveResult } from './retrieve.js';
 export { energy, type EnergyOptions } from './energy.js';
 export { UHopMemory, uhopRetrieve, type UHopOptions } from './uhop.js';
+export {
+  iterateRetrieval,
+  multiHeadRetrieval,
+  checkUpdateSteps,
+  MAX_UPDATE_STEPS,
+  type MultiHeadRetrievalOptions,
+  type MultiHeadRetrievalResult,
+} from './retrievalCore.js';
+export { allowedMask, zeroPadded, checkMaskType, MASK_TYPES, type MaskType } from './masks.js';
+export { checkOptions, suggestKeys } from './options.js';
