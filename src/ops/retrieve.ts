@@ -13,6 +13,7 @@ import { applyFeatureMap } from './featureMap.js';
 import { iterateRetrieval, checkUpdateSteps } from './retrievalCore.js';
 import { toRank } from './tensor.js';
 import { checkOptions, optionKeys } from './options.js';
+import { allowedMask, checkMaskType, type MaskType } from './masks.js';
 import type { FeatureMap, SeparationKind, SimilarityKind } from './types.js';
 
 export interface RetrieveOptions {
@@ -37,8 +38,13 @@ export interface RetrieveOptions {
    * the result stays differentiable.
    */
   eps?: number;
-  /** [..., L or 1, S] 1 = the memory takes part for that query. */
+  /** [..., L or 1, S] which memories take part for each query, in the form `maskType` says. */
   mask?: tf.Tensor;
+  /**
+   * How `mask` is written: 'allowed' (default; bool or 0/1, 1 = takes part) or 'additive'
+   * (0 = takes part, -Infinity = left out, PyTorch's attn_mask). Other values are an error.
+   */
+  maskType?: MaskType;
   /** Phi: scores become sim(Phi(x), Phi(k)) (U-Hop Stage II). */
   featureMap?: FeatureMap;
   /** Also return the association matrix of the last step, [..., L, S]. */
@@ -80,7 +86,7 @@ export function checkBeta(beta: unknown, where: string): void {
  * const { states } = retrieve(noisy, memories, { beta: 1, separation: 'sparsemax' });
  * ```
  */
-const RETRIEVE_KEYS = optionKeys<RetrieveOptions>()(['values', 'beta', 'similarity', 'separation', 'alpha', 'k', 'steps', 'eps', 'mask', 'featureMap', 'returnAssociation']);
+const RETRIEVE_KEYS = optionKeys<RetrieveOptions>()(['values', 'beta', 'similarity', 'separation', 'alpha', 'k', 'steps', 'eps', 'mask', 'maskType', 'featureMap', 'returnAssociation']);
 
 export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: RetrieveOptions = {}): RetrieveResult {
   const where = 'retrieve';
@@ -94,10 +100,12 @@ export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: Retri
     k,
     steps = 1,
     eps = 0,
-    mask,
+    mask: givenMask,
+    maskType = 'allowed',
     featureMap,
     returnAssociation = false,
   } = options;
+  checkMaskType(maskType, where);
   checkBeta(beta, where);
   checkUpdateSteps(steps, eps, where);
   checkSimilarityKind(simKind, where);
@@ -119,6 +127,7 @@ export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: Retri
   }
 
   const result = tf.tidy(() => {
+    const mask = givenMask ? allowedMask(givenMask, maskType, where, 'mask') : undefined;
     const keysPhi = featureMap ? applyFeatureMap(featureMap, memories) : memories;
     const associate = (x: tf.Tensor): tf.Tensor => {
       const xPhi = featureMap ? applyFeatureMap(featureMap, x) : x;

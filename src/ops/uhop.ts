@@ -8,7 +8,7 @@ import { linearFeatureMap, mlpFeatureMap, disposeFeatureMap } from './featureMap
 import { retrieve, checkPositiveInt, type RetrieveOptions, type RetrieveResult } from './retrieve.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from './types.js';
 import { checkOptions, optionKeys } from './options.js';
-import { combineMasks } from './masks.js';
+import { allowedMask, combineMasks } from './masks.js';
 
 export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'values' | 'returnAssociation'> {
   /** Kind of Phi. Default 'linear'. */
@@ -58,7 +58,7 @@ export const MAX_MEMORY_FIT_STEPS = 100_000;
  */
 const UHOP_MEMORY_KEYS = optionKeys<UHopOptions>()([
   'featureMap', 'featureDim', 'init', 'fitSteps', 'fitLr', 'fitOptimizer', 'separationLoss', 'rowNormalize', 't', 'tau', 'seed', 'memoryMask',
-  'separation', 'similarity', 'beta', 'alpha', 'k', 'steps', 'eps', 'mask',
+  'separation', 'similarity', 'beta', 'alpha', 'k', 'steps', 'eps', 'mask', 'maskType',
 ]);
 
 export class UHopMemory {
@@ -128,11 +128,20 @@ export class UHopMemory {
     const { featureMap: _f, featureDim: _D, init: _i, fitSteps: _s, fitLr: _l, fitOptimizer: _o, separationLoss: _L,
       rowNormalize: _r, t: _t, tau: _tau, seed: _seed, memoryMask, mask: associationMask, ...retrieveOptions } = this.options;
     // The padding mask [..., S] and the association mask [..., L, S] both apply.
-    const mask = memoryMask ? tf.tidy(() => combineMasks(associationMask, tf.expandDims(memoryMask, -2))) : associationMask;
+    // With a padding mask, the association mask is brought to the 'allowed' form first.
+    const mask = memoryMask
+      ? tf.tidy(() =>
+          combineMasks(
+            associationMask ? allowedMask(associationMask, retrieveOptions.maskType ?? 'allowed', 'UHopMemory.retrieve', 'mask') : undefined,
+            tf.expandDims(memoryMask, -2),
+          ),
+        )
+      : associationMask;
     try {
       return retrieve(queries, this.memories, {
         ...retrieveOptions,
         mask,
+        ...(memoryMask ? { maskType: 'allowed' as const } : {}),
         featureMap: this.phi,
         returnAssociation: options.returnAssociation,
       });

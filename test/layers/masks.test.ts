@@ -92,3 +92,16 @@ function buildPerHead(): number[] {
   }
   return out;
 }
+
+forEachBackend('retrieve: mask forms', () => {
+  it('an additive mask with maskType gives the allowed-form result; without it, an error', async () => {
+    const { retrieve } = await import('../../src/ops/retrieve.js');
+    const k = tf.randomNormal([S, F], 0, 1, 'float32', 11);
+    const q = tf.randomNormal([L, F], 0, 1, 'float32', 12);
+    const ref = retrieve(q, k, { mask: tf.tensor2d(ALLOWED), steps: 2 }).states;
+    const add = retrieve(q, k, { mask: tf.tensor2d(ADDITIVE), maskType: 'additive', steps: 2 }).states;
+    assertClose(add, ref, 1e-6, 'additive');
+    assert.throws(() => retrieve(q, k, { mask: tf.tensor2d(ADDITIVE) }), /retrieve: mask must hold 0\/1 or bool values/);
+    tf.dispose([k, q, ref, add]);
+  });
+});
