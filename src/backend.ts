@@ -134,7 +134,8 @@ export interface InitBackendOptions {
    * Threads of the wasm backend's XNNPACK pool, 1 to 8 (default: `UHOP_WASM_THREADS`, else 1,
    * tfjs' single-threaded SIMD build). Above 1 it loads tfjs' threaded SIMD build on
    * worker_threads (src/node/wasmThreads.ts). Chosen once per process, before the wasm backend's
-   * first use. Only the wasm backend has this option.
+   * first use. Only the wasm backend has this option: naming another backend with it is an
+   * error, and with an automatic choice it takes effect if the choice is wasm.
    */
   threads?: number;
 }
