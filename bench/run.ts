@@ -18,12 +18,16 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { execSync } from 'node:child_process';
 import { initBackend, describeBackend } from '../src/backend.js';
+import { wasmThreadsInUse } from '../src/node/wasmThreads.js';
 import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type MilEncoder, type Workload, type WorkloadId } from './workloads.js';
 
 const require = createRequire(import.meta.url);
 
 const USAGE = `usage: npm run bench -- [options]
   --backend cpu|wasm|webgpu|tensorflow   backend (default: initBackend's choice)
+  --threads N     threads of the backend: wasm's XNNPACK pool (initBackend's threads option),
+                  tensorflow's intra- and inter-op pools (TF_NUM_INTRAOP_THREADS and
+                  TF_NUM_INTEROP_THREADS); default: the backend's own (wasm 1, tensorflow: all cores)
   --workload T1,T2,...|all               which workloads (default all: ${WORKLOAD_IDS.join(',')})
   --steps N       timed units per workload (default 20)
   --warmup N      untimed units first (default 3)
@@ -268,6 +272,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       backend: { type: 'string' },
+      threads: { type: 'string' },
       workload: { type: 'string', default: 'all' },
       steps: { type: 'string' },
       warmup: { type: 'string' },
@@ -303,7 +308,16 @@ async function main(): Promise<void> {
           return id as WorkloadId;
         });
 
-  const report = await initBackend(values.backend);
+  const threads = values.threads === undefined ? undefined : positiveInt(values.threads, 'threads', 1);
+  if (threads !== undefined && values.backend !== 'wasm' && values.backend !== 'tensorflow') {
+    throw new Error(`bench: --threads needs --backend wasm or tensorflow, got --backend ${values.backend ?? '(automatic)'}`);
+  }
+  if (threads !== undefined && values.backend === 'tensorflow') {
+    // libtensorflow reads these when tfjs-node creates its eager context, on first load.
+    process.env.TF_NUM_INTRAOP_THREADS = String(threads);
+    process.env.TF_NUM_INTEROP_THREADS = String(threads);
+  }
+  const report = await initBackend(values.backend, values.backend === 'wasm' && threads !== undefined ? { threads } : {});
   console.log(describeBackend(report));
   const cpus = os.cpus();
   const meta = {
@@ -312,7 +326,10 @@ async function main(): Promise<void> {
     node: process.version,
     tfjs_core: versionOf('@tensorflow/tfjs-core'),
     tfjs_layers: versionOf('@tensorflow/tfjs-layers'),
-    tfjs_backend: versionOf(`@tensorflow/tfjs-backend-${report.backend === 'tensorflow' ? 'cpu' : report.backend}`),
+    tfjs_backend: versionOf(report.backend === 'tensorflow' ? '@tensorflow/tfjs-node' : `@tensorflow/tfjs-backend-${report.backend}`),
+    /** --threads as asked (undefined: the backend's default) and, on wasm, the pool's actual size. */
+    threads: threads ?? null,
+    wasm_threads: report.backend === 'wasm' ? (wasmThreadsInUse() ?? null) : null,
     cpu: cpus[0]?.model ?? 'unknown',
     nproc: os.availableParallelism?.() ?? cpus.length,
     date: new Date().toISOString(),

@@ -1,9 +1,13 @@
 /**
- * Prints the side-by-side table of uhop runs (bench/run.ts --json) and PyTorch runs
- * (bench/torch_reference.py --json) as Markdown, with the issue's targets checked. Any number
- * of files; each is sorted by its `impl` field and the results of each side are merged.
+ * Prints the side-by-side tables of PyTorch runs (bench/torch_reference.py --json) and uhop runs
+ * on any backends (bench/run.ts --json) as Markdown: one table per thread count, with every uhop
+ * backend against PyTorch at the same thread count, U-Hop's overheads (T2/T1, T4/T3) for every
+ * side, and the issue's targets checked on the one-thread CPU-time ratios.
  *
- *     npx tsx bench/table.ts bench/results/*.json
+ *     npx tsx bench/table.ts bench/results/side-by-side/*.json
+ *
+ * Targets (issue 14, CPU time, one thread each): tensorflow <= 1.0x PyTorch on T1, T2, T4 and
+ * <= 1.5x on T3; wasm <= 2.5x on T1-T4; R1 <= 1.0x on both; T2/T1 and T4/T3 <= 1.5 everywhere.
  */
 import { readFileSync } from 'node:fs';
 
@@ -12,16 +16,31 @@ interface Timing {
   cpu_median_ms?: number;
   min_ms: number;
   max_ms: number;
-  memory?: { peak_bytes: number; resident_bytes: number; transient_peak_bytes: number };
-  growth?: { steps: number; tensor_growth: number; byte_growth: number };
 }
 interface Run {
-  impl: string;
+  impl: 'uhop' | 'torch';
   backend?: string;
-  threads?: number;
+  /** uhop: --threads as asked (null: backend default); torch: torch.get_num_threads(). */
+  threads?: number | null;
+  wasm_threads?: number | null;
   torch?: string;
+  blas?: string;
+  node?: string;
+  tfjs_core?: string;
+  tfjs_backend?: string;
+  date: string;
+  git?: string;
+  loadavg_start?: number[];
+  loadavg_end?: number[];
   results: Record<string, Timing>;
 }
+
+const IDS = ['T1', 'T2', 'T3', 'T4', 'R1'];
+const TARGETS: Record<string, Record<string, number>> = {
+  tensorflow: { T1: 1.0, T2: 1.0, T3: 1.5, T4: 1.0, R1: 1.0 },
+  wasm: { T1: 2.5, T2: 2.5, T3: 2.5, T4: 2.5, R1: 1.0 },
+};
+const OVERHEAD_TARGET = 1.5;
 
 const paths = process.argv.slice(2);
 if (paths.length === 0) {
@@ -29,90 +48,108 @@ if (paths.length === 0) {
   process.exit(1);
 }
 const runs = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as Run);
-function merge(impl: string): Run {
-  const mine = runs.filter((r) => r.impl === impl);
-  if (mine.length === 0) {
-    console.error(`table: no ${impl} results among ${paths.join(', ')}`);
-    process.exit(1);
-  }
-  const seen = new Set<string>();
-  for (const r of mine) {
-    for (const id of Object.keys(r.results)) {
-      if (seen.has(id)) console.error(`table: ${impl} ${id} appears in more than one file; the last one is used`);
-      seen.add(id);
+
+/** Thread count of a run: uhop's wasm pool as measured, else as asked; torch's as reported. */
+function threadsOf(r: Run): number {
+  if (r.impl === 'torch') return r.threads ?? 0;
+  if (r.backend === 'wasm') return r.wasm_threads ?? r.threads ?? 1;
+  return r.threads ?? 0; // 0: the backend's default
+}
+
+/** One side: its results merged over files (one file per workload is the usual layout). */
+interface Side {
+  name: string;
+  results: Record<string, Timing>;
+}
+function side(name: string, list: Run[]): Side {
+  const results: Record<string, Timing> = {};
+  for (const r of list) {
+    for (const [id, t] of Object.entries(r.results)) {
+      if (results[id]) console.error(`table: ${name} ${id} appears in more than one file; the last one is used`);
+      results[id] = t;
     }
   }
-  return { ...mine[0], results: Object.assign({}, ...mine.map((r) => r.results)) as Record<string, Timing> };
+  return { name, results };
 }
-const uhop = merge('uhop');
-const torch = merge('torch');
 
-const ms = (t?: Timing) => (t ? `${t.median_ms.toFixed(1)} (${t.min_ms.toFixed(1)}-${t.max_ms.toFixed(1)})` : 'n/a');
-const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined ? a / b : undefined);
-const fmt = (r?: number) => (r === undefined ? 'n/a' : r.toFixed(2));
-const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED');
-
-const uName = `uhop ${uhop.backend ?? ''}`.trim();
-const tName = `PyTorch ${torch.torch ?? ''} (${torch.threads ?? '?'} thr)`;
 const cpu = (t?: Timing) => t?.cpu_median_ms;
-console.log(
-  'Wall time: median (min-max) ms of one unit. CPU: median process CPU ms per unit (user + system, all threads). ' +
-    'Targets are judged on the CPU-time ratio (robust to the load of a shared machine); the wall ratio is shown too.',
+const f1 = (x?: number) => (x === undefined ? 'n/a' : x.toFixed(1));
+const f2 = (x?: number) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(2));
+const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined ? a / b : undefined);
+
+const threadCounts = [...new Set(runs.map(threadsOf))].sort((a, b) => a - b);
+const backends = [...new Set(runs.filter((r) => r.impl === 'uhop').map((r) => r.backend ?? '?'))].sort((a, b) =>
+  a === 'wasm' ? -1 : b === 'wasm' ? 1 : a.localeCompare(b),
 );
-console.log();
-console.log(`| workload | ${uName} wall | ${tName} wall | wall ratio | ${uName} CPU | ${tName} CPU | CPU ratio | target | |`);
-console.log('|---|---|---|---|---|---|---|---|---|');
-for (const id of ['T1', 'T2', 'T3', 'T4', 'R1']) {
-  const u = uhop.results[id];
-  const t = torch.results[id];
-  if (!u && !t) continue;
-  const rw = ratio(u?.median_ms, t?.median_ms);
-  const rc = ratio(cpu(u), cpu(t));
-  const limit = id === 'R1' ? 1 : 2;
-  const c = (x?: number) => (x === undefined ? 'n/a' : x.toFixed(1));
-  console.log(
-    `| ${id} | ${ms(u)} | ${ms(t)} | ${fmt(rw)} | ${c(cpu(u))} | ${c(cpu(t))} | ${fmt(rc)} | <= ${limit} | ${verdict(rc === undefined ? undefined : rc <= limit)} |`,
-  );
-}
 
-console.log();
-console.log('| ratio | uhop wall | PyTorch wall | uhop CPU | PyTorch CPU | target (uhop CPU) | |');
-console.log('|---|---|---|---|---|---|---|');
-for (const [a, b] of [
-  ['T2', 'T1'],
-  ['T4', 'T3'],
-]) {
-  const wu = ratio(uhop.results[a]?.median_ms, uhop.results[b]?.median_ms);
-  const wt = ratio(torch.results[a]?.median_ms, torch.results[b]?.median_ms);
-  const cu = ratio(cpu(uhop.results[a]), cpu(uhop.results[b]));
-  const ct = ratio(cpu(torch.results[a]), cpu(torch.results[b]));
-  console.log(`| ${a}/${b} | ${fmt(wu)} | ${fmt(wt)} | ${fmt(cu)} | ${fmt(ct)} | <= 2.0 | ${verdict(cu === undefined ? undefined : cu <= 2)} |`);
-}
+// Where and when: dates, commits, versions, load.
+const dates = runs.map((r) => r.date).sort();
+const loads = runs.flatMap((r) => [r.loadavg_start?.[0], r.loadavg_end?.[0]]).filter((x): x is number => x !== undefined);
+const u0 = runs.find((r) => r.impl === 'uhop');
+const t0 = runs.find((r) => r.impl === 'torch');
+const versions = new Set(runs.filter((r) => r.impl === 'uhop').map((r) => `${r.backend} ${r.tfjs_backend}`));
+console.log(
+  `Runs ${dates[0]} to ${dates[dates.length - 1]}; uhop commit ${[...new Set(runs.map((r) => r.git).filter(Boolean))].join(', ')}; ` +
+    `1-minute load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (start and end of each run). ` +
+    `Node ${u0?.node ?? '?'}, tfjs-core ${u0?.tfjs_core ?? '?'}, ${[...versions].join(', ')}; PyTorch ${t0?.torch ?? '?'} (${t0?.blas ?? '?'}).`,
+);
+console.log(
+  'Each cell: median process CPU ms per unit (user + system, all threads), wall ms in brackets. Ratios: uhop / PyTorch, CPU (wall).',
+);
 
-const mem = (id: string) => uhop.results[id]?.memory;
-if (mem('T1') || mem('T3')) {
+const verdicts: string[] = [];
+for (const n of threadCounts) {
+  const torch = side('PyTorch', runs.filter((r) => r.impl === 'torch' && threadsOf(r) === n));
+  const sides = backends
+    .map((b) => side(b, runs.filter((r) => r.impl === 'uhop' && r.backend === b && threadsOf(r) === n)))
+    .filter((s) => Object.keys(s.results).length > 0);
+  if (Object.keys(torch.results).length === 0 && sides.length === 0) continue;
   console.log();
-  console.log('| uhop tensor memory per step | resident MiB | peak MiB | transient peak MiB |');
-  console.log('|---|---|---|---|');
-  for (const id of ['T1', 'T2', 'T3', 'T4', 'R1']) {
-    const m = mem(id);
-    if (!m) continue;
-    const mib = (x: number) => (x / 2 ** 20).toFixed(2);
-    console.log(`| ${id} | ${mib(m.resident_bytes)} | ${mib(m.peak_bytes)} | ${mib(m.transient_peak_bytes)} |`);
+  console.log(`### ${n === 0 ? 'default threads' : `${n} thread${n > 1 ? 's' : ''} each`}`);
+  console.log();
+  console.log(`| workload | PyTorch | ${sides.map((s) => `uhop ${s.name} | ${s.name} / PyTorch`).join(' | ')} |`);
+  console.log(`|---|---|${sides.map(() => '---|---|').join('')}`);
+  const cell = (t?: Timing) => (t ? `${f1(cpu(t))} (${f1(t.median_ms)})` : 'n/a');
+  for (const id of IDS) {
+    const t = torch.results[id];
+    if (!t && sides.every((s) => !s.results[id])) continue;
+    const cols = sides.map((s) => {
+      const u = s.results[id];
+      return `${cell(u)} | ${f2(ratio(cpu(u), cpu(t)))} (${f2(ratio(u?.median_ms, t?.median_ms))})`;
+    });
+    console.log(`| ${id} | ${cell(t)} | ${cols.join(' | ')} |`);
+    if (n === 1) {
+      for (const s of sides) {
+        const limit = TARGETS[s.name]?.[id];
+        const r = ratio(cpu(s.results[id]), cpu(t));
+        if (limit !== undefined && r !== undefined) {
+          verdicts.push(`| ${s.name} ${id} / PyTorch | ${f2(r)} | <= ${limit.toFixed(1)} | ${r <= limit ? 'met' : 'MISSED'} |`);
+        }
+      }
+    }
   }
   for (const [a, b] of [
     ['T2', 'T1'],
     ['T4', 'T3'],
   ]) {
-    const r = ratio(mem(a)?.peak_bytes, mem(b)?.peak_bytes);
-    if (r !== undefined) console.log(`\npeak bytes ${a}/${b}: ${fmt(r)} (target <= 1.5: ${verdict(r <= 1.5)})`);
+    const ov = (s: Side) => ratio(cpu(s.results[a]), cpu(s.results[b]));
+    const ovWall = (s: Side) => ratio(s.results[a]?.median_ms, s.results[b]?.median_ms);
+    const cells = [`${a}/${b}`, `${f2(ov(torch))} (${f2(ovWall(torch))})`, ...sides.flatMap((s) => [`${f2(ov(s))} (${f2(ovWall(s))})`, ''])];
+    console.log(`| ${cells.join(' | ')} |`);
+    if (n === 1) {
+      for (const s of sides) {
+        const r = ov(s);
+        if (r !== undefined) verdicts.push(`| ${s.name} ${a}/${b} | ${f2(r)} | <= ${OVERHEAD_TARGET.toFixed(1)} | ${r <= OVERHEAD_TARGET ? 'met' : 'MISSED'} |`);
+      }
+    }
   }
 }
-for (const id of ['T1', 'T2', 'T3', 'T4']) {
-  const g = uhop.results[id]?.growth;
-  if (g) {
-    console.log(
-      `\ngrowth over ${g.steps} ${id} steps: ${g.tensor_growth} tensors, ${g.byte_growth} bytes (target 0: ${verdict(g.tensor_growth === 0 && g.byte_growth === 0)})`,
-    );
-  }
+
+if (verdicts.length) {
+  console.log();
+  console.log('### Targets (one thread each, CPU time)');
+  console.log();
+  console.log('| target | measured | limit | |');
+  console.log('|---|---|---|---|');
+  for (const v of verdicts) console.log(v);
 }

@@ -65,6 +65,9 @@ export interface Workload {
   forwardBackward?(): tf.TensorContainer;
   /** Frees the model, optimizer state and inputs. */
   dispose(): void;
+  /** The model and its input (training workloads), for per-layer profiles (bench/kernelCounts.ts). */
+  model?: tfl.LayersModel;
+  input?: tf.Tensor;
 }
 
 /** Backends whose kernels finish when the op returns; others need a read to be sure. */
@@ -85,6 +88,8 @@ function trainWorkload(id: WorkloadId, { model, x, loss }: TrainSetup): Workload
   const last = vars[vars.length - 1];
   return {
     id,
+    model,
+    input: x,
     async run() {
       const cost = optimizer.minimize(lossFn, true, vars)!;
       const [value] = await cost.data();

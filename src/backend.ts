@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { applyBackendPatches } from './backendPatches.js';
+import { setWasmThreads, WASM_MAX_THREADS } from './node/wasmThreads.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -127,12 +128,44 @@ async function activate(name: BackendName): Promise<void> {
   await tf.ready();
 }
 
+/** Options of {@link initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * Threads of the wasm backend's XNNPACK pool, 1 to 8 (default: `UHOP_WASM_THREADS`, else 1,
+   * tfjs' single-threaded SIMD build). Above 1 it loads tfjs' threaded SIMD build on
+   * worker_threads (src/node/wasmThreads.ts). Chosen once per process, before the wasm backend's
+   * first use. Only the wasm backend has this option: naming another backend with it is an
+   * error, and with an automatic choice it takes effect if the choice is wasm.
+   */
+  threads?: number;
+}
+
+const INIT_OPTION_KEYS = ['threads'];
+
+/** The wasm thread count asked for by `options` or `UHOP_WASM_THREADS`, checked. */
+function wasmThreadsOption(options: InitBackendOptions): number | undefined {
+  const unknown = Object.keys(options).filter((k) => !INIT_OPTION_KEYS.includes(k));
+  if (unknown.length) {
+    throw new Error(`initBackend: unknown option(s) ${unknown.join(', ')}; expected ${INIT_OPTION_KEYS.join(', ')}`);
+  }
+  const raw = options.threads ?? process.env.UHOP_WASM_THREADS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > WASM_MAX_THREADS) {
+    throw new Error(
+      `initBackend: threads must be an integer from 1 to ${WASM_MAX_THREADS}, got '${String(raw)}'${options.threads === undefined ? ' (from UHOP_WASM_THREADS)' : ''}`,
+    );
+  }
+  return n;
+}
+
 /**
  * Picks and activates a backend.
  *
  * @param preferred A backend to use; when omitted, `UHOP_BACKEND` or the first of
  *   tensorflow, webgpu, wasm, cpu that loads. A backend that is asked for by name and cannot
  *   load is an error that says what to install.
+ * @param options `threads` for the wasm backend (see {@link InitBackendOptions}).
  * @returns which backend runs and why faster ones were skipped.
  *
  * @example
@@ -140,10 +173,17 @@ async function activate(name: BackendName): Promise<void> {
  * import { initBackend } from 'uhop';
  * const { backend } = await initBackend();      // 'wasm' on a plain Node install
  * await initBackend('cpu');                      // force the pure-JS backend
+ * await initBackend('wasm', { threads: 2 });     // wasm on a pool of 2 threads
  * ```
  */
-export async function initBackend(preferred?: BackendName | string): Promise<BackendReport> {
+export async function initBackend(preferred?: BackendName | string, options: InitBackendOptions = {}): Promise<BackendReport> {
+  const threads = wasmThreadsOption(options);
   const forced = (preferred ?? process.env.UHOP_BACKEND)?.trim().toLowerCase();
+  if (options.threads !== undefined && forced && forced !== 'wasm') {
+    throw new Error(`initBackend: option threads applies to the wasm backend only, got threads ${options.threads} with backend '${forced}'`);
+  }
+  // Before any backend is tried, so that an automatic choice that lands on wasm uses it too.
+  if (threads !== undefined && (forced === 'wasm' || !forced)) setWasmThreads(threads);
   if (forced) {
     if (!BACKENDS.includes(forced as BackendName)) {
       throw new Error(
