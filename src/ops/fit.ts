@@ -25,19 +25,33 @@ import {
   type PairSpec,
 } from './stage1Internal.js';
 
-export type FitOptimizer = 'sgd' | 'adam';
+/**
+ * The Stage-I step rule.
+ * - 'normalized' (default): a step of relative size lr per memory set,
+ *   W <- W - lr ||W|| G / ||G|| (norms over all of the set's parameters, G = dL/dW), taken only
+ *   where it does not raise that set's loss; a set whose loss would rise keeps its parameters
+ *   and halves its own lr. Invariant to the keys' scale and to the loss's scale (the 1/S of
+ *   'lse'), and the loss of every set never increases.
+ * - 'sgd': plain gradient steps W <- W - lr dL/dW, as in the papers (lr is absolute, so the
+ *   step's effect depends on the keys' scale, S, d and the loss).
+ * - 'adam': Adam with beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 and bias correction, moments
+ *   kept per set (elementwise; lr is the per-entry step).
+ */
+export type FitOptimizer = 'normalized' | 'sgd' | 'adam';
 
 export interface FitFeatureMapOptions {
   /** Gradient steps (an integer >= 0). Default 100. */
   steps?: number;
-  /** Learning rate (finite, > 0). Default 0.1. */
+  /**
+   * Step size (finite, > 0). With 'normalized' (the default) a relative step: each step moves
+   * every set's parameters by lr times their norm (or less, after backtracking). With 'sgd' and
+   * 'adam' the usual absolute learning rate. Default: 0.5 for 'normalized', 0.1 for 'sgd' and
+   * 'adam'.
+   */
   lr?: number;
   /** Separation loss. Default 'lse' (U-Hop+). */
   loss?: SeparationLossKind;
-  /**
-   * 'sgd' (default): plain gradient steps W <- W - lr dL/dW, as in the papers. 'adam': Adam with
-   * beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 and bias correction, moments kept per set.
-   */
+  /** The step rule (see {@link FitOptimizer}). Default 'normalized'. */
   optimizer?: FitOptimizer;
   /** Scale every row of the fitted W to unit length after the fit (the U-Hop paper's variant; linear maps only). Default false. */
   rowNormalize?: boolean;
@@ -59,7 +73,16 @@ export interface FitFeatureMapResult {
   lossTrace: tf.Tensor;
 }
 
-const OPTIMIZERS: readonly FitOptimizer[] = ['sgd', 'adam'];
+export const FIT_OPTIMIZERS: readonly FitOptimizer[] = ['normalized', 'sgd', 'adam'];
+/** Default relative step of 'normalized' (chosen in docs/experiments/fit-step.md). */
+export const NORMALIZED_DEFAULT_LR = 0.5;
+/** Default learning rate of 'sgd' and 'adam' (the earlier default of every fit). */
+export const PLAIN_DEFAULT_LR = 0.1;
+
+/** The default step size of a step rule. */
+export function defaultFitLr(optimizer: FitOptimizer): number {
+  return optimizer === 'normalized' ? NORMALIZED_DEFAULT_LR : PLAIN_DEFAULT_LR;
+}
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
 const ADAM_EPSILON = 1e-8;
@@ -76,18 +99,19 @@ interface FitPlan {
   B: number;
   S: number;
   d: number;
-  /** Linear + sgd: fit in the span of the memories (default: when S < 2d). For tests. */
+  /** Linear, sgd or normalized: fit in the span of the memories (default: when S < 2d). For tests. */
   span?: boolean;
 }
 
 function checkOptions(options: FitFeatureMapOptions, fn: string): Omit<FitPlan, 'info' | 'lead' | 'B' | 'S' | 'd'> {
   if (options === null || typeof options !== 'object') throw new Error(`${fn}: options must be an object, got ${String(options)}`);
-  const { steps = 100, lr = 0.1, loss = 'lse', optimizer = 'sgd', rowNormalize = false } = options;
+  const { steps = 100, loss = 'lse', optimizer = 'normalized', rowNormalize = false } = options;
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 0) {
     throw new Error(`${fn}: steps must be an integer >= 0, got ${String(steps)}`);
   }
+  if (!FIT_OPTIMIZERS.includes(optimizer)) throw new Error(`${fn}: optimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got '${String(optimizer)}'`);
+  const lr = options.lr ?? defaultFitLr(optimizer);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new Error(`${fn}: lr must be a finite number > 0, got ${String(lr)}`);
-  if (!OPTIMIZERS.includes(optimizer)) throw new Error(`${fn}: optimizer must be one of ${OPTIMIZERS.join(', ')}, got '${String(optimizer)}'`);
   if (typeof rowNormalize !== 'boolean') throw new Error(`${fn}: rowNormalize must be a boolean, got ${String(rowNormalize)}`);
   const spec = resolveSpec(loss, options.t, options.tau, fn);
   return { spec, steps, lr, optimizer, rowNormalize };
@@ -137,100 +161,162 @@ function batchedParams(params: tf.Tensor[], plan: FitPlan): tf.Tensor[] {
 interface FitEngine {
   /** Initial parameters in the engine's layout. */
   init(): tf.Tensor[];
-  /** Loss [B] (unless withLoss is false) and, when asked, dL/dparams (same layout). */
+  /**
+   * Loss [B] (unless withLoss is false) and, when asked, the step direction (same layout as the
+   * params): dL/dparams, or (span engine) the move of its parameters that a gradient step on W
+   * makes. A step P - a * grads is a step W - a * dL/dW.
+   */
   lossAndGrads(params: tf.Tensor[], withGrad: boolean, withLoss?: boolean): { loss?: tf.Tensor1D; grads?: tf.Tensor[] };
   /** Parameters back in the standard [B, ...inner] layout. */
   finish(params: tf.Tensor[]): tf.Tensor[];
+  /** The axis of the memory sets in every params and grads tensor. */
+  setAxis: number;
+  /**
+   * For the 'normalized' rule, per set [B]: the squared norm `ref` that a step is relative to,
+   * and (with grads) the squared norm `dir` of the change that the step direction makes to the
+   * same quantity per unit step. Linear maps: the features F = K W^T and K G^T (so the step
+   * moves each set's features by eta ||F||); default (mlp): all parameters and all gradients.
+   */
+  stepNorms?(params: tf.Tensor[], grads: tf.Tensor[] | null): { ref: tf.Tensor1D; dir?: tf.Tensor1D };
   dispose(): void;
 }
 
-/** Linear Phi: everything stays in the pair kernel's layout, the keys are transposed once. */
-function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan): FitEngine {
+/**
+ * Sum of each set's entries over all tensors `xs` (set axis `axis`, B sets): [B]. The trailing
+ * axes are reduced first (no transpose), then the leading ones of a small [lead, B] matrix.
+ */
+function setSums(xs: tf.Tensor[], axis: number, B: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    let total: tf.Tensor | null = null;
+    for (const x of xs) {
+      const lead = sizeOf(x.shape.slice(0, axis));
+      let t = tf.sum(tf.reshape(x, [lead, B, -1]), 2);
+      t = lead === 1 ? tf.reshape(t, [B]) : tf.sum(t, 0);
+      total = total ? tf.add(total, t) : t;
+    }
+    return total as tf.Tensor1D;
+  });
+}
+
+/**
+ * The normalized rule's norms for the linear engines: ||F|| of the features params[fi] and
+ * ||K G^T|| of the step direction grads[gi], over the unmasked memories only (a masked memory
+ * must not change the step).
+ */
+function featureStepNorms(fi: number, gi: number, axis: number, layout: 'bsd' | 'dbs', mask: tf.Tensor2D | null, B: number) {
+  return (params: tf.Tensor[], grads: tf.Tensor[] | null) =>
+    tf.tidy(() => {
+      const m = mask ? (layout === 'bsd' ? tf.expandDims(mask, 2) : tf.expandDims(mask, 0)) : null; // [B,S,1] / [1,B,S]
+      const sq = (x: tf.Tensor) => (m ? tf.mul(tf.square(x), m) : tf.square(x));
+      return { ref: setSums([sq(params[fi])], axis, B), dir: grads ? setSums([sq(grads[gi])], axis, B) : undefined };
+    });
+}
+
+/** A per-set value [B] shaped to broadcast against a tensor of rank `rank` with the sets on `axis`. */
+function bySet(v: tf.Tensor, rank: number, axis: number): tf.Tensor {
+  return tf.reshape(v, Array.from({ length: rank }, (_, i) => (i === axis ? -1 : 1)));
+}
+
+/**
+ * Linear Phi: everything stays in the pair kernel's layout, the keys are transposed once.
+ * For the 'normalized' rule the params are [W, F] with F = K W^T tracked alongside (the step
+ * direction is [G, K G^T]): the candidate's features then cost one product K G^T per step in
+ * place of K W^T, and the feature-space step norms come for free.
+ */
+function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan, mask: tf.Tensor2D | null): FitEngine {
   const { B, S, d } = plan;
   const D = plan.info.featureDim;
+  const trackF = plan.optimizer === 'normalized';
+  let fwd: (W: tf.Tensor) => tf.Tensor; // W (engine layout) -> F = K W^T (pair layout)
+  let bwd: (dF: tf.Tensor) => tf.Tensor; // dF -> dF^T K (engine layout)
+  let initW: () => tf.Tensor;
+  let finishW: (W: tf.Tensor) => tf.Tensor;
+  let setAxis: number;
+  let consts2: tf.Tensor[] = [];
   if (consts.layout === 'bsd') {
     // W [B, D, d]; F = K W^T [B, S, D]; dW = dF^T K.
-    return {
-      init: () => batchedParams([W0], plan),
-      lossAndGrads: ([W], withGrad, withLoss = true) =>
-        tf.tidy(() => {
-          const { loss, dF } = pairLossAndGradF(tf.matMul(K, W, false, true), consts, withGrad, withLoss);
-          return withGrad ? { loss, grads: [tf.matMul(dF!, K, true, false)] } : { loss };
-        }),
-      finish: (p) => p.map((t) => t.clone()),
-      dispose: () => {},
-    };
-  }
-  // dbs: W kept as [D, B, d]; features as [D, B, S]. Both products are depthwise convolutions
-  // over the B sets (channels): F^T_b = W_b K_b^T and dW_b = dF^T_b K_b.
-  const Kf = tf.transpose(K, [2, 0, 1]); // [d, B, S]
-  const Kb = tf.transpose(K, [1, 0, 2]); // [S, B, d]
-  const conv = (x: tf.Tensor, xs: [number, number, number, number], f: tf.Tensor, fs: [number, number, number, number]) =>
-    tf.depthwiseConv2d(tf.reshape(x, xs) as tf.Tensor4D, tf.reshape(f, fs) as tf.Tensor4D, 1, 'valid');
-  if (B === 1) {
-    // One set: plain 2-D matMuls whose right operand (the keys) never changes, so XNNPACK packs
-    // it once for the whole fit.
-    const Kf2 = tf.reshape(Kf, [d, S]);
-    const Kb2 = tf.reshape(Kb, [S, d]);
-    return {
-      init: () => tf.tidy(() => batchedParams([W0], plan).map((w) => tf.reshape(w, [D, 1, d]))),
-      lossAndGrads: ([W], withGrad, withLoss = true) =>
-        tf.tidy(() => {
-          const F = tf.reshape(tf.matMul(tf.reshape(W, [D, d]), Kf2), [D, 1, S]);
-          const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
-          if (!withGrad) return { loss };
-          return { loss, grads: [tf.reshape(tf.matMul(tf.reshape(dF!, [D, S]), Kb2), [D, 1, d])] };
-        }),
-      finish: (p) => p.map((t) => tf.reshape(t, [1, D, d])),
-      dispose: () => tf.dispose([Kf, Kb, Kf2, Kb2]),
-    };
+    fwd = (W) => tf.matMul(K, W, false, true);
+    bwd = (dF) => tf.matMul(dF, K, true, false);
+    initW = () => batchedParams([W0], plan)[0];
+    finishW = (W) => W.clone();
+    setAxis = 0;
+  } else {
+    // dbs: W kept as [D, B, d]; features as [D, B, S]. Both products are depthwise convolutions
+    // over the B sets (channels): F^T_b = W_b K_b^T and dW_b = dF^T_b K_b.
+    const Kf = tf.transpose(K, [2, 0, 1]); // [d, B, S]
+    const Kb = tf.transpose(K, [1, 0, 2]); // [S, B, d]
+    consts2 = [Kf, Kb];
+    setAxis = 1;
+    if (B === 1) {
+      // One set: plain 2-D matMuls whose right operand (the keys) never changes, so XNNPACK packs
+      // it once for the whole fit.
+      const Kf2 = tf.reshape(Kf, [d, S]);
+      const Kb2 = tf.reshape(Kb, [S, d]);
+      consts2.push(Kf2, Kb2);
+      fwd = (W) => tf.reshape(tf.matMul(tf.reshape(W, [D, d]), Kf2), [D, 1, S]);
+      bwd = (dF) => tf.reshape(tf.matMul(tf.reshape(dF, [D, S]), Kb2), [D, 1, d]);
+      initW = () => tf.tidy(() => tf.reshape(batchedParams([W0], plan)[0], [D, 1, d]));
+      finishW = (W) => tf.reshape(W, [1, D, d]);
+    } else {
+      const conv = (x: tf.Tensor, xs: [number, number, number, number], f: tf.Tensor, fs: [number, number, number, number]) =>
+        tf.depthwiseConv2d(tf.reshape(x, xs) as tf.Tensor4D, tf.reshape(f, fs) as tf.Tensor4D, 1, 'valid');
+      fwd = (W) => tf.reshape(conv(tf.transpose(W, [0, 2, 1]), [1, D, d, B], Kf, [1, d, B, S]), [D, B, S]);
+      bwd = (dF) => tf.reshape(conv(tf.transpose(dF, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]);
+      initW = () => tf.tidy(() => tf.transpose(batchedParams([W0], plan)[0], [1, 0, 2]));
+      finishW = (W) => tf.transpose(W, [1, 0, 2]);
+    }
   }
   return {
-    init: () => tf.tidy(() => batchedParams([W0], plan).map((w) => tf.transpose(w, [1, 0, 2]))),
-    lossAndGrads: ([W], withGrad, withLoss = true) =>
+    init: () => {
+      const W = initW();
+      return trackF ? [W, tf.tidy(() => fwd(W))] : [W];
+    },
+    lossAndGrads: (params, withGrad, withLoss = true) =>
       tf.tidy(() => {
-        const F = tf.reshape(conv(tf.transpose(W, [0, 2, 1]), [1, D, d, B], Kf, [1, d, B, S]), [D, B, S]);
+        const F = trackF ? params[1] : fwd(params[0]);
         const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
         if (!withGrad) return { loss };
-        const dW = tf.reshape(conv(tf.transpose(dF!, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]);
-        return { loss, grads: [dW] };
+        const G = bwd(dF!);
+        return { loss, grads: trackF ? [G, fwd(G)] : [G] };
       }),
-    finish: (p) => p.map((t) => tf.transpose(t, [1, 0, 2])),
-    dispose: () => tf.dispose([Kf, Kb]),
+    finish: (p) => [finishW(p[0])],
+    setAxis,
+    stepNorms: featureStepNorms(1, 1, setAxis, consts.layout, mask, B),
+    dispose: () => tf.dispose(consts2),
   };
 }
 
 /**
- * Linear Phi with plain gradient steps and fewer memories than twice the input dim (S < 2d, e.g.
- * R1: 100 patterns of dim 784): the iterates stay in the span of the memories. With F = K W^T,
- * the step W <- W - lr dF^T K moves the features by F <- F - lr (K K^T) dF, so the fit runs on
- * F with the fixed S x S Gram matrix of the keys (S^2 D multiply-adds per step instead of
- * 2 S d D) and W = W0 - lr (sum_t dF_t)^T K is formed once at the end. Same iterates as
- * `linearEngine` up to float rounding.
+ * Linear Phi with gradient steps ('sgd', 'normalized') and fewer memories than twice the input
+ * dim (S < 2d, e.g. R1: 100 patterns of dim 784): the iterates stay in the span of the memories.
+ * With F = K W^T, the step W <- W - a dF^T K moves the features by F <- F - a (K K^T) dF, so the
+ * fit runs on F with the fixed S x S Gram matrix C of the keys (S^2 D multiply-adds per step
+ * instead of 2 S d D). The params are [F, M] with W = W0 + M^T K (so F = F0 + C M), the step
+ * direction is [C dF, dF], and W is formed once at the end. The normalized rule's norms are
+ * those of F and of C dF = K G^T, as in `linearEngine`. Same iterates as `linearEngine` up to
+ * float rounding.
  */
-function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan): FitEngine {
-  const { B, S, d, lr } = plan;
+function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan, mask: tf.Tensor2D | null): FitEngine {
+  const { B, S, d } = plan;
   const D = plan.info.featureDim;
-  let dFsum: tf.Tensor | null = null; // sum of dL/dF over the steps, layout of F
-  const accumulate = (dF: tf.Tensor) => {
-    const next = tf.keep(dFsum ? tf.add(dFsum, dF) : tf.clone(dF));
-    dFsum?.dispose();
-    dFsum = next;
-  };
   const W0b = tf.tidy(() => batchedParams([W0], plan)[0]); // [B, D, d]
+  const stepNorms = (axis: number) => featureStepNorms(0, 0, axis, consts.layout, mask, B);
+  let F0: tf.Tensor;
   if (consts.layout === 'bsd') {
     const C = tf.matMul(K, K, false, true); // [B, S, S]
+    F0 = tf.matMul(K, W0b, false, true); // [B, S, D]
     return {
-      init: () => [tf.matMul(K, W0b, false, true)],
+      init: () => [F0.clone(), tf.zerosLike(F0)],
       lossAndGrads: ([F], withGrad, withLoss = true) =>
         tf.tidy(() => {
           const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
           if (!withGrad) return { loss };
-          accumulate(dF!);
-          return { loss, grads: [tf.matMul(C, dF!)] };
+          return { loss, grads: [tf.matMul(C, dF!), dF!] };
         }),
-      finish: () => [dFsum ? tf.tidy(() => tf.sub(W0b, tf.mul(tf.matMul(dFsum!, K, true, false), lr))) : W0b.clone()],
-      dispose: () => tf.dispose([C, W0b, ...(dFsum ? [dFsum] : [])]),
+      finish: ([, M]) => [tf.tidy(() => tf.add(W0b, tf.matMul(M, K, true, false)))],
+      setAxis: 0,
+      stepNorms: stepNorms(0),
+      dispose: () => tf.dispose([C, W0b, F0]),
     };
   }
   // dbs: F as [D, B, S]; (C dF)^T_b = dF^T_b C_b (C symmetric).
@@ -241,36 +327,35 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
   const conv = (x: tf.Tensor, xs: [number, number, number, number], f: tf.Tensor, fs: [number, number, number, number]) =>
     tf.depthwiseConv2d(tf.reshape(x, xs) as tf.Tensor4D, tf.reshape(f, fs) as tf.Tensor4D, 1, 'valid');
   const W0l = tf.transpose(W0b, [1, 2, 0]); // [D, d, B]
+  F0 = tf.tidy(() =>
+    B === 1
+      ? tf.reshape(tf.matMul(tf.reshape(W0l, [D, d]), tf.reshape(Kt, [d, S])), [D, 1, S])
+      : tf.reshape(conv(W0l, [1, D, d, B], Kt, [1, d, B, S]), [D, B, S]),
+  );
   return {
-    init: () =>
-      tf.tidy(() => [
-        B === 1
-          ? tf.reshape(tf.matMul(tf.reshape(W0l, [D, d]), tf.reshape(Kt, [d, S])), [D, 1, S])
-          : tf.reshape(conv(W0l, [1, D, d, B], Kt, [1, d, B, S]), [D, B, S]),
-      ]),
+    init: () => [F0.clone(), tf.zerosLike(F0)],
     lossAndGrads: ([F], withGrad, withLoss = true) =>
       tf.tidy(() => {
         const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
         if (!withGrad) return { loss };
-        accumulate(dF!);
         const step =
           B === 1
             ? tf.reshape(tf.matMul(tf.reshape(dF!, [D, S]), C), [D, 1, S])
             : tf.reshape(conv(tf.transpose(dF!, [0, 2, 1]), [1, D, S, B], C, [1, S, B, S]), [D, B, S]);
-        return { loss, grads: [step] };
+        return { loss, grads: [step, dF!] };
       }),
-    finish: () => [
-      dFsum
-        ? tf.tidy(() => {
-            const dW =
-              B === 1
-                ? tf.reshape(tf.matMul(tf.reshape(dFsum!, [D, S]), K2!), [1, D, d])
-                : tf.transpose(tf.reshape(conv(tf.transpose(dFsum!, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]), [1, 0, 2]);
-            return tf.sub(W0b, tf.mul(dW, lr));
-          })
-        : W0b.clone(),
+    finish: ([, M]) => [
+      tf.tidy(() => {
+        const dW =
+          B === 1
+            ? tf.reshape(tf.matMul(tf.reshape(M, [D, S]), K2!), [1, D, d])
+            : tf.transpose(tf.reshape(conv(tf.transpose(M, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]), [1, 0, 2]);
+        return tf.add(W0b, dW);
+      }),
     ],
-    dispose: () => tf.dispose([C, Kt, Kb, W0b, W0l, ...(K2 ? [K2] : []), ...(dFsum ? [dFsum] : [])]),
+    setAxis: 1,
+    stepNorms: stepNorms(1),
+    dispose: () => tf.dispose([C, Kt, Kb, W0b, W0l, F0, ...(K2 ? [K2] : [])]),
   };
 }
 
@@ -288,6 +373,7 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
         return { loss, grads: featureMapBackwardCached('mlp', params, K, cache, fromPair(dF!), false) };
       }),
     finish: (p) => p.map((t) => t.clone()),
+    setAxis: 0,
     dispose: () => {},
   };
 }
@@ -298,13 +384,24 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
  */
 function runFit(K: tf.Tensor3D, params0: tf.Tensor[], mask: tf.Tensor2D | null, plan: FitPlan, wantTrace: boolean) {
   const consts = makePairConsts(plan.B, plan.S, mask, plan.spec, preferredLayout());
-  const span = plan.span ?? (plan.optimizer === 'sgd' && plan.S < 2 * plan.d);
+  const span = plan.span ?? (plan.optimizer !== 'adam' && plan.S < 2 * plan.d);
   const engine =
     plan.info.kind === 'mlp'
       ? mlpEngine(K, params0, consts, plan)
-      : span && plan.optimizer === 'sgd'
-        ? spanEngine(K, params0[0], consts, plan)
-        : linearEngine(K, params0[0], consts, plan);
+      : span && plan.optimizer !== 'adam'
+        ? spanEngine(K, params0[0], consts, plan, mask)
+        : linearEngine(K, params0[0], consts, plan, mask);
+  try {
+    if (plan.optimizer === 'normalized') return normalizedFit(engine, consts, plan, wantTrace);
+    return plainFit(engine, consts, plan, wantTrace);
+  } finally {
+    engine.dispose();
+    disposePairConsts(consts);
+  }
+}
+
+/** 'sgd' and 'adam': one loss-and-gradient evaluation per step, no loss needed unless traced. */
+function plainFit(engine: FitEngine, consts: PairConsts, plan: FitPlan, wantTrace: boolean) {
   const losses: tf.Tensor[] = [];
   let params = engine.init();
   let m: tf.Tensor[] = [];
@@ -341,8 +438,88 @@ function runFit(K: tf.Tensor3D, params0: tf.Tensor[], mask: tf.Tensor2D | null, 
     return { params: fitted, trace };
   } finally {
     tf.dispose([...params, ...m, ...v, ...losses]);
-    engine.dispose();
-    disposePairConsts(consts);
+  }
+}
+
+/** A squared gradient norm below this counts as zero (the set does not move). */
+const TINY_SQ_NORM = 1e-30;
+
+/**
+ * 'normalized': per set, the candidate W - eta ||W|| G / ||G|| is evaluated (loss and, except
+ * after the last step, gradient); where its loss is not above the current one it is taken
+ * (its gradient is the next step's), elsewhere the set keeps W and its gradient and halves its
+ * eta. So every set's loss is non-increasing, by construction. The accept/reject choice is a
+ * per-set tf.where: no data-dependent branch, nothing read back to the CPU. Cost: one
+ * loss-and-gradient evaluation per step plus a final loss-only one, and a few per-set
+ * reductions.
+ */
+function normalizedFit(engine: FitEngine, consts: PairConsts, plan: FitPlan, wantTrace: boolean) {
+  const { B } = plan;
+  const axis = engine.setAxis;
+  const stepNorms = (p: tf.Tensor[], g: tf.Tensor[] | null) =>
+    engine.stepNorms
+      ? engine.stepNorms(p, g)
+      : { ref: setSums(p.map((x) => tf.square(x)), axis, B), dir: g ? setSums(g.map((x) => tf.square(x)), axis, B) : undefined };
+  const losses: tf.Tensor[] = [];
+  let params = engine.init();
+  let state: { loss: tf.Tensor1D; grads: tf.Tensor[]; wsq: tf.Tensor1D; gsq: tf.Tensor1D; eta: tf.Tensor1D } | null = null;
+  const disposeState = () => {
+    if (state) tf.dispose([state.loss, ...state.grads, state.wsq, state.gsq, state.eta]);
+  };
+  try {
+    if (plan.steps > 0) {
+      state = tf.tidy(() => {
+        const { loss, grads } = engine.lossAndGrads(params, true, true);
+        const { ref, dir } = stepNorms(params, grads!);
+        return { loss: loss!, grads: grads!, wsq: ref, gsq: dir!, eta: tf.fill([B], plan.lr) as tf.Tensor1D };
+      });
+      if (wantTrace) losses.push(state.loss.clone());
+    }
+    for (let step = 1; step <= plan.steps; step++) {
+      const last = step === plan.steps;
+      const cur = state!;
+      const next = tf.tidy(() => {
+        // a = eta ||F|| / ||K G^T||: the step moves the features by eta ||F|| (first order); a set
+        // without gradient stays put
+        const alpha = tf.mul(cur.eta, tf.sqrt(tf.div(cur.wsq, tf.maximum(cur.gsq, pairScalar(consts, TINY_SQ_NORM)))));
+        const move = (a: tf.Tensor) => params.map((p, i) => tf.sub(p, tf.mul(cur.grads[i], bySet(a, p.rank, axis))));
+        const candidate = move(alpha);
+        const { loss, grads } = engine.lossAndGrads(candidate, !last, true);
+        const accept = tf.lessEqual(loss!, cur.loss) as tf.Tensor1D;
+        const acceptF = tf.cast(accept, 'float32');
+        // the candidate where accepted, else the old params (a zero step: exact and NaN-free)
+        const newParams = move(tf.mul(alpha, acceptF));
+        const newLoss = tf.where(accept, loss!, cur.loss) as tf.Tensor1D;
+        const newEta = tf.where(accept, cur.eta, tf.mul(cur.eta, pairScalar(consts, 0.5))) as tf.Tensor1D;
+        if (last) return { params: newParams, loss: newLoss };
+        const { ref: w, dir: g } = stepNorms(candidate, grads!);
+        const keep = (x: tf.Tensor, y: tf.Tensor) => {
+          const full = tf.cast(broadcastToFast(bySet(acceptF, x.rank, axis), x.shape), 'bool');
+          return tf.where(full, x, y);
+        };
+        return {
+          params: newParams,
+          loss: newLoss,
+          grads: grads!.map((gr, i) => keep(gr, cur.grads[i])),
+          wsq: tf.where(accept, w, cur.wsq) as tf.Tensor1D,
+          gsq: tf.where(accept, g!, cur.gsq) as tf.Tensor1D,
+          eta: newEta,
+        };
+      });
+      tf.dispose(params);
+      params = next.params;
+      if (wantTrace) losses.push(next.loss.clone());
+      disposeState();
+      state = next.grads ? { loss: next.loss, grads: next.grads, wsq: next.wsq!, gsq: next.gsq!, eta: next.eta! } : null;
+      if (!state) next.loss.dispose();
+    }
+    if (wantTrace && plan.steps === 0) losses.push(engine.lossAndGrads(params, false).loss!);
+    const fitted = engine.finish(params);
+    const trace = wantTrace ? tf.stack(losses) : null;
+    return { params: fitted, trace };
+  } finally {
+    disposeState();
+    tf.dispose([...params, ...losses]);
   }
 }
 
