@@ -41,6 +41,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '5' },
     map: { type: 'string', default: 'linear' },
     seed: { type: 'string', default: '1' },
+    pivot: { type: 'boolean', default: false },
   },
 });
 const report = await initBackend(values.backend);
@@ -79,11 +80,27 @@ function lowerBoundShift(loss: SeparationLossKind, S: number): number {
 
 const steps = Number(values.steps);
 const sets = Number(values.sets);
-const rows: string[] = [];
+interface Cell {
+  rule: string;
+  loss: string;
+  rho: number;
+  scale: number;
+  S: number;
+  d: number;
+  mean: number;
+  min: number;
+  rawMin: number;
+  rises: number;
+  dXi: number;
+}
+const cells: Cell[] = [];
 console.log(describeBackend(report));
 console.log(`steps ${steps}, ${sets} sets per cell, map ${values.map}, seed ${values.seed}`);
-console.log('| rule | loss | rho | scale | S | d | drop mean | drop min | L drop min | rises | dXi max |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+if (!values.pivot) {
+  console.log('| rule | loss | rho | scale | S | d | drop mean | drop min | L drop min | rises | dXi max |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+}
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 for (const rho of nums(values.rho)) {
   for (const loss of list(values.losses) as SeparationLossKind[]) {
     for (const rule of list(values.rules)) {
@@ -104,11 +121,25 @@ for (const rho of nums(values.rho)) {
             const x0 = association(phi0, keys, d);
             const x1 = association(featureMap, keys, d);
             const dXi = tf.tidy(() => tf.max(tf.abs(tf.sub(x1, x0))));
-            const dx = (await dXi.data())[0];
-            const mean = drops.reduce((x, y) => x + y, 0) / drops.length;
-            const row = `| ${optimizer} ${lr} | ${loss} | ${rho} | ${scale} | ${S} | ${d} | ${(100 * mean).toFixed(1)}% | ${(100 * Math.min(...drops)).toFixed(1)}% | ${loss === 'lse' ? `${(100 * Math.min(...rawDrops)).toFixed(1)}%` : '-'} | ${rises} | ${dx.toFixed(3)} |`;
-            console.log(row);
-            rows.push(row);
+            const c: Cell = {
+              rule: `${optimizer} ${lr}`,
+              loss,
+              rho,
+              scale,
+              S,
+              d,
+              mean: drops.reduce((x, y) => x + y, 0) / drops.length,
+              min: Math.min(...drops),
+              rawMin: Math.min(...rawDrops),
+              rises,
+              dXi: (await dXi.data())[0],
+            };
+            cells.push(c);
+            if (!values.pivot) {
+              console.log(
+                `| ${c.rule} | ${loss} | ${rho} | ${scale} | ${S} | ${d} | ${(100 * c.mean).toFixed(1)}% | ${(100 * c.min).toFixed(1)}% | ${loss === 'lse' ? `${(100 * c.rawMin).toFixed(1)}%` : '-'} | ${rises} | ${c.dXi.toFixed(3)} |`,
+              );
+            }
             tf.dispose([keys, lossTrace, x0, x1, dXi]);
             disposeFeatureMap(phi0);
             disposeFeatureMap(featureMap);
@@ -116,5 +147,20 @@ for (const rho of nums(values.rho)) {
         }
       }
     }
+  }
+}
+if (values.pivot) {
+  // one row per rule x loss x rho x scale x d, one column per S: "drop mean / min, rises, max dXi"
+  const Ss = nums(values.S);
+  console.log(`| rule | loss | rho | scale | d | ${Ss.map((S) => `S ${S}`).join(' | ')} |`);
+  console.log(`|---|---|---|---|---|${Ss.map(() => '---').join('|')}|`);
+  const keyOf = (c: Cell) => `${c.rule}|${c.loss}|${c.rho}|${c.scale}|${c.d}`;
+  for (const key of [...new Set(cells.map(keyOf))]) {
+    const row = cells.filter((c) => keyOf(c) === key);
+    const cols = Ss.map((S) => {
+      const c = row.find((x) => x.S === S)!;
+      return `${pct(c.mean)} / ${pct(c.min)}${c.rises ? ` (${c.rises} rises)` : ''}, ${c.dXi.toFixed(2)}`;
+    });
+    console.log(`| ${key.split('|').join(' | ')} | ${cols.join(' | ')} |`);
   }
 }

@@ -166,19 +166,27 @@ interface FitEngine {
    * params): dL/dparams, or (span engine) the move of its parameters that a gradient step on W
    * makes. A step P - a * grads is a step W - a * dL/dW.
    */
-  lossAndGrads(params: tf.Tensor[], withGrad: boolean, withLoss?: boolean): { loss?: tf.Tensor1D; grads?: tf.Tensor[] };
+  lossAndGrads(params: tf.Tensor[], withGrad: boolean, withLoss?: boolean, withNorms?: boolean): EngineOutput;
   /** Parameters back in the standard [B, ...inner] layout. */
   finish(params: tf.Tensor[]): tf.Tensor[];
   /** The axis of the memory sets in every params and grads tensor. */
   setAxis: number;
-  /**
-   * For the 'normalized' rule, per set [B]: the squared norm `ref` that a step is relative to,
-   * and (with grads) the squared norm `dir` of the change that the step direction makes to the
-   * same quantity per unit step. Linear maps: the features F = K W^T and K G^T (so the step
-   * moves each set's features by eta ||F||); default (mlp): all parameters and all gradients.
-   */
-  stepNorms?(params: tf.Tensor[], grads: tf.Tensor[] | null): { ref: tf.Tensor1D; dir?: tf.Tensor1D };
+  /** Which params `lossAndGrads` reads (default all): a candidate needs only those. */
+  evalUses?: boolean[];
   dispose(): void;
+}
+
+interface EngineOutput {
+  loss?: tf.Tensor1D;
+  grads?: tf.Tensor[];
+  /**
+   * withNorms (the 'normalized' rule), per set [B]: `ref`, the squared norm a step is relative
+   * to, and (with grads) `dir`, the squared norm of the change the step direction makes to it
+   * per unit step. Linear maps: ||F||^2 of the features F = K W^T and ||K G^T||^2, over the
+   * unmasked memories (a masked memory must not change the step), so a step moves each set's
+   * features by eta ||F||; mlp: all parameters and all gradients.
+   */
+  norms?: { ref: tf.Tensor1D; dir?: tf.Tensor1D };
 }
 
 /**
@@ -198,18 +206,22 @@ function setSums(xs: tf.Tensor[], axis: number, B: number): tf.Tensor1D {
   });
 }
 
+/** Per-set sum [B] of the unmasked memories' entries of x [B, S]. */
+function maskedRowSum(x: tf.Tensor2D, mask: tf.Tensor2D | null): tf.Tensor1D {
+  return tf.sum(mask ? tf.mul(x, mask) : x, 1) as tf.Tensor1D;
+}
+
 /**
- * The normalized rule's norms for the linear engines: ||F|| of the features params[fi] and
- * ||K G^T|| of the step direction grads[gi], over the unmasked memories only (a masked memory
- * must not change the step).
+ * The span engine's norms (see `EngineOutput.norms`): ref from the memories' squared feature
+ * norms rowSq [B, S], dir from the step direction H = C dF = K G^T (pair layout), masked
+ * memories out.
  */
-function featureStepNorms(fi: number, gi: number, axis: number, layout: 'bsd' | 'dbs', mask: tf.Tensor2D | null, B: number) {
-  return (params: tf.Tensor[], grads: tf.Tensor[] | null) =>
-    tf.tidy(() => {
-      const m = mask ? (layout === 'bsd' ? tf.expandDims(mask, 2) : tf.expandDims(mask, 0)) : null; // [B,S,1] / [1,B,S]
-      const sq = (x: tf.Tensor) => (m ? tf.mul(tf.square(x), m) : tf.square(x));
-      return { ref: setSums([sq(params[fi])], axis, B), dir: grads ? setSums([sq(grads[gi])], axis, B) : undefined };
-    });
+function featureNorms(rowSq: tf.Tensor2D, H: tf.Tensor | undefined, mask: tf.Tensor2D | null, layout: 'bsd' | 'dbs', B: number) {
+  const ref = maskedRowSum(rowSq, mask);
+  if (!H) return { ref };
+  const sq = tf.square(H);
+  const m = mask ? (layout === 'bsd' ? tf.expandDims(mask, 2) : tf.expandDims(mask, 0)) : null; // [B,S,1] / [1,B,S]
+  return { ref, dir: setSums([m ? tf.mul(sq, m) : sq], layout === 'bsd' ? 0 : 1, B) };
 }
 
 /** A per-set value [B] shaped to broadcast against a tensor of rank `rank` with the sets on `axis`. */
@@ -219,20 +231,25 @@ function bySet(v: tf.Tensor, rank: number, axis: number): tf.Tensor {
 
 /**
  * Linear Phi: everything stays in the pair kernel's layout, the keys are transposed once.
- * For the 'normalized' rule the params are [W, F] with F = K W^T tracked alongside (the step
- * direction is [G, K G^T]): the candidate's features then cost one product K G^T per step in
- * place of K W^T, and the feature-space step norms come for free.
+ * For the 'normalized' rule, the norms (see `EngineOutput.norms`) come without any pass over
+ * the features: ||F||^2 from the normalization, and ||K G^T||^2 = <G, G C> with the keys' d x d
+ * Gram matrix C = K^T K (unmasked memories), formed once (D d^2 per set and step, against the
+ * 2 S d D of the step's two products; this engine runs when S >= 2d).
  */
 function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan, mask: tf.Tensor2D | null): FitEngine {
   const { B, S, d } = plan;
   const D = plan.info.featureDim;
-  const trackF = plan.optimizer === 'normalized';
+  const normalized = plan.optimizer === 'normalized';
   let fwd: (W: tf.Tensor) => tf.Tensor; // W (engine layout) -> F = K W^T (pair layout)
   let bwd: (dF: tf.Tensor) => tf.Tensor; // dF -> dF^T K (engine layout)
   let initW: () => tf.Tensor;
   let finishW: (W: tf.Tensor) => tf.Tensor;
+  let gramTimes: (G: tf.Tensor) => tf.Tensor = (G) => G; // G -> G C (engine layout); set when normalized
   let setAxis: number;
   let consts2: tf.Tensor[] = [];
+  // the keys of the memories that take part (C must not see a masked memory)
+  const Km = normalized && mask ? tf.tidy(() => tf.mul(K, tf.expandDims(mask, 2))) : K;
+  if (Km !== K) consts2.push(Km);
   if (consts.layout === 'bsd') {
     // W [B, D, d]; F = K W^T [B, S, D]; dW = dF^T K.
     fwd = (W) => tf.matMul(K, W, false, true);
@@ -240,6 +257,11 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
     initW = () => batchedParams([W0], plan)[0];
     finishW = (W) => W.clone();
     setAxis = 0;
+    if (normalized) {
+      const C = tf.matMul(Km, Km, true, false); // [B, d, d]
+      consts2.push(C);
+      gramTimes = (G) => tf.matMul(G, C);
+    }
   } else {
     // dbs: W kept as [D, B, d]; features as [D, B, S]. Both products are depthwise convolutions
     // over the B sets (channels): F^T_b = W_b K_b^T and dW_b = dF^T_b K_b.
@@ -257,6 +279,11 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
       bwd = (dF) => tf.reshape(tf.matMul(tf.reshape(dF, [D, S]), Kb2), [D, 1, d]);
       initW = () => tf.tidy(() => tf.reshape(batchedParams([W0], plan)[0], [D, 1, d]));
       finishW = (W) => tf.reshape(W, [1, D, d]);
+      if (normalized) {
+        const C = tf.tidy(() => tf.matMul(tf.reshape(Km, [S, d]), tf.reshape(Km, [S, d]), true, false)); // [d, d]
+        consts2.push(C);
+        gramTimes = (G) => tf.reshape(tf.matMul(tf.reshape(G, [D, d]), C), [D, 1, d]);
+      }
     } else {
       const conv = (x: tf.Tensor, xs: [number, number, number, number], f: tf.Tensor, fs: [number, number, number, number]) =>
         tf.depthwiseConv2d(tf.reshape(x, xs) as tf.Tensor4D, tf.reshape(f, fs) as tf.Tensor4D, 1, 'valid');
@@ -264,24 +291,26 @@ function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: F
       bwd = (dF) => tf.reshape(conv(tf.transpose(dF, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]);
       initW = () => tf.tidy(() => tf.transpose(batchedParams([W0], plan)[0], [1, 0, 2]));
       finishW = (W) => tf.transpose(W, [1, 0, 2]);
+      if (normalized) {
+        // C as a depthwise filter [d, B, d] (C symmetric): (G C)_b = G_b C_b, like bwd
+        const C = tf.tidy(() => tf.transpose(bmm(Km, Km, true, false), [1, 0, 2]));
+        consts2.push(C);
+        gramTimes = (G) => tf.reshape(conv(tf.transpose(G, [0, 2, 1]), [1, D, d, B], C, [1, d, B, d]), [D, B, d]);
+      }
     }
   }
   return {
-    init: () => {
-      const W = initW();
-      return trackF ? [W, tf.tidy(() => fwd(W))] : [W];
-    },
-    lossAndGrads: (params, withGrad, withLoss = true) =>
+    init: () => [initW()],
+    lossAndGrads: ([W], withGrad, withLoss = true, withNorms = false) =>
       tf.tidy(() => {
-        const F = trackF ? params[1] : fwd(params[0]);
-        const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
-        if (!withGrad) return { loss };
-        const G = bwd(dF!);
-        return { loss, grads: trackF ? [G, fwd(G)] : [G] };
+        const { loss, dF, rowSq } = pairLossAndGradF(fwd(W), consts, withGrad, withLoss, withNorms);
+        const G = withGrad ? bwd(dF!) : undefined;
+        if (!withNorms) return { loss, grads: G ? [G] : undefined };
+        const ref = maskedRowSum(rowSq!, mask);
+        return { loss, grads: G ? [G] : undefined, norms: { ref, dir: G ? setSums([tf.mul(G, gramTimes(G))], setAxis, B) : undefined } };
       }),
     finish: (p) => [finishW(p[0])],
     setAxis,
-    stepNorms: featureStepNorms(1, 1, setAxis, consts.layout, mask, B),
     dispose: () => tf.dispose(consts2),
   };
 }
@@ -300,22 +329,21 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
   const { B, S, d } = plan;
   const D = plan.info.featureDim;
   const W0b = tf.tidy(() => batchedParams([W0], plan)[0]); // [B, D, d]
-  const stepNorms = (axis: number) => featureStepNorms(0, 0, axis, consts.layout, mask, B);
   let F0: tf.Tensor;
   if (consts.layout === 'bsd') {
     const C = tf.matMul(K, K, false, true); // [B, S, S]
     F0 = tf.matMul(K, W0b, false, true); // [B, S, D]
     return {
       init: () => [F0.clone(), tf.zerosLike(F0)],
-      lossAndGrads: ([F], withGrad, withLoss = true) =>
+      lossAndGrads: ([F], withGrad, withLoss = true, withNorms = false) =>
         tf.tidy(() => {
-          const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
-          if (!withGrad) return { loss };
-          return { loss, grads: [tf.matMul(C, dF!), dF!] };
+          const { loss, dF, rowSq } = pairLossAndGradF(F, consts, withGrad, withLoss, withNorms);
+          const grads = withGrad ? [tf.matMul(C, dF!), dF!] : undefined;
+          return { loss, grads, norms: withNorms ? featureNorms(rowSq!, grads?.[0], mask, 'bsd', B) : undefined };
         }),
       finish: ([, M]) => [tf.tidy(() => tf.add(W0b, tf.matMul(M, K, true, false)))],
       setAxis: 0,
-      stepNorms: stepNorms(0),
+      evalUses: [true, false],
       dispose: () => tf.dispose([C, W0b, F0]),
     };
   }
@@ -334,15 +362,15 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
   );
   return {
     init: () => [F0.clone(), tf.zerosLike(F0)],
-    lossAndGrads: ([F], withGrad, withLoss = true) =>
+    lossAndGrads: ([F], withGrad, withLoss = true, withNorms = false) =>
       tf.tidy(() => {
-        const { loss, dF } = pairLossAndGradF(F, consts, withGrad, withLoss);
-        if (!withGrad) return { loss };
-        const step =
-          B === 1
+        const { loss, dF, rowSq } = pairLossAndGradF(F, consts, withGrad, withLoss, withNorms);
+        const step = !withGrad
+          ? undefined
+          : B === 1
             ? tf.reshape(tf.matMul(tf.reshape(dF!, [D, S]), C), [D, 1, S])
             : tf.reshape(conv(tf.transpose(dF!, [0, 2, 1]), [1, D, S, B], C, [1, S, B, S]), [D, B, S]);
-        return { loss, grads: [step, dF!] };
+        return { loss, grads: step ? [step, dF!] : undefined, norms: withNorms ? featureNorms(rowSq!, step, mask, 'dbs', B) : undefined };
       }),
     finish: ([, M]) => [
       tf.tidy(() => {
@@ -354,7 +382,7 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
       }),
     ],
     setAxis: 1,
-    stepNorms: stepNorms(1),
+    evalUses: [true, false],
     dispose: () => tf.dispose([C, Kt, Kb, W0b, W0l, F0, ...(K2 ? [K2] : [])]),
   };
 }
@@ -365,12 +393,14 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
   const fromPair = (dF: tf.Tensor) => (consts.layout === 'bsd' ? dF : tf.transpose(dF, [1, 2, 0]));
   return {
     init: () => batchedParams(params0, plan),
-    lossAndGrads: (params, withGrad, withLoss = true) =>
+    lossAndGrads: (params, withGrad, withLoss = true, withNorms = false) =>
       tf.tidy(() => {
         const cache = featureMapForward('mlp', params, K, false);
         const { loss, dF } = pairLossAndGradF(toPair(cache.F), consts, withGrad, withLoss);
-        if (!withGrad) return { loss };
-        return { loss, grads: featureMapBackwardCached('mlp', params, K, cache, fromPair(dF!), false) };
+        const grads = withGrad ? featureMapBackwardCached('mlp', params, K, cache, fromPair(dF!), false) : undefined;
+        // the mlp's step is relative to its parameters (its features are not linear in them)
+        const sq = (xs: tf.Tensor[]) => setSums(xs.map((x) => tf.square(x)), 0, plan.B);
+        return { loss, grads, norms: withNorms ? { ref: sq(params), dir: grads ? sq(grads) : undefined } : undefined };
       }),
     finish: (p) => p.map((t) => t.clone()),
     setAxis: 0,
@@ -445,72 +475,71 @@ function plainFit(engine: FitEngine, consts: PairConsts, plan: FitPlan, wantTrac
 const TINY_SQ_NORM = 1e-30;
 
 /**
- * 'normalized': per set, the candidate W - eta ||W|| G / ||G|| is evaluated (loss and, except
- * after the last step, gradient); where its loss is not above the current one it is taken
- * (its gradient is the next step's), elsewhere the set keeps W and its gradient and halves its
- * eta. So every set's loss is non-increasing, by construction. The accept/reject choice is a
- * per-set tf.where: no data-dependent branch, nothing read back to the CPU. Cost: one
- * loss-and-gradient evaluation per step plus a final loss-only one, and a few per-set
- * reductions.
+ * 'normalized': per set, the candidate W - eta ||F|| G / ||K G^T|| (see `EngineOutput.norms`)
+ * is evaluated (loss and, except after the last step, gradient); where its loss is not above
+ * the current one it is taken (its gradient is the next step's), elsewhere the set keeps W and
+ * its gradient and halves its eta. So every set's loss is non-increasing, by construction. The
+ * accept/reject choice is per-set arithmetic with a 0/1 factor (exact, no data-dependent
+ * branch, nothing read back to the CPU). Cost: one loss-and-gradient evaluation per step plus
+ * a final loss-only one, and a few elementwise passes.
  */
 function normalizedFit(engine: FitEngine, consts: PairConsts, plan: FitPlan, wantTrace: boolean) {
   const { B } = plan;
   const axis = engine.setAxis;
-  const stepNorms = (p: tf.Tensor[], g: tf.Tensor[] | null) =>
-    engine.stepNorms
-      ? engine.stepNorms(p, g)
-      : { ref: setSums(p.map((x) => tf.square(x)), axis, B), dir: g ? setSums(g.map((x) => tf.square(x)), axis, B) : undefined };
+  const uses = engine.evalUses;
   const losses: tf.Tensor[] = [];
   let params = engine.init();
-  let state: { loss: tf.Tensor1D; grads: tf.Tensor[]; wsq: tf.Tensor1D; gsq: tf.Tensor1D; eta: tf.Tensor1D } | null = null;
+  // per set: loss, step direction, s = sqrt(ref / dir) (the step per unit eta), eta
+  type State = { loss: tf.Tensor1D; grads: tf.Tensor[]; s: tf.Tensor1D; eta: tf.Tensor1D };
+  let state: State | null = null;
   const disposeState = () => {
-    if (state) tf.dispose([state.loss, ...state.grads, state.wsq, state.gsq, state.eta]);
+    if (state) tf.dispose([state.loss, ...state.grads, state.s, state.eta]);
   };
+  // a set without gradient (dir 0) gets a finite s and a zero step
+  const stepScale = (n: { ref: tf.Tensor1D; dir?: tf.Tensor1D }) =>
+    tf.sqrt(tf.div(n.ref, tf.maximum(n.dir!, pairScalar(consts, TINY_SQ_NORM)))) as tf.Tensor1D;
   try {
     if (plan.steps > 0) {
       state = tf.tidy(() => {
-        const { loss, grads } = engine.lossAndGrads(params, true, true);
-        const { ref, dir } = stepNorms(params, grads!);
-        return { loss: loss!, grads: grads!, wsq: ref, gsq: dir!, eta: tf.fill([B], plan.lr) as tf.Tensor1D };
+        const { loss, grads, norms } = engine.lossAndGrads(params, true, true, true);
+        return { loss: loss!, grads: grads!, s: stepScale(norms!), eta: tf.fill([B], plan.lr) as tf.Tensor1D };
       });
       if (wantTrace) losses.push(state.loss.clone());
     }
     for (let step = 1; step <= plan.steps; step++) {
       const last = step === plan.steps;
-      const cur = state!;
+      const cur: State = state!;
       const next = tf.tidy(() => {
-        // a = eta ||F|| / ||K G^T||: the step moves the features by eta ||F|| (first order); a set
-        // without gradient stays put
-        const alpha = tf.mul(cur.eta, tf.sqrt(tf.div(cur.wsq, tf.maximum(cur.gsq, pairScalar(consts, TINY_SQ_NORM)))));
-        const move = (a: tf.Tensor) => params.map((p, i) => tf.sub(p, tf.mul(cur.grads[i], bySet(a, p.rank, axis))));
-        const candidate = move(alpha);
-        const { loss, grads } = engine.lossAndGrads(candidate, !last, true);
-        const accept = tf.lessEqual(loss!, cur.loss) as tf.Tensor1D;
-        const acceptF = tf.cast(accept, 'float32');
-        // the candidate where accepted, else the old params (a zero step: exact and NaN-free)
-        const newParams = move(tf.mul(alpha, acceptF));
-        const newLoss = tf.where(accept, loss!, cur.loss) as tf.Tensor1D;
-        const newEta = tf.where(accept, cur.eta, tf.mul(cur.eta, pairScalar(consts, 0.5))) as tf.Tensor1D;
+        // the step moves what `ref` measures by eta times its norm (to first order)
+        const alpha = tf.mul(cur.eta, cur.s);
+        const move = (a: tf.Tensor, i: number) => tf.sub(params[i], tf.mul(cur.grads[i], bySet(a, params[i].rank, axis)));
+        // only the params the evaluation reads (the others are placeholders it ignores)
+        const candidate = params.map((p, i) => (uses && !uses[i] ? p : move(alpha, i)));
+        const out = engine.lossAndGrads(candidate, !last, true, !last);
+        const accept = tf.lessEqual(out.loss!, cur.loss) as tf.Tensor1D;
+        const a = tf.cast(accept, 'float32');
+        // the candidate where accepted, else the old params: a zero step (exact: the same
+        // arithmetic as the candidate where a = 1; alpha is finite, so no NaN either)
+        const aAlpha = tf.mul(alpha, a);
+        const newParams = params.map((_, i) => move(aAlpha, i));
+        const newLoss = select(accept, out.loss!, cur.loss) as tf.Tensor1D;
         if (last) return { params: newParams, loss: newLoss };
-        const { ref: w, dir: g } = stepNorms(candidate, grads!);
-        const keep = (x: tf.Tensor, y: tf.Tensor) => {
-          const full = tf.cast(broadcastToFast(bySet(acceptF, x.rank, axis), x.shape), 'bool');
-          return tf.where(full, x, y);
-        };
+        const notA = tf.sub(pairScalar(consts, 1), a);
+        // x a + y (1 - a): exactly x or y for a in {0, 1}
+        const pick = (x: tf.Tensor, y: tf.Tensor) => tf.add(tf.mul(x, bySet(a, x.rank, axis)), tf.mul(y, bySet(notA, y.rank, axis)));
         return {
           params: newParams,
           loss: newLoss,
-          grads: grads!.map((gr, i) => keep(gr, cur.grads[i])),
-          wsq: tf.where(accept, w, cur.wsq) as tf.Tensor1D,
-          gsq: tf.where(accept, g!, cur.gsq) as tf.Tensor1D,
-          eta: newEta,
+          grads: out.grads!.map((g, i) => pick(g, cur.grads[i])),
+          s: select(accept, stepScale(out.norms!), cur.s) as tf.Tensor1D,
+          eta: select(accept, cur.eta, tf.mul(cur.eta, pairScalar(consts, 0.5))) as tf.Tensor1D,
         };
       });
       tf.dispose(params);
       params = next.params;
       if (wantTrace) losses.push(next.loss.clone());
       disposeState();
-      state = next.grads ? { loss: next.loss, grads: next.grads, wsq: next.wsq!, gsq: next.gsq!, eta: next.eta! } : null;
+      state = next.grads ? { loss: next.loss, grads: next.grads, s: next.s!, eta: next.eta! } : null;
       if (!state) next.loss.dispose();
     }
     if (wantTrace && plan.steps === 0) losses.push(engine.lossAndGrads(params, false).loss!);
@@ -521,6 +550,14 @@ function normalizedFit(engine: FitEngine, consts: PairConsts, plan: FitPlan, wan
     disposeState();
     tf.dispose([...params, ...losses]);
   }
+}
+
+/**
+ * tf.where for a condition of the same shape as a and b, by the Select kernel itself: tf.where
+ * first broadcasts all three (three copies), which costs more than the select on [B] vectors.
+ */
+function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel('Select', { condition: cond, t: a, e: b }) as tf.Tensor;
 }
 
 /** W with unit rows (norm over the input dim). */
