@@ -46,9 +46,10 @@ export interface UHopArgs {
   /**
    * Stage-I step size. With fitOptimizer 'normalized' (the default) a RELATIVE step: each step
    * moves every memory set's features Phi(k) by fitLr times their norm (to first order), or
-   * less where backtracking halved it, whatever the keys' scale, the set size and the loss.
-   * With 'sgd' / 'adam' the absolute learning rate of those rules. Default 0.5 for
-   * 'normalized', 0.1 for 'sgd' and 'adam' (the earlier default).
+   * less where backtracking halved it, whatever the keys' scale, the set size and the loss
+   * (an 'mlp' map: its parameters by fitLr times their norm). With 'sgd' / 'adam' the absolute
+   * learning rate of those rules. Default: 'normalized' 0.5 ('linear') / 0.1 ('mlp'); 'sgd'
+   * and 'adam' 0.1 (the earlier default).
    */
   fitLr?: number;
   /**
@@ -174,7 +175,7 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
     separationLossT: posNum(args.separationLossT, 'separationLossT'),
     separationLossTau: posNum(args.separationLossTau, 'separationLossTau'),
     fitSteps,
-    fitLr: posNum(args.fitLr, 'fitLr') ?? defaultFitLr(fitOptimizer),
+    fitLr: posNum(args.fitLr, 'fitLr') ?? defaultFitLr(fitOptimizer, featureMap === 'mlp' ? 'mlp' : 'linear'),
     fitOptimizer,
     fitRowNormalize: args.fitRowNormalize ?? false,
     phiTrainable: args.phiTrainable ?? true,

@@ -27,13 +27,15 @@ import {
 
 /**
  * The Stage-I step rule.
- * - 'normalized' (default): a step of relative size lr per memory set,
- *   W <- W - lr ||W|| G / ||G|| (norms over all of the set's parameters, G = dL/dW), taken only
- *   where it does not raise that set's loss; a set whose loss would rise keeps its parameters
- *   and halves its own lr. Invariant to the keys' scale and to the loss's scale (the 1/S of
- *   'lse'), and the loss of every set never increases.
+ * - 'normalized' (default): a step of relative size lr per memory set: W <- W - a G with
+ *   G = dL/dW and a = lr ||F|| / ||K G^T||, so that the set's features F = K W^T move by lr ||F||
+ *   (to first order; an mlp map: a = lr ||params|| / ||G||, relative to its parameters). The
+ *   step is taken only where it does not raise that set's loss; a set whose loss would rise
+ *   keeps its parameters and its direction and halves its own lr. So every set's loss is
+ *   non-increasing, and the step is exactly invariant to the keys' scale and to the loss's
+ *   scale (the 1/S of 'lse'). docs/experiments/fit-step.md has the measurements.
  * - 'sgd': plain gradient steps W <- W - lr dL/dW, as in the papers (lr is absolute, so the
- *   step's effect depends on the keys' scale, S, d and the loss).
+ *   step's effect depends on S, d and the loss, and it can raise the loss).
  * - 'adam': Adam with beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 and bias correction, moments
  *   kept per set (elementwise; lr is the per-entry step).
  */
@@ -44,9 +46,9 @@ export interface FitFeatureMapOptions {
   steps?: number;
   /**
    * Step size (finite, > 0). With 'normalized' (the default) a relative step: each step moves
-   * every set's parameters by lr times their norm (or less, after backtracking). With 'sgd' and
-   * 'adam' the usual absolute learning rate. Default: 0.5 for 'normalized', 0.1 for 'sgd' and
-   * 'adam'.
+   * every set's features Phi(k) (linear maps; an mlp: its parameters) by lr times their norm, to
+   * first order, or less after backtracking. With 'sgd' and 'adam' the usual absolute learning
+   * rate. Default: 'normalized' 0.5 (linear) / 0.1 (mlp); 'sgd' and 'adam' 0.1.
    */
   lr?: number;
   /** Separation loss. Default 'lse' (U-Hop+). */
@@ -74,14 +76,18 @@ export interface FitFeatureMapResult {
 }
 
 export const FIT_OPTIMIZERS: readonly FitOptimizer[] = ['normalized', 'sgd', 'adam'];
-/** Default relative step of 'normalized' (chosen in docs/experiments/fit-step.md). */
-export const NORMALIZED_DEFAULT_LR = 0.5;
+/**
+ * Default relative step of 'normalized' per feature map kind (chosen in
+ * docs/experiments/fit-step.md): the linear map's step is relative to its features, the mlp's
+ * to its parameters, where 0.5 is too large (most steps are halved away).
+ */
+export const NORMALIZED_DEFAULT_LR: Readonly<Record<FeatureMapKind, number>> = { linear: 0.5, mlp: 0.1 };
 /** Default learning rate of 'sgd' and 'adam' (the earlier default of every fit). */
 export const PLAIN_DEFAULT_LR = 0.1;
 
-/** The default step size of a step rule. */
-export function defaultFitLr(optimizer: FitOptimizer): number {
-  return optimizer === 'normalized' ? NORMALIZED_DEFAULT_LR : PLAIN_DEFAULT_LR;
+/** The default step size of a step rule for a feature map kind. */
+export function defaultFitLr(optimizer: FitOptimizer, kind: FeatureMapKind = 'linear'): number {
+  return optimizer === 'normalized' ? NORMALIZED_DEFAULT_LR[kind] : PLAIN_DEFAULT_LR;
 }
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
@@ -103,14 +109,14 @@ interface FitPlan {
   span?: boolean;
 }
 
-function checkOptions(options: FitFeatureMapOptions, fn: string): Omit<FitPlan, 'info' | 'lead' | 'B' | 'S' | 'd'> {
+function checkOptions(options: FitFeatureMapOptions, kind: FeatureMapKind, fn: string): Omit<FitPlan, 'info' | 'lead' | 'B' | 'S' | 'd'> {
   if (options === null || typeof options !== 'object') throw new Error(`${fn}: options must be an object, got ${String(options)}`);
   const { steps = 100, loss = 'lse', optimizer = 'normalized', rowNormalize = false } = options;
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 0) {
     throw new Error(`${fn}: steps must be an integer >= 0, got ${String(steps)}`);
   }
   if (!FIT_OPTIMIZERS.includes(optimizer)) throw new Error(`${fn}: optimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got '${String(optimizer)}'`);
-  const lr = options.lr ?? defaultFitLr(optimizer);
+  const lr = options.lr ?? defaultFitLr(optimizer, kind);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new Error(`${fn}: lr must be a finite number > 0, got ${String(lr)}`);
   if (typeof rowNormalize !== 'boolean') throw new Error(`${fn}: rowNormalize must be a boolean, got ${String(rowNormalize)}`);
   const spec = resolveSpec(loss, options.t, options.tau, fn);
@@ -124,8 +130,8 @@ function makePlan(memorySets: tf.Tensor, phi0: FeatureMap, options: FitFeatureMa
     );
   }
   if (memorySets.dtype !== 'float32') throw new Error(`${fn}: memory sets must be float32, got ${memorySets.dtype}`);
-  const base = checkOptions(options, fn);
   const info = featureMapInfo(phi0, fn);
+  const base = checkOptions(options, info.kind, fn);
   const shape = memorySets.shape;
   const S = shape[shape.length - 2];
   const d = shape[shape.length - 1];

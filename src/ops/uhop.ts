@@ -22,7 +22,8 @@ export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'value
   /**
    * Stage-I step size: with 'normalized' (the default) a relative step (each step moves the
    * features Phi(k) by fitLr times their norm, or less after backtracking); with 'sgd' / 'adam'
-   * the absolute learning rate. Default 0.5 for 'normalized', 0.1 for 'sgd' and 'adam'.
+   * the absolute learning rate. Default: 'normalized' 0.5 (linear) / 0.1 (mlp); 'sgd' and
+   * 'adam' 0.1.
    */
   fitLr?: number;
   /** Stage-I step rule: 'normalized' (default; never raises the loss), 'sgd' (the papers' plain steps) or 'adam'. */
