@@ -1,10 +1,12 @@
 /**
  * Cost of the in-layer U-Hop Stage I alone (fitFeatureMapOp) on the T2 shapes of the shared
  * SPEC: keys [B=32, heads=4, S=128, head_dim=32], a linear Phi0 per head [4, 32, 32],
- * 5 plain gradient steps, lr 0.1, the 'lse' loss (tau 0.1). Also times the fitFeatureMap
- * variant (with the loss trace) and R1's Stage I (M=100, d=784, 100 steps).
+ * 5 steps, lr 0.1, the 'lse' loss (tau 0.1); and on the T4 shapes (keys [16, 4, 64, 32]). Also
+ * times the fitFeatureMap variant (with the loss trace) and R1's Stage I (M=100, d=784, 100 steps).
+ * `--optimizer sgd|normalized|adam` picks the step rule (default: the library's default, so
+ * the same command measures the code it runs on; docs/experiments/fit-step.md compares two).
  *
- *     npx tsx bench/fit.ts --backend wasm --reps 10
+ *     npx tsx bench/fit.ts --backend wasm --reps 10 --optimizer sgd
  *
  * Prints min / median / max wall time of `reps` runs after 2 warm-up runs; each run ends with a
  * read of the result, so the work is finished on every backend. With --t1, one training step of
@@ -14,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { initBackend, describeBackend } from '../src/backend.js';
-import { fitFeatureMap, fitFeatureMapOp } from '../src/ops/fit.js';
+import { fitFeatureMap, fitFeatureMapOp, type FitOptimizer } from '../src/ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap } from '../src/ops/featureMap.js';
 
 const { values } = parseArgs({
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     r1: { type: 'boolean', default: true },
     'no-r1': { type: 'boolean', default: false },
     t1: { type: 'boolean', default: false },
+    optimizer: { type: 'string' },
   },
 });
 const report = await initBackend(values.backend);
@@ -60,7 +63,9 @@ async function time(name: string, run: () => tf.Tensor[]): Promise<void> {
 
 const keys = tf.randomNormal([32, 4, 128, 32], 0, 1, 'float32', 1);
 const phi0 = tf.stack([0, 1, 2, 3].map((s) => tf.tidy(() => linearFeatureMap(32, 32, { init: 'orthogonal', seed: s }).params[0])));
-const t2 = { steps: 5, lr: 0.1, loss: 'lse' as const, tau: 0.1 };
+const t2 = { steps: 5, lr: 0.1, loss: 'lse' as const, tau: 0.1, ...(values.optimizer ? { optimizer: values.optimizer as FitOptimizer } : {}) };
+console.log(`step rule: ${values.optimizer ?? 'the default'}`);
+const keys4 = tf.randomNormal([16, 4, 64, 32], 0, 1, 'float32', 3);
 if (values.t1) {
   const { createWorkload } = await import('./workloads.js');
   const t1 = createWorkload('T1', 0);
@@ -84,6 +89,7 @@ if (values.t1) {
 }
 
 await time('T2 fitFeatureMapOp (5 steps, 128 sets of 128 x 32)', () => fitFeatureMapOp(keys, [phi0], 'linear', t2));
+await time('T4 fitFeatureMapOp (5 steps, 64 sets of 64 x 32)', () => fitFeatureMapOp(keys4, [phi0], 'linear', t2));
 await time('T2 fitFeatureMap with loss trace', () => {
   const { featureMap, lossTrace } = fitFeatureMap(keys, { kind: 'linear', params: [phi0] }, t2);
   return [lossTrace, ...featureMap.params];
@@ -92,10 +98,10 @@ if (values.r1 && !values['no-r1']) {
   const memories = tf.randomUniform([100, 784], 0, 1, 'float32', 2);
   const identity = linearFeatureMap(784, 784);
   await time('R1 Stage I (M=100, d=784, 100 steps, lse)', () => {
-    const { featureMap, lossTrace } = fitFeatureMap(memories, identity, { steps: 100, lr: 0.1, loss: 'lse' });
+    const { featureMap, lossTrace } = fitFeatureMap(memories, identity, { ...t2, steps: 100 });
     return [...featureMap.params, lossTrace];
   });
   memories.dispose();
   disposeFeatureMap(identity);
 }
-tf.dispose([keys, phi0]);
+tf.dispose([keys, keys4, phi0]);

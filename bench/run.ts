@@ -19,6 +19,7 @@ import os from 'node:os';
 import { execSync } from 'node:child_process';
 import { initBackend, describeBackend } from '../src/backend.js';
 import { wasmThreadsInUse } from '../src/node/wasmThreads.js';
+import type { FitOptimizer } from '../src/ops/fit.js';
 import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type MilEncoder, type Workload, type WorkloadId } from './workloads.js';
 
 const require = createRequire(import.meta.url);
@@ -35,6 +36,7 @@ const USAGE = `usage: npm run bench -- [options]
   --seed N        input seed (default 0)
   --mil-encoder tfl|uhop   T3/T4 instance encoder: tf.layers.dense (default, the SPEC's)
                   or uhop's InstanceDense (wasm-fast backward)
+  --fit-optimizer sgd|normalized|adam  Stage-I step rule of T2/T4/R1 (default sgd, the SPEC's plain steps)
   --memory        also measure peak tensor bytes of one unit (tf.profile peakBytes)
   --growth N      also run N training steps of each chosen training workload and report
                   numTensors/numBytes growth (slow; the target check uses 1000 on T2)
@@ -279,6 +281,7 @@ async function main(): Promise<void> {
       'r1-steps': { type: 'string' },
       seed: { type: 'string' },
       'mil-encoder': { type: 'string', default: 'tfl' },
+      'fit-optimizer': { type: 'string', default: 'sgd' },
       memory: { type: 'boolean', default: false },
       growth: { type: 'string' },
       profile: { type: 'boolean', default: false },
@@ -341,11 +344,12 @@ async function main(): Promise<void> {
     r1_steps: r1Steps,
     seed,
     mil_encoder: values['mil-encoder'],
+    fit_optimizer: values['fit-optimizer'],
   };
   const results: Record<string, Record<string, unknown>> = {};
   for (const id of chosen) {
     console.log(`${id}: ${DESCRIPTIONS[id]}`);
-    const w = createWorkload(id, { seed, milEncoder: values['mil-encoder'] as MilEncoder });
+    const w = createWorkload(id, { seed, milEncoder: values['mil-encoder'] as MilEncoder, fitOptimizer: values['fit-optimizer'] as FitOptimizer });
     const entry: Record<string, unknown> = {};
     try {
       const t = await timeUnits(w, id === 'R1' ? r1Steps : steps, warmup);

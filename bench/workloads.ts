@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Hopfield, HopfieldPooling } from '../src/layers/index.js';
-import { fitFeatureMap } from '../src/ops/fit.js';
+import { fitFeatureMap, FIT_OPTIMIZERS, type FitOptimizer } from '../src/ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap } from '../src/ops/featureMap.js';
 import { retrieve } from '../src/ops/retrieve.js';
 import { InstanceDense } from '../src/models/instanceDense.js';
@@ -120,11 +120,11 @@ function trainWorkload(id: WorkloadId, { model, x, loss }: TrainSetup): Workload
   };
 }
 
-function selfWorkload(id: 'T1' | 'T2', seed: number): Workload {
+function selfWorkload(id: 'T1' | 'T2', seed: number, fitOptimizer: FitOptimizer): Workload {
   const [B, S, d] = [32, 128, 128];
   const model = tfl.sequential({
     layers: [
-      new Hopfield({ inputShape: [S, d], ...ASSOCIATION_OPTIONS, ...(id === 'T2' ? UHOP_OPTIONS : {}) }),
+      new Hopfield({ inputShape: [S, d], ...ASSOCIATION_OPTIONS, ...(id === 'T2' ? { ...UHOP_OPTIONS, fitOptimizer } : {}) }),
     ],
   });
   const x = tf.randomNormal([B, S, d], 0, 1, 'float32', seed);
@@ -144,9 +144,15 @@ export type MilEncoder = 'tfl' | 'uhop';
 export interface WorkloadOptions {
   seed?: number;
   milEncoder?: MilEncoder;
+  /**
+   * Stage-I step rule of T2, T4 and R1. Default 'sgd' with lr 0.1: the SPEC's plain steps, what
+   * bench/torch_reference.py runs. 'normalized' (the layers' default since the step-rule work)
+   * takes the same lr as its relative step; the cost per step is what it is compared on.
+   */
+  fitOptimizer?: FitOptimizer;
 }
 
-function milWorkload(id: 'T3' | 'T4', seed: number, encoder: MilEncoder): Workload {
+function milWorkload(id: 'T3' | 'T4', seed: number, encoder: MilEncoder, fitOptimizer: FitOptimizer): Workload {
   const [B, S, features, hidden] = [16, 64, 230, 128];
   const model = tfl.sequential({
     layers: [
@@ -154,7 +160,7 @@ function milWorkload(id: 'T3' | 'T4', seed: number, encoder: MilEncoder): Worklo
         ? new InstanceDense({ inputShape: [S, features], units: hidden, activation: 'relu' })
         : tfl.layers.dense({ inputShape: [S, features], units: hidden, activation: 'relu' }),
       // One learned query; output [B, 128] (flatten: true).
-      new HopfieldPooling({ quantity: 1, ...ASSOCIATION_OPTIONS, ...(id === 'T4' ? UHOP_OPTIONS : {}) }),
+      new HopfieldPooling({ quantity: 1, ...ASSOCIATION_OPTIONS, ...(id === 'T4' ? { ...UHOP_OPTIONS, fitOptimizer } : {}) }),
       tfl.layers.dense({ units: 1 }),
     ],
   });
@@ -165,13 +171,13 @@ function milWorkload(id: 'T3' | 'T4', seed: number, encoder: MilEncoder): Worklo
   return { ...w, dispose: () => (dispose(), labels.dispose()) };
 }
 
-function retrievalWorkload(seed: number): Workload {
+function retrievalWorkload(seed: number, optimizer: FitOptimizer): Workload {
   const [M, d, beta, fitSteps, fitLr] = [100, 784, 1, 100, 0.1];
   const memories = tf.randomUniform([M, d], 0, 1, 'float32', seed);
   const queries = tf.tidy(() => tf.mul(memories, tf.cast(tf.greaterEqual(tf.randomUniform([M, d], 0, 1, 'float32', seed + 1), 0.5), 'float32')));
   const phi0 = linearFeatureMap(d, d, { init: 'identity' });
   const once = (): { states: tf.Tensor; trace: tf.Tensor; params: tf.Tensor[] } => {
-    const { featureMap, lossTrace } = fitFeatureMap(memories, phi0, { steps: fitSteps, lr: fitLr, loss: 'lse', tau: 0.1 }); // Stage I
+    const { featureMap, lossTrace } = fitFeatureMap(memories, phi0, { steps: fitSteps, lr: fitLr, loss: 'lse', tau: 0.1, optimizer }); // Stage I
     const { states } = retrieve(queries, memories, { beta, featureMap }); // Stage II
     return { states, trace: lossTrace, params: featureMap.params };
   };
@@ -197,19 +203,22 @@ function retrievalWorkload(seed: number): Workload {
 
 /** Builds workload `id` on the active backend, with seeded random inputs (options or just a seed). */
 export function createWorkload(id: WorkloadId, options: WorkloadOptions | number = {}): Workload {
-  const { seed = 0, milEncoder = 'tfl' } = typeof options === 'number' ? { seed: options } : options;
+  const { seed = 0, milEncoder = 'tfl', fitOptimizer = 'sgd' } = typeof options === 'number' ? { seed: options } : options;
   if (milEncoder !== 'tfl' && milEncoder !== 'uhop') {
     throw new Error(`createWorkload: milEncoder must be 'tfl' or 'uhop', got '${String(milEncoder)}'`);
+  }
+  if (!FIT_OPTIMIZERS.includes(fitOptimizer)) {
+    throw new Error(`createWorkload: fitOptimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got '${String(fitOptimizer)}'`);
   }
   switch (id) {
     case 'T1':
     case 'T2':
-      return selfWorkload(id, seed);
+      return selfWorkload(id, seed, fitOptimizer);
     case 'T3':
     case 'T4':
-      return milWorkload(id, seed, milEncoder);
+      return milWorkload(id, seed, milEncoder, fitOptimizer);
     case 'R1':
-      return retrievalWorkload(seed);
+      return retrievalWorkload(seed, fitOptimizer);
     default:
       throw new Error(`createWorkload: id must be one of ${WORKLOAD_IDS.join(', ')}, got '${String(id)}'`);
   }

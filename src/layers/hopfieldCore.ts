@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../ops/featureMap.js';
-import { fitFeatureMap, fitFeatureMapOp } from '../ops/fit.js';
+import { fitFeatureMap, fitFeatureMapOp, defaultFitLr, FIT_OPTIMIZERS, type FitOptimizer } from '../ops/fit.js';
 import { batchMatMul } from '../ops/batchMatMul.js';
 import { multiHeadRetrieval, type MultiHeadRetrievalOptions, type MultiHeadRetrievalResult } from '../ops/retrievalCore.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from '../ops/types.js';
@@ -41,12 +41,24 @@ export interface UHopArgs {
   separationLossT?: number;
   /** Temperature tau of the 'lse' loss. Default 0.1 (the ops' default). */
   separationLossTau?: number;
-  /** Stage-I gradient steps per call (0 = use Phi0 as is). Default 5. */
+  /** Stage-I steps per call (0 = use Phi0 as is). Default 5. */
   fitSteps?: number;
-  /** Stage-I learning rate. Default 0.1. */
+  /**
+   * Stage-I step size. With fitOptimizer 'normalized' (the default) a RELATIVE step: each step
+   * moves every memory set's features Phi(k) by fitLr times their norm (to first order), or
+   * less where backtracking halved it, whatever the keys' scale, the set size and the loss
+   * (an 'mlp' map: its parameters by fitLr times their norm). With 'sgd' / 'adam' the absolute
+   * learning rate of those rules. Default: 'normalized' 0.5 ('linear') / 0.1 ('mlp'); 'sgd'
+   * and 'adam' 0.1 (the earlier default).
+   */
   fitLr?: number;
-  /** Stage-I optimizer: 'sgd' (the paper's plain steps) or 'adam'. Default 'sgd'. */
-  fitOptimizer?: 'sgd' | 'adam';
+  /**
+   * Stage-I step rule (see `FitOptimizer` in the ops): 'normalized' (default: relative step
+   * with per-set backtracking, so no step raises any set's separation loss), 'sgd' (the
+   * papers' plain gradient steps, the default before the 'normalized' rule; configs saved then
+   * say 'sgd' and keep meaning it) or 'adam'.
+   */
+  fitOptimizer?: FitOptimizer;
   /** Row-normalize W after the fit (the U-Hop paper's variant; 'linear' only). Default false. */
   fitRowNormalize?: boolean;
   /** Train Phi0 with the task loss (straight through the fit). Default true. */
@@ -72,7 +84,7 @@ export interface UHopConfig {
   separationLossTau: number | null;
   fitSteps: number;
   fitLr: number;
-  fitOptimizer: 'sgd' | 'adam';
+  fitOptimizer: FitOptimizer;
   fitRowNormalize: boolean;
   phiTrainable: boolean;
   phi0Initializer: string | tf.serialization.ConfigDict;
@@ -136,9 +148,9 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
       `${where}: fitSteps must be at most ${MAX_LAYER_FIT_STEPS}, got ${fitSteps}: the fit runs in every call (training and inference), so each step costs every forward pass; a few steps (default 5) is the design`,
     );
   }
-  const fitOptimizer = args.fitOptimizer ?? 'sgd';
-  if (fitOptimizer !== 'sgd' && fitOptimizer !== 'adam') {
-    throw new Error(`${where}: fitOptimizer must be 'sgd' or 'adam', got '${String(fitOptimizer)}'`);
+  const fitOptimizer = args.fitOptimizer ?? 'normalized';
+  if (!FIT_OPTIMIZERS.includes(fitOptimizer)) {
+    throw new Error(`${where}: fitOptimizer must be one of ${FIT_OPTIMIZERS.map((o) => `'${o}'`).join(', ')}, got '${String(fitOptimizer)}'`);
   }
   for (const name of ['fitRowNormalize', 'phiTrainable'] as const) {
     if (args[name] != null && typeof args[name] !== 'boolean') {
@@ -163,7 +175,7 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
     separationLossT: posNum(args.separationLossT, 'separationLossT'),
     separationLossTau: posNum(args.separationLossTau, 'separationLossTau'),
     fitSteps,
-    fitLr: posNum(args.fitLr, 'fitLr') ?? 0.1,
+    fitLr: posNum(args.fitLr, 'fitLr') ?? defaultFitLr(fitOptimizer, featureMap === 'mlp' ? 'mlp' : 'linear'),
     fitOptimizer,
     fitRowNormalize: args.fitRowNormalize ?? false,
     phiTrainable: args.phiTrainable ?? true,

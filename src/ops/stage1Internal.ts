@@ -330,11 +330,12 @@ function poolChannels(n: number): number {
   return 0;
 }
 
-/** u = F / sqrt(||F||^2 + eps) along the layout's feature axis; r = 1 / sqrt(||F||^2 + eps). */
-export function normalizeFeatures(F: tf.Tensor, c: PairConsts): { U: tf.Tensor; r: tf.Tensor } {
+/** u = F / sqrt(||F||^2 + eps) along the layout's feature axis; r = 1 / sqrt(||F||^2 + eps); sq = ||F||^2. */
+export function normalizeFeatures(F: tf.Tensor, c: PairConsts): { U: tf.Tensor; r: tf.Tensor; sq: tf.Tensor } {
   return tf.tidy(() => {
-    const r = tf.rsqrt(tf.add(sumFeatures(tf.square(F), c), pairScalar(c, NORM_EPS)));
-    return { U: tf.mul(F, r), r };
+    const sq = sumFeatures(tf.square(F), c); // ||F_i||^2, r's shape
+    const r = tf.rsqrt(tf.add(sq, pairScalar(c, NORM_EPS)));
+    return { U: tf.mul(F, r), r, sq };
   });
 }
 
@@ -489,16 +490,31 @@ export function pairLossAndGradU(U: tf.Tensor, r: tf.Tensor, c: PairConsts, with
 
 /**
  * Loss [B] and dL/dF for raw (unnormalized) features F in the consts' layout. With
- * `withLoss` false (gradient steps whose loss nobody reads) the loss is not formed.
+ * `withLoss` false (gradient steps whose loss nobody reads) the loss is not formed. With
+ * `withRowSq`, also ||F_i||^2 of every memory, [B, S] (from the normalization, at no cost).
  */
 export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean): { loss: tf.Tensor1D; dF?: tf.Tensor };
-export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean, withLoss: boolean): { loss?: tf.Tensor1D; dF?: tf.Tensor };
-export function pairLossAndGradF(F: tf.Tensor, c: PairConsts, withGrad: boolean, withLoss = true): { loss?: tf.Tensor1D; dF?: tf.Tensor } {
+export function pairLossAndGradF(
+  F: tf.Tensor,
+  c: PairConsts,
+  withGrad: boolean,
+  withLoss: boolean,
+  withRowSq?: boolean,
+): { loss?: tf.Tensor1D; dF?: tf.Tensor; rowSq?: tf.Tensor2D };
+export function pairLossAndGradF(
+  F: tf.Tensor,
+  c: PairConsts,
+  withGrad: boolean,
+  withLoss = true,
+  withRowSq = false,
+): { loss?: tf.Tensor1D; dF?: tf.Tensor; rowSq?: tf.Tensor2D } {
   return tf.tidy(() => {
-    const { U, r } = normalizeFeatures(F, c);
+    const { U, r, sq } = normalizeFeatures(F, c);
     const { loss, Y, wd } = pairKernel(U, r, c, withGrad, withLoss || !withGrad);
-    if (!withGrad) return { loss };
-    return { loss, dF: normalizeBackward(U, r, Y!, c, wd) };
+    // sq: bsd [B, S, 1], dbs [1, B, S], both in (set, memory) order
+    const rowSq = withRowSq ? (tf.reshape(sq, [c.B, c.S]) as tf.Tensor2D) : undefined;
+    if (!withGrad) return { loss, rowSq };
+    return { loss, dF: normalizeBackward(U, r, Y!, c, wd), rowSq };
   });
 }
 

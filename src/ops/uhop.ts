@@ -3,7 +3,7 @@
  * from corrupted queries with the kernel <Phi(q), Phi(k)> (Stage II).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fitFeatureMap } from './fit.js';
+import { fitFeatureMap, type FitOptimizer } from './fit.js';
 import { linearFeatureMap, mlpFeatureMap, disposeFeatureMap } from './featureMap.js';
 import { retrieve, checkPositiveInt, type RetrieveOptions, type RetrieveResult } from './retrieve.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from './types.js';
@@ -17,12 +17,17 @@ export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'value
   featureDim?: number;
   /** Initial Phi0: 'identity' (default; with 0 fit steps U-Hop equals the plain network), 'orthogonal' or 'normal'. */
   init?: 'identity' | 'orthogonal' | 'normal';
-  /** Stage-I gradient steps. Default 100. */
+  /** Stage-I steps. Default 100. */
   fitSteps?: number;
-  /** Stage-I learning rate. Default 0.1. */
+  /**
+   * Stage-I step size: with 'normalized' (the default) a relative step (each step moves the
+   * features Phi(k) by fitLr times their norm, or less after backtracking); with 'sgd' / 'adam'
+   * the absolute learning rate. Default: 'normalized' 0.5 (linear) / 0.1 (mlp); 'sgd' and
+   * 'adam' 0.1.
+   */
   fitLr?: number;
-  /** Stage-I optimizer. Default 'sgd' (the paper's plain gradient steps). */
-  fitOptimizer?: 'sgd' | 'adam';
+  /** Stage-I step rule: 'normalized' (default; never raises the loss), 'sgd' (the papers' plain steps) or 'adam'. */
+  fitOptimizer?: FitOptimizer;
   /** Separation loss of Stage I. Default 'lse' (U-Hop+). */
   separationLoss?: SeparationLossKind;
   /** Row-normalize W after Stage I (the U-Hop paper's variant). Default false. */
@@ -104,9 +109,9 @@ export class UHopMemory {
     try {
       const { featureMap, lossTrace } = fitFeatureMap(memories, phi0, {
         steps: o.fitSteps ?? 100,
-        lr: o.fitLr ?? 0.1,
+        lr: o.fitLr,
         loss: o.separationLoss ?? 'lse',
-        optimizer: o.fitOptimizer ?? 'sgd',
+        optimizer: o.fitOptimizer ?? 'normalized',
         rowNormalize: o.rowNormalize ?? false,
         mask: o.memoryMask,
         t: o.t,

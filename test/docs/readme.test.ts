@@ -124,7 +124,6 @@ const ADDED_BY_OTHER_BRANCHES = new Set([
   'docs/entry-points.md',
   'docs/browser.md',
   'docs/demo.png',
-  'docs/experiments/fit-step.md',
 ]);
 
 function markdownFiles(dir: string): string[] {

@@ -260,6 +260,19 @@ forEachBackend('hopfieldRetrieval', () => {
     assertNoLeak(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(batchMatMul(p, q)))([a, bT]));
   });
 
+  it("the Stage-I step rule: 'normalized' with fitLr 0.5 (linear) / 0.1 (mlp) by default; 'sgd' and 'adam' keep fitLr 0.1 and their meaning", () => {
+    const dflt = resolveUHopArgs({ featureMap: 'linear' }, 'X');
+    assert.equal(dflt.fitOptimizer, 'normalized');
+    assert.equal(dflt.fitLr, 0.5);
+    assert.equal(resolveUHopArgs({ featureMap: 'mlp' }, 'X').fitLr, 0.1);
+    // what getConfig wrote before the 'normalized' rule existed: loads as the plain step it was
+    const old = resolveUHopArgs({ featureMap: 'linear', fitSteps: 5, fitLr: 0.1, fitOptimizer: 'sgd' }, 'X');
+    assert.deepEqual([old.fitOptimizer, old.fitLr], ['sgd', 0.1]);
+    assert.deepEqual([resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'sgd' }, 'X').fitLr, resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'adam' }, 'X').fitLr], [0.1, 0.1]);
+    assert.equal(resolveUHopArgs({ featureMap: 'linear', fitLr: 0.2 }, 'X').fitOptimizer, 'normalized');
+    assert.throws(() => resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'rmsprop' as never }, 'X'), /X: fitOptimizer must be one of 'normalized', 'sgd', 'adam', got 'rmsprop'/);
+  });
+
   it('clear errors for bad shapes and options', () => {
     const { q, k, v } = inputs(19);
     assert.throws(() => hopfieldRetrieval(tf.zeros([2, 3]), k, v, { beta: 1 }), /hopfieldRetrieval: q, k, v must be \[B, H, L\|S, dim\]/);

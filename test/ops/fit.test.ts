@@ -67,7 +67,7 @@ forEachBackend('fitFeatureMap', () => {
       // per-set gradients: treat W as per set [2, 6, 4]
       const perSet: FeatureMap = { kind: 'linear', params: [tf.stack([phi0.params[0], phi0.params[0]])] };
       const [dW] = featureMapBackward(perSet, keys, grad);
-      const sgd = fitFeatureMap(keys, phi0, { steps: 1, lr: 0.3, loss });
+      const sgd = fitFeatureMap(keys, phi0, { steps: 1, lr: 0.3, loss, optimizer: 'sgd' });
       assertClose(sgd.featureMap.params[0], tf.sub(perSet.params[0], tf.mul(dW, 0.3)), 1e-5, `${loss} sgd step`);
       const adam = fitFeatureMap(keys, phi0, { steps: 1, lr: 0.01, loss, optimizer: 'adam' });
       // first Adam step: lr * g / (|g| + eps) = lr * sign(g) where g != 0
@@ -81,19 +81,20 @@ forEachBackend('fitFeatureMap', () => {
     disposeFeatureMap(phi0);
   });
 
-  it('the span-of-the-memories engine (sgd, S < 2d) gives the same fit as the W-space one', () => {
+  it('the span-of-the-memories engine (sgd and normalized, S < 2d) gives the same fit as the W-space one', () => {
     const mask = tf.tensor2d([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 0, 1, 1, 1]]);
     for (const B of [1, 3]) {
       const keys = clustered(B === 1 ? [5, 6] : [B, 5, 6], 30 + B);
       const phi0 = linearFeatureMap(6, 8, { init: 'orthogonal', seed: 3 });
-      for (const loss of KINDS) {
+      for (const [loss, optimizer] of KINDS.flatMap((l) => (['sgd', 'normalized'] as const).map((o) => [l, o] as const))) {
         // a stable regime: no chaotic amplification of rounding ('uniform' at lr 0.1 overshoots and
         // oscillates from step 4 on wasm, where the two engines then drift apart by ~1e-5 per step)
-        const opts = { steps: 8, lr: loss === 'lse' ? 0.02 : 0.03, loss, mask: B === 1 ? undefined : mask };
+        const lr = optimizer === 'normalized' ? 0.2 : loss === 'lse' ? 0.02 : 0.03;
+        const opts = { steps: 8, lr, loss, optimizer, mask: B === 1 ? undefined : mask };
         const a = fitFeatureMapSpanForTest(keys, phi0, opts, true);
         const b = fitFeatureMapSpanForTest(keys, phi0, opts, false);
-        assertClose(a.featureMap.params[0], b.featureMap.params[0], 1e-5, `B=${B} ${loss} W`);
-        assertClose(a.lossTrace, b.lossTrace, 1e-5, `B=${B} ${loss} trace`);
+        assertClose(a.featureMap.params[0], b.featureMap.params[0], 1e-5, `B=${B} ${loss} ${optimizer} W`);
+        assertClose(a.lossTrace, b.lossTrace, 1e-5, `B=${B} ${loss} ${optimizer} trace`);
         assert.ok(a.lossTrace.dataSync()[a.lossTrace.size - 1] < a.lossTrace.dataSync()[0], 'loss went down');
         tf.dispose([a.lossTrace, b.lossTrace]);
         disposeFeatureMap(a.featureMap);
@@ -206,7 +207,7 @@ forEachBackend('fitFeatureMap', () => {
     const keys = clustered([2, 5, 3], 11);
     const mask = tf.tensor2d([[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]]);
     for (const phi0 of [linearFeatureMap(3, 4), mlpFeatureMap(3, 3, { seed: 1 })]) {
-      for (const optimizer of ['sgd', 'adam'] as const) {
+      for (const optimizer of ['normalized', 'sgd', 'adam'] as const) {
         assertNoLeak(() => {
           const { featureMap, lossTrace } = fitFeatureMap(keys, phi0, { steps: 3, optimizer, mask });
           return [...featureMap.params, lossTrace];
@@ -227,7 +228,7 @@ forEachBackend('fitFeatureMap', () => {
     assert.throws(fit({ lr: 0 }), /lr must be a finite number > 0, got 0/);
     assert.throws(fit({ lr: Infinity }), /lr must be a finite number > 0, got Infinity/);
     assert.throws(fit({ loss: 'hinge' }), /the separation loss must be one of uniform, worst-pair, lse, got 'hinge'/);
-    assert.throws(fit({ optimizer: 'rmsprop' }), /optimizer must be one of sgd, adam, got 'rmsprop'/);
+    assert.throws(fit({ optimizer: 'rmsprop' }), /optimizer must be one of normalized, sgd, adam, got 'rmsprop'/);
     assert.throws(fit({ tau: -1 }), /tau must be a finite number > 0, got -1/);
     assert.throws(fit({}, tf.zeros([3])), /fitFeatureMap: memory sets must be \[\.\.\., S, d\], got shape \[3\]/);
     assert.throws(fit({}, tf.zeros([2, 5, 4])), /the memories' dim d = 4 .* does not match the feature map's input dim 3/);
