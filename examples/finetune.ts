@@ -16,10 +16,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, describeBackend } from '../src/backend.js';
-import { loadMnist } from '../src/data/idx.js';
-import { saveModel, loadModel, replaceAttention, UHopAttention } from '../src/layers/index.js';
-import { visionClassifier } from '../src/models/transformerIndex.js';
+import { replaceAttention, UHopAttention, visionClassifier } from 'uhop';
+import { initBackend, describeBackend, loadMnist, saveModel, loadModel } from 'uhop/node';
 
 console.log(describeBackend(await initBackend()));
 

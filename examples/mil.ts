@@ -7,10 +7,8 @@
  * inner-validation bags (model selection); the 10% is scored once at the end.
  */
 import { existsSync } from 'node:fs';
-import { initBackend, describeBackend } from '../src/backend.js';
-import { readMilCsv, stratifiedKFold, standardize } from '../src/data/mil.js';
-import { milClassifier } from '../src/models/mil.js';
-import { trainMilModel, predictBags, rocAuc, bagAccuracy } from '../src/models/milTraining.js';
+import { stratifiedKFold, standardize, milClassifier, trainMilModel, predictBags, rocAuc, bagAccuracy } from 'uhop';
+import { initBackend, describeBackend, readMilCsv } from 'uhop/node';
 
 const path = process.argv[2] ?? process.env.UHOP_MIL_CSV ?? '../shared/data/mil/musk1.csv';
 if (!existsSync(path)) {

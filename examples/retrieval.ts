@@ -5,8 +5,9 @@
  *   npx tsx examples/retrieval.ts [M]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, describeBackend, loadMnist, maskQueries, retrieve, retrievalError, UHopMemory } from '../src/index.js';
-import { runRetrievalExperiment } from '../src/experiments/retrieval.js';
+import { maskQueries, retrieve, retrievalError, UHopMemory } from 'uhop';
+import { initBackend, describeBackend, loadMnist } from 'uhop/node';
+import { runRetrievalExperiment } from 'uhop/experiments';
 
 console.log(describeBackend(await initBackend()));
 const M = Number(process.argv[2] ?? 100);

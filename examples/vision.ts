@@ -8,9 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync } from 'node:fs';
-import { initBackend, describeBackend } from '../src/backend.js';
-import { loadIdxImageFolder, loadMnist } from '../src/data/idx.js';
-import { visionClassifier, AlternatingFitCallback } from '../src/models/transformerIndex.js';
+import { visionClassifier, AlternatingFitCallback } from 'uhop';
+import { initBackend, describeBackend, loadIdxImageFolder, loadMnist } from 'uhop/node';
 
 console.log(describeBackend(await initBackend()));
 const epochs = Number(process.argv[2] ?? 3);

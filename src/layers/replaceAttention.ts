@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from './keras.js';
 import { UHopAttention, HOPFIELD_ATTENTION_KEYS, MHA_PROJECTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
 import { checkKnownArgs } from './keras.js';
 import { suggestKeys } from '../ops/options.js';

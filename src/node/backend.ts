@@ -1,62 +1,99 @@
 /**
- * Backend selection: the fastest backend that actually loads on this machine.
+ * Backend selection in Node: the fastest backend that actually loads on this machine.
  *
  * Order: 'tensorflow' (native libtensorflow through @tensorflow/tfjs-node-gpu or
  * @tensorflow/tfjs-node), 'webgpu' (Dawn's Node binding from the `webgpu` package, when a
  * GPU adapter exists), 'wasm' (the embedded default, SIMD), 'cpu' (pure JS, last resort).
  * `UHOP_BACKEND=cpu|wasm|webgpu|tensorflow` forces one.
+ *
+ * Importing this module changes nothing: the backend packages are imported by `initBackend`,
+ * so their registration (and tfjs' backend priorities) stay untouched until it is called.
+ * Probing is quiet: Dawn's adapter warnings go to a throw-away child process, tfjs-backend-cpu's
+ * "running TensorFlow.js in Node.js" notice is switched off, and reports name packages, not
+ * bundle files.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-// tfjs-core's Node bundle registers no gradients; tfjs-layers registers all of them on load,
-// so tf.grad and optimizers work for every op of the core even without a layer in sight.
-import '@tensorflow/tfjs-layers';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { applyBackendPatches } from './backendPatches.js';
+import { pathToFileURL } from 'node:url';
+import { loadErrorMessage, selectBackend, silenceCpuBanner, type BackendReport as GenericReport } from '../backend.js';
+import { applyBackendPatches } from '../backendPatches.js';
 
+export { describeBackend } from '../backend.js';
+
+/** The backends `initBackend` knows in Node, fastest first. */
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** What `initBackend` chose and why the faster ones were skipped. */
-export interface BackendReport {
-  backend: BackendName;
-  /** For every backend tried before the chosen one: why it was not used. */
-  skipped: Partial<Record<BackendName, string>>;
-}
+export type BackendReport = GenericReport<BackendName>;
 
 const INSTALL_HINT: Record<BackendName, string> = {
-  tensorflow: 'npm install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU)',
-  webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu, on a machine with a GPU adapter',
-  wasm: 'npm install @tensorflow/tfjs-backend-wasm',
-  cpu: 'npm install @tensorflow/tfjs-backend-cpu',
+  tensorflow: 'Install it with: npm install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU)',
+  webgpu: 'Install it with: npm install webgpu @tensorflow/tfjs-backend-webgpu, on a machine with a GPU adapter',
+  wasm: 'Install it with: npm install @tensorflow/tfjs-backend-wasm',
+  cpu: 'Install it with: npm install @tensorflow/tfjs-backend-cpu',
 };
 
 const require = createRequire(import.meta.url);
+
+/** Whether `pkg` resolves from here (without loading it). */
+function resolvable(pkg: string): boolean {
+  try {
+    require.resolve(`${pkg}/package.json`);
+    return true;
+  } catch {
+    try {
+      require.resolve(pkg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
 
 /**
  * Directory holding the tfjs wasm binaries. Resolved through Node's module resolution so it
  * works from any working directory; `UHOP_WASM_DIR` overrides it (bundles ship the .wasm
  * files next to the bundle).
+ *
+ * @example
+ * ```ts
+ * import { wasmDirectory } from 'uhop/node';
+ * wasmDirectory(); // '/app/node_modules/@tensorflow/tfjs-backend-wasm/dist/'
+ * ```
  */
 export function wasmDirectory(): string {
   const fromEnv = process.env.UHOP_WASM_DIR;
   if (fromEnv) return fromEnv.endsWith('/') ? fromEnv : `${fromEnv}/`;
-  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  let pkg: string;
+  try {
+    pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  } catch {
+    throw new Error('wasmDirectory: @tensorflow/tfjs-backend-wasm is not installed (npm install @tensorflow/tfjs-backend-wasm), and UHOP_WASM_DIR is not set');
+  }
   return join(dirname(pkg), 'dist') + '/';
 }
 
 async function tryTensorflow(): Promise<void> {
   const errors: string[] = [];
+  // libtensorflow logs its CPU features and device placement at INFO level on load; keep
+  // warnings and errors only, unless the user asked for something else.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    if (!resolvable(name)) {
+      errors.push(`${name} is not installed`);
+      continue;
+    }
     try {
       // Native bindings register the 'tensorflow' backend as a side effect of loading.
       await import(/* @vite-ignore */ name);
       if (tf.findBackendFactory('tensorflow')) return;
+      errors.push(`${name} loaded but registered no 'tensorflow' backend`);
     } catch (e) {
-      errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);
+      errors.push(loadErrorMessage(name, e));
     }
   }
   throw new Error(errors.join('; '));
@@ -64,8 +101,7 @@ async function tryTensorflow(): Promise<void> {
 
 /**
  * On Linux, Dawn reaches the GPU through the Vulkan loader; without it, creating the GPU
- * object only prints a warning and finds no adapter. Checking first keeps that warning out
- * of every CPU-only run.
+ * object only prints a warning and finds no adapter.
  */
 function hasVulkanLoader(): boolean {
   if (process.platform !== 'linux') return true;
@@ -81,14 +117,39 @@ function hasVulkanLoader(): boolean {
   return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
 }
 
+/**
+ * Asks Dawn for an adapter in a child process whose output is discarded: with a Vulkan driver
+ * Dawn cannot use (software or broken ones), creating the GPU object prints adapter warnings
+ * and "XDG_RUNTIME_DIR is invalid" straight to the process' stderr, out of JavaScript's reach.
+ * Only when the child finds an adapter is the GPU opened in this process.
+ */
+function probeAdapterQuietly(webgpuEntry: string): string | null {
+  const script = `const m = await import(${JSON.stringify(pathToFileURL(webgpuEntry).href)});
+const w = m.default ?? m; Object.assign(globalThis, w.globals);
+const a = await w.create([]).requestAdapter(); process.exit(a ? 0 : 3);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: 'pipe', timeout: 30_000, encoding: 'utf8' });
+  if (r.status === 0) return null;
+  if (r.status === 3) return 'no GPU adapter found';
+  if (r.error) return `the adapter probe did not run (${r.error.message})`;
+  const line = `${r.stderr ?? ''}`.split('\n').find((l) => /error/i.test(l));
+  return `the adapter probe failed (exit ${r.status ?? r.signal}${line ? `: ${line.trim().slice(0, 200)}` : ''})`;
+}
+
 async function tryWebgpu(): Promise<void> {
   const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
+    if (!resolvable('webgpu')) throw new Error('webgpu (the Dawn binding package) is not installed');
+    if (!resolvable('@tensorflow/tfjs-backend-webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu is not installed');
     if (!hasVulkanLoader()) throw new Error('no Vulkan loader (libvulkan.so.1) found, so no GPU adapter');
-    const webgpu = (await import(/* @vite-ignore */ 'webgpu')) as {
-      create: (flags: string[]) => unknown;
-      globals: Record<string, unknown>;
-    };
+    const why = probeAdapterQuietly(require.resolve('webgpu'));
+    if (why) throw new Error(why);
+    let webgpu: { create: (flags: string[]) => unknown; globals: Record<string, unknown> };
+    try {
+      const m = (await import(/* @vite-ignore */ 'webgpu')) as typeof webgpu & { default?: typeof webgpu };
+      webgpu = m.default ?? m;
+    } catch (e) {
+      throw new Error(loadErrorMessage('webgpu', e));
+    }
     Object.assign(globalThis, webgpu.globals);
     // navigator is a getter on Node >= 21; define rather than assign.
     Object.defineProperty(globalThis, 'navigator', {
@@ -97,12 +158,15 @@ async function tryWebgpu(): Promise<void> {
       writable: true,
     });
   }
-  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } })
-    .navigator.gpu;
+  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } }).navigator.gpu;
   if (!(await gpu.requestAdapter())) throw new Error('no GPU adapter found');
   // The webgpu backend registers itself only if navigator.gpu exists when its module is
   // evaluated, so it must be loaded after the lines above.
-  await import(/* @vite-ignore */ '@tensorflow/tfjs-backend-webgpu');
+  try {
+    await import(/* @vite-ignore */ '@tensorflow/tfjs-backend-webgpu');
+  } catch (e) {
+    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-webgpu', e));
+  }
 }
 
 async function tryWasm(): Promise<void> {
@@ -110,25 +174,33 @@ async function tryWasm(): Promise<void> {
   if (!existsSync(join(dir, 'tfjs-backend-wasm-simd.wasm')) && !existsSync(join(dir, 'tfjs-backend-wasm.wasm'))) {
     throw new Error(`no tfjs wasm binaries in ${dir}`);
   }
-  setWasmPaths(dir);
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
+  try {
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
+  } catch (e) {
+    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-wasm', e));
+  }
+  wasm.setWasmPaths(dir);
+}
+
+async function tryCpu(): Promise<void> {
+  try {
+    await import('@tensorflow/tfjs-backend-cpu');
+  } catch (e) {
+    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-cpu', e));
+  }
 }
 
 const LOADERS: Record<BackendName, () => Promise<void>> = {
   tensorflow: tryTensorflow,
   webgpu: tryWebgpu,
   wasm: tryWasm,
-  cpu: async () => {},
+  cpu: tryCpu,
 };
 
-async function activate(name: BackendName): Promise<void> {
-  await LOADERS[name]();
-  const ok = await tf.setBackend(name);
-  if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
-  await tf.ready();
-}
-
 /**
- * Picks and activates a backend.
+ * Picks and activates a backend. Nothing is printed: log `describeBackend(report)` if you
+ * want the choice on record.
  *
  * @param preferred A backend to use; when omitted, `UHOP_BACKEND` or the first of
  *   tensorflow, webgpu, wasm, cpu that loads. A backend that is asked for by name and cannot
@@ -137,53 +209,28 @@ async function activate(name: BackendName): Promise<void> {
  *
  * @example
  * ```ts
- * import { initBackend } from 'uhop';
- * const { backend } = await initBackend();      // 'wasm' on a plain Node install
+ * import { initBackend, describeBackend } from 'uhop/node';
+ * const report = await initBackend();            // 'wasm' on a plain Node install
+ * console.log(describeBackend(report));
  * await initBackend('cpu');                      // force the pure-JS backend
  * ```
  */
 export async function initBackend(preferred?: BackendName | string): Promise<BackendReport> {
-  const forced = (preferred ?? process.env.UHOP_BACKEND)?.trim().toLowerCase();
-  if (forced) {
-    if (!BACKENDS.includes(forced as BackendName)) {
-      throw new Error(
-        `initBackend: unknown backend '${forced}' (from ${preferred ? 'the argument' : 'UHOP_BACKEND'}); expected one of ${BACKENDS.join(', ')}`,
-      );
-    }
-    const name = forced as BackendName;
-    if (tf.getBackend() === name) {
-      applyBackendPatches(name);
-      return { backend: name, skipped: {} };
-    }
-    try {
-      await activate(name);
-    } catch (e) {
-      throw new Error(
-        `initBackend: backend '${name}' is not available (${(e as Error).message}). Install it with: ${INSTALL_HINT[name]}`,
-      );
-    }
-    applyBackendPatches(name);
-    return { backend: name, skipped: {} };
-  }
-  const skipped: BackendReport['skipped'] = {};
-  for (const name of BACKENDS) {
-    try {
-      await activate(name);
-    } catch (e) {
-      skipped[name] = (e as Error).message.split('\n')[0];
-      continue;
-    }
-    // Kernel fixes for this backend (src/backendPatches.ts); idempotent.
-    applyBackendPatches(name);
-    return { backend: name, skipped };
-  }
-  throw new Error('initBackend: no tfjs backend could be loaded, not even cpu');
-}
-
-/** One line for logs: which backend runs, and why faster ones were skipped. */
-export function describeBackend(report: BackendReport): string {
-  const why = Object.entries(report.skipped)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('; ');
-  return `backend: ${report.backend}${why ? ` (skipped ${why})` : ''}`;
+  const fromEnv = preferred === undefined || preferred === '';
+  const wanted = fromEnv ? process.env.UHOP_BACKEND : preferred;
+  return selectBackend<BackendName>(
+    {
+      fn: 'initBackend',
+      order: BACKENDS,
+      load: (name) => LOADERS[name](),
+      hint: (name) => INSTALL_HINT[name],
+      after: (name) => {
+        if (name === 'cpu') silenceCpuBanner();
+        // Kernel fixes for this backend (src/backendPatches.ts); idempotent.
+        applyBackendPatches(name, { wasmMatMul: process.env.UHOP_WASM_MATMUL, source: 'UHOP_WASM_MATMUL' });
+      },
+    },
+    wanted,
+    fromEnv ? 'UHOP_BACKEND' : 'the argument',
+  );
 }

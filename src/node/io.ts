@@ -20,9 +20,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rewriteKerasAttentionNodes } from '../layers/io.js';
 // Side effects: register the attention layers so that their models load.
-import './uhopAttention.js';
-import './multiHeadAttention.js';
+import '../layers/uhopAttention.js';
+import '../layers/multiHeadAttention.js';
 import { checkOptions } from '../ops/options.js';
 
 const MODEL_JSON = 'model.json';
@@ -50,6 +52,36 @@ async function statOrNull(path: string) {
 }
 
 /**
+ * The file-system path a user means: a plain path (relative to the working directory), or a
+ * `file://` URL (string or URL object, tfjs-node's spelling). Any other scheme is an error
+ * that points at `model.save` / `tf.loadLayersModel`, which own those handlers.
+ */
+export function toFilePath(fn: string, arg: string, value: unknown): string {
+  if (value instanceof URL) {
+    if (value.protocol !== 'file:') throw new Error(`${fn}: ${arg} must be a path or a file:// URL, got the ${value.protocol}// URL ${value.href}`);
+    return fileURLToPath(value);
+  }
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new Error(`${fn}: ${arg} must be a non-empty path or file:// URL, got ${value === '' ? "''" : String(value)}`);
+  }
+  if (/^file:\/\//i.test(value)) {
+    try {
+      return fileURLToPath(value);
+    } catch (e) {
+      throw new Error(`${fn}: ${arg} ${value} is not a valid file:// URL (${(e as Error).message}); write file:///absolute/path or a plain path`);
+    }
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme) {
+    throw new Error(
+      `${fn}: ${arg} '${value}' uses the ${scheme}:// scheme; ${fn} works on the file system (a path or a file:// URL). ` +
+        `For other tfjs IO handlers use ${fn === 'saveModel' ? 'model.save' : 'tf.loadLayersModel'}('${value}') directly.`,
+    );
+  }
+  return resolve(value);
+}
+
+/**
  * Saves a tfjs-layers model to `dir` as model.json + weights.bin (tfjs-node's `file://` layout);
  * the folder is created if needed. Files are written under temporary names and renamed, so an
  * interrupted save never leaves a model.json that points at missing weights.
@@ -58,18 +90,17 @@ async function statOrNull(path: string) {
  *
  * @example
  * ```ts
- * import { saveModel, loadModel } from 'uhop';
- * await saveModel(model, './checkpoints/run1');
+ * import { saveModel, loadModel } from 'uhop/node';
+ * await saveModel(model, './checkpoints/run1');            // or 'file:///abs/checkpoints/run1'
  * const again = await loadModel('./checkpoints/run1');   // or tfl.loadLayersModel('file://…/model.json') with tfjs-node
  * ```
  */
-export async function saveModel(model: tfl.LayersModel, dir: string, options: SaveModelOptions = {}): Promise<tf.io.SaveResult> {
+export async function saveModel(model: tfl.LayersModel, dir: string | URL, options: SaveModelOptions = {}): Promise<tf.io.SaveResult> {
   if (!(model instanceof tfl.LayersModel)) {
     throw new Error(`saveModel: model must be a tf.LayersModel (tfl.model / tfl.sequential), got ${model === null ? 'null' : typeof model}`);
   }
-  if (typeof dir !== 'string' || dir.length === 0) throw new Error(`saveModel: dir must be a non-empty path string, got ${String(dir)}`);
+  const path = toFilePath('saveModel', 'dir', dir);
   checkOptions(options, ['includeOptimizer'], 'saveModel');
-  const path = resolve(dir);
   const info = await statOrNull(path);
   if (info && !info.isDirectory()) throw new Error(`saveModel: ${path} exists and is not a directory`);
   await mkdir(path, { recursive: true });
@@ -111,79 +142,15 @@ function entryBytes(spec: tf.io.WeightsManifestEntry): number | null {
   return size * (BYTES[spec.dtype] ?? NaN);
 }
 
-type Json = Record<string, unknown>;
-const ATTENTION_CLASSES = ['MultiHeadAttention', 'UHopAttention'];
-const TENSOR_ARGS: [string, string][] = [
-  ['value', 'value'],
-  ['key', 'key'],
-  ['attention_mask', 'attentionMask'],
-  ['attentionMask', 'attentionMask'],
-];
-
-function isTensorRef(x: unknown): x is [string, number, number] {
-  return Array.isArray(x) && x.length === 3 && typeof x[0] === 'string' && Number.isInteger(x[1]) && Number.isInteger(x[2]);
-}
-
-/**
- * Keras 2 writes `mha(query, value, attention_mask=m)` as ONE inbound entry (the query) whose
- * kwargs hold the other tensors as `[layer, node, tensor]` references; tfjs-layers would pass
- * those references on as plain arrays. This rewrites such nodes of attention layers into one
- * entry per distinct tensor plus `input_roles`, the form `UHopAttention` writes itself.
- * Works in place on the Keras-format (snake_case) topology, nested models included.
- */
-export function rewriteKerasAttentionNodes(topology: unknown): void {
-  if (topology == null || typeof topology !== 'object') return;
-  const t = topology as Json;
-  const root = (t['model_config'] ?? t) as Json;
-  const config = root['config'] as Json | undefined;
-  const layers = config?.['layers'];
-  if (!Array.isArray(layers)) return;
-  for (const layer of layers as Json[]) {
-    if (layer == null || typeof layer !== 'object') continue;
-    rewriteKerasAttentionNodes(layer); // nested models
-    if (!ATTENTION_CLASSES.includes(layer['class_name'] as string)) continue;
-    const nodes = layer['inbound_nodes'];
-    if (!Array.isArray(nodes)) continue;
-    layer['inbound_nodes'] = nodes.map((node: unknown) => {
-      if (!Array.isArray(node) || node.length !== 1 || !Array.isArray(node[0]) || node[0].length < 4) return node;
-      const [name, nodeIndex, tensorIndex, kwargs] = node[0] as [string, number, number, Json | null];
-      if (kwargs == null || typeof kwargs !== 'object' || !TENSOR_ARGS.some(([k]) => isTensorRef(kwargs[k]))) return node;
-      const refs: [string, number, number][] = [[name, nodeIndex, tensorIndex]];
-      const roles = ['query'];
-      const rest: Json = {};
-      for (const [k, v] of Object.entries(kwargs)) {
-        const role = TENSOR_ARGS.find(([key]) => key === k)?.[1];
-        if (!role) {
-          rest[k] = v;
-          continue;
-        }
-        if (v == null) continue;
-        if (!isTensorRef(v)) throw new Error(`loadModel: layer '${String(layer['name'])}' has a ${k} that is neither a tensor reference nor null: ${JSON.stringify(v)}`);
-        const same = refs.findIndex((r) => r[0] === v[0] && r[1] === v[1] && r[2] === v[2]);
-        if (same >= 0) roles[same] += `+${role}`;
-        else {
-          refs.push(v);
-          roles.push(role);
-        }
-      }
-      const newKwargs = { ...rest, input_roles: roles };
-      return refs.map((r) => [...r, newKwargs]);
-    });
-  }
-}
-
 /**
  * Reads the model.json / weights layout (as `saveModel` and tfjs-node write it) into
  * tfjs ModelArtifacts, with clear errors for a missing folder or file, bad JSON and weight
  * files whose size does not match the manifest.
  *
- * @param pathOrDir the folder, or the model.json file itself.
+ * @param pathOrDir the folder, or the model.json file itself (a path or a file:// URL).
  */
-export async function readModelArtifacts(pathOrDir: string): Promise<tf.io.ModelArtifacts> {
-  if (typeof pathOrDir !== 'string' || pathOrDir.length === 0) {
-    throw new Error(`loadModel: path must be a non-empty string (a folder or its model.json), got ${String(pathOrDir)}`);
-  }
-  const path = resolve(pathOrDir);
+export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io.ModelArtifacts> {
+  const path = toFilePath('loadModel', 'path (a folder or its model.json)', pathOrDir);
   const info = await statOrNull(path);
   if (!info) throw new Error(`loadModel: ${path} does not exist (expected a folder holding model.json and weights.bin, or the model.json file)`);
   const jsonPath = info.isDirectory() ? join(path, MODEL_JSON) : path;
@@ -267,23 +234,24 @@ export async function readModelArtifacts(pathOrDir: string): Promise<tf.io.Model
  *
  * @example
  * ```ts
- * import { loadModel } from 'uhop';
+ * import { loadModel } from 'uhop/node';
  * const model = await loadModel('./checkpoints/run1');
  * const y = model.predict(x);
  * ```
  */
-export async function loadModel(pathOrDir: string, options: LoadModelOptions = {}): Promise<tfl.LayersModel> {
+export async function loadModel(pathOrDir: string | URL, options: LoadModelOptions = {}): Promise<tfl.LayersModel> {
   checkOptions(options, ['strict'], 'loadModel');
   const artifacts = await readModelArtifacts(pathOrDir);
+  const where = toFilePath('loadModel', 'path (a folder or its model.json)', pathOrDir);
   try {
     return await tfl.loadLayersModel({ load: async () => artifacts }, { strict: options.strict ?? true });
   } catch (e) {
     const msg = (e as Error).message;
     if (/Unknown (layer|initializer|regularizer|constraint|loss|metric)/i.test(msg)) {
       throw new Error(
-        `loadModel: ${resolve(pathOrDir)}: ${msg.split('\n')[0]} Register custom classes with tf.serialization.registerClass (this package's layers register when 'uhop' is imported) before loading.`,
+        `loadModel: ${where}: ${msg.split('\n')[0]} Register custom classes with tf.serialization.registerClass (this package's layers register when 'uhop' is imported) before loading.`,
       );
     }
-    throw new Error(`loadModel: ${resolve(pathOrDir)}: ${msg}`);
+    throw new Error(`loadModel: ${where}: ${msg}`);
   }
 }

@@ -1,7 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, describeBackend, wasmDirectory } from '../../src/backend.js';
+import { initBackend, describeBackend, wasmDirectory } from '../../src/node/backend.js';
 
 describe('initBackend', () => {
   const saved = process.env.UHOP_BACKEND;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
 import { MultiHeadAttention } from '../../src/layers/multiHeadAttention.js';
-import { saveModel, loadModel } from '../../src/layers/io.js';
+import { saveModel, loadModel } from '../../src/node/io.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
 import { HopfieldPooling } from '../../src/layers/hopfieldPooling.js';
 import { HopfieldLayer } from '../../src/layers/hopfieldLayer.js';
