@@ -55,10 +55,7 @@ export function readIdx(path: string, options: ReadIdxOptions = {}): IdxArray {
         name: path,
         size,
         read(offset, length) {
-          if (offset === 0 && length >= size) {
-            const all = readFileSync(fd);
-            return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
-          }
+          // Positioned reads: the fd's own offset is never used, so reads may repeat.
           const buf = new Uint8Array(length);
           let got = 0;
           while (got < length) {

@@ -52,6 +52,22 @@ async function statOrNull(path: string) {
 }
 
 /**
+ * The weights as one buffer. tfjs >= 4.12 may hand them over as several buffers (its
+ * `CompositeArrayBuffer.join` does this, but older 4.x, which the package supports, lacks it).
+ */
+function joinWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuffer {
+  if (data == null) return new ArrayBuffer(0);
+  if (!Array.isArray(data)) return data;
+  const out = new Uint8Array(data.reduce((n, b) => n + b.byteLength, 0));
+  let offset = 0;
+  for (const b of data) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out.buffer;
+}
+
+/**
  * The file-system path a user means: a plain path (relative to the working directory), or a
  * `file://` URL (string or URL object, tfjs-node's spelling). Any other scheme is an error
  * that points at `model.save` / `tf.loadLayersModel`, which own those handlers.
@@ -109,7 +125,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string | URL, optio
       throw new Error('saveModel: binary (GraphDef) topologies are not supported; this saves tfjs-layers models');
     }
     const weightSpecs = artifacts.weightSpecs ?? [];
-    const weightData = artifacts.weightData == null ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+    const weightData = joinWeightData(artifacts.weightData);
     const modelJSON: tf.io.ModelJSON = {
       modelTopology: artifacts.modelTopology as object,
       weightsManifest: [{ paths: [WEIGHTS_BIN], weights: weightSpecs }],
