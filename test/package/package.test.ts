@@ -346,6 +346,19 @@ for (const version of TFJS_VERSIONS) {
     });
 
     if (version === TFJS_VERSIONS[0]) {
+      it("docs/install.md's quick start runs as written", (t) => {
+        const dir = dirOr(t);
+        if (!dir) return;
+        const doc = readFileSync(join(ROOT, 'docs/install.md'), 'utf8');
+        const block = /<!-- quickstart -->\s*```js\n([\s\S]*?)```/.exec(doc)?.[1];
+        assert.ok(block, 'docs/install.md has a ```js block after <!-- quickstart -->');
+        writeFileSync(join(dir, 'quickstart.mjs'), block);
+        const r = run(process.execPath, ['quickstart.mjs'], dir, { UHOP_BACKEND: '' });
+        const out = check(r, 'quickstart.mjs');
+        assert.equal(r.stderr, '');
+        assert.match(out, /^loss per epoch \[ [\d.]+, [\d.]+, [\d.]+ \]\nTensor\n\s+\[\[[\d. ,]+\],\n\s+\[[\d. ,]+\]\]\n$/);
+      });
+
       it('the project resolves nothing from outside itself', (t) => {
         const dir = dirOr(t);
         if (!dir) return;
