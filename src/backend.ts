@@ -79,7 +79,7 @@ export async function selectBackend<Name extends string>(
       try {
         await activate(c, name);
       } catch (e) {
-        throw new Error(`${c.fn}: backend '${name}' is not available (${(e as Error).message}). ${c.hint(name)}`);
+        throw new Error(`${c.fn}: backend '${name}' is not available (${(e as Error).message}). ${c.hint(name)}`, { cause: e });
       }
     }
     c.after?.(name);

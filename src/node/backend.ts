@@ -148,7 +148,7 @@ async function tryWebgpu(): Promise<void> {
       const m = (await import(/* @vite-ignore */ 'webgpu')) as typeof webgpu & { default?: typeof webgpu };
       webgpu = m.default ?? m;
     } catch (e) {
-      throw new Error(loadErrorMessage('webgpu', e));
+      throw new Error(loadErrorMessage('webgpu', e), { cause: e });
     }
     Object.assign(globalThis, webgpu.globals);
     // navigator is a getter on Node >= 21; define rather than assign.
@@ -165,7 +165,7 @@ async function tryWebgpu(): Promise<void> {
   try {
     await import(/* @vite-ignore */ '@tensorflow/tfjs-backend-webgpu');
   } catch (e) {
-    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-webgpu', e));
+    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-webgpu', e), { cause: e });
   }
 }
 
@@ -178,7 +178,7 @@ async function tryWasm(): Promise<void> {
   try {
     wasm = await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
-    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-wasm', e));
+    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-wasm', e), { cause: e });
   }
   wasm.setWasmPaths(dir);
 }
@@ -187,7 +187,7 @@ async function tryCpu(): Promise<void> {
   try {
     await import('@tensorflow/tfjs-backend-cpu');
   } catch (e) {
-    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-cpu', e));
+    throw new Error(loadErrorMessage('@tensorflow/tfjs-backend-cpu', e), { cause: e });
   }
 }
 

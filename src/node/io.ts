@@ -84,7 +84,7 @@ export function toFilePath(fn: string, arg: string, value: unknown): string {
     try {
       return fileURLToPath(value);
     } catch (e) {
-      throw new Error(`${fn}: ${arg} ${value} is not a valid file:// URL (${(e as Error).message}); write file:///absolute/path or a plain path`);
+      throw new Error(`${fn}: ${arg} ${value} is not a valid file:// URL (${(e as Error).message}); write file:///absolute/path or a plain path`, { cause: e });
     }
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
@@ -178,7 +178,7 @@ export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io
   try {
     json = JSON.parse(text) as tf.io.ModelJSON;
   } catch (e) {
-    throw new Error(`loadModel: ${jsonPath} is not valid JSON (${(e as Error).message})`);
+    throw new Error(`loadModel: ${jsonPath} is not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (json == null || typeof json !== 'object' || json.modelTopology == null) {
     throw new Error(`loadModel: ${jsonPath} has no modelTopology; it is not a tfjs-layers model.json`);
@@ -213,7 +213,7 @@ export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io
           buffers.push(await readFile(file));
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-            throw new Error(`loadModel: weight file ${file} (listed in ${jsonPath}) does not exist`);
+            throw new Error(`loadModel: weight file ${file} (listed in ${jsonPath}) does not exist`, { cause: e });
           }
           throw e;
         }
@@ -266,8 +266,9 @@ export async function loadModel(pathOrDir: string | URL, options: LoadModelOptio
     if (/Unknown (layer|initializer|regularizer|constraint|loss|metric)/i.test(msg)) {
       throw new Error(
         `loadModel: ${where}: ${msg.split('\n')[0]} Register custom classes with tf.serialization.registerClass (this package's layers register when 'uhop' is imported) before loading.`,
+        { cause: e },
       );
     }
-    throw new Error(`loadModel: ${where}: ${msg}`);
+    throw new Error(`loadModel: ${where}: ${msg}`, { cause: e });
   }
 }
