@@ -123,7 +123,7 @@ function hasVulkanLoader(): boolean {
  * and "XDG_RUNTIME_DIR is invalid" straight to the process' stderr, out of JavaScript's reach.
  * Only when the child finds an adapter is the GPU opened in this process.
  */
-function probeAdapterQuietly(webgpuEntry: string): string | null {
+export function probeAdapterQuietly(webgpuEntry: string): string | null {
   const script = `const m = await import(${JSON.stringify(pathToFileURL(webgpuEntry).href)});
 const w = m.default ?? m; Object.assign(globalThis, w.globals);
 const a = await w.create([]).requestAdapter(); process.exit(a ? 0 : 3);`;

@@ -98,6 +98,23 @@ describe('loadErrorMessage', () => {
 });
 
 describe('quiet by default', () => {
+  it("probes Dawn for a GPU adapter in a child process, so Dawn's warnings never reach the user's stderr", { skip: !resolves('webgpu') && 'the webgpu package is not installed' }, () => {
+    // Creating Dawn's GPU object in-process on a machine without a usable Vulkan driver writes
+    // "Warning: Couldn't load Vulkan" (or adapter warnings) straight to fd 2.
+    const script = `
+      import { createRequire } from 'node:module';
+      import { probeAdapterQuietly } from './src/node/backend.ts';
+      const why = probeAdapterQuietly(createRequire(import.meta.url).resolve('webgpu'));
+      process.stdout.write(JSON.stringify({ why }));
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '', 'stderr');
+    const { why } = JSON.parse(r.stdout) as { why: string | null };
+    // null where a GPU adapter exists; otherwise the reason, in one line.
+    if (why !== null) assert.match(why, /^(no GPU adapter found|the adapter probe failed .*)$/);
+  });
+
   it("importing uhop/node and running initBackend('cpu') and 'wasm' prints nothing", () => {
     // A fresh process: the cpu backend's "running TensorFlow.js in Node.js" notice comes once per process.
     const script = `
