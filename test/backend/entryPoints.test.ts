@@ -61,3 +61,24 @@ describe('entry points', () => {
     }
   });
 });
+
+describe("uhop/browser's initBackend (run here on what is registered: cpu only)", () => {
+  it('takes the first registered backend of webgpu, webgl, wasm, cpu and says what to import for the others', async () => {
+    const { initBackend, describeBackend } = await import('../../src/browser/index.js');
+    const report = await initBackend();
+    assert.equal(report.backend, 'cpu');
+    assert.equal(tf.getBackend(), 'cpu');
+    assert.deepEqual(report.skipped, {
+      webgpu: 'this browser has no WebGPU (navigator.gpu)',
+      webgl: '@tensorflow/tfjs-backend-webgl is not imported',
+      wasm: '@tensorflow/tfjs-backend-wasm is not imported',
+    });
+    assert.match(describeBackend(report), /^backend: cpu \(skipped webgpu: .*; webgl: .*; wasm: .*\)$/);
+    await assert.rejects(
+      initBackend('webgl'),
+      /initBackend: backend 'webgl' is not available \(@tensorflow\/tfjs-backend-webgl is not imported\)\. Import '@tensorflow\/tfjs-backend-webgl' \(or '@tensorflow\/tfjs'\) before initBackend/,
+    );
+    await assert.rejects(initBackend('tensorflow'), /unknown backend 'tensorflow' \(from the argument\); expected one of webgpu, webgl, wasm, cpu/);
+    assert.equal((await initBackend('cpu')).backend, 'cpu');
+  });
+});
