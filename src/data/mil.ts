@@ -190,7 +190,8 @@ export interface PaddedBags {
  *
  * @example
  * ```ts
- * import { readMilCsv, padBags } from 'uhop';
+ * import { padBags } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags } = readMilCsv('../shared/data/mil/elephant.csv');
  * const { x, mask, y } = padBags(bags); // x [200, 13, 230], mask [200, 13], y [200, 1]
  * ```
@@ -236,7 +237,8 @@ export interface Fold {
  * @param seed shuffling seed. Default 0.
  * @example
  * ```ts
- * import { readMilCsv, stratifiedKFold } from 'uhop';
+ * import { stratifiedKFold } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags } = readMilCsv('../shared/data/mil/musk1.csv');
  * const folds = stratifiedKFold(bags.map((b) => b.label), 10, 0);
  * const trainBags = folds[0].train.map((i) => bags[i]);
@@ -294,7 +296,8 @@ export interface Standardized {
  * @param options `ddof` of the std: 0 (default, population) or 1 (sample).
  * @example
  * ```ts
- * import { readMilCsv, stratifiedKFold, standardize } from 'uhop';
+ * import { stratifiedKFold, standardize } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags } = readMilCsv('../shared/data/mil/elephant.csv');
  * const [fold] = stratifiedKFold(bags.map((b) => b.label), 10, 0);
  * const { train, other: test } = standardize(fold.train.map((i) => bags[i]), fold.test.map((i) => bags[i]));

@@ -149,7 +149,8 @@ function mapKwargs(callArgs: Kwargs | undefined, tensors: Map<number, tfl.Symbol
  *
  * @example
  * ```ts
- * import { replaceAttention, loadModel } from 'uhop';
+ * import { replaceAttention } from 'uhop';
+ * import { loadModel } from 'uhop/node';
  * const base = await loadModel('./transformer');              // holds MultiHeadAttention layers
  * const uhop = replaceAttention(base, { featureMap: 'linear', fitSteps: 5 }, ['cross_attention']);
  * uhop.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
