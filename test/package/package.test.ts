@@ -69,6 +69,17 @@ function buildInputs(): string[] {
   return out.sort();
 }
 
+/**
+ * Removes the cached entries `<prefix><other key>` so that the cache holds one build and one
+ * project per tfjs version (a project is about 300 MB).
+ */
+function pruneCache(prefix: string, keep: string): void {
+  if (!existsSync(CACHE)) return;
+  for (const e of readdirSync(CACHE)) {
+    if (e.startsWith(prefix) && e !== keep) rmSync(join(CACHE, e), { recursive: true, force: true });
+  }
+}
+
 function hashOf(files: string[], extra = ''): string {
   const h = createHash('sha256').update(extra);
   for (const f of files) h.update(relative(ROOT, f)).update('\0').update(readFileSync(f));
@@ -81,6 +92,7 @@ function packedTarball(): string {
   const dir = join(CACHE, `pkg-${key}`);
   const tgz = join(dir, 'uhop.tgz');
   if (existsSync(tgz)) return tgz;
+  pruneCache('pkg-', `pkg-${key}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const f of ['package.json', 'README.md', 'LICENSE', 'bin']) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
@@ -100,6 +112,7 @@ function consumerProject(tgz: string, version: string): { dir: string } | { skip
   const key = hashOf([tgz], version);
   const dir = join(CACHE, `consumer-${version}-${key}`);
   if (existsSync(join(dir, 'installed'))) return { dir };
+  pruneCache(`consumer-${version}-`, `consumer-${version}-${key}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'uhop-consumer', version: '1.0.0', private: true, type: 'module' }));
@@ -243,6 +256,7 @@ before(() => {
   tgz = packedTarball();
   unpacked = join(CACHE, `unpacked-${hashOf([tgz])}`);
   if (!existsSync(join(unpacked, 'package'))) {
+    pruneCache('unpacked-', relative(CACHE, unpacked));
     mkdirSync(unpacked, { recursive: true });
     execFileSync('tar', ['-xzf', tgz, '-C', unpacked]);
   }
