@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { fitFeatureMap, fitFeatureMapOp, type FitOptimizer } from '../src/ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap } from '../src/ops/featureMap.js';
 

@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { fitFeatureMap, type FitOptimizer } from '../src/ops/fit.js';
 import { applyFeatureMap, disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../src/ops/featureMap.js';
 import { seededRandom } from '../src/data/random.js';

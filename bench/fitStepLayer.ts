@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { Hopfield, type HopfieldArgs } from '../src/layers/index.js';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, seed: { type: 'string', default: '1' } } });

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { batchMatMul } from '../src/layers/hopfieldCore.js';
 
 const { values } = parseArgs({ options: { backend: { type: 'string' }, reps: { type: 'string', default: '10' } } });

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import { initBackend } from '../src/backend.js';
+import { initBackend } from '../src/node/backend.js';
 import { createWorkload, type WorkloadId } from './workloads.js';
 
 async function count(f: () => tf.TensorContainer): Promise<{ kernels: number; byKernel: Record<string, number> }> {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { Hopfield, HopfieldPooling, HopfieldLayer, UHopAttention } from '../src/layers/index.js';
 import { ASSOCIATION_OPTIONS, UHOP_OPTIONS } from './workloads.js';
 

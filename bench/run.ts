@@ -17,7 +17,7 @@ import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { execSync } from 'node:child_process';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { wasmThreadsInUse } from '../src/node/wasmThreads.js';
 import type { FitOptimizer } from '../src/ops/fit.js';
 import { createWorkload, WORKLOAD_IDS, DESCRIPTIONS, type MilEncoder, type Workload, type WorkloadId } from './workloads.js';

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
-import { initBackend, describeBackend } from '../src/backend.js';
+import { initBackend, describeBackend } from '../src/node/backend.js';
 import { patchWasmMatMul, unpatchWasmMatMul } from '../src/backendPatches.js';
 
 const { values } = parseArgs({

@@ -16,16 +16,18 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, describeBackend } from '../src/backend.js';
-import { loadMnist } from '../src/data/idx.js';
-import { saveModel, loadModel, replaceAttention, UHopAttention } from '../src/layers/index.js';
-import { visionClassifier } from '../src/models/transformerIndex.js';
+import { replaceAttention, UHopAttention, visionClassifier } from 'uhop';
+import { initBackend, describeBackend, loadMnist, saveModel, loadModel } from 'uhop/node';
 
 console.log(describeBackend(await initBackend()));
+// UHOP_EXAMPLE_SMOKE=1: a tiny, fast run (the test suite runs every example this way).
+const SMOKE = process.env.UHOP_EXAMPLE_SMOKE === '1';
 
 // --- Data: the first 2000 training and 1000 test images of MNIST, pixels in [0, 1]. -------
-const train = loadMnist({ split: 'train', limit: 2000 });
-const test = loadMnist({ split: 'test', limit: 1000 });
+const train = loadMnist({ split: 'train', limit: SMOKE ? 128 : 2000 });
+const test = loadMnist({ split: 'test', limit: SMOKE ? 64 : 1000 });
+const epochs = SMOKE ? 1 : 3;
+const moreEpochs = SMOKE ? 1 : 2;
 const xTrain = tf.tensor4d(train.images, [train.n, 28, 28, 1]);
 const yTrain = tf.tensor1d(Float32Array.from(train.labels)); // class ids, for sparse cross-entropy
 const xTest = tf.tensor4d(test.images, [test.n, 28, 28, 1]);
@@ -53,7 +55,7 @@ const base = visionClassifier({
   pooling: 'mean',
 });
 base.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
-await base.fit(xTrain, yTrain, { epochs: 3, batchSize: 64, verbose: 0 });
+await base.fit(xTrain, yTrain, { epochs, batchSize: 64, verbose: 0 });
 console.log(`1. trained with MultiHeadAttention: test accuracy ${(100 * testAccuracy(base)).toFixed(1)}%`);
 
 // --- 2. Save it: model.json + weights.bin in a folder (the layout tfjs-node writes). -------
@@ -81,14 +83,14 @@ console.log(`4. replaced ${swapped} attention layer(s); accuracy before fine-tun
 
 // --- 5. Fine-tune briefly (a loaded or swapped model must be compiled again). ---------------
 uhop.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
-await uhop.fit(xTrain, yTrain, { epochs: 2, batchSize: 64, verbose: 0 });
-console.log(`5. U-Hop fine-tuned for 2 epochs: test accuracy ${(100 * testAccuracy(uhop)).toFixed(1)}%`);
+await uhop.fit(xTrain, yTrain, { epochs: moreEpochs, batchSize: 64, verbose: 0 });
+console.log(`5. U-Hop fine-tuned for ${moreEpochs} epochs: test accuracy ${(100 * testAccuracy(uhop)).toFixed(1)}%`);
 
 // --- The control: keep training the original for the same 2 epochs. ------------------------
 const control = await loadModel(dir);
 control.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
-await control.fit(xTrain, yTrain, { epochs: 2, batchSize: 64, verbose: 0 });
-console.log(`   control, MultiHeadAttention trained 2 more epochs: test accuracy ${(100 * testAccuracy(control)).toFixed(1)}%`);
+await control.fit(xTrain, yTrain, { epochs: moreEpochs, batchSize: 64, verbose: 0 });
+console.log(`   control, MultiHeadAttention trained ${moreEpochs} more epochs: test accuracy ${(100 * testAccuracy(control)).toFixed(1)}%`);
 
 // The fine-tuned model saves and loads like any other (UHopAttention is registered).
 await saveModel(uhop, join(dir, 'uhop'));

@@ -7,10 +7,8 @@
  * inner-validation bags (model selection); the 10% is scored once at the end.
  */
 import { existsSync } from 'node:fs';
-import { initBackend, describeBackend } from '../src/backend.js';
-import { readMilCsv, stratifiedKFold, standardize } from '../src/data/mil.js';
-import { milClassifier } from '../src/models/mil.js';
-import { trainMilModel, predictBags, rocAuc, bagAccuracy } from '../src/models/milTraining.js';
+import { stratifiedKFold, standardize, milClassifier, trainMilModel, predictBags, rocAuc, bagAccuracy } from 'uhop';
+import { initBackend, describeBackend, readMilCsv } from 'uhop/node';
 
 const path = process.argv[2] ?? process.env.UHOP_MIL_CSV ?? '../shared/data/mil/musk1.csv';
 if (!existsSync(path)) {
@@ -18,6 +16,8 @@ if (!existsSync(path)) {
   process.exit(2);
 }
 console.log(describeBackend(await initBackend()));
+// UHOP_EXAMPLE_SMOKE=1: a tiny, fast run (the test suite runs every example this way).
+const SMOKE = process.env.UHOP_EXAMPLE_SMOKE === '1';
 
 const { name, bags, numFeatures } = readMilCsv(path);
 const labels = bags.map((b) => b.label);
@@ -37,13 +37,13 @@ const model = milClassifier({
   weightDecay: 1e-4,
   seed: 0,
 });
-model.summary();
+if (!SMOKE) model.summary();
 
 const { bestEpoch, history } = await trainMilModel(
   model,
   inner.train.map((i) => train[i]),
   {
-    epochs: 40,
+    epochs: SMOKE ? 2 : 40,
     batchSize: 4,
     learningRate: 1e-3,
     lrDecay: 0.98,

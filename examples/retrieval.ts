@@ -5,11 +5,14 @@
  *   npx tsx examples/retrieval.ts [M]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, describeBackend, loadMnist, maskQueries, retrieve, retrievalError, UHopMemory } from '../src/index.js';
-import { runRetrievalExperiment } from '../src/experiments/retrieval.js';
+import { maskQueries, retrieve, retrievalError, UHopMemory } from 'uhop';
+import { initBackend, describeBackend, loadMnist } from 'uhop/node';
+import { runRetrievalExperiment } from 'uhop/experiments';
 
 console.log(describeBackend(await initBackend()));
-const M = Number(process.argv[2] ?? 100);
+// UHOP_EXAMPLE_SMOKE=1: a tiny, fast run (the test suite runs every example this way).
+const SMOKE = process.env.UHOP_EXAMPLE_SMOKE === '1';
+const M = Number(process.argv[2] ?? (SMOKE ? 20 : 100));
 
 // One memory set: the first M training images, pixels in [0, 1]; queries = the same images
 // with half of their pixels zeroed (no rescaling of the survivors).
@@ -23,7 +26,7 @@ const dense = retrieve(queries, memories, { beta: 1 });
 
 // U-Hop: Stage I fits Phi (linear, from the identity) so the stored patterns spread out on
 // the sphere; Stage II retrieves with softmax(beta * Phi(Q) Phi(K)^T) K.
-const memory = new UHopMemory({ beta: 1, fitSteps: 100, fitLr: 0.1, separationLoss: 'uniform' });
+const memory = new UHopMemory({ beta: 1, fitSteps: SMOKE ? 10 : 100, fitLr: 0.1, separationLoss: 'uniform' });
 memory.store(memories);
 const uhop = memory.retrieve(queries);
 const loss = memory.lossTrace.dataSync();
@@ -34,11 +37,11 @@ memory.dispose();
 
 // The same comparison as a sweep: memory sets drawn at random per seed, batched per size.
 const res = await runRetrievalExperiment({
-  sizes: [10, 100],
-  seeds: 2,
+  sizes: SMOKE ? [10] : [10, 100],
+  seeds: SMOKE ? 1 : 2,
   methods: ['dense', 'sparse', 'uhop'],
   noiseLevels: [],
-  fit: { steps: 50 },
+  fit: { steps: SMOKE ? 5 : 50 },
 });
 for (const r of res.capacity) {
   console.log(`${r.method.padEnd(6)} M=${String(r.M).padEnd(4)} error ${r.error.mean.toFixed(2)} ± ${r.error.std.toFixed(2)}, exact ${(100 * r.exact.mean).toFixed(0)}%`);

@@ -8,18 +8,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync } from 'node:fs';
-import { initBackend, describeBackend } from '../src/backend.js';
-import { loadIdxImageFolder, loadMnist } from '../src/data/idx.js';
-import { visionClassifier, AlternatingFitCallback } from '../src/models/transformerIndex.js';
+import { visionClassifier, AlternatingFitCallback } from 'uhop';
+import { initBackend, describeBackend, loadIdxImageFolder, loadMnist } from 'uhop/node';
 
 console.log(describeBackend(await initBackend()));
-const epochs = Number(process.argv[2] ?? 3);
+// UHOP_EXAMPLE_SMOKE=1: a tiny, fast run (the test suite runs every example this way).
+const SMOKE = process.env.UHOP_EXAMPLE_SMOKE === '1';
+const epochs = Number(process.argv[2] ?? (SMOKE ? 1 : 3));
 
 const fashion = '/usr/share/datasets/fashion-mnist';
 const load = (split: 'train' | 'test', limit: number) =>
   existsSync(fashion) ? loadIdxImageFolder(fashion, { split, limit }) : loadMnist({ split, limit });
-const train = load('train', 2000);
-const test = load('test', 1000);
+const train = load('train', SMOKE ? 128 : 2000);
+const test = load('test', SMOKE ? 64 : 1000);
 const xTrain = tf.tensor4d(train.images, [train.n, 28, 28, 1]);
 const yTrain = tf.tensor1d(Float32Array.from(train.labels));
 const xTest = tf.tensor4d(test.images, [test.n, 28, 28, 1]);
@@ -55,7 +56,7 @@ for (const uhop of [false, true]) {
 // trains only the layers' Phi0 on the separation loss of their keys over the training set.
 const model = build(true);
 model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
-const alternate = new AlternatingFitCallback({ x: xTrain, alternations: 2, batchSize: 64, lr: 0.01 });
+const alternate = new AlternatingFitCallback({ x: xTrain, alternations: SMOKE ? 1 : 2, batchSize: 64, lr: 0.01 });
 await model.fit(xTrain, yTrain, { epochs, batchSize: 64, verbose: 0, callbacks: [alternate] });
 for (const h of alternate.history) {
   console.log(`  Phi epoch before task epoch ${h.epoch + 1}: separation loss ${h.lossBefore.toFixed(3)} -> ${h.lossAfter.toFixed(3)}`);

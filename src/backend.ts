@@ -1,229 +1,127 @@
 /**
- * Backend selection: the fastest backend that actually loads on this machine.
- *
- * Order: 'tensorflow' (native libtensorflow through @tensorflow/tfjs-node-gpu or
- * @tensorflow/tfjs-node), 'webgpu' (Dawn's Node binding from the `webgpu` package, when a
- * GPU adapter exists), 'wasm' (the embedded default, SIMD), 'cpu' (pure JS, last resort).
- * `UHOP_BACKEND=cpu|wasm|webgpu|tensorflow` forces one.
+ * Backend selection shared by `uhop/node` and `uhop/browser`: try backends in a fixed order,
+ * keep the first that activates, and report why the faster ones were skipped, in the user's
+ * terms (package names, not file paths). Browser-safe: no `node:` module, no `process`.
+ * Nothing here runs on import; only an explicit `initBackend` call changes tfjs' backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-// tfjs-core's Node bundle registers no gradients; tfjs-layers registers all of them on load,
-// so tf.grad and optimizers work for every op of the core even without a layer in sight.
-import '@tensorflow/tfjs-layers';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { applyBackendPatches } from './backendPatches.js';
-import { setWasmThreads, WASM_MAX_THREADS } from './node/wasmThreads.js';
-
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** What `initBackend` chose and why the faster ones were skipped. */
-export interface BackendReport {
-  backend: BackendName;
+export interface BackendReport<Name extends string = string> {
+  /** The backend now active (`tf.getBackend()`). */
+  backend: Name;
   /** For every backend tried before the chosen one: why it was not used. */
-  skipped: Partial<Record<BackendName, string>>;
+  skipped: Partial<Record<Name, string>>;
 }
 
-const INSTALL_HINT: Record<BackendName, string> = {
-  tensorflow: 'npm install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU)',
-  webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu, on a machine with a GPU adapter',
-  wasm: 'npm install @tensorflow/tfjs-backend-wasm',
-  cpu: 'npm install @tensorflow/tfjs-backend-cpu',
-};
-
-const require = createRequire(import.meta.url);
+/** How one platform's `initBackend` loads and names its backends. */
+export interface BackendCandidates<Name extends string> {
+  /** The function name used in errors ('initBackend'). */
+  fn: string;
+  /** Fastest first. */
+  order: readonly Name[];
+  /** Makes the backend registrable (imports its package, checks the hardware); throws why not. */
+  load(name: Name): Promise<void>;
+  /** What to install or do when `name` is asked for and cannot load. */
+  hint(name: Name): string;
+  /** Runs after activation (kernel patches, quieting); optional. */
+  after?(name: Name): void;
+}
 
 /**
- * Directory holding the tfjs wasm binaries. Resolved through Node's module resolution so it
- * works from any working directory; `UHOP_WASM_DIR` overrides it (bundles ship the .wasm
- * files next to the bundle).
+ * The error message of a failed import, in the user's terms: "<package> is not installed"
+ * rather than "Cannot find package '<package>' imported from /abs/dist/chunk-XXXX.js".
  */
-export function wasmDirectory(): string {
-  const fromEnv = process.env.UHOP_WASM_DIR;
-  if (fromEnv) return fromEnv.endsWith('/') ? fromEnv : `${fromEnv}/`;
-  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
-  return join(dirname(pkg), 'dist') + '/';
-}
-
-async function tryTensorflow(): Promise<void> {
-  const errors: string[] = [];
-  for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    try {
-      // Native bindings register the 'tensorflow' backend as a side effect of loading.
-      await import(/* @vite-ignore */ name);
-      if (tf.findBackendFactory('tensorflow')) return;
-    } catch (e) {
-      errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);
+export function loadErrorMessage(pkg: string, e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const msg = String(err?.message ?? e);
+  if (
+    err?.code === 'ERR_MODULE_NOT_FOUND' ||
+    err?.code === 'MODULE_NOT_FOUND' ||
+    /Cannot find (package|module) '[^']*'|Failed to resolve module specifier|Failed to fetch dynamically imported module/.test(msg)
+  ) {
+    // The package itself missing is the usual case; a missing dependency of it is named too.
+    const missing = /Cannot find (?:package|module) '([^']+)'/.exec(msg)?.[1];
+    if (missing && missing !== pkg && !missing.startsWith('/') && !missing.startsWith('.')) {
+      return `${pkg} cannot load: its dependency ${missing} is not installed`;
     }
+    return `${pkg} is not installed`;
   }
-  throw new Error(errors.join('; '));
+  const first = msg.split('\n')[0];
+  // Internal bundle paths mean nothing to the user; keep the package name.
+  return `${pkg}: ${first.replace(/\s*\(?(?:imported )?from (?:file:\/\/)?\/\S+\)?/g, '').replace(/\/\S*\/dist\/\S+\.(?:c?js|mjs)/g, '<package file>')}`;
 }
 
-/**
- * On Linux, Dawn reaches the GPU through the Vulkan loader; without it, creating the GPU
- * object only prints a warning and finds no adapter. Checking first keeps that warning out
- * of every CPU-only run.
- */
-function hasVulkanLoader(): boolean {
-  if (process.platform !== 'linux') return true;
-  const dirs = [
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
-    '/usr/lib/x86_64-linux-gnu',
-    '/usr/lib/aarch64-linux-gnu',
-    '/usr/lib64',
-    '/usr/lib',
-    '/usr/local/lib',
-    '/lib/x86_64-linux-gnu',
-  ];
-  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
-}
-
-async function tryWebgpu(): Promise<void> {
-  const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
-  if (!g.navigator?.gpu) {
-    if (!hasVulkanLoader()) throw new Error('no Vulkan loader (libvulkan.so.1) found, so no GPU adapter');
-    const webgpu = (await import(/* @vite-ignore */ 'webgpu')) as {
-      create: (flags: string[]) => unknown;
-      globals: Record<string, unknown>;
-    };
-    Object.assign(globalThis, webgpu.globals);
-    // navigator is a getter on Node >= 21; define rather than assign.
-    Object.defineProperty(globalThis, 'navigator', {
-      value: { ...(g.navigator ?? {}), gpu: webgpu.create([]) },
-      configurable: true,
-      writable: true,
-    });
-  }
-  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } })
-    .navigator.gpu;
-  if (!(await gpu.requestAdapter())) throw new Error('no GPU adapter found');
-  // The webgpu backend registers itself only if navigator.gpu exists when its module is
-  // evaluated, so it must be loaded after the lines above.
-  await import(/* @vite-ignore */ '@tensorflow/tfjs-backend-webgpu');
-}
-
-async function tryWasm(): Promise<void> {
-  const dir = wasmDirectory();
-  if (!existsSync(join(dir, 'tfjs-backend-wasm-simd.wasm')) && !existsSync(join(dir, 'tfjs-backend-wasm.wasm'))) {
-    throw new Error(`no tfjs wasm binaries in ${dir}`);
-  }
-  setWasmPaths(dir);
-}
-
-const LOADERS: Record<BackendName, () => Promise<void>> = {
-  tensorflow: tryTensorflow,
-  webgpu: tryWebgpu,
-  wasm: tryWasm,
-  cpu: async () => {},
-};
-
-async function activate(name: BackendName): Promise<void> {
-  await LOADERS[name]();
+async function activate<Name extends string>(c: BackendCandidates<Name>, name: Name): Promise<void> {
+  await c.load(name);
+  if (!tf.findBackendFactory(name)) throw new Error(`the '${name}' backend did not register`);
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
   await tf.ready();
 }
 
-/** Options of {@link initBackend}. */
-export interface InitBackendOptions {
-  /**
-   * Threads of the wasm backend's XNNPACK pool, 1 to 8 (default: `UHOP_WASM_THREADS`, else 1,
-   * tfjs' single-threaded SIMD build). Above 1 it loads tfjs' threaded SIMD build on
-   * worker_threads (src/node/wasmThreads.ts). Chosen once per process, before the wasm backend's
-   * first use. Only the wasm backend has this option: naming another backend with it is an
-   * error, and with an automatic choice it takes effect if the choice is wasm.
-   */
-  threads?: number;
-}
-
-const INIT_OPTION_KEYS = ['threads'];
-
-/** The wasm thread count asked for by `options` or `UHOP_WASM_THREADS`, checked. */
-function wasmThreadsOption(options: InitBackendOptions): number | undefined {
-  const unknown = Object.keys(options).filter((k) => !INIT_OPTION_KEYS.includes(k));
-  if (unknown.length) {
-    throw new Error(`initBackend: unknown option(s) ${unknown.join(', ')}; expected ${INIT_OPTION_KEYS.join(', ')}`);
-  }
-  const raw = options.threads ?? process.env.UHOP_WASM_THREADS;
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > WASM_MAX_THREADS) {
-    throw new Error(
-      `initBackend: threads must be an integer from 1 to ${WASM_MAX_THREADS}, got '${String(raw)}'${options.threads === undefined ? ' (from UHOP_WASM_THREADS)' : ''}`,
-    );
-  }
-  return n;
-}
-
 /**
- * Picks and activates a backend.
- *
- * @param preferred A backend to use; when omitted, `UHOP_BACKEND` or the first of
- *   tensorflow, webgpu, wasm, cpu that loads. A backend that is asked for by name and cannot
- *   load is an error that says what to install.
- * @param options `threads` for the wasm backend (see {@link InitBackendOptions}).
- * @returns which backend runs and why faster ones were skipped.
- *
- * @example
- * ```ts
- * import { initBackend } from 'uhop';
- * const { backend } = await initBackend();      // 'wasm' on a plain Node install
- * await initBackend('cpu');                      // force the pure-JS backend
- * await initBackend('wasm', { threads: 2 });     // wasm on a pool of 2 threads
- * ```
+ * Activates `preferred` (an error that says what to install when it cannot load), or else the
+ * first of `c.order` that loads. The shared core of both platforms' `initBackend`.
  */
-export async function initBackend(preferred?: BackendName | string, options: InitBackendOptions = {}): Promise<BackendReport> {
-  const threads = wasmThreadsOption(options);
-  const forced = (preferred ?? process.env.UHOP_BACKEND)?.trim().toLowerCase();
-  if (options.threads !== undefined && forced && forced !== 'wasm') {
-    throw new Error(`initBackend: option threads applies to the wasm backend only, got threads ${options.threads} with backend '${forced}'`);
-  }
-  // Before any backend is tried, so that an automatic choice that lands on wasm uses it too.
-  if (threads !== undefined && (forced === 'wasm' || !forced)) setWasmThreads(threads);
+export async function selectBackend<Name extends string>(
+  c: BackendCandidates<Name>,
+  preferred: string | undefined,
+  preferredFrom = 'the argument',
+): Promise<BackendReport<Name>> {
+  const forced = preferred?.trim().toLowerCase();
   if (forced) {
-    if (!BACKENDS.includes(forced as BackendName)) {
-      throw new Error(
-        `initBackend: unknown backend '${forced}' (from ${preferred ? 'the argument' : 'UHOP_BACKEND'}); expected one of ${BACKENDS.join(', ')}`,
-      );
+    if (!(c.order as readonly string[]).includes(forced)) {
+      throw new Error(`${c.fn}: unknown backend '${preferred}' (from ${preferredFrom}); expected one of ${c.order.join(', ')}`);
     }
-    const name = forced as BackendName;
-    if (tf.getBackend() === name) {
-      applyBackendPatches(name);
-      return { backend: name, skipped: {} };
+    const name = forced as Name;
+    if (tf.getBackend() !== name) {
+      try {
+        await activate(c, name);
+      } catch (e) {
+        throw new Error(`${c.fn}: backend '${name}' is not available (${(e as Error).message}). ${c.hint(name)}`, { cause: e });
+      }
     }
-    try {
-      await activate(name);
-    } catch (e) {
-      throw new Error(
-        `initBackend: backend '${name}' is not available (${(e as Error).message}). Install it with: ${INSTALL_HINT[name]}`,
-      );
-    }
-    applyBackendPatches(name);
+    c.after?.(name);
     return { backend: name, skipped: {} };
   }
-  const skipped: BackendReport['skipped'] = {};
-  for (const name of BACKENDS) {
+  const skipped: Partial<Record<Name, string>> = {};
+  for (const name of c.order) {
     try {
-      await activate(name);
+      await activate(c, name);
     } catch (e) {
       skipped[name] = (e as Error).message.split('\n')[0];
       continue;
     }
-    // Kernel fixes for this backend (src/backendPatches.ts); idempotent.
-    applyBackendPatches(name);
+    c.after?.(name);
     return { backend: name, skipped };
   }
-  throw new Error('initBackend: no tfjs backend could be loaded, not even cpu');
+  throw new Error(`${c.fn}: no tfjs backend could be loaded (${c.order.map((n) => `${n}: ${skipped[n]}`).join('; ')})`);
 }
 
-/** One line for logs: which backend runs, and why faster ones were skipped. */
+/**
+ * One line for logs: which backend runs, and why faster ones were skipped.
+ *
+ * @example
+ * ```ts
+ * import { initBackend, describeBackend } from 'uhop/node';
+ * console.log(describeBackend(await initBackend()));
+ * // backend: wasm (skipped tensorflow: @tensorflow/tfjs-node-gpu is not installed; ...)
+ * ```
+ */
 export function describeBackend(report: BackendReport): string {
   const why = Object.entries(report.skipped)
     .map(([k, v]) => `${k}: ${v}`)
     .join('; ');
   return `backend: ${report.backend}${why ? ` (skipped ${why})` : ''}`;
+}
+
+/**
+ * tfjs-backend-cpu prints "Hi, looks like you are running TensorFlow.js in Node.js..." on its
+ * first tensor when it detects Node. A library prints nothing unless asked: the backend keeps
+ * that notice behind its `firstUse` flag, which this clears.
+ */
+export function silenceCpuBanner(): void {
+  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
 }

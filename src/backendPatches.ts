@@ -17,7 +17,8 @@
  * clamps once per 48-wide block); the patched products are right. Batched fused products with a
  * bias or activation still go to that loop.
  *
- * `UHOP_WASM_MATMUL=native` keeps tfjs' own kernels (for comparisons, or as an escape hatch).
+ * `UHOP_WASM_MATMUL=native` (read by `uhop/node`'s `initBackend`) keeps tfjs' own kernels (for
+ * comparisons, or as an escape hatch).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
@@ -178,16 +179,35 @@ export function unpatchWasmMatMul(): string[] {
   return done;
 }
 
+/** Options of {@link applyBackendPatches}. */
+export interface BackendPatchOptions {
+  /**
+   * 'xnnpack' (default: the matMul patch) or 'native' (tfjs' own kernels, restored if patched).
+   * `uhop/node`'s `initBackend` passes the environment variable UHOP_WASM_MATMUL.
+   */
+  wasmMatMul?: string;
+  /** Where `wasmMatMul` came from, for the error message. Default 'wasmMatMul'. */
+  source?: string;
+}
+
 /**
  * The patches for `backend`, called by `initBackend` after activation: on 'wasm' the matMul
- * patch (unless `UHOP_WASM_MATMUL=native`, which restores tfjs' kernels); nothing elsewhere.
+ * patch (unless `wasmMatMul` is 'native', which restores tfjs' kernels); nothing elsewhere.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { applyBackendPatches } from 'uhop';
+ * await tf.setBackend('wasm');
+ * applyBackendPatches(tf.getBackend());
+ * ```
  */
-export function applyBackendPatches(backend: string): void {
+export function applyBackendPatches(backend: string, options: BackendPatchOptions = {}): void {
   if (backend !== 'wasm') return;
-  const mode = process.env.UHOP_WASM_MATMUL?.trim().toLowerCase();
+  const mode = options.wasmMatMul?.trim().toLowerCase();
   if (mode === 'native') unpatchWasmMatMul();
   else if (mode === undefined || mode === '' || mode === 'xnnpack') patchWasmMatMul();
   else {
-    throw new Error(`initBackend: unknown UHOP_WASM_MATMUL '${mode}'; expected 'xnnpack' (the default) or 'native'`);
+    throw new Error(`initBackend: unknown ${options.source ?? 'wasmMatMul'} '${mode}'; expected 'xnnpack' (the default) or 'native'`);
   }
 }

@@ -8,7 +8,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { initBackend, describeBackend } from './backend.js';
+import { initBackend, describeBackend } from './node/backend.js';
 import { UsageError, type CliIO, type CommandModule } from './experiments/command.js';
 
 interface CommandEntry {

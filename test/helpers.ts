@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, type BackendName } from '../src/backend.js';
+import { initBackend, type BackendName } from '../src/node/backend.js';
 
 /** Backends every test suite of the core runs on: both are always available. */
 export const TEST_BACKENDS: BackendName[] = (process.env.UHOP_TEST_BACKENDS ?? 'cpu,wasm')

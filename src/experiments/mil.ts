@@ -443,7 +443,7 @@ export function buildMethodModel(method: MilMethodName, numFeatures: number, run
  *
  * @example
  * ```ts
- * import { readMilCsv } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const dataset = readMilCsv('../shared/data/mil/musk1.csv');
  * const { summary } = await runMilBenchmark({ dataset, methods: ['uhop', 'attention'], folds: 10, repeats: 5 });
  * ```

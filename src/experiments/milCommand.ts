@@ -36,7 +36,8 @@ import {
 import { MIL_REFERENCES, milChartSvg } from './milReport.js';
 import { mergeMilRuns, readMilRunPart } from './milMerge.js';
 import { progress, printTable, writeResults, writeTextFile } from './report.js';
-import { readMilCsv, type MilDataset } from '../data/mil.js';
+import type { MilDataset } from '../data/mil.js';
+import { readMilCsv } from '../node/data.js';
 
 const NAME = 'mil';
 const BUILTIN = ['musk1', 'musk2', 'elephant'] as const;

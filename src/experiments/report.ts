@@ -7,7 +7,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
+import { importOptional, requireOptional } from './optionalDependency.js';
+
+type CliProgress = typeof import('cli-progress');
 
 // ---------------------------------------------------------------------------------------
 // Tables
@@ -270,7 +272,7 @@ export async function lineChartSvg(options: LineChartOptions): Promise<string> {
  * ```
  */
 export async function vegaLiteSvg(spec: object): Promise<string> {
-  vegaModules ??= Promise.all([import('vega'), import('vega-lite')]);
+  vegaModules ??= Promise.all([importOptional<Vega>('vega', 'vegaLiteSvg (SVG charts)'), importOptional<VegaLite>('vega-lite', 'vegaLiteSvg (SVG charts)')]);
   const [vega, vegaLite] = await vegaModules;
   const compiled = vegaLite.compile(spec as unknown as Parameters<VegaLite['compile']>[0]).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
@@ -323,6 +325,7 @@ export function progress(total: number, label: string, options: ProgressOptions 
   if (!draw) {
     return { tick() {}, status() {}, stop() {}, active: false };
   }
+  const cliProgress = requireOptional<CliProgress>('cli-progress', 'progress (the progress bar)');
   const bar = new cliProgress.SingleBar(
     {
       stream,

@@ -15,7 +15,7 @@ import { retrieve, checkPositiveInt } from '../ops/retrieve.js';
 import { fitFeatureMap } from '../ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap, applyFeatureMap } from '../ops/featureMap.js';
 import type { FeatureMap, SeparationKind, SeparationLossKind, SimilarityKind } from '../ops/types.js';
-import { loadIdxImageFolderRaw, mnistDirectory } from '../data/idx.js';
+import { loadIdxImageFolderRaw, mnistDirectory } from '../node/data.js';
 import { randomBinaryPatterns, randomGaussianPatterns, correlatedPatterns } from '../data/synthetic.js';
 import { maskQueries, halfMaskQueries, noisyQueries } from '../data/corruption.js';
 import { retrievalError } from '../data/metrics.js';

@@ -11,7 +11,8 @@
  * linear feature map fitted on each image's projected patch keys, per head, in every call).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadIdxImageFolder, loadMnist, type ImageSet } from '../data/idx.js';
+import type { ImageSet } from '../data/idx.js';
+import { loadIdxImageFolder, loadMnist } from '../node/data.js';
 import { visionClassifier, type VisionEncoderKind } from '../models/vision.js';
 import { AlternatingFitCallback, type PhiEpochLog } from '../models/alternatingFit.js';
 import {

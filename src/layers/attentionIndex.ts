@@ -14,4 +14,4 @@ export {
 } from './uhopAttention.js';
 export { MultiHeadAttention, registerMultiHeadAttention } from './multiHeadAttention.js';
 export { replaceAttention, attentionProjectionWeights, type AttentionLayerFilter } from './replaceAttention.js';
-export { saveModel, loadModel, readModelArtifacts, rewriteKerasAttentionNodes, type SaveModelOptions, type LoadModelOptions } from './io.js';
+export { rewriteKerasAttentionNodes } from './io.js';

@@ -9,9 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { LayerArgs } from './keras.js';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from './keras.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { SEPARATION_KINDS } from '../ops/separation.js';
 import { SIMILARITY_KINDS } from '../ops/similarity.js';

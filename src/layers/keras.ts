@@ -12,11 +12,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { checkOptions } from '../ops/options.js';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
-import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
 
-export type { Initializer, Regularizer, Constraint };
+// tfjs-layers' own names for these types sit in files under its dist/ folder, which a
+// consumer's TypeScript cannot always reach (package "exports", moduleResolution NodeNext):
+// the public types here are derived from its root entry only.
+/** A tfjs-layers initializer instance (`tf.initializers.glorotUniform(...)`). */
+export type Initializer = ReturnType<typeof tfl.initializers.glorotUniform>;
+/** A tfjs-layers regularizer instance (`tf.regularizers.l2()`). */
+export type Regularizer = ReturnType<typeof tfl.regularizers.l2>;
+/** A tfjs-layers constraint instance (`tf.constraints.maxNorm(...)`). */
+export type Constraint = ReturnType<typeof tfl.constraints.maxNorm>;
+/** The base options of every tfjs-layers layer (`name`, `inputShape`, `trainable`, `dtype`, ...). */
+export type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+/** Keyword arguments of `Layer.call` (masks, `training`, and each layer's own). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tfjs-layers' own Kwargs type is {[key: string]: any}
+export type Kwargs = { [key: string]: any };
 
 /** An initializer as a name, a serialized `{className, config}` or an instance. */
 export type InitializerLike = string | Initializer | tf.serialization.ConfigDict;

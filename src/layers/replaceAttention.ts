@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from './keras.js';
 import { UHopAttention, HOPFIELD_ATTENTION_KEYS, MHA_PROJECTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
 import { checkKnownArgs } from './keras.js';
 import { suggestKeys } from '../ops/options.js';
@@ -149,7 +149,8 @@ function mapKwargs(callArgs: Kwargs | undefined, tensors: Map<number, tfl.Symbol
  *
  * @example
  * ```ts
- * import { replaceAttention, loadModel } from 'uhop';
+ * import { replaceAttention } from 'uhop';
+ * import { loadModel } from 'uhop/node';
  * const base = await loadModel('./transformer');              // holds MultiHeadAttention layers
  * const uhop = replaceAttention(base, { featureMap: 'linear', fitSteps: 5 }, ['cross_attention']);
  * uhop.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });

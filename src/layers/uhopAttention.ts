@@ -20,9 +20,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
+import type { LayerArgs } from './keras.js';
+import type { Kwargs } from './keras.js';
+import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { checkSimilarityKind } from '../ops/similarity.js';
 import { checkSeparationKind } from '../ops/separation.js';
 import { checkUpdateSteps } from '../ops/retrievalCore.js';

@@ -76,7 +76,8 @@ function checkRate(where: string, name: string, v: unknown): number {
  *
  * @example
  * ```ts
- * import { milClassifier, trainMilModel, predictBags, readMilCsv } from 'uhop';
+ * import { milClassifier, trainMilModel, predictBags } from 'uhop';
+ * import { readMilCsv } from 'uhop/node';
  * const { bags, numFeatures } = readMilCsv('../shared/data/mil/musk1.csv');
  * const model = milClassifier({
  *   numFeatures, hidden: [128], pooling: 'hopfield',

@@ -18,9 +18,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { LayerArgs } from '../layers/keras.js';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from '../layers/keras.js';
 import { checkKnownArgs, getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from '../layers/keras.js';
 
 type Shape = tfl.Shape;

@@ -26,8 +26,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import os from 'node:os';
 
-/** The most threads the threaded build can use: it pre-creates 8 workers. */
-export const WASM_MAX_THREADS = 8;
+// The threaded build pre-creates 8 workers: WASM_MAX_THREADS lives beside initBackend's check.
+import { WASM_MAX_THREADS } from './backend.js';
+export { WASM_MAX_THREADS };
 
 const require = createRequire(import.meta.url);
 

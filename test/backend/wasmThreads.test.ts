@@ -3,7 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/backend.js';
+// tfjs-core's Node bundle registers no gradients; tfjs-layers registers them on load (tf.grad below).
+import '@tensorflow/tfjs-layers';
+import { initBackend } from '../../src/node/backend.js';
 import { setWasmThreads, wasmThreadsInUse } from '../../src/node/wasmThreads.js';
 import { assertClose } from '../helpers.js';
 
@@ -25,7 +27,7 @@ describe('wasm with 2 threads (threaded SIMD build on worker_threads)', () => {
     await assert.rejects(initBackend('wasm', { threads: 0 }), /initBackend: threads must be an integer from 1 to 8, got '0'/);
     await assert.rejects(initBackend('wasm', { threads: 1.5 }), /got '1.5'/);
     await assert.rejects(initBackend('cpu', { threads: 2 }), /option threads applies to the wasm backend only, got threads 2 with backend 'cpu'/);
-    await assert.rejects(initBackend('wasm', { thread: 2 } as object), /initBackend: unknown option\(s\) thread; expected threads/);
+    await assert.rejects(initBackend('wasm', { thread: 2 } as object), /initBackend: unknown option 'thread' \(did you mean 'threads'\?\)/);
     assert.throws(() => setWasmThreads(9), /setWasmThreads: threads must be an integer from 1 to 8, got 9/);
     assert.equal(wasmThreadsInUse(), undefined, 'no wasm backend was created by the rejected calls');
   });

@@ -4,16 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import {
-  encodeIdx,
-  parseIdx,
-  readIdx,
-  writeIdx,
-  loadIdxImageFolder,
-  loadMnist,
-  mnistDirectory,
-  type IdxDtype,
-} from '../../src/data/index.js';
+import { encodeIdx, parseIdx, type IdxDtype } from '../../src/data/index.js';
+import { readIdx, writeIdx, loadIdxImageFolder, loadMnist, mnistDirectory } from '../../src/node/data.js';
 
 let dir: string;
 before(() => {

@@ -5,11 +5,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertNoLeak, forEachBackend } from '../helpers.js';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
+import { readMilCsv, loadMilDataset } from '../../src/node/data.js';
 import {
-  readMilCsv,
   parseMilCsv,
-  loadMilDataset,
   padBags,
   stratifiedKFold,
   standardize,

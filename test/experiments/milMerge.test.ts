@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
 import { seededRandom } from '../../src/data/random.js';
 import type { Bag, MilDataset } from '../../src/data/mil.js';
 import { MIL_CONFIGS, runMilBenchmark, type MilBenchmarkResult, type MilConfig, type MilFoldResult } from '../../src/experiments/mil.js';

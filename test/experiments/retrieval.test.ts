@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { forEachBackend } from '../helpers.js';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
 import { measureRetrieval, runRetrievalExperiment, RETRIEVAL_METHOD_NAMES, DEFAULT_RETRIEVAL_METHODS } from '../../src/experiments/retrieval.js';
 import { main } from '../../src/cli.js';
 

@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
 import { MultiHeadAttention } from '../../src/layers/multiHeadAttention.js';
-import { saveModel, loadModel } from '../../src/layers/io.js';
+import { saveModel, loadModel } from '../../src/node/io.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
 import { HopfieldPooling } from '../../src/layers/hopfieldPooling.js';
 import { HopfieldLayer } from '../../src/layers/hopfieldLayer.js';
@@ -306,5 +307,25 @@ forEachBackend('saveModel / loadModel', (backend) => {
     await writeFile(file, 'x');
     await assert.rejects(saveModel(model, file), /saveModel: .* exists and is not a directory/);
     await assert.rejects(saveModel({} as tfl.LayersModel, dir), /saveModel: model must be a tf.LayersModel/);
+  });
+
+  it('takes file:// URLs (strings and URL objects) as tfjs-node does, and refuses other schemes', async () => {
+    const model = tfl.sequential({ layers: [new HopfieldPooling({ inputShape: [4, 3], hiddenSize: 3, name: 'pool' })] });
+    const x = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 5);
+    const dir = join(root, `${backend}-url dir`); // a space: percent-encoded in the URL
+    const cwdBefore = await readdir(process.cwd());
+    await saveModel(model, pathToFileURL(dir).href);
+    assert.deepEqual((await readdir(dir)).sort(), ['model.json', 'weights.bin'], 'written to the path the URL names');
+    assert.deepEqual(await readdir(process.cwd()), cwdBefore, 'nothing written under the working directory (no ./file:)');
+    for (const where of [pathToFileURL(dir).href, pathToFileURL(join(dir, 'model.json')), pathToFileURL(dir)]) {
+      const loaded = await loadModel(where);
+      assertClose(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor, 0, `predictions via ${String(where)}`);
+    }
+    await saveModel(model, new URL(pathToFileURL(join(root, `${backend}-url2`))));
+    assert.ok((await readdir(join(root, `${backend}-url2`))).includes('model.json'));
+    await assert.rejects(saveModel(model, 'indexeddb://m'), /saveModel: dir 'indexeddb:\/\/m' uses the indexeddb:\/\/ scheme; .*model\.save\('indexeddb:\/\/m'\)/);
+    await assert.rejects(loadModel('https://example.org/model.json'), /loadModel: .*https:\/\/ scheme; .*tf\.loadLayersModel/);
+    await assert.rejects(saveModel(model, new URL('http://host/x')), /saveModel: dir must be a path or a file:\/\/ URL, got the http:\/\/ URL/);
+    await assert.rejects(saveModel(model, ''), /saveModel: dir must be a non-empty path or file:\/\/ URL, got ''/);
   });
 });

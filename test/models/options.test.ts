@@ -13,14 +13,15 @@ import { sequenceClassifier } from '../../src/models/sequence.js';
 import { visionClassifier } from '../../src/models/vision.js';
 import { transformerEncoder, transformerEncoderBlock } from '../../src/models/transformer.js';
 import { AlternatingFitCallback } from '../../src/models/alternatingFit.js';
-import { padBags, readMilCsv, type Bag } from '../../src/data/mil.js';
-import { saveModel, loadModel } from '../../src/layers/io.js';
+import { padBags, type Bag } from '../../src/data/mil.js';
+import { readMilCsv } from '../../src/node/data.js';
+import { saveModel, loadModel } from '../../src/node/io.js';
 import { replaceAttention } from '../../src/layers/replaceAttention.js';
 import { MultiHeadAttention } from '../../src/layers/multiHeadAttention.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
 import { retrieve } from '../../src/ops/retrieve.js';
 import { UHopMemory, uhopRetrieve } from '../../src/ops/uhop.js';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
 
 describe('unknown options are errors, with a did-you-mean', () => {
   it('suggestKeys finds typos, plural slips and case slips', () => {

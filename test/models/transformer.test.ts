@@ -9,7 +9,7 @@ import { transformerEncoder, transformerEncoderBlock } from '../../src/models/tr
 import { sequenceClassifier } from '../../src/models/sequence.js';
 import { visionClassifier } from '../../src/models/vision.js';
 import { AddPositionEmbedding, ClassToken, LayerNorm, SelectToken, TokenEmbedding, gatherRows } from '../../src/models/tokenLayers.js';
-import { saveModel, loadModel } from '../../src/layers/io.js';
+import { saveModel, loadModel } from '../../src/node/io.js';
 import { replaceAttention } from '../../src/layers/replaceAttention.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
 import { Hopfield } from '../../src/layers/hopfield.js';

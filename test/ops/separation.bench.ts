@@ -9,7 +9,7 @@
  * asynchronous backends are timed to completion.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
 import { separation } from '../../src/ops/separation.js';
 import type { SeparationKind } from '../../src/ops/types.js';
 
