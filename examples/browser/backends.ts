@@ -1,0 +1,86 @@
+/**
+ * Backend choice in the browser, for the demo and the browser test: webgpu, webgl, wasm, cpu,
+ * the first that initializes (or the one asked for), with the reason each faster one was
+ * skipped, as `initBackend` reports it in Node.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+// The webgpu backend registers itself only if navigator.gpu exists when the module is
+// evaluated; in a browser it does (in a secure context such as http://127.0.0.1).
+import '@tensorflow/tfjs-backend-webgpu';
+import { setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+
+export type BrowserBackend = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+export const BROWSER_BACKENDS: readonly BrowserBackend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+/** Which backend runs, what it runs on, and why faster ones were skipped. */
+export interface BrowserBackendReport {
+  backend: BrowserBackend;
+  /** The device or build, e.g. "google swiftshader" (webgpu), the WebGL renderer, "wasm simd, 2 threads". */
+  detail: string;
+  skipped: Partial<Record<BrowserBackend, string>>;
+}
+
+/**
+ * The adapter the webgpu backend runs on, from the backend itself: asking navigator.gpu for a
+ * second adapter here can end the backend's device (Chromium 156 reports "A valid external
+ * Instance reference no longer exists" once that adapter is collected).
+ */
+function gpuAdapterName(): string {
+  const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } }).adapterInfo;
+  return [info?.vendor, info?.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
+}
+
+function webglRenderer(): string {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return 'no WebGL2 context';
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  return String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+}
+
+async function describe(name: BrowserBackend): Promise<string> {
+  if (name === 'webgpu') return gpuAdapterName();
+  if (name === 'webgl') return `${webglRenderer()}, float32 textures: ${String(tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED'))}`;
+  if (name === 'wasm') {
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threaded = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+    const threads = getThreadsCount();
+    return `${simd ? 'simd' : 'no simd'}, ${threaded ? 'threaded build' : 'single-threaded build'}, ${threads} thread${threads === 1 ? '' : 's'} (cross-origin isolated: ${String(crossOriginIsolated)})`;
+  }
+  return 'pure JavaScript';
+}
+
+/**
+ * Activates a tfjs backend in the browser.
+ *
+ * @param preferred One backend to use (an error if it cannot start), or undefined for the
+ *   first of webgpu, webgl, wasm, cpu that starts.
+ * @param wasmPath URL prefix of the tfjs `.wasm` binaries. Default '/wasm/'.
+ * @example
+ * ```ts
+ * const report = await useBrowserBackend();            // webgpu where the browser offers it
+ * console.log(report.backend, report.detail, report.skipped);
+ * await useBrowserBackend('wasm');
+ * ```
+ */
+export async function useBrowserBackend(preferred?: BrowserBackend, wasmPath = '/wasm/'): Promise<BrowserBackendReport> {
+  if (preferred !== undefined && !BROWSER_BACKENDS.includes(preferred)) {
+    throw new Error(`useBrowserBackend: unknown backend '${String(preferred)}'; expected one of ${BROWSER_BACKENDS.join(', ')}`);
+  }
+  setWasmPaths(wasmPath);
+  const order = preferred ? [preferred] : BROWSER_BACKENDS;
+  const skipped: Partial<Record<BrowserBackend, string>> = {};
+  for (const name of order) {
+    try {
+      if (!tf.findBackendFactory(name)) throw new Error('not registered (for webgpu: the browser offers no navigator.gpu)');
+      // setBackend resolves false (and logs) when the factory fails; turn that into a reason.
+      if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
+      await tf.ready();
+      return { backend: name, detail: await describe(name), skipped };
+    } catch (e) {
+      skipped[name] = (e as Error).message;
+    }
+  }
+  throw new Error(`useBrowserBackend: no backend started: ${Object.entries(skipped).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+}
