@@ -52,10 +52,19 @@ async function describe(name: BrowserBackend): Promise<string> {
 }
 
 /**
+ * True when a GPU backend runs on SwiftShader, Chromium's software rasterizer: a CPU
+ * emulating a GPU, several times slower than the wasm backend on the same CPU.
+ */
+function onSoftwareGpu(name: BrowserBackend, detail: string): boolean {
+  return (name === 'webgpu' || name === 'webgl') && /swiftshader/i.test(detail);
+}
+
+/**
  * Activates a tfjs backend in the browser.
  *
  * @param preferred One backend to use (an error if it cannot start), or undefined for the
- *   first of webgpu, webgl, wasm, cpu that starts.
+ *   first of webgpu, webgl, wasm, cpu that starts; in that automatic choice a GPU backend
+ *   that runs on SwiftShader (a software GPU, when the machine has no usable GPU) is skipped.
  * @param wasmPath URL prefix of the tfjs `.wasm` binaries. Default '/wasm/'.
  * @example
  * ```ts
@@ -77,7 +86,9 @@ export async function useBrowserBackend(preferred?: BrowserBackend, wasmPath = '
       // setBackend resolves false (and logs) when the factory fails; turn that into a reason.
       if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
-      return { backend: name, detail: await describe(name), skipped };
+      const detail = await describe(name);
+      if (!preferred && onSoftwareGpu(name, detail)) throw new Error(`software GPU (${detail}), slower than wasm`);
+      return { backend: name, detail, skipped };
     } catch (e) {
       skipped[name] = (e as Error).message;
     }

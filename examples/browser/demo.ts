@@ -8,7 +8,9 @@
  * query re-runs the retrieval of that query alone.
  *
  * The page's state for scripts (the browser test reads it): `body[data-state]` is 'done' after
- * each retrieval, and `body[data-mean-error-<method>]` holds the mean errors shown.
+ * each retrieval, `body[data-backend]` names the backend, `body[data-mean-error-<method>]`
+ * holds the mean errors shown, `body[data-loss-first]` / `[data-loss-last]` the Stage-I loss
+ * before and after the fit.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBrowserBackend, BROWSER_BACKENDS, type BrowserBackend } from './backends.js';
@@ -50,6 +52,8 @@ async function loadSample(): Promise<Sample> {
 /** Everything computed for the current M, mask, noise and Stage-I steps. */
 interface State {
   memories: tf.Tensor2D;
+  /** The stored digits' pixels, [M * 784]. */
+  pixels: Float32Array;
   memory: UHopMemory;
   queries: Float32Array;
   retrieved: Record<Method, Float32Array>;
@@ -63,6 +67,9 @@ interface State {
 let state: State | undefined;
 /** The shown query when it was drawn on (replaces the corrupted digit), else undefined. */
 let drawn: Float32Array | undefined;
+type DrawnResult = Record<Method, { states: Float32Array; error: number }>;
+/** What each method retrieves from the drawing. */
+let drawnResult: DrawnResult | undefined;
 
 function drawImage(id: string, data: Float32Array, offset = 0): void {
   const ctx = $<HTMLCanvasElement>(id).getContext('2d')!;
@@ -119,35 +126,41 @@ async function compute(sample: Sample): Promise<void> {
   state?.memories.dispose();
   const memories = tf.tensor2d(sample.pixels.subarray(0, m * D), [m, D]);
 
-  // Stage I: fit Phi on the stored digits. dataSync waits for the GPU, so the time is real.
+  // Stage I: fit Phi on the stored digits. Reading the loss trace waits for the GPU, so the
+  // time is real. Reads are async (data()): a synchronous read loses the webgpu device in
+  // headless Chromium, and blocks the page elsewhere.
   let t0 = performance.now();
   const memory = new UHopMemory({ fitSteps: steps, fitLr: FIT_LR, separationLoss: 'uniform', beta: BETA });
   memory.store(memories);
-  const lossTrace = memory.lossTrace.dataSync() as Float32Array;
+  const lossTrace = (await memory.lossTrace.data()) as Float32Array;
   const fitMs = performance.now() - t0;
 
   t0 = performance.now();
-  const results = tf.tidy(() => {
+  const tensors = tf.tidy(() => {
     let q: tf.Tensor = maskQueries(memories, { fraction, seed: SEED });
     if (std > 0) q = noisyQueries(q, { std, seed: SEED + 1 });
     const states = retrieveAll(q as tf.Tensor2D, memories, memory);
-    const out: Record<string, Float32Array> = { queries: q.dataSync() as Float32Array };
+    const out: Record<string, tf.Tensor> = { queries: q };
     for (const k of METHODS) {
-      out[k] = states[k].dataSync() as Float32Array;
-      out[`${k} error`] = retrievalError(states[k], memories).perPattern.dataSync() as Float32Array;
-      const nearest = Array.from(nearestMemory(states[k], memories).dataSync());
-      out[`${k} exact`] = Float32Array.of(nearest.filter((j, i) => j === i).length);
+      out[k] = states[k];
+      out[`${k} error`] = retrievalError(states[k], memories).perPattern;
+      const nearest = nearestMemory(states[k], memories);
+      out[`${k} exact`] = tf.sum(tf.cast(tf.equal(nearest, tf.range(0, m, 1, 'int32')), 'int32'));
     }
     return out;
   });
+  const results: Record<string, Float32Array | Int32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) results[name] = (await t.data()) as Float32Array | Int32Array;
+  tf.dispose(Object.values(tensors));
   const retrieveMs = performance.now() - t0;
   const pick = <T>(f: (k: Method) => T) => Object.fromEntries(METHODS.map((k) => [k, f(k)])) as Record<Method, T>;
   state = {
     memories,
     memory,
-    queries: results.queries,
-    retrieved: pick((k) => results[k]),
-    errors: pick((k) => results[`${k} error`]),
+    pixels: sample.pixels.subarray(0, m * D),
+    queries: results.queries as Float32Array,
+    retrieved: pick((k) => results[k] as Float32Array),
+    errors: pick((k) => results[`${k} error`] as Float32Array),
     exact: pick((k) => results[`${k} exact`][0]),
     lossTrace,
     fitMs,
@@ -162,24 +175,27 @@ async function compute(sample: Sample): Promise<void> {
   for (let i = 1; i < m; i++) if (dense[i] > dense[worst]) worst = i;
   q.value = String(worst);
   drawn = undefined;
+  drawnResult = undefined;
   render();
 }
 
-/** Retrieves the drawn query alone (Stage II only: Phi stays as fitted on the memories). */
-function retrieveDrawn(): Record<Method, { states: Float32Array; error: number }> | undefined {
-  if (!state || !drawn) return undefined;
+/** Retrieves the drawn query alone (Stage II only: Phi stays as fitted on the memories), then renders. */
+async function retrieveDrawn(): Promise<void> {
+  if (!state || !drawn) return;
   const s = state;
   const i = Number(slider('query').value);
   const query = drawn;
-  return tf.tidy(() => {
+  const tensors = tf.tidy(() => {
     const states = retrieveAll(tf.tensor2d(query, [1, D]), s.memories, s.memory);
     const truth = tf.slice(s.memories, [i, 0], [1, D]);
-    const out = {} as Record<Method, { states: Float32Array; error: number }>;
-    for (const k of METHODS) {
-      out[k] = { states: states[k].dataSync() as Float32Array, error: retrievalError(states[k], truth).mean.dataSync()[0] };
-    }
-    return out;
+    return METHODS.flatMap((k) => [states[k], retrievalError(states[k], truth).mean]);
   });
+  const values = await Promise.all(tensors.map((t) => t.data()));
+  tf.dispose(tensors);
+  // A newer stroke or a new query may have replaced the drawing meanwhile: show only the latest.
+  if (drawn !== query || state !== s) return;
+  drawnResult = Object.fromEntries(METHODS.map((k, j) => [k, { states: values[2 * j] as Float32Array, error: values[2 * j + 1][0] }])) as DrawnResult;
+  render();
 }
 
 function render(): void {
@@ -187,9 +203,9 @@ function render(): void {
   const s = state;
   const i = Number(slider('query').value);
   const m = s.errors.dense.length;
-  const single = retrieveDrawn();
+  const single = drawn ? drawnResult : undefined;
   drawImage('c-query', drawn ?? s.queries, drawn ? 0 : i * D);
-  drawImage('c-truth', s.memories.dataSync() as Float32Array, i * D);
+  drawImage('c-truth', s.pixels, i * D);
   const rows: string[] = [];
   for (const k of METHODS) {
     const error = single ? single[k].error : s.errors[k][i];
@@ -202,6 +218,8 @@ function render(): void {
   }
   $('table').innerHTML = rows.join('');
   drawLossCurve(s.lossTrace);
+  document.body.dataset.lossFirst = String(s.lossTrace[0]);
+  document.body.dataset.lossLast = String(s.lossTrace[s.lossTrace.length - 1]);
   for (const id of ['m', 'mask', 'noise', 'query', 'steps']) $(`${id}Out`).textContent = slider(id).value;
   $('note').textContent =
     `Stage I: ${s.lossTrace.length - 1} steps in ${s.fitMs.toFixed(0)} ms; retrieval of all ${m} queries: ${s.retrieveMs.toFixed(0)} ms.` +
@@ -227,7 +245,10 @@ function enableDrawing(): void {
         drawn[r * SIDE + c] = Math.min(1, drawn[r * SIDE + c] + ink);
       }
     }
-    render();
+    // A new array per stroke step, so that a pending retrieval of an older drawing is dropped.
+    drawn = drawn.slice();
+    drawImage('c-query', drawn);
+    void retrieveDrawn().catch(fail);
   };
   canvas.addEventListener('pointerdown', (e) => {
     down = true;
@@ -237,6 +258,7 @@ function enableDrawing(): void {
   window.addEventListener('pointerup', () => (down = false));
   $('clear').addEventListener('click', () => {
     drawn = undefined;
+    drawnResult = undefined;
     render();
   });
 }
@@ -263,6 +285,7 @@ async function main(): Promise<void> {
   for (const id of ['m', 'mask', 'noise', 'steps']) slider(id).addEventListener('input', () => ($(`${id}Out`).textContent = slider(id).value));
   slider('query').addEventListener('input', () => {
     drawn = undefined;
+    drawnResult = undefined;
     render();
   });
   enableDrawing();

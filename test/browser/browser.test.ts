@@ -96,7 +96,7 @@ if (!chromiumPath) {
           );
           assert.deepEqual(errors, [], 'errors in the page');
           assert.equal(result.report.backend, backend);
-          t.diagnostic(`${backend}: ${result.report.detail}`);
+          t.diagnostic(`${backend}: ${result.report.detail}; op checks ${(result.opsMs / 1000).toFixed(1)} s, model ${(result.modelMs / 1000).toFixed(1)} s`);
 
           const diffs = compareResults(result.ops, nodeOps);
           const worst = Object.entries(diffs).sort((a, b) => b[1] - a[1]);
@@ -113,11 +113,37 @@ if (!chromiumPath) {
           assert.ok(prediction.l <= TOL, `${backend}: training losses ${m.losses.join(', ')} differ from Node's ${nodeModel.losses.join(', ')} by ${prediction.l}`);
           assert.ok(prediction.a <= TOL, `${backend}: predictions after training differ from Node's by ${prediction.a} > ${TOL}`);
           assert.equal(result.leakedTensors, 0, `${backend}: tensors leaked`);
-          summary[backend] = { detail: result.report.detail, worstOps: Object.fromEntries(worst.slice(0, 5)), model: prediction, losses: m.losses };
+          summary[backend] = { detail: result.report.detail, opsMs: result.opsMs, modelMs: result.modelMs, worstOps: Object.fromEntries(worst.slice(0, 5)), model: prediction, losses: m.losses };
         } finally {
           await page.close();
         }
       });
     }
+
+    it('demo page: retrieves, shows U-Hop below dense Hopfield, and draws a screenshot', async (t) => {
+      const page = await browser.newPage({ viewport: { width: 900, height: 800 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      try {
+        await page.goto(`${server.origin}/`);
+        await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { state: 'attached', timeout: 120_000 });
+        const body: Record<string, string | undefined> = await page.evaluate(() => ({ ...document.body.dataset, note: document.getElementById('note')?.textContent ?? '' }));
+        assert.equal(body.state, 'done', `the demo reported an error: ${body.note}`);
+        assert.deepEqual(errors, [], 'errors in the demo page');
+        // The errors as the page shows them: the table's "mean error, all M queries" column.
+        const rows = await page.$$eval('#table tr', (trs) => trs.map((tr) => Array.from(tr.children, (td) => td.textContent ?? '')));
+        const shown = Object.fromEntries(rows.map((r) => [r[0], Number(r[2])]));
+        await page.screenshot({ path: join(OUT, 'demo.png'), fullPage: true });
+        t.diagnostic(`demo on ${body.backend}: mean errors ${JSON.stringify(shown)}; ${body.note}`);
+        const dense = shown['dense Hopfield'];
+        const uhop = shown['U-Hop'];
+        assert.ok(Number.isFinite(dense) && Number.isFinite(uhop), `the demo shows no errors: ${JSON.stringify(rows)}`);
+        assert.ok(uhop < dense, `U-Hop's shown mean error ${uhop} is not below dense Hopfield's ${dense}`);
+        assert.ok(Number(body.lossLast) < Number(body.lossFirst), `Stage-I loss ${body.lossFirst} -> ${body.lossLast} did not fall`);
+        summary.demo = { backend: body.backend, shown, lossFirst: Number(body.lossFirst), lossLast: Number(body.lossLast), note: body.note };
+      } finally {
+        await page.close();
+      }
+    });
   });
 }

@@ -78,22 +78,22 @@ function computeAll(): Record<string, tf.Tensor> {
 
     // Stage I on memory sets of non-negative patterns (as images are), one Phi per set.
     const images = tf.abs(seeded(6, [2, 8, 6]));
-    fitCase(out, 'fit linear uniform sgd', images, linearFeatureMap(6), { steps: 10, lr: 0.1, loss: 'uniform' });
-    fitCase(out, 'fit linear lse sgd', images, linearFeatureMap(6), { steps: 10, lr: 0.3, loss: 'lse' });
+    fitCase(out, 'fit linear uniform sgd', images, linearFeatureMap(6), { steps: 4, lr: 0.1, loss: 'uniform' });
+    fitCase(out, 'fit linear lse sgd', images, linearFeatureMap(6), { steps: 4, lr: 0.3, loss: 'lse' });
     fitCase(out, 'fit linear worst-pair adam masked', images, linearFeatureMap(6, 8, { init: 'orthogonal', seed: 2 }), {
-      steps: 10,
+      steps: 4,
       lr: 0.01,
       loss: 'worst-pair',
       optimizer: 'adam',
       mask: tf.tensor([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]]),
     });
-    fitCase(out, 'fit mlp uniform sgd', images, mlpFeatureMap(6, 6, { seed: 3 }), { steps: 5, lr: 0.1, loss: 'uniform' });
+    fitCase(out, 'fit mlp uniform sgd', images, mlpFeatureMap(6, 6, { seed: 3 }), { steps: 3, lr: 0.1, loss: 'uniform' });
 
     const corrupted = tf.mul(images, tf.tensor(Float32Array.from({ length: 2 * 8 * 6 }, (_, i) => (i % 3 === 0 ? 0 : 1)), [2, 8, 6]));
     out['retrieve dense, 2 steps'] = retrieve(corrupted, images, { beta: 2, steps: 2 }).states;
     out['retrieve euclidean sparsemax'] = retrieve(corrupted, images, { beta: 2, similarity: 'euclidean', separation: 'sparsemax' }).states;
     out['energy dense'] = energy(corrupted, images, { beta: 2 });
-    const memory = new UHopMemory({ fitSteps: 10, fitLr: 0.1, separationLoss: 'uniform', beta: 2 });
+    const memory = new UHopMemory({ fitSteps: 4, fitLr: 0.1, separationLoss: 'uniform', beta: 2 });
     memory.store(images);
     const { states, association } = memory.retrieve(corrupted, { returnAssociation: true });
     out['UHopMemory lossTrace'] = tf.clone(memory.lossTrace);

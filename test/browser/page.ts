@@ -15,14 +15,21 @@ export interface PageResult {
   model: ModelRun;
   /** Tensors alive after the runs minus before (0: nothing leaked). */
   leakedTensors: number;
+  /** Wall time of the op checks and of the model run, ms (reported, not asserted). */
+  opsMs: number;
+  modelMs: number;
 }
 
 async function runOnBackend(backend: BrowserBackend, weights: ModelWeights): Promise<PageResult> {
   const report = await useBrowserBackend(backend);
   const before = tf.memory().numTensors;
+  let t0 = performance.now();
   const ops = await runOpChecks();
+  const opsMs = performance.now() - t0;
+  t0 = performance.now();
   const model = await runModel(weights);
-  return { report, ops, model, leakedTensors: tf.memory().numTensors - before };
+  const modelMs = performance.now() - t0;
+  return { report, ops, model, leakedTensors: tf.memory().numTensors - before, opsMs, modelMs };
 }
 
 (globalThis as unknown as { uhopBrowserTest: unknown }).uhopBrowserTest = { runOnBackend };
