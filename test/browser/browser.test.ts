@@ -28,7 +28,13 @@ import type { PageResult } from './page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const OUT = join(here, 'out');
-const BACKENDS: BrowserBackend[] = ['cpu', 'wasm', 'webgl', 'webgpu'];
+/** The browser backends to test; `UHOP_BROWSER_BACKENDS=wasm,webgpu` runs fewer (all four by default). */
+const BACKENDS = (process.env.UHOP_BROWSER_BACKENDS ?? 'cpu,wasm,webgl,webgpu').split(',').map((s) => s.trim()) as BrowserBackend[];
+for (const b of BACKENDS) {
+  if (!['cpu', 'wasm', 'webgl', 'webgpu'].includes(b)) {
+    throw new Error(`browser test: UHOP_BROWSER_BACKENDS names '${b}'; expected a comma-separated list of cpu, wasm, webgl, webgpu`);
+  }
+}
 /** The issue's bar: predictions on the same weights agree with Node's cpu backend to 1e-4. */
 const TOL = 1e-4;
 
