@@ -146,6 +146,18 @@ if (!chromiumPath) {
         assert.ok(Number.isFinite(dense) && Number.isFinite(uhop), `the demo shows no errors: ${JSON.stringify(rows)}`);
         assert.ok(uhop < dense, `U-Hop's shown mean error ${uhop} is not below dense Hopfield's ${dense}`);
         assert.ok(Number(body.lossLast) < Number(body.lossFirst), `Stage-I loss ${body.lossFirst} -> ${body.lossLast} did not fall`);
+        // Drawing on the query re-runs Stage II for the drawing alone.
+        const box = await page.locator('#c-query').boundingBox();
+        assert.ok(box, 'the query canvas is not laid out');
+        await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
+        await page.mouse.down();
+        await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.7, { steps: 8 });
+        await page.mouse.up();
+        await page.waitForFunction(() => document.getElementById('note')?.textContent?.includes('Showing your drawing'));
+        await page.waitForFunction(() => document.body.dataset.state === 'done');
+        const drawnErrors = await page.$$eval('#table tr', (trs) => trs.map((tr) => Number(tr.children[1]?.textContent)));
+        assert.ok(drawnErrors.length === 3 && drawnErrors.every(Number.isFinite), `errors after drawing: ${drawnErrors.join(', ')}`);
+        assert.deepEqual(errors, [], 'errors in the demo page after drawing');
         summary.demo = { backend: body.backend, shown, lossFirst: Number(body.lossFirst), lossLast: Number(body.lossLast), note: body.note };
       } finally {
         await page.close();
