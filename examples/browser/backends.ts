@@ -1,7 +1,7 @@
 /**
- * Backend choice in the browser, for the demo and the browser test: webgpu, webgl, wasm, cpu,
- * the first that initializes (or the one asked for), with the reason each faster one was
- * skipped, as `initBackend` reports it in Node.
+ * Backend choice in the browser, for the demo and the browser test: imports the four tfjs
+ * backends (importing one registers it), then lets uhop's browser `initBackend` pick webgpu,
+ * webgl, wasm or cpu, and describes what the chosen one runs on.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -10,9 +10,10 @@ import '@tensorflow/tfjs-backend-webgl';
 // evaluated; in a browser it does (in a secure context such as http://127.0.0.1).
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { initBackend, BROWSER_BACKENDS, type BrowserBackendName } from '../../src/browser/index.js';
 
-export type BrowserBackend = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
-export const BROWSER_BACKENDS: readonly BrowserBackend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+export { BROWSER_BACKENDS };
+export type BrowserBackend = BrowserBackendName;
 
 /** Which backend runs, what it runs on, and why faster ones were skipped. */
 export interface BrowserBackendReport {
@@ -60,7 +61,8 @@ function onSoftwareGpu(name: BrowserBackend, detail: string): boolean {
 }
 
 /**
- * Activates a tfjs backend in the browser.
+ * Activates a tfjs backend in the browser with uhop's `initBackend` (from 'uhop/browser'),
+ * which applies the same kernel patches as in Node.
  *
  * @param preferred One backend to use (an error if it cannot start), or undefined for the
  *   first of webgpu, webgl, wasm, cpu that starts; in that automatic choice a GPU backend
@@ -68,30 +70,31 @@ function onSoftwareGpu(name: BrowserBackend, detail: string): boolean {
  * @param wasmPath URL prefix of the tfjs `.wasm` binaries. Default '/wasm/'.
  * @example
  * ```ts
- * const report = await useBrowserBackend();            // webgpu where the browser offers it
+ * const report = await useBrowserBackend();            // webgpu where the browser offers a GPU
  * console.log(report.backend, report.detail, report.skipped);
  * await useBrowserBackend('wasm');
  * ```
  */
 export async function useBrowserBackend(preferred?: BrowserBackend, wasmPath = '/wasm/'): Promise<BrowserBackendReport> {
-  if (preferred !== undefined && !BROWSER_BACKENDS.includes(preferred)) {
-    throw new Error(`useBrowserBackend: unknown backend '${String(preferred)}'; expected one of ${BROWSER_BACKENDS.join(', ')}`);
-  }
   setWasmPaths(wasmPath);
-  const order = preferred ? [preferred] : BROWSER_BACKENDS;
+  if (preferred !== undefined) {
+    const { backend, skipped } = await initBackend(preferred);
+    return { backend, detail: await describe(backend), skipped };
+  }
   const skipped: Partial<Record<BrowserBackend, string>> = {};
-  for (const name of order) {
+  for (const name of BROWSER_BACKENDS) {
     try {
-      if (!tf.findBackendFactory(name)) throw new Error('not registered (for webgpu: the browser offers no navigator.gpu)');
-      // setBackend resolves false (and logs) when the factory fails; turn that into a reason.
-      if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
-      await tf.ready();
-      const detail = await describe(name);
-      if (!preferred && onSoftwareGpu(name, detail)) throw new Error(`software GPU (${detail}), slower than wasm`);
-      return { backend: name, detail, skipped };
+      await initBackend(name);
     } catch (e) {
       skipped[name] = (e as Error).message;
+      continue;
     }
+    const detail = await describe(name);
+    if (onSoftwareGpu(name, detail)) {
+      skipped[name] = `software GPU (${detail}), slower than wasm`;
+      continue;
+    }
+    return { backend: name, detail, skipped };
   }
   throw new Error(`useBrowserBackend: no backend started: ${Object.entries(skipped).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
 }

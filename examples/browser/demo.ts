@@ -14,7 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBrowserBackend, BROWSER_BACKENDS, type BrowserBackend } from './backends.js';
-import { UHopMemory, retrieve, maskQueries, noisyQueries, retrievalError, nearestMemory } from './uhop.js';
+// The package's root entry, bundled for the browser; in a project of your own: from 'uhop'.
+import { UHopMemory, retrieve, maskQueries, noisyQueries, retrievalError, nearestMemory } from '../../src/index.js';
 
 const D = 784;
 const SIDE = 28;

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, relative, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { loadIdxImageFolderRaw, mnistDirectory } from '../../src/data/idx.js';
+import { loadIdxImageFolderRaw, mnistDirectory } from '../../src/node/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);

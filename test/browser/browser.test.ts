@@ -18,7 +18,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/index.js';
 import { bundle, demoAssets, serve, type RunningServer } from '../../examples/browser/server.js';
 import type { BrowserBackend } from '../../examples/browser/backends.js';
 import { findChromium, launchChromium } from './chromium.js';

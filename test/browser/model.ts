@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { HopfieldPooling, UHopAttention, seededRandom } from '../../examples/browser/uhop.js';
+import { HopfieldPooling, UHopAttention, seededRandom } from '../../src/index.js';
 
 /** batch x set size x features of the inputs, and the output width. */
 export const MODEL_SHAPE = { batch: 4, set: 6, features: 5, outputs: 2 } as const;

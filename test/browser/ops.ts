@@ -23,7 +23,7 @@ import {
   type SeparationLossKind,
   type FitFeatureMapOptions,
   type FeatureMap,
-} from '../../examples/browser/uhop.js';
+} from '../../src/index.js';
 
 export const SIMILARITIES: readonly SimilarityKind[] = ['dot', 'euclidean', 'manhattan', 'cosine'];
 export const SEPARATIONS: readonly SeparationKind[] = ['softmax', 'sparsemax', 'entmax15', 'entmax', 'softmax1', 'topk', 'max'];
