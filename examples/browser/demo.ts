@@ -20,7 +20,6 @@ import { UHopMemory, retrieve, maskQueries, noisyQueries, retrievalError, neares
 const D = 784;
 const SIDE = 28;
 const BETA = 1;
-const FIT_LR = 0.1;
 const SEED = 1;
 const METHODS = ['dense', 'euclidean', 'uhop'] as const;
 type Method = (typeof METHODS)[number];
@@ -131,7 +130,8 @@ async function compute(sample: Sample): Promise<void> {
   // time is real. Reads are async (data()): a synchronous read loses the webgpu device in
   // headless Chromium, and blocks the page elsewhere.
   let t0 = performance.now();
-  const memory = new UHopMemory({ fitSteps: steps, fitLr: FIT_LR, separationLoss: 'uniform', beta: BETA });
+  // The library's Stage-I defaults (the 'normalized' step rule) with the U-Hop paper's loss.
+  const memory = new UHopMemory({ fitSteps: steps, separationLoss: 'uniform', beta: BETA });
   memory.store(memories);
   const lossTrace = (await memory.lossTrace.data()) as Float32Array;
   const fitMs = performance.now() - t0;
