@@ -1,7 +1,7 @@
 /**
  * Op-level checks of the browser test: every similarity, every separation map (forward and
  * gradient), every separation loss (value and analytic gradient), the Stage-I fit (linear and
- * MLP Phi, sgd and adam), dense and U-Hop retrieval and the energy, on seeded inputs, with the
+ * MLP Phi; the sgd, adam and default 'normalized' step rules), dense and U-Hop retrieval and the energy, on seeded inputs, with the
  * active backend. Node runs them on cpu for the reference; the page runs them on each browser
  * backend, so that the GPU backends' code paths (webgl shaders, WebGPU compute) are exercised.
  */
@@ -78,8 +78,9 @@ function computeAll(): Record<string, tf.Tensor> {
 
     // Stage I on memory sets of non-negative patterns (as images are), one Phi per set.
     const images = tf.abs(seeded(6, [2, 8, 6]));
-    fitCase(out, 'fit linear uniform sgd', images, linearFeatureMap(6), { steps: 4, lr: 0.1, loss: 'uniform' });
-    fitCase(out, 'fit linear lse sgd', images, linearFeatureMap(6), { steps: 4, lr: 0.3, loss: 'lse' });
+    fitCase(out, 'fit linear uniform sgd', images, linearFeatureMap(6), { steps: 4, lr: 0.1, loss: 'uniform', optimizer: 'sgd' });
+    fitCase(out, 'fit linear lse sgd', images, linearFeatureMap(6), { steps: 4, lr: 0.3, loss: 'lse', optimizer: 'sgd' });
+    fitCase(out, 'fit linear lse normalized (default)', images, linearFeatureMap(6), { steps: 4, loss: 'lse' });
     fitCase(out, 'fit linear worst-pair adam masked', images, linearFeatureMap(6, 8, { init: 'orthogonal', seed: 2 }), {
       steps: 4,
       lr: 0.01,
@@ -87,7 +88,7 @@ function computeAll(): Record<string, tf.Tensor> {
       optimizer: 'adam',
       mask: tf.tensor([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]]),
     });
-    fitCase(out, 'fit mlp uniform sgd', images, mlpFeatureMap(6, 6, { seed: 3 }), { steps: 3, lr: 0.1, loss: 'uniform' });
+    fitCase(out, 'fit mlp uniform normalized (default)', images, mlpFeatureMap(6, 6, { seed: 3 }), { steps: 3, loss: 'uniform' });
 
     const corrupted = tf.mul(images, tf.tensor(Float32Array.from({ length: 2 * 8 * 6 }, (_, i) => (i % 3 === 0 ? 0 : 1)), [2, 8, 6]));
     out['retrieve dense, 2 steps'] = retrieve(corrupted, images, { beta: 2, steps: 2 }).states;
