@@ -284,7 +284,7 @@ function queryText(r: RetrievalResults): string {
 
 function fitText(f: RetrievalResults['config']['fit']): string {
   const temp = f.loss === 'lse' ? `, tau ${f.tau ?? 0.1}` : `, t ${f.t ?? 2}`;
-  return `${f.featureMap ?? 'linear'} Phi, ${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}`;
+  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}, ${f.featureMap ?? 'linear'} Phi`;
 }
 
 /** Prints the comparison tables of a result. */
