@@ -184,6 +184,7 @@ function parse(args: string[]): RetrievalArgs {
   const fitSteps = int('fit-steps', 0) ?? preset.fitSteps;
   const optimizer = choiceFlag(NAME, 'fit-optimizer', v['fit-optimizer'], FIT_OPTIMIZERS) ?? DEFAULT_FIT.optimizer;
   const plusOptimizer = choiceFlag(NAME, 'plus-optimizer', v['plus-optimizer'], FIT_OPTIMIZERS) ?? DEFAULT_PLUS_FIT.optimizer;
+  const plusMap = choiceFlag(NAME, 'plus-map', v['plus-map'], ['linear', 'mlp'] as const) ?? DEFAULT_PLUS_FIT.featureMap;
   const fit = {
     steps: fitSteps,
     // A relative step ('normalized') and an absolute one have different default sizes.
@@ -224,12 +225,12 @@ function parse(args: string[]): RetrievalArgs {
       ...DEFAULT_PLUS_FIT,
       steps: fit.steps,
       optimizer: plusOptimizer,
-      featureMap: choiceFlag(NAME, 'plus-map', v['plus-map'], ['linear', 'mlp'] as const) ?? DEFAULT_PLUS_FIT.featureMap,
+      featureMap: plusMap,
       rowNormalize: fit.rowNormalize,
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
-      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? (plusOptimizer === DEFAULT_PLUS_FIT.optimizer ? DEFAULT_PLUS_FIT.lr : defaultFitLr(plusOptimizer)),
+      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? (plusOptimizer === DEFAULT_PLUS_FIT.optimizer ? DEFAULT_PLUS_FIT.lr : defaultFitLr(plusOptimizer, plusMap)),
     },
     plusFactor: numberFlag(NAME, 'plus-factor', v['plus-factor'], { min: 1 }),
   };
