@@ -10,8 +10,8 @@
  * Run: `npx tsx bench/retrievalMargins.ts [M] [backend]` (default 100, wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../src/backend.js';
-import { loadIdxImageFolderRaw, mnistDirectory } from '../src/data/idx.js';
+import { initBackend, type BackendName } from '../src/node/backend.js';
+import { loadIdxImageFolderRaw, mnistDirectory } from '../src/node/data.js';
 import { seededRandom } from '../src/data/random.js';
 import { noisyQueries, maskQueries } from '../src/data/corruption.js';
 import { fitFeatureMap } from '../src/ops/fit.js';

@@ -9,8 +9,8 @@
  * Run: `npx tsx bench/uhopPlusScale.ts` (about 2 minutes of CPU on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend.js';
-import { loadIdxImageFolderRaw, mnistDirectory } from '../src/data/idx.js';
+import { initBackend } from '../src/node/backend.js';
+import { loadIdxImageFolderRaw, mnistDirectory } from '../src/node/data.js';
 import { seededRandom } from '../src/data/random.js';
 import { maskQueries } from '../src/data/corruption.js';
 import { fitFeatureMap, type FitFeatureMapOptions } from '../src/ops/fit.js';
