@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { performance } from 'node:perf_hooks';
 import { retrieve, checkPositiveInt } from '../ops/retrieve.js';
-import { fitFeatureMap } from '../ops/fit.js';
-import { linearFeatureMap, disposeFeatureMap, applyFeatureMap } from '../ops/featureMap.js';
+import { fitFeatureMap, FIT_OPTIMIZERS, type FitOptimizer } from '../ops/fit.js';
+import { linearFeatureMap, mlpFeatureMap, disposeFeatureMap, applyFeatureMap } from '../ops/featureMap.js';
 import type { FeatureMap, SeparationKind, SeparationLossKind, SimilarityKind } from '../ops/types.js';
 import { loadIdxImageFolderRaw, mnistDirectory } from '../node/data.js';
 import { randomBinaryPatterns, randomGaussianPatterns, correlatedPatterns } from '../data/synthetic.js';
@@ -34,7 +34,7 @@ export interface RetrievalMethodSpec {
   description: string;
   similarity: SimilarityKind;
   separation: SeparationKind;
-  /** Retrieve with a fitted Phi: 'uhop' (linear, D = d) or 'uhop+' (linear, D = plusFactor * d). */
+  /** Retrieve with a fitted Phi: 'uhop' (linear, D = d) or 'uhop+' (`plusFit.featureMap`, D = plusFactor * d). */
   featureMap?: FeatureMapVariant;
 }
 
@@ -49,7 +49,11 @@ export const RETRIEVAL_METHODS = {
   uhop: { description: 'U-Hop, linear Phi (D = d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop' },
   'uhop-sparse': { description: 'U-Hop, linear Phi (D = d) + sparsemax', similarity: 'dot', separation: 'sparsemax', featureMap: 'uhop' },
   'uhop-entmax15': { description: 'U-Hop, linear Phi (D = d) + 1.5-entmax', similarity: 'dot', separation: 'entmax15', featureMap: 'uhop' },
-  'uhop+': { description: 'U-Hop+, linear Phi (D = plusFactor * d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop+' },
+  'uhop-euclidean': { description: 'U-Hop, linear Phi (D = d), -||Phi(q)-Phi(k)||^2 + softmax', similarity: 'euclidean', separation: 'softmax', featureMap: 'uhop' },
+  'uhop-manhattan': { description: 'U-Hop, linear Phi (D = d), -||Phi(q)-Phi(k)||_1 + softmax', similarity: 'manhattan', separation: 'softmax', featureMap: 'uhop' },
+  'uhop-cosine': { description: 'U-Hop, linear Phi (D = d), cosine of Phi(q) and Phi(k) + softmax (needs beta ~ 100, as uhn-cosine)', similarity: 'cosine', separation: 'softmax', featureMap: 'uhop' },
+  'uhop+': { description: 'U-Hop+, Phi of plusFit.featureMap (default mlp, D = plusFactor * d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop+' },
+  'uhop+-euclidean': { description: 'U-Hop+, Phi as uhop+, -||Phi(q)-Phi(k)||^2 + softmax', similarity: 'euclidean', separation: 'softmax', featureMap: 'uhop+' },
 } as const satisfies Record<string, RetrievalMethodSpec>;
 
 export type RetrievalMethodName = keyof typeof RETRIEVAL_METHODS;
@@ -58,7 +62,7 @@ export const RETRIEVAL_METHOD_NAMES = Object.keys(RETRIEVAL_METHODS) as Retrieva
  * Methods compared by default: the U-Hop paper's baselines and variants. 'uhn-cosine' is left
  * out because its scores live on another scale (one shared beta cannot suit both).
  */
-export const DEFAULT_RETRIEVAL_METHODS: RetrievalMethodName[] = RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine');
+export const DEFAULT_RETRIEVAL_METHODS: RetrievalMethodName[] = RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine' && m !== 'uhop-cosine');
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -81,7 +85,8 @@ export interface FitSettings {
   /** Learning rate. */
   lr: number;
   loss: SeparationLossKind;
-  optimizer: 'sgd' | 'adam';
+  /** Step rule: 'sgd' (the papers' plain steps), 'adam', or 'normalized' (the ops' default; lr is then relative). */
+  optimizer: FitOptimizer;
   /** Row-normalize W after the fit (the U-Hop paper's variant). */
   rowNormalize: boolean;
   /** Temperature t of 'uniform' / 'worst-pair'. */
@@ -93,6 +98,12 @@ export interface FitSettings {
    * (a seeded random isometry: inner products are kept, so 0 steps also equal dense).
    */
   init: 'identity' | 'orthogonal';
+  /**
+   * Kind of Phi: 'linear' (W [D, d]) or 'mlp' (W2 relu(W1 x + b1), started at a seeded random
+   * isometry, so 0 steps equal dense retrieval too; `init` is then unused). A linear Phi cannot
+   * gain from D > d (its kernel is W^T W), an mlp can. Default 'linear' for U-Hop, 'mlp' for U-Hop+.
+   */
+  featureMap?: 'linear' | 'mlp';
 }
 
 export interface RetrievalExperimentOptions {
@@ -242,10 +253,21 @@ export const FULL_NOISE_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
  */
 export const DEFAULT_FIT: FitSettings = { steps: 100, lr: 0.1, loss: 'uniform', optimizer: 'sgd', rowNormalize: false, init: 'identity' };
 /**
- * U-Hop+'s Stage I: the lse loss (tau = 0.1), which the ops divide by S, so its gradients are
- * about S times smaller than the uniformity loss's: lr 10.
+ * U-Hop+'s Stage I: an mlp Phi (D = plusFactor * d; a linear Phi cannot use D > d, its kernel
+ * is W^T W) fitted like U-Hop (uniformity loss, 100 SGD steps, lr 0.1). The former default, the
+ * lse loss at lr 10, drifted the scale of Phi's features (the loss only sees their angles), so
+ * the retrieval temperature drifted with it: on MNIST at M = 50 / 100 it left 12-13 memories
+ * above weight 0.01 per query and errors 6.9 / 16.6 (3 seeds), against 0.12 / 0.16 now
+ * (docs/experiments/beyond-paper.md).
  */
-export const DEFAULT_PLUS_FIT: Omit<FitSettings, 'steps'> = { lr: 10, loss: 'lse', optimizer: 'sgd', rowNormalize: false, init: 'orthogonal' };
+export const DEFAULT_PLUS_FIT: Omit<FitSettings, 'steps'> & { featureMap: 'linear' | 'mlp' } = {
+  lr: 0.1,
+  loss: 'uniform',
+  optimizer: 'sgd',
+  rowNormalize: false,
+  init: 'orthogonal',
+  featureMap: 'mlp',
+};
 
 // ---------------------------------------------------------------------------------------
 // Data
@@ -337,8 +359,14 @@ function resolveFit(base: FitSettings, over: Partial<FitSettings> | undefined, n
   if (fit.init !== 'identity' && fit.init !== 'orthogonal') {
     throw new Error(`${FN}: ${name}.init must be 'identity' or 'orthogonal', got ${String(fit.init)}`);
   }
-  if (fit.optimizer !== 'sgd' && fit.optimizer !== 'adam') {
-    throw new Error(`${FN}: ${name}.optimizer must be 'sgd' or 'adam', got ${String(fit.optimizer)}`);
+  if (!FIT_OPTIMIZERS.includes(fit.optimizer)) {
+    throw new Error(`${FN}: ${name}.optimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got ${String(fit.optimizer)}`);
+  }
+  if (fit.featureMap !== undefined && fit.featureMap !== 'linear' && fit.featureMap !== 'mlp') {
+    throw new Error(`${FN}: ${name}.featureMap must be 'linear' or 'mlp', got ${String(fit.featureMap)}`);
+  }
+  if (fit.featureMap === 'mlp' && fit.rowNormalize) {
+    throw new Error(`${FN}: ${name}.rowNormalize applies to a linear Phi only, got featureMap 'mlp' with rowNormalize true`);
   }
   return fit;
 }
@@ -649,7 +677,11 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
           let phi0 = initialMaps.get(variant);
           if (!phi0) {
             // Phi0 does not depend on M: built once per variant (a random isometry takes a while).
-            phi0 = linearFeatureMap(d, D, { init: settings.init, seed: 12345 });
+            phi0 =
+              (settings.featureMap ?? 'linear') === 'mlp'
+                ? // hidden 2 min(d, D): the narrowest width whose init is still an exact isometry (cost grows with it)
+                  mlpFeatureMap(d, D, { seed: 12345, hidden: 2 * Math.min(d, D) })
+                : linearFeatureMap(d, D, { init: settings.init, seed: 12345 });
             initialMaps.set(variant, phi0);
           }
           let lossTrace: tf.Tensor | undefined;

@@ -34,6 +34,7 @@ import {
   type RetrievalResults,
   type RetrievalRow,
 } from './retrieval.js';
+import { FIT_OPTIMIZERS, defaultFitLr } from '../ops/fit.js';
 import { formatCell, lineChartSvg, printTable, writeResults, writeTextFile, type TableColumn } from './report.js';
 
 const NAME = 'retrieval';
@@ -73,6 +74,8 @@ const OPTIONS = {
   'plus-factor': { type: 'string' },
   'plus-loss': { type: 'string' },
   'plus-lr': { type: 'string' },
+  'plus-optimizer': { type: 'string' },
+  'plus-map': { type: 'string' },
   from: { type: 'string' },
   ...OUTPUT_OPTIONS,
 } as const;
@@ -120,15 +123,17 @@ Sweep:
 
 Stage I (feature-map fit; U-Hop starts from the identity map, U-Hop+ from a random isometry):
   --fit-steps N        gradient steps of both (default: ${QUICK.fitSteps} quick, ${FULL.fitSteps} full)
-  --fit-lr LR          U-Hop's learning rate (default ${DEFAULT_FIT.lr})
+  --fit-lr LR          U-Hop's learning rate (default ${DEFAULT_FIT.lr}; with --fit-optimizer normalized ${defaultFitLr('normalized')}, relative)
   --fit-loss NAME      U-Hop's separation loss: ${DEFAULT_FIT.loss} (default), worst-pair or lse
-  --fit-optimizer NAME ${DEFAULT_FIT.optimizer} (default: plain gradient steps) or adam, for both
+  --fit-optimizer NAME U-Hop's step rule: ${DEFAULT_FIT.optimizer} (default: plain gradient steps), adam or normalized
   --row-normalize      row-normalize W after the fit (the U-Hop paper's variant), for both
   --t T                temperature of uniform / worst-pair (default 2)
   --tau TAU            temperature of lse (default 0.1)
   --plus-factor K      U-Hop+ feature dimension D = K * d (default 2)
   --plus-loss NAME     U-Hop+'s separation loss (default ${DEFAULT_PLUS_FIT.loss})
-  --plus-lr LR         U-Hop+'s learning rate (default ${DEFAULT_PLUS_FIT.lr}; lse is divided by S)
+  --plus-lr LR         U-Hop+'s learning rate (default ${DEFAULT_PLUS_FIT.lr})
+  --plus-optimizer NAME U-Hop+'s step rule (default ${DEFAULT_PLUS_FIT.optimizer}): ${FIT_OPTIMIZERS.join(', ')}
+  --plus-map KIND      U-Hop+'s Phi: ${DEFAULT_PLUS_FIT.featureMap} (default) or ${DEFAULT_PLUS_FIT.featureMap === 'mlp' ? 'linear' : 'mlp'}
 
 Output:
   --out DIR            folder for the JSON and SVG files (default results/retrieval)
@@ -177,11 +182,15 @@ function parse(args: string[]): RetrievalArgs {
   }
   const losses = ['uniform', 'worst-pair', 'lse'] as const;
   const fitSteps = int('fit-steps', 0) ?? preset.fitSteps;
+  const optimizer = choiceFlag(NAME, 'fit-optimizer', v['fit-optimizer'], FIT_OPTIMIZERS) ?? DEFAULT_FIT.optimizer;
+  const plusOptimizer = choiceFlag(NAME, 'plus-optimizer', v['plus-optimizer'], FIT_OPTIMIZERS) ?? DEFAULT_PLUS_FIT.optimizer;
+  const plusMap = choiceFlag(NAME, 'plus-map', v['plus-map'], ['linear', 'mlp'] as const) ?? DEFAULT_PLUS_FIT.featureMap;
   const fit = {
     steps: fitSteps,
-    lr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ?? DEFAULT_FIT.lr,
+    // A relative step ('normalized') and an absolute one have different default sizes.
+    lr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ?? (optimizer === DEFAULT_FIT.optimizer ? DEFAULT_FIT.lr : defaultFitLr(optimizer)),
     loss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], losses) ?? DEFAULT_FIT.loss,
-    optimizer: choiceFlag(NAME, 'fit-optimizer', v['fit-optimizer'], ['sgd', 'adam'] as const) ?? DEFAULT_FIT.optimizer,
+    optimizer,
     init: DEFAULT_FIT.init,
     rowNormalize: v['row-normalize'] === true,
     t: numberFlag(NAME, 't', v.t, { min: 0, exclusiveMin: true }),
@@ -215,12 +224,13 @@ function parse(args: string[]): RetrievalArgs {
     plusFit: {
       ...DEFAULT_PLUS_FIT,
       steps: fit.steps,
-      optimizer: fit.optimizer,
+      optimizer: plusOptimizer,
+      featureMap: plusMap,
       rowNormalize: fit.rowNormalize,
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
-      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? DEFAULT_PLUS_FIT.lr,
+      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? (plusOptimizer === DEFAULT_PLUS_FIT.optimizer ? DEFAULT_PLUS_FIT.lr : defaultFitLr(plusOptimizer, plusMap)),
     },
     plusFactor: numberFlag(NAME, 'plus-factor', v['plus-factor'], { min: 1 }),
   };
@@ -275,7 +285,7 @@ function queryText(r: RetrievalResults): string {
 
 function fitText(f: RetrievalResults['config']['fit']): string {
   const temp = f.loss === 'lse' ? `, tau ${f.tau ?? 0.1}` : `, t ${f.t ?? 2}`;
-  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.init}, rowNormalize ${f.rowNormalize}`;
+  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}, ${f.featureMap ?? 'linear'} Phi`;
 }
 
 /** Prints the comparison tables of a result. */

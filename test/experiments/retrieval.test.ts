@@ -145,21 +145,48 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
     }
   });
 
-  it('with 0 fit steps U-Hop (identity Phi0) and U-Hop+ (isometric Phi0) reproduce dense retrieval exactly', async () => {
+  it('with 0 fit steps U-Hop (identity Phi0) and U-Hop+ (isometric mlp or linear Phi0) reproduce the plain networks exactly', async () => {
+    for (const featureMap of ['mlp', 'linear'] as const) {
+      const res = await runRetrievalExperiment({
+        dataset: 'binary',
+        dim: 36,
+        sizes: [12],
+        seeds: 2,
+        noiseLevels: [],
+        methods: ['dense', 'uhn-euclidean', 'uhn-manhattan', 'uhop', 'uhop+', 'uhop-euclidean', 'uhop-manhattan', 'uhop+-euclidean'],
+        fit: { steps: 0 },
+        plusFit: { featureMap },
+      });
+      assert.equal(res.config.plusFit.featureMap, featureMap);
+      const pairs = [['uhop', 'dense'], ['uhop+', 'dense'], ['uhop-euclidean', 'uhn-euclidean'], ['uhop-manhattan', 'uhn-manhattan'], ['uhop+-euclidean', 'uhn-euclidean']] as const;
+      for (const [m, plain] of pairs) {
+        const want = res.capacity.find((x) => x.method === plain)!.error.perSeed;
+        const r = res.capacity.find((x) => x.method === m)!;
+        r.error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - want[s]) < 1e-3, `${featureMap} ${m} seed ${s}: ${e} vs ${plain} ${want[s]}`));
+      }
+    }
+  });
+
+  it('U-Hop+ with an mlp Phi fits D > d (the fit record says so) and accepts the normalized step rule; an mlp with rowNormalize is an error', async () => {
     const res = await runRetrievalExperiment({
       dataset: 'binary',
-      dim: 36,
-      sizes: [12],
-      seeds: 2,
+      dim: 16,
+      sizes: [10],
+      seeds: 1,
       noiseLevels: [],
-      methods: ['dense', 'uhop', 'uhop+'],
-      fit: { steps: 0 },
+      methods: ['uhop', 'uhop+'],
+      fit: { steps: 5, optimizer: 'normalized', lr: 0.5 },
+      plusFit: { steps: 5 },
+      plusFactor: 2,
     });
-    const dense = res.capacity.find((r) => r.method === 'dense')!;
-    for (const m of ['uhop', 'uhop+'] as const) {
-      const r = res.capacity.find((x) => x.method === m)!;
-      r.error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - dense.error.perSeed[s]) < 1e-3, `${m} seed ${s}: ${e} vs ${dense.error.perSeed[s]}`));
-    }
+    const plus = res.fits.find((f) => f.variant === 'uhop+')!;
+    assert.equal(plus.featureDim, 32);
+    assert.ok(plus.lossAfter.mean < plus.lossBefore.mean, `U-Hop+ loss ${plus.lossBefore.mean} -> ${plus.lossAfter.mean}`);
+    assert.equal(res.config.fit.optimizer, 'normalized');
+    await assert.rejects(
+      runRetrievalExperiment({ dataset: 'binary', dim: 8, sizes: [4], seeds: 1, noiseLevels: [], methods: ['uhop+'], plusFit: { rowNormalize: true } }),
+      /plusFit.rowNormalize applies to a linear Phi only/,
+    );
   });
 });
 
@@ -199,8 +226,8 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
     await assert.rejects(runRetrievalExperiment({ dataset: 'idx', dataDir: '/nonexistent/folder' }), /folder not found: \/nonexistent\/folder/);
   });
 
-  it('lists every method in RETRIEVAL_METHOD_NAMES; the default leaves out uhn-cosine', () => {
-    assert.deepEqual(DEFAULT_RETRIEVAL_METHODS, RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine'));
+  it('lists every method in RETRIEVAL_METHOD_NAMES; the default leaves out the cosine methods', () => {
+    assert.deepEqual(DEFAULT_RETRIEVAL_METHODS, RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine' && m !== 'uhop-cosine'));
     assert.deepEqual(RETRIEVAL_METHOD_NAMES, [
       'dense',
       'sparse',
@@ -211,7 +238,11 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
       'uhop',
       'uhop-sparse',
       'uhop-entmax15',
+      'uhop-euclidean',
+      'uhop-manhattan',
+      'uhop-cosine',
       'uhop+',
+      'uhop+-euclidean',
     ]);
   });
 });
