@@ -124,13 +124,13 @@ export function recallModel(o: RecallModelOptions): tfl.LayersModel {
 }
 
 export const DEFAULT_RECALL_PAIRS = [4, 8, 16, 32];
-export const DEFAULT_RECALL_VARIANTS = ['softmax', 'uhop'];
+export const DEFAULT_RECALL_VARIANTS = ['softmax', 'uhop-nofit', 'uhop'];
 
 /** Options of {@link runRecallExperiment}. */
 export interface RecallExperimentOptions extends UHopExperimentOptions {
   /** Numbers of stored pairs. Default 4, 8, 16, 32. */
   pairs?: number[];
-  /** Attention variants (see parseVariant). Default softmax, uhop. */
+  /** Attention variants (see parseVariant). Default softmax, uhop-nofit (the control arm: U-Hop with fitSteps 0), uhop. */
   variants?: string[];
   /** Distinct keys. Default 64. */
   numKeys?: number;

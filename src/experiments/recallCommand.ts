@@ -64,7 +64,9 @@ Task:
 
 Comparison:
   --attention LIST     variants: a separation optionally prefixed by uhop- ('uhop' =
-                       uhop-softmax), default ${DEFAULT_RECALL_VARIANTS.join(',')}
+                       uhop-softmax) or uhop-nofit- (the same U-Hop layer with fitSteps 0:
+                       Phi0 trained, never fitted; the control arm), default
+                       ${DEFAULT_RECALL_VARIANTS.join(',')}
   --seeds N            seeds 0..N-1 (default 2)
   --epochs N           (default 6)
   --batch-size N       (default 64)
@@ -74,7 +76,7 @@ Comparison:
   --layers N           encoder blocks (default 1)
 
 U-Hop:
-  --fit-steps N        Stage-I steps per call (default 5)
+  --fit-steps N        Stage-I steps per call (default 5; uhop-nofit always 0)
   --fit-lr LR          (default 0.1)
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)

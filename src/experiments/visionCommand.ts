@@ -62,8 +62,9 @@ Data:
 
 Comparison:
   --attention LIST     variants: a separation (softmax, sparsemax, entmax15, ...), optionally
-                       prefixed by uhop- ('uhop' = uhop-softmax)
-                       (default ${DEFAULT_VISION_VARIANTS.join(',')})
+                       prefixed by uhop- ('uhop' = uhop-softmax) or uhop-nofit- (the same
+                       U-Hop layer with fitSteps 0: Phi0 trained, never fitted; the control
+                       arm) (default ${DEFAULT_VISION_VARIANTS.join(',')})
   --seeds N            seeds 0..N-1 (default 3)
   --epochs N           training epochs (default 6)
   --batch-size N       (default 64)
@@ -78,7 +79,7 @@ Model:
   --pooling NAME       mean (default), cls or hopfield
 
 U-Hop (variants uhop-*):
-  --fit-steps N        Stage-I steps per call (default 5)
+  --fit-steps N        Stage-I steps per call (default 5; uhop-nofit-* always 0)
   --fit-lr LR          Stage-I learning rate (default 0.1)
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim; larger = U-Hop+)
@@ -94,7 +95,7 @@ Output:
 ${COMMON_HELP}
 
 Examples:
-  uhop vision                                          # MNIST, 4 variants x 3 seeds (minutes)
+  uhop vision                                          # MNIST, 6 variants x 3 seeds (minutes)
   uhop vision --dataset fashion-mnist --attention softmax,uhop --seeds 5 --epochs 6
   uhop vision --encoder transformer --layers 2 --pooling cls
 `;
