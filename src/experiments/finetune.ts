@@ -149,6 +149,12 @@ function setupTask(o: FinetuneExperimentOptions, seed: number): TaskSetup {
   };
 }
 
+/** The first (at most) 64 test examples: what the save/load round trip is checked on. */
+function probeOf(x: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+  const n = Math.min(64, (Array.isArray(x) ? x[0] : x).shape[0]);
+  return Array.isArray(x) ? x.map((t) => tf.slice(t, 0, n)) : tf.slice(x, 0, n);
+}
+
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
@@ -206,7 +212,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
             // 2. Save it.
             await saveModel(base, dir);
             const x = setup.data.xTest;
-            const probe = Array.isArray(x) ? x.map((t) => tf.slice(t, 0, 64)) : tf.slice(x, 0, 64);
+            const probe = probeOf(x);
             const ref = base.predict(probe) as tf.Tensor;
             tf.dispose(probe);
             return { pretrainCurve: curve, reference: ref };
@@ -219,7 +225,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
         const loadedB = await loadModel(dir);
         const loadedC = await loadModel(dir);
         const x = setup.data.xTest;
-        const probe = Array.isArray(x) ? x.map((t) => tf.slice(t, 0, 64)) : tf.slice(x, 0, 64);
+        const probe = probeOf(x);
         const again = loadedA.predict(probe) as tf.Tensor;
         const roundTripMaxDiff = maxAbsDiff(again, reference);
         tf.dispose([probe, again, reference]);
