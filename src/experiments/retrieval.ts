@@ -25,8 +25,17 @@ import { meanStd } from './report.js';
 // ---------------------------------------------------------------------------------------
 // Methods
 
-/** Which Stage-I feature map a U-Hop method retrieves with. */
-export type FeatureMapVariant = 'uhop' | 'uhop+';
+/**
+ * Which Stage-I feature map a U-Hop method retrieves with: 'uhop' (fitted on the set, from
+ * Phi0 = identity), 'uhop+' (D = plusFactor * d, from a random isometry), 'uhop-global' (fitted
+ * from the identity on ANOTHER memory set of the same size and source, then used without a fit
+ * on this one: a kernel learned from the data, the analogue of a trained Phi0 with fitSteps 0),
+ * 'uhop-global-fit' (the per-set fit started from that learned kernel: Phi0 + fit).
+ */
+export type FeatureMapVariant = 'uhop' | 'uhop+' | 'uhop-global' | 'uhop-global-fit';
+
+/** The seed offset of the other memory sets that 'uhop-global' is fitted on (independent draws). */
+const GLOBAL_SEED_OFFSET = 7_654_321;
 
 /** How one compared method retrieves. */
 export interface RetrievalMethodSpec {
@@ -50,6 +59,8 @@ export const RETRIEVAL_METHODS = {
   'uhop-sparse': { description: 'U-Hop, linear Phi (D = d) + sparsemax', similarity: 'dot', separation: 'sparsemax', featureMap: 'uhop' },
   'uhop-entmax15': { description: 'U-Hop, linear Phi (D = d) + 1.5-entmax', similarity: 'dot', separation: 'entmax15', featureMap: 'uhop' },
   'uhop+': { description: 'U-Hop+, linear Phi (D = plusFactor * d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop+' },
+  'uhop-global': { description: 'control: Phi fitted on another memory set of the same size, no fit on this one + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop-global' },
+  'uhop-global-fit': { description: 'control: the per-set fit started from uhop-global\'s Phi + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop-global-fit' },
 } as const satisfies Record<string, RetrievalMethodSpec>;
 
 export type RetrievalMethodName = keyof typeof RETRIEVAL_METHODS;
@@ -616,7 +627,10 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   const allM = [...new Set([...sizes, ...(noiseLevels.length ? [noiseSize] : []), ...(betaLevels.length ? [betaSize] : [])])].sort(
     (a, b) => a - b,
   );
-  const variants = [...new Set(methods.map((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).featureMap).filter(Boolean))] as FeatureMapVariant[];
+  const wanted = new Set(methods.map((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).featureMap).filter(Boolean) as FeatureMapVariant[]);
+  // 'uhop-global-fit' starts from 'uhop-global''s Phi, so that one is fitted first.
+  if (wanted.has('uhop-global-fit')) wanted.add('uhop-global');
+  const variants = (['uhop', 'uhop+', 'uhop-global', 'uhop-global-fit'] as const).filter((v) => wanted.has(v));
   let total = 0;
   for (const M of allM) {
     total += variants.length;
@@ -643,18 +657,22 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
       const maps = new Map<FeatureMapVariant, FeatureMap>();
       try {
         for (const variant of variants) {
-          const settings = variant === 'uhop' ? fit : plusFit;
-          const D = variant === 'uhop' ? d : plusDim;
+          const settings = variant === 'uhop+' ? plusFit : fit;
+          const D = variant === 'uhop+' ? plusDim : d;
           const t = performance.now();
-          let phi0 = initialMaps.get(variant);
+          // Phi0 of the per-set fit: the identity (or isometry) for 'uhop' / 'uhop+' / the global
+          // fit, the global Phi for 'uhop-global-fit'.
+          const initKey = variant === 'uhop+' ? 'uhop+' : 'uhop';
+          let phi0 = variant === 'uhop-global-fit' ? maps.get('uhop-global') : initialMaps.get(initKey);
           if (!phi0) {
             // Phi0 does not depend on M: built once per variant (a random isometry takes a while).
             phi0 = linearFeatureMap(d, D, { init: settings.init, seed: 12345 });
-            initialMaps.set(variant, phi0);
+            initialMaps.set(initKey, phi0);
           }
+          const fitOn = variant === 'uhop-global' ? source.draw(M, seeds.map((s) => s + GLOBAL_SEED_OFFSET)) : memories;
           let lossTrace: tf.Tensor | undefined;
           try {
-            const fitted = fitFeatureMap(memories, phi0, {
+            const fitted = fitFeatureMap(fitOn, phi0, {
               steps: settings.steps,
               lr: settings.lr,
               loss: settings.loss,
@@ -676,6 +694,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
             });
           } finally {
             lossTrace?.dispose();
+            if (fitOn !== memories) fitOn.dispose();
           }
           report(`M=${M} fit ${variant}`);
           await yieldToEventLoop();
