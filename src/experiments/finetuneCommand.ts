@@ -81,7 +81,10 @@ Training:
 U-Hop:
   --fit-steps N        Stage-I steps per call of the U-Hop branch (default 5; the control
                        branch always 0)
-  --fit-lr LR          (default 0.1)
+  --fit-lr LR          Stage-I step size (default: 0.5, relative, for normalized; 0.1 for
+                       sgd and adam)
+  --fit-optimizer NAME normalized (default: relative step with per-set backtracking), sgd
+                       (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)
 
@@ -146,7 +149,7 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
   out.write(
     `task: ${String(c.describe)}\n` +
       `pretrain ${String(c.pretrainEpochs)} epochs with MultiHeadAttention (Adam lr ${String(c.lr)}), then ${String(c.finetuneEpochs)} epochs per branch (Adam lr ${String(c.finetuneLr)}); ` +
-      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
+      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, ${String(c.fitOptimizer)} lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
   );
   out.write('Test accuracy % per seed\n');
   const rows = res.runs.map((r) => ({

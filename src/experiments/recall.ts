@@ -194,6 +194,7 @@ export interface RecallResults {
     numLayers: number;
     fitSteps: number;
     fitLr: number;
+    fitOptimizer: string;
     separationLoss: string;
     featureDim: number | null;
   };
@@ -295,6 +296,7 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
       numLayers,
       fitSteps: uhop.fitSteps!,
       fitLr: uhop.fitLr!,
+      fitOptimizer: uhop.fitOptimizer!,
       separationLoss: uhop.separationLoss!,
       featureDim: options.featureDim ?? null,
     },

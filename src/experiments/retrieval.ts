@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { performance } from 'node:perf_hooks';
 import { retrieve, checkPositiveInt } from '../ops/retrieve.js';
-import { fitFeatureMap } from '../ops/fit.js';
+import { defaultFitLr, fitFeatureMap, FIT_OPTIMIZERS, type FitOptimizer } from '../ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap, applyFeatureMap } from '../ops/featureMap.js';
 import type { FeatureMap, SeparationKind, SeparationLossKind, SimilarityKind } from '../ops/types.js';
 import { loadIdxImageFolderRaw, mnistDirectory } from '../node/data.js';
@@ -92,7 +92,8 @@ export interface FitSettings {
   /** Learning rate. */
   lr: number;
   loss: SeparationLossKind;
-  optimizer: 'sgd' | 'adam';
+  /** Step rule: 'normalized' (relative step, per-set backtracking; the ops' default), 'sgd' (plain steps, the earlier default) or 'adam'. */
+  optimizer: FitOptimizer;
   /** Row-normalize W after the fit (the U-Hop paper's variant). */
   rowNormalize: boolean;
   /** Temperature t of 'uniform' / 'worst-pair'. */
@@ -247,16 +248,19 @@ export interface RetrievalResults {
 export const FULL_SIZES = [10, 20, 30, 50, 100, 200, 500];
 export const FULL_NOISE_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
 /**
- * U-Hop's Stage I: the U-Hop paper's uniformity loss (t = 2) by plain gradient steps from the
- * identity map. lr 0.1 lowers the loss steadily on MNIST memory sets of 10 to 500 patterns
- * (lr 10, the scripts' value with their max-pair loss, and Adam at lr 0.1 make it rise).
+ * U-Hop's Stage I: the U-Hop paper's uniformity loss (t = 2), 100 steps from the identity map,
+ * with the ops' default step rule ('normalized', relative step 0.5, per-set backtracking). The
+ * runs before that rule used plain gradient steps at lr 0.1 (`optimizer: 'sgd'`, `--fit-optimizer
+ * sgd`), which lowered the loss steadily on MNIST sets of 10 to 500 patterns (lr 10, the scripts'
+ * value with their max-pair loss, and Adam at lr 0.1 made it rise).
  */
-export const DEFAULT_FIT: FitSettings = { steps: 100, lr: 0.1, loss: 'uniform', optimizer: 'sgd', rowNormalize: false, init: 'identity' };
+export const DEFAULT_FIT: FitSettings = { steps: 100, lr: defaultFitLr('normalized'), loss: 'uniform', optimizer: 'normalized', rowNormalize: false, init: 'identity' };
 /**
- * U-Hop+'s Stage I: the lse loss (tau = 0.1), which the ops divide by S, so its gradients are
- * about S times smaller than the uniformity loss's: lr 10.
+ * U-Hop+'s Stage I: the lse loss (tau = 0.1) with the default 'normalized' rule (its relative
+ * step does not care that the ops divide lse by S). Before that rule: plain steps at lr 10
+ * (`plusFit: { optimizer: 'sgd', lr: 10 }`, `--fit-optimizer sgd --plus-lr 10`).
  */
-export const DEFAULT_PLUS_FIT: Omit<FitSettings, 'steps'> = { lr: 10, loss: 'lse', optimizer: 'sgd', rowNormalize: false, init: 'orthogonal' };
+export const DEFAULT_PLUS_FIT: Omit<FitSettings, 'steps'> = { lr: defaultFitLr('normalized'), loss: 'lse', optimizer: 'normalized', rowNormalize: false, init: 'orthogonal' };
 
 // ---------------------------------------------------------------------------------------
 // Data
@@ -338,6 +342,8 @@ function checkIntList(values: unknown, name: string, min: number): number[] {
 
 function resolveFit(base: FitSettings, over: Partial<FitSettings> | undefined, name: string): FitSettings {
   const fit = { ...base, ...(over ?? {}) };
+  // A step rule named without a step size gets that rule's default (a relative 0.5 is not an sgd lr).
+  if (over?.optimizer !== undefined && over.lr === undefined && over.optimizer !== base.optimizer) fit.lr = defaultFitLr(over.optimizer);
   checkPositiveInt(fit.steps, `${name}.steps`, FN, 0);
   if (typeof fit.lr !== 'number' || !(fit.lr > 0) || !Number.isFinite(fit.lr)) {
     throw new Error(`${FN}: ${name}.lr must be a finite number > 0, got ${String(fit.lr)}`);
@@ -348,8 +354,8 @@ function resolveFit(base: FitSettings, over: Partial<FitSettings> | undefined, n
   if (fit.init !== 'identity' && fit.init !== 'orthogonal') {
     throw new Error(`${FN}: ${name}.init must be 'identity' or 'orthogonal', got ${String(fit.init)}`);
   }
-  if (fit.optimizer !== 'sgd' && fit.optimizer !== 'adam') {
-    throw new Error(`${FN}: ${name}.optimizer must be 'sgd' or 'adam', got ${String(fit.optimizer)}`);
+  if (!FIT_OPTIMIZERS.includes(fit.optimizer)) {
+    throw new Error(`${FN}: ${name}.optimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got ${String(fit.optimizer)}`);
   }
   return fit;
 }

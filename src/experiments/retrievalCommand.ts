@@ -34,6 +34,7 @@ import {
   type RetrievalResults,
   type RetrievalRow,
 } from './retrieval.js';
+import { defaultFitLr, FIT_OPTIMIZERS } from '../ops/fit.js';
 import { formatCell, lineChartSvg, printTable, writeResults, writeTextFile, type TableColumn } from './report.js';
 
 const NAME = 'retrieval';
@@ -120,15 +121,19 @@ Sweep:
 
 Stage I (feature-map fit; U-Hop starts from the identity map, U-Hop+ from a random isometry):
   --fit-steps N        gradient steps of both (default: ${QUICK.fitSteps} quick, ${FULL.fitSteps} full)
-  --fit-lr LR          U-Hop's learning rate (default ${DEFAULT_FIT.lr})
+  --fit-lr LR          U-Hop's step size (default ${DEFAULT_FIT.lr}, relative, for normalized;
+                       0.1 for sgd and adam)
   --fit-loss NAME      U-Hop's separation loss: ${DEFAULT_FIT.loss} (default), worst-pair or lse
-  --fit-optimizer NAME ${DEFAULT_FIT.optimizer} (default: plain gradient steps) or adam, for both
+  --fit-optimizer NAME ${DEFAULT_FIT.optimizer} (default: relative step with per-set backtracking),
+                       sgd (plain gradient steps: the runs before the normalized rule) or
+                       adam, for both
   --row-normalize      row-normalize W after the fit (the U-Hop paper's variant), for both
   --t T                temperature of uniform / worst-pair (default 2)
   --tau TAU            temperature of lse (default 0.1)
   --plus-factor K      U-Hop+ feature dimension D = K * d (default 2)
   --plus-loss NAME     U-Hop+'s separation loss (default ${DEFAULT_PLUS_FIT.loss})
-  --plus-lr LR         U-Hop+'s learning rate (default ${DEFAULT_PLUS_FIT.lr}; lse is divided by S)
+  --plus-lr LR         U-Hop+'s step size (default ${DEFAULT_PLUS_FIT.lr} for normalized, 10 for sgd:
+                       lse is divided by S)
 
 Output:
   --out DIR            folder for the JSON and SVG files (default results/retrieval)
@@ -177,11 +182,12 @@ function parse(args: string[]): RetrievalArgs {
   }
   const losses = ['uniform', 'worst-pair', 'lse'] as const;
   const fitSteps = int('fit-steps', 0) ?? preset.fitSteps;
+  const optimizer = choiceFlag(NAME, 'fit-optimizer', v['fit-optimizer'], FIT_OPTIMIZERS) ?? DEFAULT_FIT.optimizer;
   const fit = {
     steps: fitSteps,
-    lr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ?? DEFAULT_FIT.lr,
+    lr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ?? defaultFitLr(optimizer),
     loss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], losses) ?? DEFAULT_FIT.loss,
-    optimizer: choiceFlag(NAME, 'fit-optimizer', v['fit-optimizer'], ['sgd', 'adam'] as const) ?? DEFAULT_FIT.optimizer,
+    optimizer,
     init: DEFAULT_FIT.init,
     rowNormalize: v['row-normalize'] === true,
     t: numberFlag(NAME, 't', v.t, { min: 0, exclusiveMin: true }),
@@ -220,7 +226,8 @@ function parse(args: string[]): RetrievalArgs {
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
-      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? DEFAULT_PLUS_FIT.lr,
+      // The plain step's U-Hop+ lr was 10 (lse is divided by S); a relative step needs no such factor.
+      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? (optimizer === 'sgd' ? 10 : optimizer === 'normalized' ? DEFAULT_PLUS_FIT.lr : defaultFitLr(optimizer)),
     },
     plusFactor: numberFlag(NAME, 'plus-factor', v['plus-factor'], { min: 1 }),
   };

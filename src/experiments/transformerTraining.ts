@@ -10,6 +10,7 @@ import type { SeparationKind } from '../ops/types.js';
 import type { UHopArgs } from '../layers/hopfieldCore.js';
 import { meanStd } from './report.js';
 import { seededRandom } from '../data/random.js';
+import { defaultFitLr, type FitOptimizer } from '../ops/fit.js';
 
 // ---------------------------------------------------------------------------------------
 // Attention variants
@@ -57,8 +58,10 @@ export function parseVariant(name: string): AttentionVariant {
 export interface UHopExperimentOptions {
   /** Stage-I steps per call. Default 5 (the layers' default). */
   fitSteps?: number;
-  /** Stage-I learning rate. Default 0.1. */
+  /** Stage-I step size. Default: the step rule's (0.5 relative for 'normalized', 0.1 for 'sgd' / 'adam'). */
   fitLr?: number;
+  /** Stage-I step rule: 'normalized' (default, the layers'), 'sgd' (the plain step used before) or 'adam'. */
+  fitOptimizer?: FitOptimizer;
   /** Stage-I loss. Default 'lse'. */
   separationLoss?: UHopArgs['separationLoss'];
   /** Feature dimension D (U-Hop+ when > key dim). Default: the key dim. */
@@ -69,7 +72,8 @@ export interface UHopExperimentOptions {
 export function withUHopDefaults(options: UHopExperimentOptions): UHopExperimentOptions {
   return {
     fitSteps: options.fitSteps ?? 5,
-    fitLr: options.fitLr ?? 0.1,
+    fitOptimizer: options.fitOptimizer ?? 'normalized',
+    fitLr: options.fitLr ?? defaultFitLr(options.fitOptimizer ?? 'normalized'),
     separationLoss: options.separationLoss ?? 'lse',
     ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
   };
@@ -83,6 +87,7 @@ export function variantLayerOptions(v: AttentionVariant, u: UHopExperimentOption
     if (v.noFit) out.fitSteps = 0;
     else if (u.fitSteps !== undefined) out.fitSteps = u.fitSteps;
     if (u.fitLr !== undefined) out.fitLr = u.fitLr;
+    if (u.fitOptimizer !== undefined) out.fitOptimizer = u.fitOptimizer;
     if (u.separationLoss !== undefined) out.separationLoss = u.separationLoss;
     if (u.featureDim !== undefined) out.featureDim = u.featureDim;
   }

@@ -228,6 +228,7 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
       alternations,
       fitSteps: uhopOpts.fitSteps!,
       fitLr: uhopOpts.fitLr!,
+      fitOptimizer: uhopOpts.fitOptimizer!,
       separationLoss: uhopOpts.separationLoss!,
       featureDim: options.featureDim ?? null,
     },
