@@ -221,6 +221,8 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
       'uhop-sparse',
       'uhop-entmax15',
       'uhop+',
+      'uhop-global',
+      'uhop-global-fit',
     ]);
   });
 });
@@ -282,7 +284,7 @@ describe('uhop CLI', () => {
       assert.match(c.io.out, /Retrieval error vs memory size M \(mean ± std over 2 seeds\)/);
       assert.match(c.io.out, /method\s+M=6\s+M=12/);
       assert.match(c.io.out, /Retrieval error vs Gaussian noise std at M=6/);
-      assert.match(c.io.out, /U-Hop  Stage I: D=16, 3 steps sgd lr 0.1, uniform loss/);
+      assert.match(c.io.out, /U-Hop  Stage I: D=16, 3 steps normalized lr 0.5, uniform loss/);
       const json = JSON.parse(readFileSync(join(dir, 'tiny.json'), 'utf8'));
       assert.equal(json.capacity.length, 4);
       assert.equal(json.config.fit.steps, 3);
