@@ -6,7 +6,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/backend.js';
+import { initBackend } from '../../src/node/backend.js';
 import { seededRandom } from '../../src/data/random.js';
 import type { Bag, MilDataset } from '../../src/data/mil.js';
 import { MIL_CONFIGS, runMilBenchmark, type MilConfig } from '../../src/experiments/mil.js';
