@@ -9,8 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { LayerArgs, Kwargs } from '../layers/keras.js';
 import type { Shape } from '@tensorflow/tfjs-layers';
 
 type Tensor = tf.Tensor;
