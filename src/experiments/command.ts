@@ -169,19 +169,21 @@ export const UHOP_FIT_OPTIONS = {
   'fit-steps': { type: 'string' },
   'fit-lr': { type: 'string' },
   'fit-loss': { type: 'string' },
+  'fit-optimizer': { type: 'string' },
   'feature-dim': { type: 'string' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 /** The experiment options of {@link UHOP_FIT_OPTIONS} (undefined where a flag is not given). */
 export function uhopFitFlags(
   command: string,
-  v: { 'fit-steps'?: string; 'fit-lr'?: string; 'fit-loss'?: string; 'feature-dim'?: string },
-): { fitSteps?: number; fitLr?: number; separationLoss?: 'lse' | 'uniform' | 'worst-pair'; featureDim?: number } {
+  v: { 'fit-steps'?: string; 'fit-lr'?: string; 'fit-loss'?: string; 'fit-optimizer'?: string; 'feature-dim'?: string },
+): { fitSteps?: number; fitLr?: number; separationLoss?: 'lse' | 'uniform' | 'worst-pair'; fitOptimizer?: 'normalized' | 'sgd' | 'adam'; featureDim?: number } {
   const int = intFlags(command, v);
   return {
     fitSteps: int('fit-steps', 0),
     fitLr: numberFlag(command, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
     separationLoss: choiceFlag(command, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
+    fitOptimizer: choiceFlag(command, 'fit-optimizer', v['fit-optimizer'], ['normalized', 'sgd', 'adam'] as const),
     featureDim: int('feature-dim'),
   };
 }

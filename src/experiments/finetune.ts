@@ -10,7 +10,10 @@
  *      branch B ("U-Hop"): `replaceAttention(loaded, {featureMap: 'linear', ...})` (same
  *      projection weights, Phi0 = identity, so only the per-call Phi fit changes the
  *      attention), then train it for the same `finetuneEpochs` epochs;
- *   both branches with a fresh Adam of the same learning rate and the same batch order.
+ *      branch C ("U-Hop, fitSteps 0", the control arm): the same swap with fitSteps 0, so
+ *      Phi0 (identity at the swap, then trained) is the only change; it separates what the
+ *      per-call fit adds from what the extra trainable kernel adds;
+ *   all branches with a fresh Adam of the same learning rate and the same batch order.
  * Reported: test accuracy after pretraining, right after the swap (no training), and after
  * the fine-tuning of each branch; seconds per epoch of each branch.
  *
@@ -81,6 +84,8 @@ export interface FinetuneRun {
   pretrainCurve: EpochRecord[];
   continueCurve: EpochRecord[];
   uhopCurve: EpochRecord[];
+  /** The control arm: the same swap with fitSteps 0 (Phi0 trained, no per-call fit). */
+  nofitCurve: EpochRecord[];
 }
 
 export interface FinetuneResults {
@@ -92,8 +97,11 @@ export interface FinetuneResults {
     swapped: { mean: number; std: number };
     continued: { mean: number; std: number };
     uhop: { mean: number; std: number };
+    /** The control arm (fitSteps 0). */
+    nofit: { mean: number; std: number };
     continueSecondsPerEpoch: number;
     uhopSecondsPerEpoch: number;
+    nofitSecondsPerEpoch: number;
   };
   wallSeconds: number;
 }
@@ -141,6 +149,12 @@ function setupTask(o: FinetuneExperimentOptions, seed: number): TaskSetup {
   };
 }
 
+/** The first (at most) 64 test examples: what the save/load round trip is checked on. */
+function probeOf(x: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+  const n = Math.min(64, (Array.isArray(x) ? x[0] : x).shape[0]);
+  return Array.isArray(x) ? x.map((t) => tf.slice(t, 0, n)) : tf.slice(x, 0, n);
+}
+
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
@@ -160,7 +174,9 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
   const task = options.task ?? 'recall';
   if (task !== 'recall' && task !== 'vision') throw new Error(`${fn}: task must be 'recall' or 'vision', got '${String(task)}'`);
   const variant = parseVariant(options.variant ?? 'uhop');
-  if (!variant.uhop) throw new Error(`${fn}: variant must be a U-Hop variant ('uhop' or 'uhop-<separation>'), got '${variant.name}'`);
+  if (!variant.uhop || variant.noFit) {
+    throw new Error(`${fn}: variant must be a fitted U-Hop variant ('uhop' or 'uhop-<separation>'; the fitSteps-0 control branch always runs), got '${variant.name}'`);
+  }
   const int = (v: number, name: string, min = 1) => checkIntOption(fn, v, name, min);
   const seeds = seedList(fn, options.seeds, 2);
   const pretrainEpochs = int(options.pretrainEpochs ?? 3, 'pretrainEpochs');
@@ -172,7 +188,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
   const swapOptions = variantLayerOptions(variant, uhop);
   const ownDir = options.checkpointDir == null;
   const root = options.checkpointDir ?? mkdtempSync(join(tmpdir(), 'uhop-finetune-'));
-  const total = seeds.length * (pretrainEpochs + 2 * finetuneEpochs);
+  const total = seeds.length * (pretrainEpochs + 3 * finetuneEpochs);
   let done = 0;
   const tick = (status: string) => options.onProgress?.({ done: ++done, total, status });
   const runs: FinetuneRun[] = [];
@@ -196,7 +212,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
             // 2. Save it.
             await saveModel(base, dir);
             const x = setup.data.xTest;
-            const probe = Array.isArray(x) ? x.map((t) => tf.slice(t, 0, 64)) : tf.slice(x, 0, 64);
+            const probe = probeOf(x);
             const ref = base.predict(probe) as tf.Tensor;
             tf.dispose(probe);
             return { pretrainCurve: curve, reference: ref };
@@ -207,8 +223,9 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
         // 2. ... and load it back (twice: one copy per branch).
         const loadedA = await loadModel(dir);
         const loadedB = await loadModel(dir);
+        const loadedC = await loadModel(dir);
         const x = setup.data.xTest;
-        const probe = Array.isArray(x) ? x.map((t) => tf.slice(t, 0, 64)) : tf.slice(x, 0, 64);
+        const probe = probeOf(x);
         const again = loadedA.predict(probe) as tf.Tensor;
         const roundTripMaxDiff = maxAbsDiff(again, reference);
         tf.dispose([probe, again, reference]);
@@ -216,6 +233,9 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
         const swapped = replaceAttention(loadedB, swapOptions);
         loadedB.dispose();
         const swappedAcc = accuracy(swapped, setup.data.xTest, setup.data.testLabels);
+        // 3C. The control arm: the same swap with fitSteps 0.
+        const swappedNofit = replaceAttention(loadedC, { ...swapOptions, fitSteps: 0 });
+        loadedC.dispose();
         const branch = async (model: tfl.LayersModel, name: string) =>
           withSeed(seed + 7919, async () => {
             model.compile({ optimizer: tf.train.adam(finetuneLr), loss: 'sparseCategoricalCrossentropy' });
@@ -229,6 +249,8 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
         loadedA.dispose();
         const uhopCurve = await branch(swapped, variant.name);
         swapped.dispose();
+        const nofitCurve = await branch(swappedNofit, `${variant.name}, fitSteps 0`);
+        swappedNofit.dispose();
         runs.push({
           seed,
           pretrained: pretrainCurve[pretrainCurve.length - 1].testAcc,
@@ -237,6 +259,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
           pretrainCurve,
           continueCurve,
           uhopCurve,
+          nofitCurve,
         });
       } finally {
         setup.dispose();
@@ -273,8 +296,10 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
       swapped: meanStd(runs.map((r) => r.swapped)),
       continued: meanStd(runs.map((r) => last(r.continueCurve))),
       uhop: meanStd(runs.map((r) => last(r.uhopCurve))),
+      nofit: meanStd(runs.map((r) => last(r.nofitCurve))),
       continueSecondsPerEpoch: secs(runs.map((r) => r.continueCurve)),
       uhopSecondsPerEpoch: secs(runs.map((r) => r.uhopCurve)),
+      nofitSecondsPerEpoch: secs(runs.map((r) => r.nofitCurve)),
     },
     wallSeconds: (performance.now() - t0) / 1000,
   };

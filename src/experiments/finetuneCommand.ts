@@ -54,8 +54,10 @@ const HELP = `Usage: uhop finetune [options]
 
 U-Hop as a drop-in for attention after training: a small transformer is trained with
 standard MultiHeadAttention, saved with saveModel and loaded with loadModel; one copy keeps
-training as it is ("continue"), the other has its attention replaced by U-Hop with
-replaceAttention (same projection weights) and is fine-tuned for the same number of epochs.
+training as it is ("continue"), the second has its attention replaced by U-Hop with
+replaceAttention (same projection weights) and is fine-tuned for the same number of epochs,
+and the third (the control arm) gets the same swap with fitSteps 0: Phi0 trained, never
+fitted, which tells what the per-call fit adds over the extra trainable kernel.
 Prints test accuracy after pretraining, right after the swap, and after each branch.
 
 Task:
@@ -77,8 +79,12 @@ Training:
   --dim D / --heads H  token width and heads (16 and 1 for recall, 32 and 2 for vision)
 
 U-Hop:
-  --fit-steps N        Stage-I steps per call (default 5)
-  --fit-lr LR          (default 0.1)
+  --fit-steps N        Stage-I steps per call of the U-Hop branch (default 5; the control
+                       branch always 0)
+  --fit-lr LR          Stage-I step size (default: 0.5, relative, for normalized; 0.1 for
+                       sgd and adam)
+  --fit-optimizer NAME normalized (default: relative step with per-set backtracking), sgd
+                       (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)
 
@@ -104,7 +110,8 @@ function parse(args: string[]): FinetuneArgs {
   if (v.attention !== undefined) {
     let ok = false;
     try {
-      ok = parseVariant(v.attention).uhop;
+      const parsed = parseVariant(v.attention);
+      ok = parsed.uhop && !parsed.noFit;
     } catch (e) {
       throw new UsageError(`uhop ${NAME}: --attention: ${(e as Error).message}`);
     }
@@ -142,7 +149,7 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
   out.write(
     `task: ${String(c.describe)}\n` +
       `pretrain ${String(c.pretrainEpochs)} epochs with MultiHeadAttention (Adam lr ${String(c.lr)}), then ${String(c.finetuneEpochs)} epochs per branch (Adam lr ${String(c.finetuneLr)}); ` +
-      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
+      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, ${String(c.fitOptimizer)} lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
   );
   out.write('Test accuracy % per seed\n');
   const rows = res.runs.map((r) => ({
@@ -150,6 +157,7 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
     pretrained: (100 * r.pretrained).toFixed(1),
     'after swap': (100 * r.swapped).toFixed(1),
     'continue MHA': (100 * r.continueCurve[r.continueCurve.length - 1].testAcc).toFixed(1),
+    [`${c.variant}, fitSteps 0 fine-tuned`]: (100 * r.nofitCurve[r.nofitCurve.length - 1].testAcc).toFixed(1),
     [`${c.variant} fine-tuned`]: (100 * r.uhopCurve[r.uhopCurve.length - 1].testAcc).toFixed(1),
     'save/load max|diff|': r.roundTripMaxDiff.toExponential(1),
   }));
@@ -159,14 +167,17 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
     pretrained: pct(s.pretrained),
     'after swap': pct(s.swapped),
     'continue MHA': pct(s.continued),
+    [`${c.variant}, fitSteps 0 fine-tuned`]: pct(s.nofit),
     [`${c.variant} fine-tuned`]: pct(s.uhop),
     'save/load max|diff|': '',
   });
   printTable(rows, labelledColumns(rows, 'seed'), out);
-  out.write(`\nseconds per epoch: continue MHA ${s.continueSecondsPerEpoch.toFixed(1)}, ${c.variant} ${s.uhopSecondsPerEpoch.toFixed(1)}\n`);
+  out.write(
+    `\nseconds per epoch: continue MHA ${s.continueSecondsPerEpoch.toFixed(1)}, ${c.variant} fitSteps 0 ${s.nofitSecondsPerEpoch.toFixed(1)}, ${c.variant} ${s.uhopSecondsPerEpoch.toFixed(1)}\n`,
+  );
 }
 
-/** Writes `<name>.json` and `<name>-curves.svg` (pretraining, then both branches). */
+/** Writes `<name>.json` and `<name>-curves.svg` (pretraining, then the three branches). */
 export async function writeFinetuneFiles(res: FinetuneResults, dir: string, name: string): Promise<string[]> {
   const paths = [writeResults(dir, name, res)];
   const P = Number(res.config.pretrainEpochs);
@@ -183,6 +194,8 @@ export async function writeFinetuneFiles(res: FinetuneResults, dir: string, name
   const startAcc = res.runs.map((r) => r.pretrained);
   add('continue MultiHeadAttention', res.runs.map((r) => r.continueCurve), P, { epoch: P, acc: startAcc });
   add(`replaceAttention -> ${res.config.variant}`, res.runs.map((r) => r.uhopCurve), P, { epoch: P, acc: res.runs.map((r) => r.swapped) });
+  // fitSteps 0 with Phi0 = identity predicts what the loaded model predicts, so it starts at `pretrained`.
+  add(`replaceAttention -> ${res.config.variant}, fitSteps 0`, res.runs.map((r) => r.nofitCurve), P, { epoch: P, acc: startAcc });
   const svg = await lineChartSvg({
     data,
     x: 'epoch',

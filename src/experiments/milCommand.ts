@@ -69,6 +69,7 @@ const OPTIONS = {
   'fit-steps': { type: 'string' },
   'fit-lr': { type: 'string' },
   'fit-loss': { type: 'string' },
+  'fit-optimizer': { type: 'string' },
   'feature-dim': { type: 'string' },
   'no-standardize': { type: 'boolean' },
   refit: { type: 'boolean' },
@@ -139,6 +140,9 @@ Training (defaults: the data set's fixed configuration, see the README):
 Hopfield pooling:
   --heads H  --hidden-size D  --quantity Q  --beta B
   --fit-steps N  --fit-lr LR  --fit-loss uniform|worst-pair|lse  --feature-dim D   (U-Hop)
+  --fit-optimizer normalized|sgd|adam   (U-Hop's step rule; the runs before the 'normalized'
+                       rule are '--fit-optimizer sgd --fit-lr 0.1', MUSK1 '--fit-lr 10',
+                       Elephant also '--fit-loss uniform')
 
 Output:
   --out DIR            folder of the JSON and SVG (default results/mil); every finished fold
@@ -217,6 +221,7 @@ function parse(args: string[]): MilArgs {
     fitSteps: numberFlag(NAME, 'fit-steps', v['fit-steps'], { min: 0, integer: true }),
     fitLr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }),
     separationLoss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], ['uniform', 'worst-pair', 'lse'] as const),
+    fitOptimizer: choiceFlag(NAME, 'fit-optimizer', v['fit-optimizer'], ['normalized', 'sgd', 'adam'] as const),
     featureDim: numberFlag(NAME, 'feature-dim', v['feature-dim'], { min: 1, integer: true }),
   };
   const overrides: MilConfigPatch = {

@@ -110,27 +110,30 @@ export interface RecallModelOptions extends EncoderAttentionOptions {
  * ```
  */
 export function recallModel(o: RecallModelOptions): tfl.LayersModel {
-  const { pairs, numKeys, numValues, dModel = 32, numLayers = 1, mlpDim, ...attention } = o;
+  const { pairs, numKeys, numValues, dModel = 32, numLayers = 1, mlpDim, seed, ...attention } = o;
   const L = pairs + 1;
+  // With a seed: the embeddings from seed + 1 and + 2, the blocks from seed + 1000, the head from seed + 100000.
+  const table = (k: number) => (seed === undefined ? {} : { embeddingsInitializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: seed + k } } });
   const keyIds = tfl.input({ shape: [L], dtype: 'int32', name: 'keys' });
   const valueIds = tfl.input({ shape: [L], dtype: 'int32', name: 'values' });
-  const k = new TokenEmbedding({ inputDim: numKeys, outputDim: dModel, name: 'key_embedding' }).apply(keyIds) as tfl.SymbolicTensor;
-  const v = new TokenEmbedding({ inputDim: numValues + 1, outputDim: dModel, name: 'value_embedding' }).apply(valueIds) as tfl.SymbolicTensor;
+  const k = new TokenEmbedding({ inputDim: numKeys, outputDim: dModel, name: 'key_embedding', ...table(1) }).apply(keyIds) as tfl.SymbolicTensor;
+  const v = new TokenEmbedding({ inputDim: numValues + 1, outputDim: dModel, name: 'value_embedding', ...table(2) }).apply(valueIds) as tfl.SymbolicTensor;
   let h = tfl.layers.add({ name: 'pair_tokens' }).apply([k, v]) as tfl.SymbolicTensor;
-  h = encoderStack(h, { numLayers, ...(mlpDim ? { mlpDim } : {}), attention: 'uhop-attention', ...attention });
+  h = encoderStack(h, { numLayers, ...(mlpDim ? { mlpDim } : {}), attention: 'uhop-attention', ...attention, ...(seed === undefined ? {} : { seed: seed + 1000 }) });
   const q = new SelectToken({ index: -1, name: 'query_token' }).apply(h) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ units: numValues, activation: 'softmax', name: 'classifier' }).apply(q) as tfl.SymbolicTensor;
+  const head = seed === undefined ? {} : { kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 100000 }) };
+  const out = tfl.layers.dense({ units: numValues, activation: 'softmax', name: 'classifier', ...head }).apply(q) as tfl.SymbolicTensor;
   return tfl.model({ inputs: [keyIds, valueIds], outputs: out, name: 'recall' });
 }
 
 export const DEFAULT_RECALL_PAIRS = [4, 8, 16, 32];
-export const DEFAULT_RECALL_VARIANTS = ['softmax', 'uhop'];
+export const DEFAULT_RECALL_VARIANTS = ['softmax', 'uhop-nofit', 'uhop'];
 
 /** Options of {@link runRecallExperiment}. */
 export interface RecallExperimentOptions extends UHopExperimentOptions {
   /** Numbers of stored pairs. Default 4, 8, 16, 32. */
   pairs?: number[];
-  /** Attention variants (see parseVariant). Default softmax, uhop. */
+  /** Attention variants (see parseVariant). Default softmax, uhop-nofit (the control arm: U-Hop with fitSteps 0), uhop. */
   variants?: string[];
   /** Distinct keys. Default 64. */
   numKeys?: number;
@@ -191,6 +194,7 @@ export interface RecallResults {
     numLayers: number;
     fitSteps: number;
     fitLr: number;
+    fitOptimizer: string;
     separationLoss: string;
     featureDim: number | null;
   };
@@ -292,6 +296,7 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
       numLayers,
       fitSteps: uhop.fitSteps!,
       fitLr: uhop.fitLr!,
+      fitOptimizer: uhop.fitOptimizer!,
       separationLoss: uhop.separationLoss!,
       featureDim: options.featureDim ?? null,
     },

@@ -64,7 +64,9 @@ Task:
 
 Comparison:
   --attention LIST     variants: a separation optionally prefixed by uhop- ('uhop' =
-                       uhop-softmax), default ${DEFAULT_RECALL_VARIANTS.join(',')}
+                       uhop-softmax) or uhop-nofit- (the same U-Hop layer with fitSteps 0:
+                       Phi0 trained, never fitted; the control arm), default
+                       ${DEFAULT_RECALL_VARIANTS.join(',')}
   --seeds N            seeds 0..N-1 (default 2)
   --epochs N           (default 6)
   --batch-size N       (default 64)
@@ -74,8 +76,11 @@ Comparison:
   --layers N           encoder blocks (default 1)
 
 U-Hop:
-  --fit-steps N        Stage-I steps per call (default 5)
-  --fit-lr LR          (default 0.1)
+  --fit-steps N        Stage-I steps per call (default 5; uhop-nofit always 0)
+  --fit-lr LR          Stage-I step size (default: 0.5, relative, for normalized; 0.1 for
+                       sgd and adam)
+  --fit-optimizer NAME normalized (default: relative step with per-set backtracking), sgd
+                       (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)
 
@@ -128,7 +133,7 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
   out.write(
     `task: ${c.numKeys} keys, ${c.numValues} values (chance ${(100 / c.numValues).toFixed(1)}%), ${c.trainSize} train / ${c.testSize} test problems per setting\n` +
       `model: pair tokens, ${c.numLayers} encoder block(s) of width ${c.dModel}, ${c.numHeads} heads; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
-      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (lr ${c.fitLr}) per call\n\n`,
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${c.fitOptimizer}, lr ${c.fitLr}) per call\n\n`,
   );
   out.write(`Test accuracy % after ${c.epochs} epochs (mean ± std over ${c.seeds.length} seeds)\n`);
   const rows = c.variants.map((variant) => {

@@ -10,6 +10,7 @@ import type { SeparationKind } from '../ops/types.js';
 import type { UHopArgs } from '../layers/hopfieldCore.js';
 import { meanStd } from './report.js';
 import { seededRandom } from '../data/random.js';
+import { defaultFitLr, type FitOptimizer } from '../ops/fit.js';
 
 // ---------------------------------------------------------------------------------------
 // Attention variants
@@ -19,37 +20,48 @@ export interface AttentionVariant {
   /** The name it was parsed from, e.g. 'uhop-sparsemax'. */
   name: string;
   separation: SeparationKind;
-  /** True = U-Hop (featureMap 'linear', fitted per memory set in every call). */
+  /** True = U-Hop (featureMap 'linear', Phi0 trained; fitted per memory set in every call unless `noFit`). */
   uhop: boolean;
+  /**
+   * True = the control arm 'uhop-nofit...': the same U-Hop layer with fitSteps 0, so Phi0 is
+   * trained by the task loss but never fitted on a call's keys. It separates what the per-call
+   * fit adds from what the extra trainable kernel Phi0 adds.
+   */
+  noFit: boolean;
 }
 
 /**
  * Parses an attention variant name: a separation ('softmax', 'sparsemax', 'entmax15', ...)
- * optionally prefixed by 'uhop-'; 'uhop' alone is 'uhop-softmax'.
+ * optionally prefixed by 'uhop-' (U-Hop) or 'uhop-nofit-' (the same layer with fitSteps 0);
+ * 'uhop' alone is 'uhop-softmax', 'uhop-nofit' alone is 'uhop-nofit-softmax'.
  *
  * @example
  * ```ts
- * parseVariant('uhop-sparsemax');   // { name: 'uhop-sparsemax', separation: 'sparsemax', uhop: true }
+ * parseVariant('uhop-sparsemax');   // { name: 'uhop-sparsemax', separation: 'sparsemax', uhop: true, noFit: false }
+ * parseVariant('uhop-nofit');       // { name: 'uhop-nofit', separation: 'softmax', uhop: true, noFit: true }
  * ```
  */
 export function parseVariant(name: string): AttentionVariant {
   const n = name.trim();
-  const uhop = n === 'uhop' || n.startsWith('uhop-');
-  const sep = n === 'uhop' ? 'softmax' : uhop ? n.slice(5) : n;
+  const noFit = n === 'uhop-nofit' || n.startsWith('uhop-nofit-');
+  const uhop = noFit || n === 'uhop' || n.startsWith('uhop-');
+  const sep = n === 'uhop' || n === 'uhop-nofit' ? 'softmax' : noFit ? n.slice('uhop-nofit-'.length) : uhop ? n.slice(5) : n;
   if (!SEPARATION_KINDS.includes(sep as SeparationKind)) {
     throw new Error(
-      `attention variant '${name}': expected a separation (${SEPARATION_KINDS.join(', ')}) optionally prefixed by 'uhop-' (or 'uhop' alone for U-Hop with softmax)`,
+      `attention variant '${name}': expected a separation (${SEPARATION_KINDS.join(', ')}) optionally prefixed by 'uhop-' or 'uhop-nofit-' (or 'uhop' / 'uhop-nofit' alone for softmax)`,
     );
   }
-  return { name: n, separation: sep as SeparationKind, uhop };
+  return { name: n, separation: sep as SeparationKind, uhop, noFit };
 }
 
 /** The U-Hop options of the experiments (passed through to the layers). */
 export interface UHopExperimentOptions {
   /** Stage-I steps per call. Default 5 (the layers' default). */
   fitSteps?: number;
-  /** Stage-I learning rate. Default 0.1. */
+  /** Stage-I step size. Default: the step rule's (0.5 relative for 'normalized', 0.1 for 'sgd' / 'adam'). */
   fitLr?: number;
+  /** Stage-I step rule: 'normalized' (default, the layers'), 'sgd' (the plain step used before) or 'adam'. */
+  fitOptimizer?: FitOptimizer;
   /** Stage-I loss. Default 'lse'. */
   separationLoss?: UHopArgs['separationLoss'];
   /** Feature dimension D (U-Hop+ when > key dim). Default: the key dim. */
@@ -60,19 +72,22 @@ export interface UHopExperimentOptions {
 export function withUHopDefaults(options: UHopExperimentOptions): UHopExperimentOptions {
   return {
     fitSteps: options.fitSteps ?? 5,
-    fitLr: options.fitLr ?? 0.1,
+    fitOptimizer: options.fitOptimizer ?? 'normalized',
+    fitLr: options.fitLr ?? defaultFitLr(options.fitOptimizer ?? 'normalized'),
     separationLoss: options.separationLoss ?? 'lse',
     ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
   };
 }
 
-/** The layer options of a variant: the separation and, for U-Hop, the feature map and its fit. */
+/** The layer options of a variant: the separation and, for U-Hop, the feature map and its fit (fitSteps 0 for 'uhop-nofit'). */
 export function variantLayerOptions(v: AttentionVariant, u: UHopExperimentOptions = {}): { separation: SeparationKind } & UHopArgs {
   const out: { separation: SeparationKind } & UHopArgs = { separation: v.separation };
   if (v.uhop) {
     out.featureMap = 'linear';
-    if (u.fitSteps !== undefined) out.fitSteps = u.fitSteps;
+    if (v.noFit) out.fitSteps = 0;
+    else if (u.fitSteps !== undefined) out.fitSteps = u.fitSteps;
     if (u.fitLr !== undefined) out.fitLr = u.fitLr;
+    if (u.fitOptimizer !== undefined) out.fitOptimizer = u.fitOptimizer;
     if (u.separationLoss !== undefined) out.separationLoss = u.separationLoss;
     if (u.featureDim !== undefined) out.featureDim = u.featureDim;
   }

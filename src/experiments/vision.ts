@@ -29,7 +29,7 @@ import {
 } from './transformerTraining.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-export const DEFAULT_VISION_VARIANTS = ['softmax', 'uhop', 'sparsemax', 'uhop-sparsemax'];
+export const DEFAULT_VISION_VARIANTS = ['softmax', 'uhop-nofit', 'uhop', 'sparsemax', 'uhop-nofit-sparsemax', 'uhop-sparsemax'];
 
 /** Options of {@link runVisionExperiment} (every field has a default small enough for a laptop CPU). */
 export interface VisionExperimentOptions extends UHopExperimentOptions {
@@ -39,7 +39,7 @@ export interface VisionExperimentOptions extends UHopExperimentOptions {
   trainSize?: number;
   /** Test images (the first N of the test split). Default 1000. */
   testSize?: number;
-  /** Attention variants. Default softmax, uhop, sparsemax, uhop-sparsemax. */
+  /** Attention variants (see parseVariant). Default softmax, uhop-nofit, uhop, sparsemax, uhop-nofit-sparsemax, uhop-sparsemax ('uhop-nofit...' = U-Hop with fitSteps 0, the control arm). */
   variants?: string[];
   /** Number of seeds (0 .. seeds-1) or an explicit list. Default 3. */
   seeds?: number | number[];
@@ -228,6 +228,7 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
       alternations,
       fitSteps: uhopOpts.fitSteps!,
       fitLr: uhopOpts.fitLr!,
+      fitOptimizer: uhopOpts.fitOptimizer!,
       separationLoss: uhopOpts.separationLoss!,
       featureDim: options.featureDim ?? null,
     },

@@ -62,8 +62,9 @@ Data:
 
 Comparison:
   --attention LIST     variants: a separation (softmax, sparsemax, entmax15, ...), optionally
-                       prefixed by uhop- ('uhop' = uhop-softmax)
-                       (default ${DEFAULT_VISION_VARIANTS.join(',')})
+                       prefixed by uhop- ('uhop' = uhop-softmax) or uhop-nofit- (the same
+                       U-Hop layer with fitSteps 0: Phi0 trained, never fitted; the control
+                       arm) (default ${DEFAULT_VISION_VARIANTS.join(',')})
   --seeds N            seeds 0..N-1 (default 3)
   --epochs N           training epochs (default 6)
   --batch-size N       (default 64)
@@ -78,8 +79,11 @@ Model:
   --pooling NAME       mean (default), cls or hopfield
 
 U-Hop (variants uhop-*):
-  --fit-steps N        Stage-I steps per call (default 5)
-  --fit-lr LR          Stage-I learning rate (default 0.1)
+  --fit-steps N        Stage-I steps per call (default 5; uhop-nofit-* always 0)
+  --fit-lr LR          Stage-I step size (default: 0.5, relative, for normalized; 0.1 for
+                       sgd and adam)
+  --fit-optimizer NAME normalized (default: relative step with per-set backtracking), sgd
+                       (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim; larger = U-Hop+)
   --alternate N        also alternate N Phi epochs over the training set with the first task
@@ -94,7 +98,7 @@ Output:
 ${COMMON_HELP}
 
 Examples:
-  uhop vision                                          # MNIST, 4 variants x 3 seeds (minutes)
+  uhop vision                                          # MNIST, 6 variants x 3 seeds (minutes)
   uhop vision --dataset fashion-mnist --attention softmax,uhop --seeds 5 --epochs 6
   uhop vision --encoder transformer --layers 2 --pooling cls
 `;
@@ -139,7 +143,7 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
   out.write(
     `data: ${c.dataSource}, ${c.trainSize} train / ${c.testSize} test images, ${c.numClasses} classes\n` +
       `model: ${model}, ${c.pooling} pooling; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
-      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (lr ${c.fitLr}) per call` +
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${String(c.fitOptimizer)}, lr ${c.fitLr}) per call` +
       `${c.alternations ? `, ${c.alternations} alternating Phi epochs` : ''}\n\n`,
   );
   out.write(`Test accuracy % (mean ± std over ${c.seeds.length} seeds) after each epoch\n`);

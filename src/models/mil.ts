@@ -14,6 +14,7 @@ import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPoo
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
 import { InstanceDense } from './instanceDense.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
+import { SeededDropout } from './seededDropout.js';
 
 /** Bag poolings {@link milClassifier} can build. */
 export type MilPoolingKind = 'hopfield' | 'attention' | 'gated-attention' | 'mean' | 'max';
@@ -52,9 +53,10 @@ export interface MilClassifierOptions {
    */
   weightDecay?: number;
   /**
-   * Seed of the weight initializers and of the bag-dropout stream. Default: unseeded. The
-   * Dense dropout layers stay unseeded on purpose: a seeded tfjs Dropout draws the same mask
-   * at every step.
+   * Seed of the weight initializers, of the dropout masks and of the bag-dropout stream, so
+   * that a model built and trained twice with the same seed (and `trainMilModel`'s seed) gives
+   * the same numbers. The dropout layers are {@link SeededDropout}s: a seeded tfjs Dropout
+   * would draw the same mask at every step. Default: unseeded.
    */
   seed?: number;
   /** Model name. Default 'mil_<pooling>'. */
@@ -110,6 +112,9 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
 
   let seedCounter = 0;
   const nextSeed = () => (seed === undefined ? undefined : seed + 1000 * ++seedCounter);
+  // The dropout streams get seeds of their own (offset 500), so the initializers' seeds stay
+  // those of models built before the dropout was seeded.
+  const dropoutSeed = (k: number) => (seed === undefined ? undefined : seed + 1000 * k + 500);
   const l2 = weightDecay / 2;
   const kernelRegularizer = l2 > 0 ? tfl.regularizers.l2({ l2 }) : undefined;
 
@@ -119,7 +124,7 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
   let h = new MaskPadding({ name: 'mask_padding' }).apply([x, mask]) as tfl.SymbolicTensor;
   hidden.forEach((units, i) => {
     h = new InstanceDense({ units, activation: 'relu', l2, seed: nextSeed(), name: `instance_dense_${i}` }).apply(h) as tfl.SymbolicTensor;
-    if (dropout > 0) h = tfl.layers.dropout({ rate: dropout, name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
+    if (dropout > 0) h = new SeededDropout({ rate: dropout, seed: dropoutSeed(i), name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
   });
   let m: tfl.SymbolicTensor = mask;
   if (bagDropout > 0) m = new BagDropout({ rate: bagDropout, seed: nextSeed(), name: 'bag_dropout' }).apply(m) as tfl.SymbolicTensor;
@@ -142,7 +147,7 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
       z = hopfieldPooling(h, m, options.hopfield ?? {}, l2, nextSeed());
       break;
   }
-  if (dropout > 0) z = tfl.layers.dropout({ rate: dropout, name: 'bag_embedding_dropout' }).apply(z) as tfl.SymbolicTensor;
+  if (dropout > 0) z = new SeededDropout({ rate: dropout, seed: dropoutSeed(hidden.length), name: 'bag_embedding_dropout' }).apply(z) as tfl.SymbolicTensor;
   const y = tfl.layers
     .dense({ units: 1, activation: 'sigmoid', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: 'bag_output' })
     .apply(z) as tfl.SymbolicTensor;

@@ -30,3 +30,4 @@ export {
   type MilEpochLog,
   type BagBatch,
 } from './milTraining.js';
+export { SeededDropout, mixSeed, type SeededDropoutArgs } from './seededDropout.js';

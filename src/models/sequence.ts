@@ -14,6 +14,7 @@ import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from '.
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
 import { ENCODER_STACK_KEYS } from './transformer.js';
+import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
 /**
  * How the encoded sequence becomes one vector:
@@ -38,6 +39,8 @@ export interface HopfieldPoolingOptions extends UHopArgs {
   similarity?: SimilarityKind;
   /** beta. Default 1/sqrt(d / numHeads). */
   beta?: number;
+  /** Seed of the pooling's initializers. Default: derived from the classifier's `seed` (unseeded without one). */
+  seed?: number;
 }
 
 /** Options of {@link sequenceClassifier}. */
@@ -91,9 +94,10 @@ export function checkClassifierHead(options: Pick<SequenceClassifierOptions, 'po
  * Prepends the class token (pooling 'cls') to `n` tokens [B, n, d] and adds the learned positions.
  * @internal shared with the vision classifier
  */
-export function addClassAndPositions(h: tfl.SymbolicTensor, pooling: PoolingKind, n: number): tfl.SymbolicTensor {
+export function addClassAndPositions(h: tfl.SymbolicTensor, pooling: PoolingKind, n: number, seed?: number): tfl.SymbolicTensor {
   if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
-  return new AddPositionEmbedding({ maxLen: pooling === 'cls' ? n + 1 : n, name: 'position_embedding' }).apply(h) as tfl.SymbolicTensor;
+  const initializer = seed === undefined ? {} : { initializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed } } };
+  return new AddPositionEmbedding({ maxLen: pooling === 'cls' ? n + 1 : n, name: 'position_embedding', ...initializer }).apply(h) as tfl.SymbolicTensor;
 }
 
 /**
@@ -107,10 +111,11 @@ export function classifierOutput(
   numHeads: number,
   numClasses: number,
   poolingOptions?: HopfieldPoolingOptions,
+  seed?: number,
 ): tfl.SymbolicTensor {
-  let z = poolTokens(h, head.pooling, d, numHeads, poolingOptions);
-  if (head.cd > 0) z = tfl.layers.dropout({ rate: head.cd, name: 'classifier_dropout' }).apply(z) as tfl.SymbolicTensor;
-  return tfl.layers.dense({ units: numClasses, activation: head.outAct, name: 'classifier' }).apply(z) as tfl.SymbolicTensor;
+  let z = poolTokens(h, head.pooling, d, numHeads, { ...(seed !== undefined ? { seed: partSeed(seed, 1) } : {}), ...poolingOptions });
+  if (head.cd > 0) z = builderDropout(head.cd, partSeed(seed, 2), 'classifier_dropout').apply(z) as tfl.SymbolicTensor;
+  return tfl.layers.dense({ units: numClasses, activation: head.outAct, name: 'classifier', ...seededKernel(partSeed(seed, 3)) }).apply(z) as tfl.SymbolicTensor;
 }
 
 /**
@@ -146,7 +151,7 @@ export function poolTokens(h: tfl.SymbolicTensor, pooling: PoolingKind, d: numbe
  * ```
  */
 /** The keys of {@link HopfieldPoolingOptions} (checked by the classifiers). */
-export const HOPFIELD_POOLING_OPTION_KEYS = optionKeys<HopfieldPoolingOptions>()(['quantity', 'numHeads', 'separation', 'similarity', 'beta', ...UHOP_ARG_KEYS]);
+export const HOPFIELD_POOLING_OPTION_KEYS = optionKeys<HopfieldPoolingOptions>()(['quantity', 'numHeads', 'separation', 'similarity', 'beta', 'seed', ...UHOP_ARG_KEYS]);
 
 const SEQUENCE_CLASSIFIER_KEYS = optionKeys<SequenceClassifierOptions>()([
   'vocabSize', 'maxLen', 'numClasses', 'pooling', 'poolingOptions', 'classifierDropout', 'outputActivation', 'name', 'dModel', ...ENCODER_STACK_KEYS,
@@ -174,11 +179,15 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
     name,
     ...encoder
   } = options;
+  const seed = encoder.seed;
+  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
 
   const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
-  let h = new TokenEmbedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding' }).apply(ids) as tfl.SymbolicTensor;
-  h = addClassAndPositions(h, head.pooling, maxLen);
-  h = encoderStack(h, encoder);
-  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions);
+  const table = seed === undefined ? {} : { embeddingsInitializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: seed + 1 } } };
+  let h = new TokenEmbedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding', ...table }).apply(ids) as tfl.SymbolicTensor;
+  h = addClassAndPositions(h, head.pooling, maxLen, partSeed(seed, 2));
+  // The encoder blocks are seeded from seed + 1000 (+ 100 per block), the head from seed + 100000.
+  h = encoderStack(h, { ...encoder, seed: partSeed(seed, 1000) });
+  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions, partSeed(seed, 100000));
   return tfl.model({ inputs: ids, outputs: out, name: name ?? 'sequence_classifier' });
 }

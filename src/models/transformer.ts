@@ -17,6 +17,7 @@ import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
 import { LayerNorm } from './tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
+import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
 /**
  * Which attention an encoder block uses:
@@ -50,6 +51,12 @@ export interface EncoderAttentionOptions extends UHopArgs {
   updateSteps?: number;
   /** Dropout on the association (attention weights), training only. Default 0. */
   attentionDropout?: number;
+  /**
+   * Seed of the weight initializers and dropout masks of the block(s), so that a model built
+   * and trained twice with one seed gives the same numbers (see {@link SeededDropout}); the
+   * attention layer gets it as its own `seed`. Default: unseeded (Math.random, as tfjs).
+   */
+  seed?: number;
 }
 
 /** Options of one encoder block. */
@@ -142,7 +149,7 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
     if (set.length) {
       throw new Error(`${where}: attention 'mha' is plain softmax attention; the Hopfield/U-Hop options [${set.join(', ')}] need attention 'uhop-attention' or 'hopfield'`);
     }
-    return new MultiHeadAttention({ numHeads, keyDim, dropout, name });
+    return new MultiHeadAttention({ numHeads, keyDim, dropout, name, ...(o.seed !== undefined ? { seed: o.seed } : {}) });
   }
   if (kind === 'uhop-attention') {
     return new UHopAttention({
@@ -155,6 +162,7 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
       ...(o.beta !== undefined ? { beta: o.beta } : {}),
       ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
       updateStepsMax: steps,
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...uhopOptions(o),
     });
   }
@@ -172,6 +180,7 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
     ...(o.beta !== undefined ? { scaling: o.beta } : {}),
     ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
     updateStepsMax: steps - 1,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...uhopOptions(o),
   });
 }
@@ -197,7 +206,7 @@ function lastDim(x: tfl.SymbolicTensor, where: string): number {
  * ```
  */
 const ENCODER_ATTENTION_KEYS = optionKeys<EncoderAttentionOptions>()([
-  'attention', 'numHeads', 'keyDim', 'separation', 'similarity', 'beta', 'alpha', 'updateSteps', 'attentionDropout', ...UHOP_ARG_KEYS,
+  'attention', 'numHeads', 'keyDim', 'separation', 'similarity', 'beta', 'alpha', 'updateSteps', 'attentionDropout', 'seed', ...UHOP_ARG_KEYS,
 ]);
 const TRANSFORMER_BLOCK_KEYS = optionKeys<TransformerBlockOptions>()([
   'mlpDim', 'dropout', 'activation', 'layerNormEpsilon', 'name', 'attentionMask', ...ENCODER_ATTENTION_KEYS,
@@ -222,7 +231,9 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   const n = (suffix: string) => (p ? `${p}_${suffix}` : undefined);
   const apply = (layer: tfl.layers.Layer, input: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(input) as tfl.SymbolicTensor;
 
-  const attn = attentionLayer(d, { ...options, name: n('attention') });
+  const seed = options.seed;
+  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
+  const attn = attentionLayer(d, { ...options, seed: partSeed(seed, 1), name: n('attention') });
   const normed = apply(new LayerNorm({ epsilon: eps, name: n('ln1') }), x);
   let a: tfl.SymbolicTensor;
   if (options.attentionMask) {
@@ -233,14 +244,14 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   } else {
     a = apply(attn, normed);
   }
-  if (dropout > 0) a = apply(tfl.layers.dropout({ rate: dropout, name: n('attention_dropout') }), a);
+  if (dropout > 0) a = apply(builderDropout(dropout, partSeed(seed, 4), n('attention_dropout')), a);
   const h = apply(tfl.layers.add({ name: n('attention_residual') }), [x, a]);
 
   const normed2 = apply(new LayerNorm({ epsilon: eps, name: n('ln2') }), h);
-  let m = apply(tfl.layers.dense({ units: mlpDim, activation, name: n('mlp_dense1') }), normed2);
-  if (dropout > 0) m = apply(tfl.layers.dropout({ rate: dropout, name: n('mlp_dropout1') }), m);
-  m = apply(tfl.layers.dense({ units: d, name: n('mlp_dense2') }), m);
-  if (dropout > 0) m = apply(tfl.layers.dropout({ rate: dropout, name: n('mlp_dropout2') }), m);
+  let m = apply(tfl.layers.dense({ units: mlpDim, activation, name: n('mlp_dense1'), ...seededKernel(partSeed(seed, 2)) }), normed2);
+  if (dropout > 0) m = apply(builderDropout(dropout, partSeed(seed, 5), n('mlp_dropout1')), m);
+  m = apply(tfl.layers.dense({ units: d, name: n('mlp_dense2'), ...seededKernel(partSeed(seed, 3)) }), m);
+  if (dropout > 0) m = apply(builderDropout(dropout, partSeed(seed, 6), n('mlp_dropout2')), m);
   return apply(tfl.layers.add({ name: n('mlp_residual') }), [h, m]);
 }
 
@@ -263,7 +274,8 @@ export function encoderStack(
   if (!Number.isInteger(numLayers) || numLayers < 0) throw new Error(`${where}: numLayers must be an integer >= 0, got ${String(numLayers)}`);
   const { numLayers: _n, finalNorm, ...block } = options;
   let h = x;
-  for (let i = 0; i < numLayers; i++) h = transformerEncoderBlock(h, { ...block, name: `${prefix}${i}` });
+  // Block i is seeded from seed + 100 i, so its parts (seed + 1 ... + 6) never meet another block's.
+  for (let i = 0; i < numLayers; i++) h = transformerEncoderBlock(h, { ...block, seed: partSeed(block.seed, 100 * i), name: `${prefix}${i}` });
   if (finalNorm ?? true) {
     h = new LayerNorm({ epsilon: options.layerNormEpsilon ?? 1e-6, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
   }

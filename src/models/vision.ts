@@ -9,6 +9,7 @@
  *       -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
  */
 import * as tfl from '@tensorflow/tfjs-layers';
+import { partSeed, seededKernel, builderDropout } from './seededDropout.js';
 import { LayerNorm } from './tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { addClassAndPositions, checkClassifierHead, classifierOutput, requirePosInt, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
@@ -105,6 +106,8 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     name,
     ...encoder
   } = options;
+  const seed = encoder.seed;
+  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
 
   const gh = Hh / p;
   const gw = Ww / p;
@@ -112,19 +115,20 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   const image = tfl.input({ shape: [Hh, Ww, C], name: 'image' });
   let h: tfl.SymbolicTensor;
   if (patchEmbedding === 'conv') {
-    h = tfl.layers.conv2d({ filters: d, kernelSize: p, strides: p, padding: 'valid', name: 'patch_embedding' }).apply(image) as tfl.SymbolicTensor;
+    h = tfl.layers.conv2d({ filters: d, kernelSize: p, strides: p, padding: 'valid', name: 'patch_embedding', ...seededKernel(partSeed(seed, 1)) }).apply(image) as tfl.SymbolicTensor;
     h = tfl.layers.reshape({ targetShape: [N, d], name: 'patch_tokens' }).apply(h) as tfl.SymbolicTensor;
   } else {
     h = tfl.layers.reshape({ targetShape: [gh, p, gw, p, C], name: 'patch_split' }).apply(image) as tfl.SymbolicTensor;
     h = tfl.layers.permute({ dims: [1, 3, 2, 4, 5], name: 'patch_order' }).apply(h) as tfl.SymbolicTensor;
     h = tfl.layers.reshape({ targetShape: [N, p * p * C], name: 'patch_flatten' }).apply(h) as tfl.SymbolicTensor;
-    h = tfl.layers.dense({ units: d, name: 'patch_embedding' }).apply(h) as tfl.SymbolicTensor;
+    h = tfl.layers.dense({ units: d, name: 'patch_embedding', ...seededKernel(partSeed(seed, 1)) }).apply(h) as tfl.SymbolicTensor;
   }
-  h = addClassAndPositions(h, head.pooling, N);
+  h = addClassAndPositions(h, head.pooling, N, partSeed(seed, 2));
 
   const eps = encoder.layerNormEpsilon ?? 1e-6;
   if (encoderKind === 'transformer') {
-    h = encoderStack(h, encoder);
+    // The encoder is seeded from seed + 1000 (+ 100 per block), the head from seed + 100000.
+    h = encoderStack(h, { ...encoder, seed: partSeed(seed, 1000) });
   } else {
     if (encoder.attention !== undefined && encoder.attention !== 'hopfield') {
       throw new Error(`${where}: encoder 'single-hopfield' uses a Hopfield layer; attention '${encoder.attention}' applies to encoder 'transformer'`);
@@ -133,12 +137,12 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
       throw new Error(`${where}: encoder 'single-hopfield' has exactly one layer, got numLayers ${encoder.numLayers}; use encoder 'transformer' with attention 'hopfield' for a stack`);
     }
     const normed = new LayerNorm({ epsilon: eps, name: 'hopfield_ln' }).apply(h) as tfl.SymbolicTensor;
-    let a = attentionLayer(d, { ...encoder, attention: 'hopfield', name: 'hopfield' }).apply(normed) as tfl.SymbolicTensor;
+    let a = attentionLayer(d, { ...encoder, seed: partSeed(seed, 1001), attention: 'hopfield', name: 'hopfield' }).apply(normed) as tfl.SymbolicTensor;
     const rate = encoder.dropout ?? 0;
-    if (rate > 0) a = tfl.layers.dropout({ rate, name: 'hopfield_dropout' }).apply(a) as tfl.SymbolicTensor;
+    if (rate > 0) a = builderDropout(rate, partSeed(seed, 1004), 'hopfield_dropout').apply(a) as tfl.SymbolicTensor;
     h = tfl.layers.add({ name: 'hopfield_residual' }).apply([h, a]) as tfl.SymbolicTensor;
     h = new LayerNorm({ epsilon: eps, name: 'final_ln' }).apply(h) as tfl.SymbolicTensor;
   }
-  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions);
+  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions, partSeed(seed, 100000));
   return tfl.model({ inputs: image, outputs: out, name: name ?? 'vision_classifier' });
 }

@@ -188,6 +188,32 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
       /plusFit.rowNormalize applies to a linear Phi only/,
     );
   });
+
+  it('with 0 fit steps the global-Phi controls reproduce dense retrieval exactly', async () => {
+    const res = await runRetrievalExperiment({
+      dataset: 'binary',
+      dim: 16,
+      sizes: [10],
+      seeds: 1,
+      noiseLevels: [],
+      methods: ['dense', 'uhop', 'uhop-global', 'uhop-global-fit'],
+      fit: { steps: 0 },
+    });
+    const dense = res.capacity.find((r) => r.method === 'dense')!;
+    for (const m of ['uhop', 'uhop-global', 'uhop-global-fit'] as const) {
+      const r = res.capacity.find((x) => x.method === m)!;
+      r.error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - dense.error.perSeed[s]) < 1e-3, `${m} seed ${s}: ${e} vs ${dense.error.perSeed[s]}`));
+    }
+  });
+
+  it('the global-Phi control is fitted on other memory sets, and its per-set fit starts from that Phi', async () => {
+    const res = await runRetrievalExperiment({ dataset: 'binary', dim: 24, sizes: [10], seeds: 2, noiseLevels: [], methods: ['uhop', 'uhop-global', 'uhop-global-fit'], fit: { steps: 5 } });
+    const fit = (v: string) => res.fits.find((f) => f.variant === v)!;
+    assert.deepEqual(res.fits.map((f) => f.variant), ['uhop', 'uhop-global', 'uhop-global-fit']);
+    assert.notEqual(fit('uhop-global').lossBefore.mean, fit('uhop').lossBefore.mean, 'another memory set');
+    // From the global Phi the set starts below the identity's loss (that Phi already spreads such sets).
+    assert.ok(fit('uhop-global-fit').lossBefore.mean < fit('uhop').lossBefore.mean);
+  });
 });
 
 describe('runRetrievalExperiment: seeds, data and option checks', () => {
@@ -243,6 +269,8 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
       'uhop-cosine',
       'uhop+',
       'uhop+-euclidean',
+      'uhop-global',
+      'uhop-global-fit',
     ]);
   });
 });

@@ -12,9 +12,11 @@ import { UsageError } from '../../src/experiments/command.js';
 import { forEachBackend } from '../helpers.js';
 
 it('parseVariant reads a separation with an optional uhop- prefix and names the choices on a typo', () => {
-  assert.deepEqual(parseVariant('uhop'), { name: 'uhop', separation: 'softmax', uhop: true });
-  assert.deepEqual(parseVariant('uhop-sparsemax'), { name: 'uhop-sparsemax', separation: 'sparsemax', uhop: true });
-  assert.deepEqual(parseVariant('entmax15'), { name: 'entmax15', separation: 'entmax15', uhop: false });
+  assert.deepEqual(parseVariant('uhop'), { name: 'uhop', separation: 'softmax', uhop: true, noFit: false });
+  assert.deepEqual(parseVariant('uhop-nofit'), { name: 'uhop-nofit', separation: 'softmax', uhop: true, noFit: true });
+  assert.deepEqual(parseVariant('uhop-nofit-sparsemax'), { name: 'uhop-nofit-sparsemax', separation: 'sparsemax', uhop: true, noFit: true });
+  assert.deepEqual(parseVariant('uhop-sparsemax'), { name: 'uhop-sparsemax', separation: 'sparsemax', uhop: true, noFit: false });
+  assert.deepEqual(parseVariant('entmax15'), { name: 'entmax15', separation: 'entmax15', uhop: false, noFit: false });
   assert.throws(() => parseVariant('uhop-sparse'), /variant 'uhop-sparse'.*softmax, sparsemax/);
 });
 
