@@ -27,8 +27,12 @@ import { join, relative } from 'node:path';
 const ROOT = join(import.meta.dirname, '../..');
 // Outside the repository: Node resolves packages by walking up the folders, so a project
 // inside it would see the repository's own node_modules (vega, tfjs, ...).
-const CACHE = join(process.env.UHOP_PACKAGE_TEST_CACHE ?? tmpdir(), 'uhop-package-test');
-const NPM_CACHE = join(CACHE, 'npm');
+// One folder per checkout: each prunes the builds it does not need, and two clones testing at
+// once (worktrees, CI beside a developer) must not delete each other's tarball mid-run.
+const CACHE_BASE = join(process.env.UHOP_PACKAGE_TEST_CACHE ?? tmpdir(), 'uhop-package-test');
+const CACHE = join(CACHE_BASE, createHash('sha256').update(ROOT).digest('hex').slice(0, 12));
+// npm's own cache is content-addressed and safe to share.
+const NPM_CACHE = join(CACHE_BASE, 'npm');
 /** The peer range's ends: keep in step with package.json's peerDependencies. */
 const TFJS_VERSIONS = ['4.22.0', '4.0.0'];
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
