@@ -27,7 +27,7 @@ function attentionModel(): tfl.LayersModel {
   const x = tfl.input({ shape: [5, 6], name: 'x' });
   const mem = tfl.input({ shape: [7, 4], name: 'mem' });
   const mask = tfl.input({ shape: [5, 7], name: 'mask' });
-  const a = new MultiHeadAttention({ numHeads: 2, keyDim: 3, name: 'mha' }).apply(x, { value: x, useCausalMask: true }) as tfl.SymbolicTensor;
+  const a = new MultiHeadAttention({ numHeads: 2, keyDim: 3, name: 'mha', seed: 101 }).apply(x, { value: x, useCausalMask: true }) as tfl.SymbolicTensor;
   const b = new UHopAttention({
     numHeads: 2,
     keyDim: 3,
@@ -39,13 +39,13 @@ function attentionModel(): tfl.LayersModel {
     beta: [0.5, 0.7],
     kernelInitializer: 'heNormal',
     kernelRegularizer: 'l2',
-    name: 'uhop',
+    name: 'uhop', seed: 102
   }).apply(a, { value: mem, attentionMask: mask }) as tfl.SymbolicTensor;
-  const [c, scores] = new UHopAttention({ numHeads: 1, keyDim: 4, featureMap: 'mlp', fitSteps: 2, name: 'uhop_mlp' }).apply(b, {
+  const [c, scores] = new UHopAttention({ numHeads: 1, keyDim: 4, featureMap: 'mlp', fitSteps: 2, name: 'uhop_mlp', seed: 103 }).apply(b, {
     value: b,
     returnAttentionScores: true,
   }) as tfl.SymbolicTensor[];
-  const out = tfl.layers.dense({ units: 2, name: 'head' }).apply(c) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 2, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(c) as tfl.SymbolicTensor;
   return tfl.model({ inputs: [x, mem, mask], outputs: [out, scores], name: 'attention_io' });
 }
 
@@ -106,10 +106,10 @@ forEachBackend('saveModel / loadModel', (backend) => {
   it('round-trips the Hopfield layers', async () => {
     const bags = tfl.input({ shape: [6, 4] });
     const bagMask = tfl.input({ shape: [6] });
-    const h = new Hopfield({ numHeads: 2, featureMap: 'linear', fitSteps: 2 }).apply(bags) as tfl.SymbolicTensor;
-    const l = new HopfieldLayer({ quantity: 4, numHeads: 1 }).apply(h) as tfl.SymbolicTensor;
-    const pooled = new HopfieldPooling({ numHeads: 2, separation: 'entmax15' }).apply([l, bagMask]) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: [bags, bagMask], outputs: tfl.layers.dense({ units: 1 }).apply(pooled) as tfl.SymbolicTensor });
+    const h = new Hopfield({ numHeads: 2, featureMap: 'linear', fitSteps: 2, seed: 104 }).apply(bags) as tfl.SymbolicTensor;
+    const l = new HopfieldLayer({ quantity: 4, numHeads: 1, seed: 105 }).apply(h) as tfl.SymbolicTensor;
+    const pooled = new HopfieldPooling({ numHeads: 2, separation: 'entmax15', seed: 106 }).apply([l, bagMask]) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: [bags, bagMask], outputs: tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(pooled) as tfl.SymbolicTensor });
     const x = [tf.randomNormal([3, 6, 4], 0, 1, 'float32', 4), tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]])];
     const y = model.predict(x) as tf.Tensor;
     const dir = join(root, `${backend}-hopfield`);
@@ -241,8 +241,8 @@ forEachBackend('saveModel / loadModel', (backend) => {
     const q = tfl.input({ shape: [5, 8] });
     const v = tfl.input({ shape: [7, 6] });
     const m = tfl.input({ shape: [5, 7] });
-    const a1 = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
-    const a2 = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
+    const a1 = new MultiHeadAttention({ numHeads: 2, keyDim: 3, seed: 107 });
+    const a2 = new MultiHeadAttention({ numHeads: 2, keyDim: 3, seed: 108 });
     const h = a1.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor;
     const ref = tfl.model({ inputs: [q, v, m], outputs: a2.apply(h, { value: h, useCausalMask: true }) as tfl.SymbolicTensor });
     a1.setWeights(values.slice(0, 8));
@@ -260,7 +260,7 @@ forEachBackend('saveModel / loadModel', (backend) => {
 
   it('saves and restores the optimizer state with includeOptimizer', async () => {
     const input = tfl.input({ shape: [4, 3] });
-    const h = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear', fitSteps: 1 }).apply(input) as tfl.SymbolicTensor;
+    const h = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear', fitSteps: 1, seed: 109 }).apply(input) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: tfl.layers.globalAveragePooling1d().apply(h) as tfl.SymbolicTensor });
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
     const x = tf.randomNormal([4, 4, 3], 0, 1, 'float32', 5);
