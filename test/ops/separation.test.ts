@@ -367,7 +367,7 @@ forEachBackend('separation', () => {
     const xt = tf.tensor2d(randn(2 * n, 45, 1.2), [2, n]);
     const ref = rowwise(n, (r) => refEntmax(r, 2));
     assert.throws(() => checkGradient((z) => detach(sparsemax(z)), xt, ref), /gradient element/);
-    const scaled = tf.customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+    const scaled = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
       const y = sparsemax(z);
       save([z]);
       // sparsemax's Jacobian-vector product s (dy - mean over the support of dy), s the support, times 1.01.
@@ -377,7 +377,7 @@ forEachBackend('separation', () => {
         return tf.mul(tf.mul(support, tf.sub(dy, mean)), 1.01);
       };
       return { value: y, gradFunc };
-    }) as (z: tf.Tensor) => tf.Tensor;
+    }) as Parameters<typeof tf.customGrad>[0]) as (z: tf.Tensor) => tf.Tensor;
     assert.throws(() => checkGradient(scaled, xt, ref), /gradient element/);
     xt.dispose();
   });
