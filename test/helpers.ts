@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -33,6 +34,32 @@ export function missingData(path: string, what: string, { requiredInCi = true } 
   if (requiredInCi && process.env.CI === 'true') throw new Error(`${reason}: CI=true stages it, so its tests must run`);
   process.stderr.write(`\n*** SKIPPING TESTS: ${reason} ***\n\n`);
   return `SKIPPED: ${reason}`;
+}
+
+/**
+ * A model from `build` whose randomly initialized weights are replaced by seeded ones, for the
+ * model builders that take no seed (src/models' sequenceClassifier, visionClassifier,
+ * transformerEncoder and blocks built with them). The model is built twice: a weight that
+ * differs between the two builds was drawn at random, and gets seeded Glorot-uniform values
+ * (fan in = the product of all but the last dim, fan out = the last dim, seed + its index); a
+ * weight both builds agree on (zeros, ones, an identity Phi0) is kept.
+ */
+export function seeded<T extends tfl.LayersModel>(build: () => T, seed: number): T {
+  const model = build();
+  const twin = build();
+  model.weights.forEach((w, i) => {
+    const random = tf.tidy(() => tf.any(tf.notEqual(w.read(), twin.weights[i].read())).dataSync()[0] === 1);
+    if (!random) return;
+    const shape = w.shape as number[];
+    const fanOut = shape[shape.length - 1] ?? 1;
+    const fanIn = shape.slice(0, -1).reduce((p, q) => p * q, 1);
+    const limit = Math.sqrt(6 / (fanIn + fanOut));
+    const value = tf.randomUniform(shape, -limit, limit, 'float32', seed + i);
+    w.write(value);
+    value.dispose();
+  });
+  twin.dispose();
+  return model;
 }
 
 /** Asserts two arrays (or tensors) agree elementwise within `tol` (absolute + relative). */

@@ -7,19 +7,23 @@ import { transformerEncoderBlock } from '../../src/models/transformer.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
 import { HopfieldPooling } from '../../src/layers/hopfieldPooling.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
-import { forEachBackend, assertClose } from '../helpers.js';
+import { forEachBackend, assertClose, seeded } from '../helpers.js';
 
 /** A model with all three kinds of U-Hop layer (UHopAttention, Hopfield, HopfieldPooling) and a plain MHA. */
 function buildModel(): tfl.LayersModel {
+  const model = seeded(buildUncompiled, 1);
+  model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
+  return model;
+}
+
+function buildUncompiled(): tfl.LayersModel {
   const x = tfl.input({ shape: [6, 8] });
   let h = transformerEncoderBlock(x, { attention: 'mha', numHeads: 2, mlpDim: 8, name: 'plain' });
   h = transformerEncoderBlock(h, { attention: 'uhop-attention', numHeads: 2, mlpDim: 8, featureMap: 'linear', fitSteps: 2, name: 'ua' });
   h = transformerEncoderBlock(h, { attention: 'hopfield', numHeads: 2, mlpDim: 8, featureMap: 'linear', fitSteps: 2, separationLoss: 'uniform', name: 'hf' });
   const p = new HopfieldPooling({ numHeads: 2, featureMap: 'mlp', featureDim: 4, concatBiasPattern: true, name: 'pool', seed: 101 }).apply(h) as tfl.SymbolicTensor;
   const y = tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(p) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: x, outputs: y });
-  model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
-  return model;
+  return tfl.model({ inputs: x, outputs: y });
 }
 
 /** Weights with their scoped names (LayerVariable.name gains a _N suffix when a name repeats across models). */
