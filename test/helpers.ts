@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { describe, before } from 'node:test';
+import { describe, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { initBackend, type BackendName } from '../src/node/backend.js';
@@ -87,20 +87,36 @@ export function assertNoLeak(fn: () => unknown, repeats = 3): void {
   assert.equal(tf.memory().numTensors, before, 'tensors leaked');
 }
 
-/** Deterministic normal samples in float64 (mulberry32 + Box-Muller), for references written in plain JS. */
-export function randn(n: number, seed: number, scale = 1): number[] {
+/** A uniform [0, 1) stream (mulberry32). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const uni = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Deterministic normal samples in float64 (mulberry32 + Box-Muller), for references written in plain JS. */
+export function randn(n: number, seed: number, scale = 1): number[] {
+  const uni = mulberry32(seed);
   const out: number[] = [];
   for (let i = 0; i < n; i++) out.push(scale * Math.sqrt(-2 * Math.log(uni() + 1e-12)) * Math.cos(2 * Math.PI * uni()));
   return out;
 }
+
+/**
+ * Every test of a file that imports these helpers starts from the same Math.random stream.
+ * tfjs seeds each unseeded random op from Math.random, so the draws that cannot take a seed
+ * stay the same from run to run: tfjs Dropout layers (a seeded one would repeat one mask at
+ * every step) and initializers of layers that ignore their seed. Passing seeds stays the rule;
+ * this is the backstop that makes a forgotten one deterministic rather than flaky.
+ */
+beforeEach(() => {
+  Math.random = mulberry32(0x5eed);
+});
 
 /** Options of {@link checkGradient}. */
 export interface GradientCheckOptions {

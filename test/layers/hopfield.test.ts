@@ -31,9 +31,9 @@ forEachBackend('Hopfield', () => {
     const xs = x();
     assert.deepEqual(out(new Hopfield({ numHeads: 2, seed: 101 }), xs).shape, [B, S, F]);
     assert.deepEqual(out(new Hopfield({ numHeads: 2, seed: 102 }), [xs, tf.ones([B, S])]).shape, [B, S, F]);
-    const stored = tf.randomNormal([B, S, 5]);
-    const state = tf.randomNormal([B, 4, 6]);
-    const proj = tf.randomNormal([B, S, 7]);
+    const stored = tf.randomNormal([B, S, 5], 0, 1, 'float32', 301);
+    const state = tf.randomNormal([B, 4, 6], 0, 1, 'float32', 302);
+    const proj = tf.randomNormal([B, S, 7], 0, 1, 'float32', 303);
     const h = new Hopfield({ numHeads: 3, hiddenSize: 4, patternSize: 5, outputSize: 9, returnAssociation: true, addZeroAssociation: true, seed: 103 });
     const [o, a] = h.apply([stored, state, proj]) as tf.Tensor[];
     assert.deepEqual(o.shape, [B, 4, 9]);

@@ -25,7 +25,7 @@ forEachBackend('HopfieldPooling', () => {
     assert.deepEqual(pool(new HopfieldPooling({ numHeads: 2, seed: 101 }), x).shape, [B, F]);
     assert.deepEqual(pool(new HopfieldPooling({ numHeads: 2, quantity: 3, seed: 102 }), [x, m]).shape, [B, 3 * F]);
     assert.deepEqual(pool(new HopfieldPooling({ quantity: 3, outputSize: 5, flatten: false, seed: 103 }), x).shape, [B, 3, 5]);
-    const proj = tf.randomNormal([B, S, 6]);
+    const proj = tf.randomNormal([B, S, 6], 0, 1, 'float32', 301);
     const two = new HopfieldPooling({ numHeads: 4, quantity: 2, returnAssociation: true, concatBiasPattern: true, seed: 104 });
     const [o, a] = two.apply([x, proj, m]) as tf.Tensor[];
     assert.deepEqual(o.shape, [B, 2 * F]);
