@@ -136,7 +136,7 @@ export interface GradientCheckOptions {
  * `reference`, a plain-JS float64 implementation of f on the flattened input (returning the
  * flattened output). Passes when |analytic - fd| <= atol + rtol |fd| for every element, and
  * insists the check is not vacuous: some reference gradient must exceed 100 atol, and the
- * analytic gradient must not be identically zero where the reference is not. float32 forward
+ * analytic gradient must not be identically zero where the reference is not. float32 central
  * differences (the old check) let a zero gradient pass wherever the true one was below their
  * noise (about 2e-2); the float64 reference has noise near 1e-9, so the tolerance can sit at
  * float32's own rounding of the analytic gradient.
