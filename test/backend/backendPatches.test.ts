@@ -8,7 +8,6 @@ import {
   patchWasmMatMul,
   unpatchWasmMatMul,
   WASM_MATMUL_KERNELS,
-  WASM_MATMUL_MIN_MACS,
 } from '../../src/backendPatches.js';
 import { assertClose } from '../helpers.js';
 
