@@ -1,7 +1,8 @@
 /**
  * Lists what the tests draw without a seed: constructions of the Hopfield family and of
  * tf.layers.dense without `seed` / `kernelInitializer` (constructions inside
- * `assert.throws(() => new ...` are skipped: they throw before drawing anything), and
+ * `assert.throws(() => new ...` or a `[() => new ...` case list are skipped: they throw before
+ * drawing anything; options passed as a variable are checked where they are built), and
  * tf.randomNormal / randomUniform / truncatedNormal calls without their seed argument. Exits 1
  * when it finds any, so that it can guard a merge:
  *
@@ -44,8 +45,9 @@ for (const file of targets.flatMap(files)) {
   const lineOf = (i: number) => s.slice(s.lastIndexOf('\n', i) + 1, s.indexOf('\n', i));
   for (const m of s.matchAll(/new (Hopfield|HopfieldPooling|HopfieldLayer|UHopAttention|MultiHeadAttention)\(/g)) {
     const { text } = callText(s, m.index! + m[0].length - 1);
-    if (/\bseed\s*:/.test(text) || /assert\.throws\(\(\) => (\w+\()?new /.test(lineOf(m.index!))) continue;
-    if (/^\(\w+[^{]*\)$/.test(text)) continue; // options passed as a variable: seeded where it is built
+    if (/\bseed\s*[:,}]/.test(text) || /(assert\.throws\(|\[)\(\) => (\w+\()?new /.test(lineOf(m.index!))) continue;
+    // Options passed as a variable (or spread from one): seeded where they are built.
+    if (/^\(\w+[^{]*\)$/.test(text) || /^\(\{ \.\.\.\(?\w+/.test(text)) continue;
     found.push(`${where(m.index!)}: ${m[0]}${text.slice(1, 70)}`);
   }
   for (const m of s.matchAll(/tfl\.layers\.dense\(/g)) {
