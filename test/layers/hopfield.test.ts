@@ -242,8 +242,9 @@ forEachBackend('Hopfield', () => {
   it('U-Hop forward pass: self-association scores with Phi fitted on each sample\'s projected, unpadded keys (reference from fitFeatureMap), linear and mlp Phi, every similarity', () => {
     const xs = x();
     const mask = tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 1, 1]]);
-    const X = xs.arraySync() as number[][][];
     const M = mask.arraySync() as number[][];
+    // The layer zeroes padded patterns (stored and, in self-association, state) before any product.
+    const X = (xs.arraySync() as number[][][]).map((xb, b) => xb.map((row, i) => row.map((v) => (M[b][i] ? v : 0))));
     for (const featureMap of ['linear', 'mlp'] as const) {
       for (const similarity of SIMILARITY_KINDS) {
         const what = `${featureMap} ${similarity}`;
