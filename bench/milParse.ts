@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { readMilCsv } from '../src/data/index.js';
+import { readMilCsv } from '../src/node/data.js';
 
 const { values } = parseArgs({
   options: { dir: { type: 'string', default: process.env.UHOP_MIL_DIR ?? '../shared/data/mil' }, rounds: { type: 'string', default: '5' } },
