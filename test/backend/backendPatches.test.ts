@@ -8,7 +8,6 @@ import {
   patchWasmMatMul,
   unpatchWasmMatMul,
   WASM_MATMUL_KERNELS,
-  WASM_MATMUL_MIN_MACS,
 } from '../../src/backendPatches.js';
 import { assertClose } from '../helpers.js';
 
@@ -68,7 +67,7 @@ function runProduct(p: Product, seed: number): tf.Tensor {
 /** Gradients of a tf.layers.dense(230 -> 128, relu) loss w.r.t. kernel, bias and input. */
 function denseGrads(): Float32Array[] {
   return tf.tidy(() => {
-    const dense = tfl.layers.dense({ units: 128, activation: 'relu', inputShape: [230] });
+    const dense = tfl.layers.dense({ units: 128, activation: 'relu', inputShape: [230], kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) });
     const x = tf.tensor(values(256 * 230, 11), [256, 230]);
     const target = tf.tensor(values(256 * 128, 12), [256, 128]);
     dense.apply(x);
@@ -171,33 +170,8 @@ describe('wasm matMul patch', () => {
     assert.deepEqual(memory(), before, '[numTensors, numBytes, wasm dataIds]');
   });
 
-  it('runs transposed products on the fast path (at least 2x less CPU time than tfjs\' loop)', () => {
-    const a = tf.tensor(values(1024 * 230, 1), [1024, 230]);
-    const b = tf.tensor(values(1024 * 128, 2), [1024, 128]);
-    const cpuMs = () => {
-      let best = Infinity;
-      for (let r = 0; r < 3; r++) {
-        const c0 = process.cpuUsage();
-        const y = tf.matMul(a, b, true, false);
-        y.dataSync();
-        y.dispose();
-        const c = process.cpuUsage(c0);
-        best = Math.min(best, (c.user + c.system) / 1000);
-      }
-      return best;
-    };
-    try {
-      const patched = cpuMs();
-      unpatchWasmMatMul();
-      const native = cpuMs();
-      // Measured here: about 27 ms native, 4 ms patched.
-      assert.ok(patched * 2 < native, `patched ${patched.toFixed(1)} ms vs native ${native.toFixed(1)} ms`);
-    } finally {
-      patchWasmMatMul();
-      tf.dispose([a, b]);
-    }
-    assert.ok(2 * 1024 * 230 * 128 > WASM_MATMUL_MIN_MACS);
-  });
+  // Speed is measured in bench/wasmMatMul.ts (tests hold no timed assertions); that the
+  // patched path runs is shown above by the transposed fused products tfjs' loop gets wrong.
 
   it('is idempotent across re-initialization and backend switches', async () => {
     const wrapped = tf.getKernel('BatchMatMul', 'wasm').kernelFunc;

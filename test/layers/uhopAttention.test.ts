@@ -6,6 +6,10 @@ import { UHopAttention } from '../../src/layers/uhopAttention.js';
 import { MultiHeadAttention } from '../../src/layers/multiHeadAttention.js';
 import { attentionProjectionWeights } from '../../src/layers/replaceAttention.js';
 import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
+import { addRow, matmul } from './reference.js';
+import { randomizeWeights } from './util.js';
+import { maxAbsDiff, splitHeads64, uhopAssociation } from './uhopReference.js';
+import { SIMILARITY_KINDS } from '../../src/ops/similarity.js';
 
 // ---------------------------------------------------------------------------------------
 // The reference: tfjs-layers' own MultiHeadAttention. Its Node bundle does not contain it, so
@@ -139,7 +143,7 @@ forEachBackend('UHopAttention', () => {
     (v as unknown as { kerasMask: tf.Tensor }).kerasMask = vMask;
     const ref = new TfjsMultiHeadAttention({ numHeads: 2, keyDim: 3 });
     const refOut = await withReference(() => ref.call(q, { value: v }));
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 3 });
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, seed: 101 });
     layer.call(q, { value: v });
     layer.setWeights(attentionProjectionWeights(ref));
     assertClose(layer.call(q, { value: v }) as tf.Tensor, refOut, 1e-5, 'masked output');
@@ -149,7 +153,7 @@ forEachBackend('UHopAttention', () => {
   });
 
   it('has the weight layout of MultiHeadAttention, and Phi0 after it', () => {
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, valueDim: 5, featureMap: 'linear', featureDim: 4 });
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, valueDim: 5, featureMap: 'linear', featureDim: 4, seed: 102 });
     layer.apply(tf.zeros([1, 4, 7]), { value: tf.zeros([1, 6, 9]), key: tf.zeros([1, 6, 8]) });
     const names = layer.weights.map((w) => w.originalName.split('/').slice(1).join('/'));
     assert.deepEqual(names, [
@@ -175,9 +179,9 @@ forEachBackend('UHopAttention', () => {
     const q = tfl.input({ shape: [5, 8] });
     const v = tfl.input({ shape: [7, 6] });
     const m = tfl.input({ shape: [5, 7] });
-    const cross = new UHopAttention({ numHeads: 2, keyDim: 3 });
+    const cross = new UHopAttention({ numHeads: 2, keyDim: 3, seed: 103 });
     const h = cross.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor;
-    const self = new UHopAttention({ numHeads: 2, keyDim: 4 });
+    const self = new UHopAttention({ numHeads: 2, keyDim: 4, seed: 104 });
     const [out, scores] = self.apply(h, { value: h, useCausalMask: true, returnAttentionScores: true }) as tfl.SymbolicTensor[];
     assert.deepEqual(h.shape, [null, 5, 8]);
     assert.deepEqual(scores.shape, [null, 2, 5, 5]);
@@ -194,22 +198,22 @@ forEachBackend('UHopAttention', () => {
     const a = eScores.arraySync() as number[][][][];
     for (let t = 0; t < 5; t++) for (let s = t + 1; s < 5; s++) assert.equal(a[0][1][t][s], 0);
     // Self-attention without `value` works too (e.g. in a Sequential model).
-    const seq = tfl.sequential({ layers: [new UHopAttention({ numHeads: 2, keyDim: 2, inputShape: [5, 8] }), tfl.layers.dense({ units: 3 })] });
+    const seq = tfl.sequential({ layers: [new UHopAttention({ numHeads: 2, keyDim: 2, inputShape: [5, 8], seed: 105 }), tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })] });
     assert.deepEqual((seq.predict(xq) as tf.Tensor).shape, [3, 5, 3]);
   });
 
   it('U-Hop: fitSteps 0 with the isometry Phi0 equals the plain layer; fitting changes the scores', () => {
     const q = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 10);
     const v = tf.randomNormal([3, 7, 6], 0, 1, 'float32', 11);
-    const plain = new UHopAttention({ numHeads: 2, keyDim: 4 });
+    const plain = new UHopAttention({ numHeads: 2, keyDim: 4, seed: 106 });
     const y = plain.call(q, { value: v }) as tf.Tensor;
     const proj = plain.getWeights();
     for (const featureDim of [4, 6]) {
-      const u0 = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim, fitSteps: 0 });
+      const u0 = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim, fitSteps: 0, seed: 107 });
       u0.call(q, { value: v });
       u0.setWeights([...proj, ...u0.getWeights().slice(8)]);
       assertClose(u0.call(q, { value: v }) as tf.Tensor, y, 1e-5, `fitSteps 0, featureDim ${featureDim}`);
-      const u5 = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim, fitSteps: 5, fitLr: 0.5 });
+      const u5 = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim, fitSteps: 5, fitLr: 0.5, seed: 108 });
       u5.call(q, { value: v });
       u5.setWeights(u0.getWeights());
       const [y5, s5] = u5.callAndReturnAttentionScores(q, { value: v });
@@ -218,15 +222,51 @@ forEachBackend('UHopAttention', () => {
       assert.ok(maxAbs(y5, y) > 1e-4, `the fit must change the retrieval (featureDim ${featureDim})`);
       assertClose(tf.sum(s5, -1), tf.ones([3, 2, 5]), 1e-5, 'association rows sum to 1');
     }
-    const mlp = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'mlp', featureDim: 8, fitSteps: 2 });
+    const mlp = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'mlp', featureDim: 8, fitSteps: 2, seed: 109 });
     assert.deepEqual((mlp.call(q, { value: v }) as tf.Tensor).shape, [3, 5, 8]);
+  });
+
+  it('U-Hop forward pass: the attention scores use Phi fitted on each sample\'s projected keys (reference from fitFeatureMap), linear and mlp Phi, every similarity', () => {
+    const q = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 12);
+    const v = tf.randomNormal([3, 7, 6], 0, 1, 'float32', 13);
+    const [Xq, Xv] = [q, v].map((t) => t.arraySync() as number[][][]);
+    const [H, dk] = [2, 4];
+    for (const featureMap of ['linear', 'mlp'] as const) {
+      for (const similarity of SIMILARITY_KINDS) {
+        const what = `${featureMap} ${similarity}`;
+        const make = (fitSteps: number) => new UHopAttention({ numHeads: H, keyDim: dk, featureMap, fitSteps, fitLr: 1, similarity, seed: 91 });
+        const fitted = make(5);
+        const plain = make(0);
+        fitted.call(q, { value: v });
+        plain.call(q, { value: v });
+        randomizeWeights(fitted, 29); // seeded values (UHopAttention's own seed is not applied yet)
+        plain.setWeights(fitted.getWeights());
+        // Projections [F, H, dk] as [F, H*dk] (head-major columns), biases [H, dk] as [H*dk].
+        const w = (n: string) => fitted.weights.find((x) => x.originalName.endsWith(`/${n}`))!.read();
+        const kernel = (n: string) => tf.reshape(w(`${n}/kernel`), [-1, H * dk]).arraySync() as number[][];
+        const bias = (n: string) => tf.reshape(w(`${n}/bias`), [H * dk]).arraySync() as number[];
+        const Q = Xq.map((xb) => splitHeads64(addRow(matmul(xb, kernel('query')), bias('query')), H));
+        const K = Xv.map((xb) => splitHeads64(addRow(matmul(xb, kernel('key')), bias('key')), H));
+        const phi0 = fitted.weights.filter((x) => /phi0_/.test(x.originalName)).map((x) => x.read());
+        const ref = uhopAssociation(Q, K, phi0, fitted.uhop, 1 / Math.sqrt(dk), similarity);
+        const ref0 = uhopAssociation(Q, K, phi0, { ...fitted.uhop, fitSteps: 0 }, 1 / Math.sqrt(dk), similarity);
+        const [o, a] = fitted.callAndReturnAttentionScores(q, { value: v });
+        const [o0, a0] = plain.callAndReturnAttentionScores(q, { value: v });
+        // Measured (cpu, wasm): within 5.2e-5 of the reference; the fit moves the scores by 0.086 to 0.99.
+        assert.ok(maxAbsDiff(a.arraySync(), ref) < 1e-3, `${what}: scores vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`);
+        assert.ok(maxAbsDiff(a0.arraySync(), ref0) < 1e-3, `${what}: fitSteps 0 vs the Phi0 reference`);
+        assert.ok(maxAbsDiff(ref, ref0) > 1e-2, `${what}: the fit must change the scores (max change ${maxAbsDiff(ref, ref0)})`);
+        tf.dispose([o, a, o0, a0]);
+      }
+    }
+    tf.dispose([q, v]);
   });
 
   it('U-Hop: predict(x)[i] equals predict(x[i]) (one fit per sample and head)', () => {
     const q = tfl.input({ shape: [5, 8] });
     const v = tfl.input({ shape: [7, 6] });
     const m = tfl.input({ shape: [5, 7] });
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 6, fitSteps: 4, fitLr: 0.3, separation: 'sparsemax' });
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 6, fitSteps: 4, fitLr: 0.3, separation: 'sparsemax', seed: 110 });
     const model = tfl.model({ inputs: [q, v, m], outputs: layer.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor });
     const B = 4;
     const xq = tf.randomNormal([B, 5, 8], 0, 1, 'float32', 12);
@@ -254,7 +294,7 @@ forEachBackend('UHopAttention', () => {
     const q = tf.randomNormal([4, 5, 6], 0, 1, 'float32', 14);
     // Euclidean similarity: the key bias changes the scores per memory, so it gets gradient
     // too (with the dot product it adds a per-query constant that the softmax removes).
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 3, similarity: 'euclidean', dropout: 0.1 });
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 3, similarity: 'euclidean', dropout: 0.1, seed: 111 });
     layer.call(q, { value: q });
     const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
     const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(layer.call(q, { value: q, training: true }) as tf.Tensor)) as tf.Scalar, vars);
@@ -264,16 +304,16 @@ forEachBackend('UHopAttention', () => {
     }
     tf.dispose([value, ...Object.values(grads)]);
     // phiTrainable false: Phi0 is not a trainable weight.
-    const frozen = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', phiTrainable: false });
+    const frozen = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', phiTrainable: false, seed: 112 });
     frozen.call(q, { value: q });
     assert.equal(frozen.trainableWeights.length, 8);
     assert.equal(frozen.nonTrainableWeights.length, 1);
 
     // A small task: predict the mean of each sequence's features from self-attention.
     const input = tfl.input({ shape: [5, 6] });
-    const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2 });
+    const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2, seed: 113 });
     const h = att.apply(input, { value: input }) as tfl.SymbolicTensor;
-    const out = tfl.layers.dense({ units: 1 }).apply(tfl.layers.globalAveragePooling1d().apply(h)) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(tfl.layers.globalAveragePooling1d().apply(h)) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: out });
     model.compile({ optimizer: tf.train.adam(0.03), loss: 'meanSquaredError' });
     const x = tf.randomNormal([16, 5, 6], 0, 1, 'float32', 15);
@@ -290,7 +330,7 @@ forEachBackend('UHopAttention', () => {
     const v = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 17);
     const mask = tf.tensor3d([[[1, 1, 0, 1, 1]], [[1, 0, 1, 1, 0]]]); // [B, 1, S]
     for (const separation of ['sparsemax', 'entmax15', 'entmax', 'topk', 'max'] as const) {
-      const layer = new UHopAttention({ numHeads: 2, keyDim: 3, separation, alpha: 1.3, topK: 2, updateStepsMax: 2 });
+      const layer = new UHopAttention({ numHeads: 2, keyDim: 3, separation, alpha: 1.3, topK: 2, updateStepsMax: 2, seed: 114 });
       const [out, a] = layer.callAndReturnAttentionScores(q, { value: v, attentionMask: mask });
       assert.deepEqual(out.shape, [2, 4, 6]);
       assertClose(tf.sum(a, -1), tf.ones([2, 2, 4]), 1e-5, `${separation}: rows sum to 1`);
@@ -304,9 +344,9 @@ forEachBackend('UHopAttention', () => {
 
   it('leaks no tensors over 100 training steps and 100 predictions', async () => {
     const input = tfl.input({ shape: [4, 6] });
-    const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2, dropout: 0.1 });
+    const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2, dropout: 0.1, seed: 115 });
     const h = att.apply(input, { value: input }) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2 }).apply(h) as tfl.SymbolicTensor });
+    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 203 }) }).apply(h) as tfl.SymbolicTensor });
     model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
     const x = tf.randomNormal([3, 4, 6], 0, 1, 'float32', 18);
     const y = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 19);
@@ -343,7 +383,7 @@ forEachBackend('UHopAttention', () => {
     assert.throws(() => new UHopAttention(undefined as never), /UHopAttention: args must be an object with numHeads and keyDim/);
     assert.throws(() => new MultiHeadAttention({ numHeads: 2, keyDim: 2, separation: 'sparsemax' } as never), /MultiHeadAttention: unknown option 'separation'/);
 
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 2, name: 'att' });
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 2, name: 'att', seed: 117 });
     const x = tf.zeros([2, 3, 4]);
     assert.throws(() => layer.call(x, { key: x }), /UHopAttention 'att': key was given without value/);
     assert.throws(() => layer.apply(tf.zeros([2, 4])), /rank >= 3/);
@@ -352,9 +392,9 @@ forEachBackend('UHopAttention', () => {
     assert.throws(() => layer.call(x, { value: tf.zeros([3, 3, 4]) }), /must agree on the batch dims/);
     assert.throws(() => layer.call(x, { value: x, attentionMask: tf.ones([2, 2, 3]) }), /does not broadcast to the scores \[2,2,3,3\]/);
     assert.throws(() => layer.apply(tfl.input({ shape: [3, 4] }), { value: x }), /must be all symbolic .* or all tensors/);
-    const uhop = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear' });
+    const uhop = new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear', seed: 118 });
     assert.throws(() => uhop.call(x, { value: x, useCausalMask: true }), /useCausalMask with a U-Hop fit/);
-    const twice = new UHopAttention({ numHeads: 1, keyDim: 2, name: 'twice' });
+    const twice = new UHopAttention({ numHeads: 1, keyDim: 2, name: 'twice', seed: 119 });
     const s = tfl.input({ shape: [3, 4] });
     twice.apply(s, { value: s });
     assert.throws(() => twice.apply(s, { value: s, useCausalMask: true }), /'twice': called in a functional model with .* but it was called before/);

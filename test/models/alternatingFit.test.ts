@@ -7,19 +7,23 @@ import { transformerEncoderBlock } from '../../src/models/transformer.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
 import { HopfieldPooling } from '../../src/layers/hopfieldPooling.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
-import { forEachBackend, assertClose } from '../helpers.js';
+import { forEachBackend, assertClose, seeded } from '../helpers.js';
 
 /** A model with all three kinds of U-Hop layer (UHopAttention, Hopfield, HopfieldPooling) and a plain MHA. */
 function buildModel(): tfl.LayersModel {
+  const model = seeded(buildUncompiled, 1);
+  model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
+  return model;
+}
+
+function buildUncompiled(): tfl.LayersModel {
   const x = tfl.input({ shape: [6, 8] });
   let h = transformerEncoderBlock(x, { attention: 'mha', numHeads: 2, mlpDim: 8, name: 'plain' });
   h = transformerEncoderBlock(h, { attention: 'uhop-attention', numHeads: 2, mlpDim: 8, featureMap: 'linear', fitSteps: 2, name: 'ua' });
   h = transformerEncoderBlock(h, { attention: 'hopfield', numHeads: 2, mlpDim: 8, featureMap: 'linear', fitSteps: 2, separationLoss: 'uniform', name: 'hf' });
-  const p = new HopfieldPooling({ numHeads: 2, featureMap: 'mlp', featureDim: 4, concatBiasPattern: true, name: 'pool' }).apply(h) as tfl.SymbolicTensor;
-  const y = tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out' }).apply(p) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: x, outputs: y });
-  model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
-  return model;
+  const p = new HopfieldPooling({ numHeads: 2, featureMap: 'mlp', featureDim: 4, concatBiasPattern: true, name: 'pool', seed: 101 }).apply(h) as tfl.SymbolicTensor;
+  const y = tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(p) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: x, outputs: y });
 }
 
 /** Weights with their scoped names (LayerVariable.name gains a _N suffix when a name repeats across models). */
@@ -67,7 +71,7 @@ forEachBackend('AlternatingFitCallback', () => {
   it('its loss is the layers\' own Stage-I loss at Phi0 (Hopfield.fitLossTrace step 0), padding and bias memory included', async () => {
     const x = tfl.input({ shape: [5, 6] });
     const mask = tfl.input({ shape: [5] });
-    const hop = new Hopfield({ numHeads: 2, featureMap: 'linear', featureDim: 4, phi0Initializer: 'glorotUniform', normalizeHopfieldSpace: true, normalizeHopfieldSpaceAffine: true, concatBiasPattern: true, addZeroAssociation: true, separationLoss: 'uniform' });
+    const hop = new Hopfield({ numHeads: 2, featureMap: 'linear', featureDim: 4, phi0Initializer: 'glorotUniform', normalizeHopfieldSpace: true, normalizeHopfieldSpaceAffine: true, concatBiasPattern: true, addZeroAssociation: true, separationLoss: 'uniform', seed: 102 });
     const y = hop.apply([x, mask]) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: [x, mask], outputs: y });
     const xs = tf.randomNormal([4, 5, 6], 0, 1, 'float32', 2);
@@ -141,7 +145,7 @@ forEachBackend('AlternatingFitCallback', () => {
     const x = tf.zeros([2, 3]);
     assert.throws(() => new AlternatingFitCallback({ x, lr: 0 }), /lr must be a finite number > 0, got 0/);
     const inp = tfl.input({ shape: [3, 4] });
-    const plain = tfl.model({ inputs: inp, outputs: new UHopAttention({ numHeads: 1, keyDim: 4 }).apply(inp) as tfl.SymbolicTensor });
+    const plain = tfl.model({ inputs: inp, outputs: new UHopAttention({ numHeads: 1, keyDim: 4, seed: 103 }).apply(inp) as tfl.SymbolicTensor });
     const cb = new AlternatingFitCallback({ x });
     cb.setModel(plain);
     assert.throws(() => cb.uhopLayers, /has no U-Hop layer/);

@@ -13,7 +13,7 @@ import { saveModel, loadModel } from '../../src/node/io.js';
 import { replaceAttention } from '../../src/layers/replaceAttention.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
-import { forEachBackend, assertClose } from '../helpers.js';
+import { forEachBackend, assertClose, seeded } from '../helpers.js';
 
 const UHOP = { featureMap: 'linear' as const, fitSteps: 2 };
 
@@ -24,7 +24,7 @@ function ids(n: number, L: number, vocab: number, seed: number): tf.Tensor2D {
 forEachBackend('transformer builders', () => {
   it('transformerEncoder maps [B, L, d] to [B, L, d] for every attention kind, with the expected layers', () => {
     for (const attention of ['mha', 'uhop-attention', 'hopfield'] as const) {
-      const enc = transformerEncoder({ dModel: 8, numLayers: 2, numHeads: 2, mlpDim: 12, attention, ...(attention === 'mha' ? {} : UHOP) });
+      const enc = seeded(() => transformerEncoder({ dModel: 8, numLayers: 2, numHeads: 2, mlpDim: 12, attention, ...(attention === 'mha' ? {} : UHOP) }), 1);
       const x = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 1);
       const y = enc.predict(x) as tf.Tensor;
       assert.deepEqual(y.shape, [3, 5, 8], attention);
@@ -39,9 +39,10 @@ forEachBackend('transformer builders', () => {
   });
 
   it('a block is pre-norm with residuals: zeroing the attention output and the MLP makes it the identity', () => {
-    const x = tfl.input({ shape: [4, 6] });
-    const y = transformerEncoderBlock(x, { numHeads: 2, mlpDim: 8, name: 'b' });
-    const model = tfl.model({ inputs: x, outputs: y });
+    const model = seeded(() => {
+      const x = tfl.input({ shape: [4, 6] });
+      return tfl.model({ inputs: x, outputs: transformerEncoderBlock(x, { numHeads: 2, mlpDim: 8, name: 'b' }) });
+    }, 2);
     for (const name of ['b_attention', 'b_mlp_dense2']) {
       const layer = model.getLayer(name);
       layer.setWeights(layer.getWeights().map((w) => tf.zerosLike(w)));
@@ -73,7 +74,7 @@ forEachBackend('transformer builders', () => {
   it('sequenceClassifier gives [B, numClasses] probabilities for every pooling', () => {
     const x = ids(3, 6, 11, 5);
     for (const pooling of ['cls', 'mean', 'last', 'hopfield'] as const) {
-      const model = sequenceClassifier({ vocabSize: 11, maxLen: 6, dModel: 8, numClasses: 4, numLayers: 1, numHeads: 2, pooling, attention: 'uhop-attention', ...UHOP });
+      const model = seeded(() => sequenceClassifier({ vocabSize: 11, maxLen: 6, dModel: 8, numClasses: 4, numLayers: 1, numHeads: 2, pooling, attention: 'uhop-attention', ...UHOP }), 3);
       const y = model.predict(x) as tf.Tensor;
       assert.deepEqual(y.shape, [3, 4], pooling);
       assertClose(tf.sum(y, 1), [1, 1, 1], 1e-5, `${pooling}: rows are probabilities`);
@@ -87,7 +88,7 @@ forEachBackend('transformer builders', () => {
     const img = tf.randomUniform([2, 8, 12, 3], 0, 1, 'float32', 7);
     for (const encoder of ['transformer', 'single-hopfield'] as const) {
       for (const patchEmbedding of ['conv', 'dense'] as const) {
-        const model = visionClassifier({ imageSize: [8, 12], channels: 3, patchSize: 4, dModel: 8, numClasses: 5, encoder, patchEmbedding, numHeads: 2, ...(encoder === 'transformer' ? { attention: 'uhop-attention' as const } : {}), ...UHOP });
+        const model = seeded(() => visionClassifier({ imageSize: [8, 12], channels: 3, patchSize: 4, dModel: 8, numClasses: 5, encoder, patchEmbedding, numHeads: 2, ...(encoder === 'transformer' ? { attention: 'uhop-attention' as const } : {}), ...UHOP }), 4);
         const y = model.predict(img) as tf.Tensor;
         assert.deepEqual(y.shape, [2, 5], `${encoder}/${patchEmbedding}`);
         const tokens = model.getLayer('position_embedding').outputShape as number[];
@@ -101,8 +102,8 @@ forEachBackend('transformer builders', () => {
 
   it("the 'dense' patch embedding cuts the same patches as the strided Conv2D", () => {
     const opts = { imageSize: [8, 12] as [number, number], channels: 2, patchSize: 4, dModel: 6, numClasses: 3, numLayers: 0, pooling: 'mean' as const };
-    const conv = visionClassifier({ ...opts, patchEmbedding: 'conv' });
-    const dense = visionClassifier({ ...opts, patchEmbedding: 'dense' });
+    const conv = seeded(() => visionClassifier({ ...opts, patchEmbedding: 'conv' }), 5);
+    const dense = seeded(() => visionClassifier({ ...opts, patchEmbedding: 'dense' }), 6);
     // Conv kernel [p, p, C, d] flattened row-major is the Dense kernel [p*p*C, d] on (row, col, channel) patches.
     const [k, b] = conv.getLayer('patch_embedding').getWeights();
     dense.getLayer('patch_embedding').setWeights([tf.reshape(k, [4 * 4 * 2, 6]), b]);
@@ -179,8 +180,8 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
   it('saveModel/loadModel round-trips sequence and vision models with identical predictions', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'uhop-transformer-'));
     try {
-      const seq = sequenceClassifier({ vocabSize: 9, maxLen: 5, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, pooling: 'hopfield', attention: 'uhop-attention', separation: 'sparsemax', ...UHOP, poolingOptions: UHOP });
-      const vis = visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, encoder: 'single-hopfield', numHeads: 2, ...UHOP });
+      const seq = seeded(() => sequenceClassifier({ vocabSize: 9, maxLen: 5, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, pooling: 'hopfield', attention: 'uhop-attention', separation: 'sparsemax', ...UHOP, poolingOptions: UHOP }), 7);
+      const vis = seeded(() => visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, encoder: 'single-hopfield', numHeads: 2, ...UHOP }), 8);
       const cases: [tfl.LayersModel, tf.Tensor][] = [
         [seq, ids(4, 5, 9, 13)],
         [vis, tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 14)],
@@ -205,26 +206,20 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
     const x = ids(n, 4, 3, 21);
     const y = tf.tidy(() => tf.cast(tf.slice(x, [0, 0], [n, 1]), 'float32'));
     for (const attention of ['mha', 'uhop-attention'] as const) {
-      // The builders' initializers are unseeded (tfjs-layers draws from Math.random), and a rare
-      // initialization trains slowly: up to three fresh models, one of which must learn.
-      const tries: string[] = [];
-      let learned = false;
-      for (let attempt = 0; attempt < 3 && !learned; attempt++) {
-        const model = sequenceClassifier({ vocabSize: 3, maxLen: 4, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, mlpDim: 16, pooling: 'mean', attention, ...(attention === 'mha' ? {} : UHOP) });
-        model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
-        const h = await model.fit(x, y, { epochs: 15, batchSize: 16, verbose: 0, shuffle: false });
-        model.dispose();
-        const loss = h.history.loss as number[];
-        tries.push(`${loss[0].toFixed(3)} -> ${loss[loss.length - 1].toFixed(3)}`);
-        learned = loss[loss.length - 1] < 0.6 * loss[0];
-      }
-      assert.ok(learned, `${attention}: loss ${tries.join('; ')}`);
+      // One seeded model, no shuffling: the run is the same every time. Measured (cpu and wasm):
+      // the loss ends at 1.1% (mha) and 1.6% (U-Hop) of its start.
+      const model = seeded(() => sequenceClassifier({ vocabSize: 3, maxLen: 4, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, mlpDim: 16, pooling: 'mean', attention, ...(attention === 'mha' ? {} : UHOP) }), 9);
+      model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
+      const h = await model.fit(x, y, { epochs: 15, batchSize: 16, verbose: 0, shuffle: false });
+      model.dispose();
+      const loss = h.history.loss as number[];
+      assert.ok(loss[loss.length - 1] < 0.1 * loss[0], `${attention}: loss ${loss[0].toFixed(3)} -> ${loss[loss.length - 1].toFixed(3)}`);
     }
     tf.dispose([x, y]);
   });
 
   it('no tensors leak over training steps and predictions', async () => {
-    const model = visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, attention: 'uhop-attention', ...UHOP, pooling: 'cls' });
+    const model = seeded(() => visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, attention: 'uhop-attention', ...UHOP, pooling: 'cls' }), 10);
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
     const x = tf.randomUniform([6, 8, 8, 1], 0, 1, 'float32', 31);
     const y = tf.tensor1d([0, 1, 2, 0, 1, 2]);
@@ -241,7 +236,7 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
   });
 
   it("replaceAttention on an 'mha' model gives UHopAttention layers with the same projections (same outputs with fitSteps 0)", () => {
-    const model = sequenceClassifier({ vocabSize: 7, maxLen: 5, dModel: 8, numClasses: 2, numLayers: 2, numHeads: 2, pooling: 'cls' });
+    const model = seeded(() => sequenceClassifier({ vocabSize: 7, maxLen: 5, dModel: 8, numClasses: 2, numLayers: 2, numHeads: 2, pooling: 'cls' }), 11);
     const swapped = replaceAttention(model, { featureMap: 'linear', fitSteps: 0 });
     assert.equal(swapped.layers.filter((l) => l instanceof UHopAttention && l.uhop.featureMap === 'linear').length, 2);
     const x = ids(3, 5, 7, 41);

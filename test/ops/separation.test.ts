@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { forEachBackend, assertClose, assertNoLeak, checkGradient } from '../helpers.js';
+import { forEachBackend, assertClose, assertNoLeak, checkGradient, randn } from '../helpers.js';
 import {
   separation,
   sparsemax,
@@ -17,62 +17,10 @@ import {
 } from '../../src/ops/separation.js';
 import { detach } from '../../src/ops/detach.js';
 import type { SeparationKind } from '../../src/ops/types.js';
+import { refEntmax, refRows, refSeparation, refSoftmax1, refTopk, rowwise } from './separationReference.js';
 
 // ---------------------------------------------------------------------------------------
 // float64 references, written independently of the implementation
-
-/** Deterministic normal samples (mulberry32 + Box-Muller). */
-function randn(n: number, seed: number, scale = 1): number[] {
-  let a = seed >>> 0;
-  const uni = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push(scale * Math.sqrt(-2 * Math.log(uni() + 1e-12)) * Math.cos(2 * Math.PI * uni()));
-  }
-  return out;
-}
-
-/** tau of alpha-entmax, p_i = max((alpha-1) x_i - tau, 0)^(1/(alpha-1)), by 200 float64 bisection steps. */
-function refTau(x: number[], alpha: number): number {
-  const am1 = alpha - 1;
-  const m = Math.max(...x) * am1;
-  let lo = m - 1;
-  let hi = m - Math.pow(1 / x.length, am1);
-  const f = (tau: number) => x.reduce((s, xi) => s + Math.pow(Math.max(am1 * xi - tau, 0), 1 / am1), 0) - 1;
-  for (let i = 0; i < 200; i++) {
-    const mid = (lo + hi) / 2;
-    if (f(mid) >= 0) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
-}
-
-/** alpha-entmax of one row in float64; alpha = 1 is softmax. */
-function refEntmax(x: number[], alpha: number): number[] {
-  if (alpha === 1) {
-    const m = Math.max(...x);
-    const e = x.map((v) => Math.exp(v - m));
-    const s = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / s);
-  }
-  const tau = refTau(x, alpha);
-  const p = x.map((xi) => Math.pow(Math.max((alpha - 1) * xi - tau, 0), 1 / (alpha - 1)));
-  const s = p.reduce((a, b) => a + b, 0);
-  return p.map((v) => v / s);
-}
-
-/** Row-wise reference over a flat [rows, n] array. */
-function refRows(flat: number[], n: number, alpha: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < flat.length / n; r++) out.push(...refEntmax(flat.slice(r * n, (r + 1) * n), alpha));
-  return out;
-}
 
 function support(x: number[], alpha: number): string {
   return refEntmax(x, alpha)
@@ -290,38 +238,59 @@ forEachBackend('separation', () => {
   // -------------------------------------------------------------------------------------
   // gradients
 
-  it('gradients match finite differences: sparsemax, entmax15, entmaxBisect (number alpha)', () => {
+  it('gradients match float64 finite differences: sparsemax, entmax15, entmaxBisect (number alpha)', () => {
     const n = 6;
     const x = randn(3 * n, 41, 1.2);
     assertStableSupport(x, n, 2, 1e-2);
     assertStableSupport(x, n, 1.5, 1e-2);
     assertStableSupport(x, n, 1.3, 1e-2);
     const xt = tf.tensor2d(x, [3, n]);
-    checkGradient(sparsemax, xt);
-    checkGradient(entmax15, xt);
-    checkGradient((z) => entmaxBisect(z, 1.3), xt);
-    checkGradient((z) => entmaxBisect(z, 2), xt);
+    checkGradient(sparsemax, xt, rowwise(n, (r) => refEntmax(r, 2)));
+    checkGradient(entmax15, xt, rowwise(n, (r) => refEntmax(r, 1.5)));
+    checkGradient((z) => entmaxBisect(z, 1.3), xt, rowwise(n, (r) => refEntmax(r, 1.3)));
+    checkGradient((z) => entmaxBisect(z, 2), xt, rowwise(n, (r) => refEntmax(r, 2)));
     xt.dispose();
   });
 
-  it('gradients match finite differences: entmaxBisect with a Tensor alpha, w.r.t. x and alpha', () => {
+  it('gradients match float64 finite differences: entmaxBisect with a Tensor alpha, w.r.t. x and alpha', () => {
     const n = 5;
     const x = randn(2 * n, 43, 1.2);
     assertStableSupport(x, n, 1.3, 1e-2, 1e-2);
     assertStableSupport(x, n, 1.7, 1e-2, 1e-2);
     const xt = tf.tensor2d(x, [2, n]);
     const alpha = tf.tensor2d([[1.3], [1.7]]);
-    checkGradient((z) => entmaxBisect(z, alpha), xt);
-    checkGradient((a) => entmaxBisect(xt, a), alpha);
+    const xf = Array.from(xt.dataSync()); // the float32 values the op sees
+    checkGradient((z) => entmaxBisect(z, alpha), xt, (v) => refRows(v, n, [Math.fround(1.3), Math.fround(1.7)]));
+    checkGradient((a) => entmaxBisect(xt, a), alpha, (a) => refRows(xf, n, a));
     // A scalar alpha shared by both rows: its gradient is summed over them.
     const shared = tf.scalar(1.3);
     assertStableSupport(x, n, 1.3, 0, 1e-2);
-    checkGradient((a) => entmaxBisect(xt, a), shared);
+    checkGradient((a) => entmaxBisect(xt, a), shared, ([a]) => refRows(xf, n, a));
     // Near softmax (alpha = 1.05) the alpha gradient is still accurate.
     const near = tf.scalar(1.05);
     assertStableSupport(x, n, 1.05, 0, 1e-2);
-    checkGradient((a) => entmaxBisect(xt, a), near, { h: 1e-2, tol: 3e-2 });
+    checkGradient((a) => entmaxBisect(xt, a), near, ([a]) => refRows(xf, n, a));
     tf.dispose([xt, alpha, shared, near]);
+  });
+
+  it('the gradient check fails on a wrong backward pass (a zero gradient, a gradient off by 1%)', () => {
+    const n = 5;
+    const xt = tf.tensor2d(randn(2 * n, 45, 1.2), [2, n]);
+    const ref = rowwise(n, (r) => refEntmax(r, 2));
+    assert.throws(() => checkGradient((z) => detach(sparsemax(z)), xt, ref), /gradient element/);
+    const scaled = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
+      const y = sparsemax(z);
+      save([z]);
+      // sparsemax's Jacobian-vector product s (dy - mean over the support of dy), s the support, times 1.01.
+      const gradFunc = (dy: tf.Tensor, [zs]: tf.Tensor[]) => {
+        const support = tf.cast(tf.greater(sparsemax(zs), 0), 'float32');
+        const mean = tf.div(tf.sum(tf.mul(dy, support), -1, true), tf.sum(support, -1, true));
+        return tf.mul(tf.mul(support, tf.sub(dy, mean)), 1.01);
+      };
+      return { value: y, gradFunc };
+    }) as Parameters<typeof tf.customGrad>[0]) as (z: tf.Tensor) => tf.Tensor;
+    assert.throws(() => checkGradient(scaled, xt, ref), /gradient element/);
+    xt.dispose();
   });
 
   it('the alpha gradient stays accurate next to alpha = 1 (float64 finite difference)', () => {
@@ -338,20 +307,22 @@ forEachBackend('separation', () => {
     }
   });
 
-  it('gradients match finite differences: topkSoftmax, softmax1, masked separation; hardmax has none', () => {
-    const xt = tf.tensor2d([
+  it('gradients match float64 finite differences: topkSoftmax, softmax1, masked separation; hardmax has none', () => {
+    const rows = [
       [0.9, -0.4, 0.3, 1.6, -1.1],
       [2.2, 0.1, -0.6, 0.8, 0.4],
-    ]);
-    checkGradient((z) => topkSoftmax(z, 2), xt);
-    checkGradient((z) => topkSoftmax(z, 3), xt);
-    checkGradient(softmax1, xt);
-    const mask = tf.tensor2d([
+    ];
+    const xt = tf.tensor2d(rows);
+    checkGradient((z) => topkSoftmax(z, 2), xt, rowwise(5, (r) => refTopk(r, 2)));
+    checkGradient((z) => topkSoftmax(z, 3), xt, rowwise(5, (r) => refTopk(r, 3)));
+    checkGradient(softmax1, xt, rowwise(5, refSoftmax1));
+    const maskRows = [
       [1, 1, 0, 1, 1],
       [1, 0, 1, 1, 1],
-    ]);
+    ];
+    const mask = tf.tensor2d(maskRows);
     for (const { kind, options } of KIND_CASES.filter((c) => c.kind !== 'max')) {
-      checkGradient((z) => separation(z, kind, { ...options, mask }), xt);
+      checkGradient((z) => separation(z, kind, { ...options, mask }), xt, rowwise(5, (r) => refSeparation(r, kind, options), maskRows));
     }
     const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(hardmax(z), tf.tensor1d([1, 2, 3, 4, 5]))))(xt);
     assertClose(g, new Float32Array(10), 0, 'hardmax gradient');

@@ -45,16 +45,16 @@ forEachBackend('similarity', () => {
   });
 
   it('broadcasts shared memories over a batch of queries', () => {
-    const q = tf.randomNormal([4, 3, 5]);
-    const k = tf.randomNormal([7, 5]);
+    const q = tf.randomNormal([4, 3, 5], 0, 1, 'float32', 301);
+    const k = tf.randomNormal([7, 5], 0, 1, 'float32', 302);
     const s = similarity(q, k, 'dot');
     assert.deepEqual(s.shape, [4, 3, 7]);
     tf.dispose([q, k, s]);
   });
 
   it('does not leak tensors', () => {
-    const q = tf.randomNormal([2, 4, 5]);
-    const k = tf.randomNormal([2, 6, 5]);
+    const q = tf.randomNormal([2, 4, 5], 0, 1, 'float32', 303);
+    const k = tf.randomNormal([2, 6, 5], 0, 1, 'float32', 304);
     for (const kind of ['dot', 'euclidean', 'manhattan', 'cosine'] as const) assertNoLeak(() => similarity(q, k, kind));
     tf.dispose([q, k]);
   });
