@@ -92,10 +92,12 @@ forEachBackend('HopfieldLayer', () => {
         const ref0 = uhopAssociation(q, [splitHeads64(K, 2)], phi0, { ...fitted.uhop, fitSteps: 0 }, 0.5, similarity);
         const [o, a] = fitted.apply(xs) as tf.Tensor[];
         const [o0, a0] = plain.apply(xs) as tf.Tensor[];
-        // Measured (cpu, wasm): within 1e-5 of the reference; the fit moves the association by 0.014 to 0.035; a layer that skipped the fit is off by the latter.
+        // Measured (cpu, wasm): within 1e-5 of the reference; under the 'normalized' step rule the fit
+        // moves the association by 0.0039 (linear, dot) to 0.035, so a layer that skipped the fit would
+        // be off by at least 0.0039, far outside the 5e-4 match: the bar below is set under that.
         assert.ok(maxAbsDiff(a.arraySync(), ref) < 5e-4, `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`);
         assert.ok(maxAbsDiff(a0.arraySync(), ref0) < 5e-4, `${what}: fitSteps 0 vs the Phi0 reference`);
-        assert.ok(maxAbsDiff(ref, ref0) > 1e-2, `${what}: the fit must change the association (max change ${maxAbsDiff(ref, ref0)})`);
+        assert.ok(maxAbsDiff(ref, ref0) > 2e-3, `${what}: the fit must change the association (max change ${maxAbsDiff(ref, ref0)})`);
         tf.dispose([o, a, o0, a0]);
       }
     }

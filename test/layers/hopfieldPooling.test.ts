@@ -110,7 +110,9 @@ forEachBackend('HopfieldPooling', () => {
       for (const similarity of SIMILARITY_KINDS) {
         const what = `${featureMap} ${similarity}`;
         const make = (fitSteps: number) =>
-          new HopfieldPooling({ numHeads: 2, quantity: 2, featureMap, fitSteps, fitLr: 1, similarity, returnAssociation: true, seed: 71 });
+          new HopfieldPooling({ numHeads: 2, quantity: 2, featureMap, fitSteps, fitLr: featureMap === 'mlp' ? 0.1 : 1, similarity, returnAssociation: true, seed: 71 });
+        // mlp at its default relative step (0.1): at 1 its steps are so large that the per-set
+        // accept / reject decision flips on float32 rounding between two correct computations.
         const fitted = make(5);
         const plain = make(0);
         tf.dispose([pool(fitted, [x, m]), pool(plain, [x, m])]);
