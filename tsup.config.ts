@@ -16,7 +16,9 @@ export default defineConfig({
   },
   format: ['esm', 'cjs'],
   splitting: true,
-  dts: { entry: { index: 'src/index.ts', node: 'src/node/index.ts', browser: 'src/browser/index.ts', experiments: 'src/experiments/index.ts' } },
+  dts: {
+    entry: { index: 'src/index.ts', node: 'src/node/index.ts', browser: 'src/browser/index.ts', experiments: 'src/experiments/index.ts' },
+  },
   sourcemap: true,
   clean: true,
   shims: true,

@@ -63,7 +63,13 @@ async function time(name: string, run: () => tf.Tensor[]): Promise<void> {
 
 const keys = tf.randomNormal([32, 4, 128, 32], 0, 1, 'float32', 1);
 const phi0 = tf.stack([0, 1, 2, 3].map((s) => tf.tidy(() => linearFeatureMap(32, 32, { init: 'orthogonal', seed: s }).params[0])));
-const t2 = { steps: 5, lr: 0.1, loss: 'lse' as const, tau: 0.1, ...(values.optimizer ? { optimizer: values.optimizer as FitOptimizer } : {}) };
+const t2 = {
+  steps: 5,
+  lr: 0.1,
+  loss: 'lse' as const,
+  tau: 0.1,
+  ...(values.optimizer ? { optimizer: values.optimizer as FitOptimizer } : {}),
+};
 console.log(`step rule: ${values.optimizer ?? 'the default'}`);
 const keys4 = tf.randomNormal([16, 4, 64, 32], 0, 1, 'float32', 3);
 if (values.t1) {
@@ -83,7 +89,9 @@ if (values.t1) {
   for (const k of ['wall', 'cpu'] as const) {
     const f = median(fits.map((x) => x[k]));
     const st = median(steps.map((x) => x[k]));
-    console.log(`interleaved (${k}): T2 fit median ${f.toFixed(1)} ms, T1 training step median ${st.toFixed(1)} ms, fit / step ${(f / st).toFixed(2)} (${reps} pairs)`);
+    console.log(
+      `interleaved (${k}): T2 fit median ${f.toFixed(1)} ms, T1 training step median ${st.toFixed(1)} ms, fit / step ${(f / st).toFixed(2)} (${reps} pairs)`,
+    );
   }
   t1.dispose();
 }

@@ -45,7 +45,11 @@ const { values } = parseArgs({
   },
 });
 const report = await initBackend(values.backend);
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const nums = (s: string) => list(s).map(Number);
 
 /** [sets, S, d] memory sets with pairwise correlation rho, times `scale`. */

@@ -15,7 +15,7 @@ const { values } = parseArgs({ options: { backend: { type: 'string', default: 'w
 console.log(describeBackend(await initBackend(values.backend)));
 const x = tf.randomNormal([4, 32, 64], 0, 1, 'float32', Number(values.seed));
 const cases: Array<[string, HopfieldArgs]> = [
-  ["sgd, lr 0.1 (the earlier default)", { fitOptimizer: 'sgd', fitLr: 0.1 }],
+  ['sgd, lr 0.1 (the earlier default)', { fitOptimizer: 'sgd', fitLr: 0.1 }],
   ['sgd, lr 1', { fitOptimizer: 'sgd', fitLr: 1 }],
   ['adam, lr 0.1', { fitOptimizer: 'adam', fitLr: 0.1 }],
   ['normalized, lr 0.5 (the default)', {}],
@@ -26,7 +26,14 @@ const cases: Array<[string, HopfieldArgs]> = [
 console.log('| rule | loss drop mean | loss drop min | steps that raised a loss | max association change |');
 console.log('|---|---|---|---|---|');
 for (const [name, opts] of cases) {
-  const base: HopfieldArgs = { numHeads: 2, hiddenSize: 16, featureMap: 'linear', seed: Number(values.seed), returnAssociation: true, ...opts };
+  const base: HopfieldArgs = {
+    numHeads: 2,
+    hiddenSize: 16,
+    featureMap: 'linear',
+    seed: Number(values.seed),
+    returnAssociation: true,
+    ...opts,
+  };
   const fitted = new Hopfield(base);
   const plain = new Hopfield({ ...base, fitSteps: 0 });
   tf.dispose(fitted.apply(x) as tf.Tensor[]);

@@ -32,16 +32,40 @@ function report(name: string, ms: number, flops: number): void {
 
 const a = tf.randomNormal([4096, 128]);
 const w = tf.randomNormal([128, 128]);
-report('matMul [4096,128] x [128,128]', cpuMs(() => tf.matMul(a, w)), 2 * 4096 * 128 * 128);
-report('matMul [4096,128] x [128,128]^T (transposeB)', cpuMs(() => tf.matMul(a, w, false, true)), 2 * 4096 * 128 * 128);
-report('matMul [4096,128]^T x [4096,128] (transposeA)', cpuMs(() => tf.matMul(a, a, true, false)), 2 * 4096 * 128 * 128);
+report(
+  'matMul [4096,128] x [128,128]',
+  cpuMs(() => tf.matMul(a, w)),
+  2 * 4096 * 128 * 128,
+);
+report(
+  'matMul [4096,128] x [128,128]^T (transposeB)',
+  cpuMs(() => tf.matMul(a, w, false, true)),
+  2 * 4096 * 128 * 128,
+);
+report(
+  'matMul [4096,128]^T x [4096,128] (transposeA)',
+  cpuMs(() => tf.matMul(a, a, true, false)),
+  2 * 4096 * 128 * 128,
+);
 const s = tf.randomNormal([512, 512]);
-report('matMul 512 x 512 x 512', cpuMs(() => tf.matMul(s, s)), 2 * 512 ** 3);
+report(
+  'matMul 512 x 512 x 512',
+  cpuMs(() => tf.matMul(s, s)),
+  2 * 512 ** 3,
+);
 const q = tf.randomNormal([32, 4, 128, 32]);
 const k = tf.randomNormal([32, 4, 128, 32]);
 const f = 2 * 128 * 128 * 32 * 128;
-report('batched [32,4,128,32] x [32,4,128,32]^T, tf.matMul', cpuMs(() => tf.matMul(q, k, false, true)), f);
-report("batched, the layers' batchMatMul", cpuMs(() => batchMatMul(q, k, true)), f);
+report(
+  'batched [32,4,128,32] x [32,4,128,32]^T, tf.matMul',
+  cpuMs(() => tf.matMul(q, k, false, true)),
+  f,
+);
+report(
+  "batched, the layers' batchMatMul",
+  cpuMs(() => batchMatMul(q, k, true)),
+  f,
+);
 
 /** Smallest of 3 rounds of mean CPU microseconds per call (the first rounds include JIT warm-up). */
 function cpuUs(fn: () => void, n: number): number {
@@ -56,5 +80,13 @@ function cpuUs(fn: () => void, n: number): number {
 }
 const x = tf.ones([128]);
 const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(v, v)));
-console.log(`${'tiny op: add [128] + dispose (dispatch)'.padEnd(52)} ${cpuUs(() => tf.add(x, x).dispose(), 5000).toFixed(1).padStart(9)} us cpu`);
-console.log(`${'tape: grad(sum(x*x)) on [128]'.padEnd(52)} ${cpuUs(() => g(x).dispose(), 2000).toFixed(1).padStart(9)} us cpu`);
+console.log(
+  `${'tiny op: add [128] + dispose (dispatch)'.padEnd(52)} ${cpuUs(() => tf.add(x, x).dispose(), 5000)
+    .toFixed(1)
+    .padStart(9)} us cpu`,
+);
+console.log(
+  `${'tape: grad(sum(x*x)) on [128]'.padEnd(52)} ${cpuUs(() => g(x).dispose(), 2000)
+    .toFixed(1)
+    .padStart(9)} us cpu`,
+);

@@ -46,7 +46,8 @@ async function main(): Promise<void> {
     let x = w.input;
     for (const [i, layer] of w.model.layers.entries()) {
       const input = x;
-      layers[`${i}:${layer.getClassName()}`] = (await count(() => tf.clone(layer.apply(input, { training: true }) as tf.Tensor))).kernels - 1;
+      layers[`${i}:${layer.getClassName()}`] =
+        (await count(() => tf.clone(layer.apply(input, { training: true }) as tf.Tensor))).kernels - 1;
       const next = tf.tidy(() => layer.apply(input, { training: true }) as tf.Tensor);
       if (input !== w.input) input.dispose();
       x = next;
@@ -64,7 +65,12 @@ async function main(): Promise<void> {
     console.log(
       `${report.backend} ${id}: step ${row.step} kernels = forward ${row.forward} + backward ${row.backward} + optimizer ${row.optimizer}; forward by layer ${JSON.stringify(layers)}`,
     );
-    console.log(`   ${Object.entries(row.step_by_kernel).slice(0, 12).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    console.log(
+      `   ${Object.entries(row.step_by_kernel)
+        .slice(0, 12)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
     w.dispose();
   }
   if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 1));

@@ -56,7 +56,9 @@ const CASES: Case[] = [
     layer: 'UHopAttention',
     shape: 'T1',
     build: (uhop) => ({
-      model: selfModel(new UHopAttention({ numHeads: 4, keyDim: 32, ...(Object.keys(uhop).length ? { ...uhop, separation: 'softmax' } : {}) })),
+      model: selfModel(
+        new UHopAttention({ numHeads: 4, keyDim: 32, ...(Object.keys(uhop).length ? { ...uhop, separation: 'softmax' } : {}) }),
+      ),
       x: tf.randomNormal([T1.B, T1.S, T1.d], 0, 1, 'float32', 1),
       y: tf.randomNormal([T1.B, T1.S, T1.d], 0, 1, 'float32', 2),
       loss: 'meanSquaredError',
@@ -138,7 +140,8 @@ async function main(): Promise<void> {
       `${row.layer.padEnd(16)} ${row.shape.padEnd(26)} plain ${String(row.plainCpuMs).padStart(7)} ms  U-Hop ${String(row.uhopCpuMs).padStart(7)} ms  overhead x${row.overhead}  (wall ${row.plainWallMs} / ${row.uhopWallMs} ms)`,
     );
   }
-  if (flags.json) writeFileSync(flags.json, JSON.stringify({ backend: report.backend, date: new Date().toISOString(), steps, warmup, rows }, null, 2));
+  if (flags.json)
+    writeFileSync(flags.json, JSON.stringify({ backend: report.backend, date: new Date().toISOString(), steps, warmup, rows }, null, 2));
 }
 
 main().catch((e) => {

@@ -25,5 +25,7 @@ for (const name of ['musk1', 'musk2', 'elephant']) {
     summary = `${ds.bags.length} bags, ${ds.bags.reduce((s, b) => s + b.size, 0)} instances, ${ds.numFeatures} features`;
   }
   ms.sort((a, b) => a - b);
-  console.log(`${name.padEnd(9)} ${ms[ms.length >> 1].toFixed(0).padStart(6)} ms (median of ${rounds}; min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)})  ${summary}`);
+  console.log(
+    `${name.padEnd(9)} ${ms[ms.length >> 1].toFixed(0).padStart(6)} ms (median of ${rounds}; min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)})  ${summary}`,
+  );
 }

@@ -72,7 +72,11 @@ for (const seed of [0, 1, 2]) {
       const G = tf.matMul(K, K, false, true).arraySync() as number[][];
       const P = tf.matMul(tf.matMul(K, tf.tensor2d(invert(G.map((r, i) => r.map((x, j) => x + (i === j ? 1e-6 * G[i][i] : 0))))), true), K);
       const out: string[] = [];
-      for (const [name, Wm] of [['identity', tf.eye(d)], ['fitted', W], ['fitted, span', tf.matMul(W, P)]] as const) {
+      for (const [name, Wm] of [
+        ['identity', tf.eye(d)],
+        ['fitted', W],
+        ['fitted, span', tf.matMul(W, P)],
+      ] as const) {
         const F = tf.matMul(K, Wm, false, true);
         const E = tf.sub(tf.matMul(Q, Wm, false, true), F); // W e per query
         const FF = tf.matMul(F, F, false, true);

@@ -68,7 +68,11 @@ function stats(times: number[]): TimingStats {
  * sensitive to other processes than the wall time; PyTorch's side records the same
  * (time.process_time) so the two can be compared either way.
  */
-async function timeUnits(w: Workload, steps: number, warmup: number): Promise<TimingStats & { cpu_median_ms: number; cpu_ms: number[]; check: number }> {
+async function timeUnits(
+  w: Workload,
+  steps: number,
+  warmup: number,
+): Promise<TimingStats & { cpu_median_ms: number; cpu_ms: number[]; check: number }> {
   for (let i = 0; i < warmup; i++) await w.run();
   const times: number[] = [];
   const cpu: number[] = [];
@@ -210,7 +214,10 @@ async function profileUnit(w: Workload, top: number, repeats: number): Promise<P
     kernel_ms: plain.reduce((a, r) => a + r.ms, 0),
     by_kernel: groupRows(plain, false).map(({ kernel, ms, calls }) => ({ kernel, ms, calls })),
     kernels: groupRows(plain, true).slice(0, top),
-    scopes: groupRows(rows.filter((r) => isScope(r.name)), true),
+    scopes: groupRows(
+      rows.filter((r) => isScope(r.name)),
+      true,
+    ),
   };
   if (w.forward && w.forwardBackward) {
     const timeSync = async (f: () => tf.TensorContainer) => {
@@ -349,7 +356,11 @@ async function main(): Promise<void> {
   const results: Record<string, Record<string, unknown>> = {};
   for (const id of chosen) {
     console.log(`${id}: ${DESCRIPTIONS[id]}`);
-    const w = createWorkload(id, { seed, milEncoder: values['mil-encoder'] as MilEncoder, fitOptimizer: values['fit-optimizer'] as FitOptimizer });
+    const w = createWorkload(id, {
+      seed,
+      milEncoder: values['mil-encoder'] as MilEncoder,
+      fitOptimizer: values['fit-optimizer'] as FitOptimizer,
+    });
     const entry: Record<string, unknown> = {};
     try {
       const t = await timeUnits(w, id === 'R1' ? r1Steps : steps, warmup);
@@ -375,7 +386,12 @@ async function main(): Promise<void> {
             `  phases (wall / cpu): forward ${f(p.phases.forward)}, forward+backward ${f(p.phases.forward_backward)}, step ${f(p.phases.step)}`,
           );
         }
-        console.log(`  by kernel: ${p.by_kernel.slice(0, 8).map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms/${k.calls}`).join(', ')}`);
+        console.log(
+          `  by kernel: ${p.by_kernel
+            .slice(0, 8)
+            .map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms/${k.calls}`)
+            .join(', ')}`,
+        );
         for (const k of p.kernels) {
           console.log(`    ${k.kernel.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(4)}x  ${k.inputs}`);
         }

@@ -99,9 +99,17 @@ console.log(
 
 const verdicts: string[] = [];
 for (const n of threadCounts) {
-  const torch = side('PyTorch', runs.filter((r) => r.impl === 'torch' && threadsOf(r) === n));
+  const torch = side(
+    'PyTorch',
+    runs.filter((r) => r.impl === 'torch' && threadsOf(r) === n),
+  );
   const sides = backends
-    .map((b) => side(b, runs.filter((r) => r.impl === 'uhop' && r.backend === b && threadsOf(r) === n)))
+    .map((b) =>
+      side(
+        b,
+        runs.filter((r) => r.impl === 'uhop' && r.backend === b && threadsOf(r) === n),
+      ),
+    )
     .filter((s) => Object.keys(s.results).length > 0);
   if (Object.keys(torch.results).length === 0 && sides.length === 0) continue;
   console.log();
@@ -134,12 +142,19 @@ for (const n of threadCounts) {
   ]) {
     const ov = (s: Side) => ratio(cpu(s.results[a]), cpu(s.results[b]));
     const ovWall = (s: Side) => ratio(s.results[a]?.median_ms, s.results[b]?.median_ms);
-    const cells = [`${a}/${b}`, `${f2(ov(torch))} (${f2(ovWall(torch))})`, ...sides.flatMap((s) => [`${f2(ov(s))} (${f2(ovWall(s))})`, ''])];
+    const cells = [
+      `${a}/${b}`,
+      `${f2(ov(torch))} (${f2(ovWall(torch))})`,
+      ...sides.flatMap((s) => [`${f2(ov(s))} (${f2(ovWall(s))})`, '']),
+    ];
     console.log(`| ${cells.join(' | ')} |`);
     if (n === 1) {
       for (const s of sides) {
         const r = ov(s);
-        if (r !== undefined) verdicts.push(`| ${s.name} ${a}/${b} | ${f2(r)} | <= ${OVERHEAD_TARGET.toFixed(1)} | ${r <= OVERHEAD_TARGET ? 'met' : 'MISSED'} |`);
+        if (r !== undefined)
+          verdicts.push(
+            `| ${s.name} ${a}/${b} | ${f2(r)} | <= ${OVERHEAD_TARGET.toFixed(1)} | ${r <= OVERHEAD_TARGET ? 'met' : 'MISSED'} |`,
+          );
       }
     }
   }

@@ -123,9 +123,7 @@ function trainWorkload(id: WorkloadId, { model, x, loss }: TrainSetup): Workload
 function selfWorkload(id: 'T1' | 'T2', seed: number, fitOptimizer: FitOptimizer): Workload {
   const [B, S, d] = [32, 128, 128];
   const model = tfl.sequential({
-    layers: [
-      new Hopfield({ inputShape: [S, d], ...ASSOCIATION_OPTIONS, ...(id === 'T2' ? { ...UHOP_OPTIONS, fitOptimizer } : {}) }),
-    ],
+    layers: [new Hopfield({ inputShape: [S, d], ...ASSOCIATION_OPTIONS, ...(id === 'T2' ? { ...UHOP_OPTIONS, fitOptimizer } : {}) })],
   });
   const x = tf.randomNormal([B, S, d], 0, 1, 'float32', seed);
   const target = tf.randomNormal([B, S, d], 0, 1, 'float32', seed + 1);
@@ -174,7 +172,9 @@ function milWorkload(id: 'T3' | 'T4', seed: number, encoder: MilEncoder, fitOpti
 function retrievalWorkload(seed: number, optimizer: FitOptimizer): Workload {
   const [M, d, beta, fitSteps, fitLr] = [100, 784, 1, 100, 0.1];
   const memories = tf.randomUniform([M, d], 0, 1, 'float32', seed);
-  const queries = tf.tidy(() => tf.mul(memories, tf.cast(tf.greaterEqual(tf.randomUniform([M, d], 0, 1, 'float32', seed + 1), 0.5), 'float32')));
+  const queries = tf.tidy(() =>
+    tf.mul(memories, tf.cast(tf.greaterEqual(tf.randomUniform([M, d], 0, 1, 'float32', seed + 1), 0.5), 'float32')),
+  );
   const phi0 = linearFeatureMap(d, d, { init: 'identity' });
   const once = (): { states: tf.Tensor; trace: tf.Tensor; params: tf.Tensor[] } => {
     const { featureMap, lossTrace } = fitFeatureMap(memories, phi0, { steps: fitSteps, lr: fitLr, loss: 'lse', tau: 0.1, optimizer }); // Stage I

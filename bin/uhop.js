@@ -23,8 +23,7 @@ async function loadCli() {
   const hasBuild = existsSync(built);
   const hasSource = existsSync(source);
   const preferSource =
-    hasSource &&
-    (!hasBuild || process.env.UHOP_FROM_SOURCE === '1' || newestMtime(join(root, 'src')) > statSync(built).mtimeMs);
+    hasSource && (!hasBuild || process.env.UHOP_FROM_SOURCE === '1' || newestMtime(join(root, 'src')) > statSync(built).mtimeMs);
   if (preferSource) {
     try {
       const { register } = await import('tsx/esm/api');

@@ -65,7 +65,12 @@ console.log(`2. saved to ${dir}`);
 
 // --- 3. Load it back (any tfjs-layers model with MultiHeadAttention layers works here). ----
 const loaded = await loadModel(dir);
-console.log(`3. loaded: ${loaded.layers.map((l) => l.getClassName()).filter((c) => c.endsWith('Attention')).join(', ')}`);
+console.log(
+  `3. loaded: ${loaded.layers
+    .map((l) => l.getClassName())
+    .filter((c) => c.endsWith('Attention'))
+    .join(', ')}`,
+);
 
 // --- 4. Swap the attention. Every MultiHeadAttention becomes a UHopAttention with the same --
 //        config and projection weights; U-Hop's Phi starts at the identity and, in every

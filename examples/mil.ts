@@ -26,7 +26,11 @@ const { train, other: test } = standardize(
   outer.train.map((i) => bags[i]),
   outer.test.map((i) => bags[i]),
 );
-const [inner] = stratifiedKFold(train.map((b) => b.label), 5, 1);
+const [inner] = stratifiedKFold(
+  train.map((b) => b.label),
+  5,
+  1,
+);
 
 const model = milClassifier({
   numFeatures,
@@ -49,10 +53,13 @@ const { bestEpoch, history } = await trainMilModel(
     lrDecay: 0.98,
     validation: inner.test.map((i) => train[i]),
     patience: 15,
-    onEpochEnd: (l) => console.log(`epoch ${l.epoch + 1}: loss ${l.loss.toFixed(3)}, val loss ${l.valLoss?.toFixed(3)}, val AUC ${l.valAuc?.toFixed(3)}`),
+    onEpochEnd: (l) =>
+      console.log(`epoch ${l.epoch + 1}: loss ${l.loss.toFixed(3)}, val loss ${l.valLoss?.toFixed(3)}, val AUC ${l.valAuc?.toFixed(3)}`),
   },
 );
 const p = predictBags(model, test);
 const y = test.map((b) => b.label);
-console.log(`${name}: best epoch ${bestEpoch + 1} of ${history.length}; test accuracy ${bagAccuracy(p, y).toFixed(3)}, ROC AUC ${rocAuc(p, y).toFixed(3)} on ${test.length} bags`);
+console.log(
+  `${name}: best epoch ${bestEpoch + 1} of ${history.length}; test accuracy ${bagAccuracy(p, y).toFixed(3)}, ROC AUC ${rocAuc(p, y).toFixed(3)} on ${test.length} bags`,
+);
 model.dispose();

@@ -44,5 +44,7 @@ const res = await runRetrievalExperiment({
   fit: { steps: SMOKE ? 5 : 50 },
 });
 for (const r of res.capacity) {
-  console.log(`${r.method.padEnd(6)} M=${String(r.M).padEnd(4)} error ${r.error.mean.toFixed(2)} ± ${r.error.std.toFixed(2)}, exact ${(100 * r.exact.mean).toFixed(0)}%`);
+  console.log(
+    `${r.method.padEnd(6)} M=${String(r.M).padEnd(4)} error ${r.error.mean.toFixed(2)} ± ${r.error.std.toFixed(2)}, exact ${(100 * r.exact.mean).toFixed(0)}%`,
+  );
 }

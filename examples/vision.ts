@@ -25,7 +25,10 @@ const xTrain = tf.tensor4d(train.images, [train.n, 28, 28, 1]);
 const yTrain = tf.tensor1d(Float32Array.from(train.labels));
 const xTest = tf.tensor4d(test.images, [test.n, 28, 28, 1]);
 const accuracy = (m: tfl.LayersModel) =>
-  tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(m.predict(xTest) as tf.Tensor, -1), tf.tensor1d(test.labels, 'int32')), 'float32')).dataSync()[0]);
+  tf.tidy(
+    () =>
+      tf.mean(tf.cast(tf.equal(tf.argMax(m.predict(xTest) as tf.Tensor, -1), tf.tensor1d(test.labels, 'int32')), 'float32')).dataSync()[0],
+  );
 
 // 16 patches of 7x7 pixels -> tokens of width 32 -> x + Hopfield(LayerNorm(x)) -> mean -> Dense.
 const build = (uhop: boolean) =>
@@ -48,7 +51,9 @@ for (const uhop of [false, true]) {
   model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
   const t0 = Date.now();
   await model.fit(xTrain, yTrain, { epochs, batchSize: 64, verbose: 0 });
-  console.log(`${uhop ? 'U-Hop          ' : 'modern Hopfield'}: test accuracy ${(100 * accuracy(model)).toFixed(1)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  console.log(
+    `${uhop ? 'U-Hop          ' : 'modern Hopfield'}: test accuracy ${(100 * accuracy(model)).toFixed(1)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+  );
   model.dispose();
 }
 

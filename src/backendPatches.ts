@@ -138,13 +138,17 @@ export function isWasmMatMulPatched(): boolean {
 export function patchWasmMatMul(): string[] {
   const transpose = registered('Transpose');
   if (!transpose) {
-    throw new Error("patchWasmMatMul: no 'Transpose' kernel is registered for the wasm backend; import '@tensorflow/tfjs-backend-wasm' first");
+    throw new Error(
+      "patchWasmMatMul: no 'Transpose' kernel is registered for the wasm backend; import '@tensorflow/tfjs-backend-wasm' first",
+    );
   }
   const done: string[] = [];
   for (const name of WASM_MATMUL_KERNELS) {
     const config = registered(name);
     if (!config) {
-      throw new Error(`patchWasmMatMul: no '${name}' kernel is registered for the wasm backend; import '@tensorflow/tfjs-backend-wasm' first`);
+      throw new Error(
+        `patchWasmMatMul: no '${name}' kernel is registered for the wasm backend; import '@tensorflow/tfjs-backend-wasm' first`,
+      );
     }
     if ((config.kernelFunc as PatchedFunc)[ORIGINAL] != null) continue;
     tf.unregisterKernel(name, 'wasm');

@@ -6,9 +6,7 @@ import { existsSync } from 'node:fs';
 import { initBackend, type BackendName } from '../src/node/backend.js';
 
 /** Backends every test suite of the core runs on: both are always available. */
-export const TEST_BACKENDS: BackendName[] = (process.env.UHOP_TEST_BACKENDS ?? 'cpu,wasm')
-  .split(',')
-  .map((s) => s.trim() as BackendName);
+export const TEST_BACKENDS: BackendName[] = (process.env.UHOP_TEST_BACKENDS ?? 'cpu,wasm').split(',').map((s) => s.trim() as BackendName);
 
 /** Runs `body` as one describe() per backend, with that backend active. */
 export function forEachBackend(name: string, body: (backend: BackendName) => void): void {
@@ -149,12 +147,20 @@ export function checkGradient(
 ): void {
   const xs = Array.from(x.dataSync());
   const n = reference(xs).length;
-  assert.equal(n, tf.tidy(() => f(x).size), 'checkGradient: the reference gives as many outputs as f');
+  assert.equal(
+    n,
+    tf.tidy(() => f(x).size),
+    'checkGradient: the reference gives as many outputs as f',
+  );
   // w in float32 so that the float64 sum weights exactly what the tfjs sum weights.
   const w = randn(n, seed).map(Math.fround);
   const analytic = tf.tidy(() => {
     const wt = tf.tensor(w, f(x).shape);
-    return Array.from(tf.grad((z: tf.Tensor) => tf.sum(tf.mul(f(z), wt)))(x).dataSync());
+    return Array.from(
+      tf
+        .grad((z: tf.Tensor) => tf.sum(tf.mul(f(z), wt)))(x)
+        .dataSync(),
+    );
   });
   const scalar = (v: number[]) => reference(v).reduce((s, y, i) => s + w[i] * y, 0);
   let maxRef = 0;

@@ -60,9 +60,7 @@ if (unavailable) {
     console.error(`tensorflow leg: FAILED, UHOP_TEST_TENSORFLOW=require but ${unavailable}`);
     process.exit(1);
   }
-  console.log(
-    `tensorflow leg: skipped, ${unavailable} (npm install @tensorflow/tfjs-node to test the native backend too)`,
-  );
+  console.log(`tensorflow leg: skipped, ${unavailable} (npm install @tensorflow/tfjs-node to test the native backend too)`);
   process.exit(0);
 }
 

@@ -96,5 +96,9 @@ export async function useBrowserBackend(preferred?: BrowserBackend, wasmPath = '
     }
     return { backend: name, detail, skipped };
   }
-  throw new Error(`useBrowserBackend: no backend started: ${Object.entries(skipped).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  throw new Error(
+    `useBrowserBackend: no backend started: ${Object.entries(skipped)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+  );
 }

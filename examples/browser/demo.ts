@@ -195,7 +195,9 @@ async function retrieveDrawn(): Promise<void> {
   tf.dispose(tensors);
   // A newer stroke or a new query may have replaced the drawing meanwhile: show only the latest.
   if (drawn !== query || state !== s) return;
-  drawnResult = Object.fromEntries(METHODS.map((k, j) => [k, { states: values[2 * j] as Float32Array, error: values[2 * j + 1][0] }])) as DrawnResult;
+  drawnResult = Object.fromEntries(
+    METHODS.map((k, j) => [k, { states: values[2 * j] as Float32Array, error: values[2 * j + 1][0] }]),
+  ) as DrawnResult;
   render();
 }
 
@@ -224,7 +226,9 @@ function render(): void {
   for (const id of ['m', 'mask', 'noise', 'query', 'steps']) $(`${id}Out`).textContent = slider(id).value;
   $('note').textContent =
     `Stage I: ${s.lossTrace.length - 1} steps in ${s.fitMs.toFixed(0)} ms; retrieval of all ${m} queries: ${s.retrieveMs.toFixed(0)} ms.` +
-    (drawn ? ' Showing your drawing (errors against the digit it replaced).' : ` Showing query ${i}, digit ${i} of the sample; the first one shown is the query dense Hopfield gets most wrong.`);
+    (drawn
+      ? ' Showing your drawing (errors against the digit it replaced).'
+      : ` Showing query ${i}, digit ${i} of the sample; the first one shown is the query dense Hopfield gets most wrong.`);
   document.body.dataset.state = 'done';
 }
 
@@ -283,7 +287,8 @@ async function main(): Promise<void> {
   slider('m').max = String(sample.n);
   const rerun = () => void compute(sample).catch(fail);
   for (const id of ['m', 'mask', 'noise', 'steps']) slider(id).addEventListener('change', rerun);
-  for (const id of ['m', 'mask', 'noise', 'steps']) slider(id).addEventListener('input', () => ($(`${id}Out`).textContent = slider(id).value));
+  for (const id of ['m', 'mask', 'noise', 'steps'])
+    slider(id).addEventListener('input', () => ($(`${id}Out`).textContent = slider(id).value));
   slider('query').addEventListener('input', () => {
     drawn = undefined;
     drawnResult = undefined;

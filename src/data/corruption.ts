@@ -181,10 +181,18 @@ export function halfMaskQueries(x: tf.Tensor, options: HalfMaskOptions = {}): tf
   const hc = Math.floor(cols / 2);
   let zero: (r: number, c: number) => boolean;
   switch (side) {
-    case 'bottom': zero = (r) => r >= rows! - hr; break;
-    case 'top': zero = (r) => r < hr; break;
-    case 'right': zero = (_r, c) => c >= cols - hc; break;
-    case 'left': zero = (_r, c) => c < hc; break;
+    case 'bottom':
+      zero = (r) => r >= rows! - hr;
+      break;
+    case 'top':
+      zero = (r) => r < hr;
+      break;
+    case 'right':
+      zero = (_r, c) => c >= cols - hc;
+      break;
+    case 'left':
+      zero = (_r, c) => c < hc;
+      break;
     default:
       throw new Error(`${fn}: side must be 'bottom', 'top', 'right', 'left' or 'random', got ${String(side)}`);
   }
@@ -247,12 +255,22 @@ export function corruptQueries(x: tf.Tensor, spec: CorruptionSpec | CorruptionSp
     steps.forEach((step, i) => {
       let next: tf.Tensor;
       switch (step?.kind) {
-        case 'none': next = tf.clone(current); break;
-        case 'mask': next = maskQueries(current, { ...step, seed: step.seed ?? i }); break;
-        case 'halfMask': next = halfMaskQueries(current, { ...step, seed: step.seed ?? i }); break;
-        case 'noise': next = noisyQueries(current, { ...step, seed: step.seed ?? i }); break;
+        case 'none':
+          next = tf.clone(current);
+          break;
+        case 'mask':
+          next = maskQueries(current, { ...step, seed: step.seed ?? i });
+          break;
+        case 'halfMask':
+          next = halfMaskQueries(current, { ...step, seed: step.seed ?? i });
+          break;
+        case 'noise':
+          next = noisyQueries(current, { ...step, seed: step.seed ?? i });
+          break;
         default:
-          throw new Error(`${fn}: step ${i} kind must be 'mask', 'halfMask', 'noise' or 'none', got ${String((step as { kind?: unknown })?.kind)}`);
+          throw new Error(
+            `${fn}: step ${i} kind must be 'mask', 'halfMask', 'noise' or 'none', got ${String((step as { kind?: unknown })?.kind)}`,
+          );
       }
       current.dispose();
       current = next;

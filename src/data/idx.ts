@@ -256,7 +256,12 @@ export function encodeIdx(array: { shape: number[]; dtype: IdxDtype; data: Array
   const info = BY_NAME.get(array.dtype);
   if (!info) throw new Error(`${fn}: dtype must be one of ${[...BY_NAME.keys()].join(', ')}, got ${String(array.dtype)}`);
   const { shape, data } = array;
-  if (!Array.isArray(shape) || shape.length < 1 || shape.length > 255 || shape.some((s) => !Number.isInteger(s) || s < 0 || s > 0xffffffff)) {
+  if (
+    !Array.isArray(shape) ||
+    shape.length < 1 ||
+    shape.length > 255 ||
+    shape.some((s) => !Number.isInteger(s) || s < 0 || s > 0xffffffff)
+  ) {
     throw new Error(`${fn}: shape must be 1 to 255 non-negative 32-bit integers, got [${String(shape)}]`);
   }
   const count = shape.reduce((a, b) => a * b, 1);
@@ -273,12 +278,23 @@ export function encodeIdx(array: { shape: number[]; dtype: IdxDtype; data: Array
   for (let i = 0; i < count; i++) {
     const v = data[i];
     switch (info.dtype) {
-      case 'uint8': view.setUint8(o + i, v); break;
-      case 'int8': view.setInt8(o + i, v); break;
-      case 'int16': view.setInt16(o + 2 * i, v, false); break;
-      case 'int32': view.setInt32(o + 4 * i, v, false); break;
-      case 'float32': view.setFloat32(o + 4 * i, v, false); break;
-      default: view.setFloat64(o + 8 * i, v, false);
+      case 'uint8':
+        view.setUint8(o + i, v);
+        break;
+      case 'int8':
+        view.setInt8(o + i, v);
+        break;
+      case 'int16':
+        view.setInt16(o + 2 * i, v, false);
+        break;
+      case 'int32':
+        view.setInt32(o + 4 * i, v, false);
+        break;
+      case 'float32':
+        view.setFloat32(o + 4 * i, v, false);
+        break;
+      default:
+        view.setFloat64(o + 8 * i, v, false);
     }
   }
   return out;

@@ -37,7 +37,9 @@ export function retrievalError(retrieved: tf.Tensor, truth: tf.Tensor): Retrieva
   checkTensor(fn, 'retrieved', retrieved, 1);
   checkTensor(fn, 'truth', truth, 1);
   if (!tf.util.arraysEqual(retrieved.shape, truth.shape)) {
-    throw new Error(`${fn}: retrieved and truth must have the same shape, got [${retrieved.shape.join(', ')}] and [${truth.shape.join(', ')}]`);
+    throw new Error(
+      `${fn}: retrieved and truth must have the same shape, got [${retrieved.shape.join(', ')}] and [${truth.shape.join(', ')}]`,
+    );
   }
   return tf.tidy(() => {
     const diff = tf.sub(tf.cast(retrieved, 'float32'), tf.cast(truth, 'float32'));
@@ -65,7 +67,9 @@ export function nearestMemory(retrieved: tf.Tensor, memories: tf.Tensor): tf.Ten
   checkTensor(fn, 'retrieved', retrieved, 2);
   checkTensor(fn, 'memories', memories, 2);
   if (retrieved.rank !== 2 || memories.rank !== 2) {
-    throw new Error(`${fn}: retrieved [n, d] and memories [M, d] must be 2-D, got [${retrieved.shape.join(', ')}] and [${memories.shape.join(', ')}]`);
+    throw new Error(
+      `${fn}: retrieved [n, d] and memories [M, d] must be 2-D, got [${retrieved.shape.join(', ')}] and [${memories.shape.join(', ')}]`,
+    );
   }
   if (retrieved.shape[1] !== memories.shape[1]) {
     throw new Error(`${fn}: retrieved has d = ${retrieved.shape[1]} but memories has d = ${memories.shape[1]}`);
@@ -95,11 +99,7 @@ export function nearestMemory(retrieved: tf.Tensor, memories: tf.Tensor): tf.Ten
  * exactRetrievalRate(tf.tensor2d([[0.1, 0.8], [0.2, 0.9]]), memories).dataSync(); // [0.5]
  * ```
  */
-export function exactRetrievalRate(
-  retrieved: tf.Tensor,
-  memories: tf.Tensor,
-  trueIndex?: tf.Tensor | ArrayLike<number>,
-): tf.Scalar {
+export function exactRetrievalRate(retrieved: tf.Tensor, memories: tf.Tensor, trueIndex?: tf.Tensor | ArrayLike<number>): tf.Scalar {
   const fn = 'exactRetrievalRate';
   checkTensor(fn, 'retrieved', retrieved, 2);
   checkTensor(fn, 'memories', memories, 2);
@@ -114,7 +114,8 @@ export function exactRetrievalRate(
     if (trueIndex instanceof tf.Tensor && trueIndex.rank !== 1) {
       throw new Error(`${fn}: trueIndex must be 1-D [n], got shape [${trueIndex.shape.join(', ')}]`);
     }
-    if (values.length !== n) throw new Error(`${fn}: trueIndex has ${values.length} entries, expected n = ${n} (one per retrieved pattern)`);
+    if (values.length !== n)
+      throw new Error(`${fn}: trueIndex has ${values.length} entries, expected n = ${n} (one per retrieved pattern)`);
     index = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = values[i];

@@ -206,7 +206,9 @@ export function padBags(bags: Bag[], options: PadBagsOptions = {}): PaddedBags {
   if (!Number.isInteger(S) || S < 1) throw new Error(`${fn}: maxSize must be a positive integer, got ${String(options.maxSize)}`);
   if (largest > S && !options.truncate) {
     const which = bags.findIndex((b) => b.size > S);
-    throw new Error(`${fn}: bags[${which}] has ${bags[which].size} instances, more than maxSize = ${S}; raise maxSize or pass truncate: true`);
+    throw new Error(
+      `${fn}: bags[${which}] has ${bags[which].size} instances, more than maxSize = ${S}; raise maxSize or pass truncate: true`,
+    );
   }
   const B = bags.length;
   const x = new Float32Array(B * S * F);

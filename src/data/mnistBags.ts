@@ -58,8 +58,10 @@ export function mnistBags(options: MnistBagsOptions): MnistBagsDataset {
   const { numBags, targetDigit = 9, meanBagSize = 10, varBagSize = 2, poolSize } = options ?? ({} as MnistBagsOptions);
   if (!Number.isInteger(numBags) || numBags < 1) throw new Error(`${fn}: numBags must be a positive integer, got ${String(numBags)}`);
   if (!Number.isInteger(targetDigit)) throw new Error(`${fn}: targetDigit must be an integer, got ${String(targetDigit)}`);
-  if (!(meanBagSize >= 1) || !Number.isFinite(meanBagSize)) throw new Error(`${fn}: meanBagSize must be a finite number >= 1, got ${String(meanBagSize)}`);
-  if (!(varBagSize >= 0) || !Number.isFinite(varBagSize)) throw new Error(`${fn}: varBagSize must be a finite number >= 0, got ${String(varBagSize)}`);
+  if (!(meanBagSize >= 1) || !Number.isFinite(meanBagSize))
+    throw new Error(`${fn}: meanBagSize must be a finite number >= 1, got ${String(meanBagSize)}`);
+  if (!(varBagSize >= 0) || !Number.isFinite(varBagSize))
+    throw new Error(`${fn}: varBagSize must be a finite number >= 0, got ${String(varBagSize)}`);
   if (poolSize !== undefined && (!Number.isInteger(poolSize) || poolSize < 1)) {
     throw new Error(`${fn}: poolSize must be a positive integer, got ${String(poolSize)}`);
   }

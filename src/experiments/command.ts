@@ -68,11 +68,17 @@ export function numberFlag(
   command: string,
   flag: string,
   value: string | undefined,
-  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false }: { min?: number; max?: number; integer?: boolean; exclusiveMin?: boolean } = {},
+  {
+    min = -Infinity,
+    max = Infinity,
+    integer = false,
+    exclusiveMin = false,
+  }: { min?: number; max?: number; integer?: boolean; exclusiveMin?: boolean } = {},
 ): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  const ok = value.trim() !== '' && Number.isFinite(n) && (!integer || Number.isInteger(n)) && (exclusiveMin ? n > min : n >= min) && n <= max;
+  const ok =
+    value.trim() !== '' && Number.isFinite(n) && (!integer || Number.isInteger(n)) && (exclusiveMin ? n > min : n >= min) && n <= max;
   if (!ok) {
     const what = `${integer ? 'an integer' : 'a number'}${Number.isFinite(min) ? ` ${exclusiveMin ? '>' : '>='} ${min}` : ''}${Number.isFinite(max) ? ` and <= ${max}` : ''}`;
     throw new UsageError(`uhop ${command}: --${flag} must be ${what}, got '${value}'`);
@@ -96,9 +102,18 @@ export function numberListFlag(
  * Parses a comma-separated list of names ('softmax,uhop'), each checked by `check` (which
  * throws on a bad name; its message is kept). `what` names one item in the empty-list error.
  */
-export function nameListFlag(command: string, flag: string, value: string | undefined, what: string, check: (name: string) => unknown): string[] | undefined {
+export function nameListFlag(
+  command: string,
+  flag: string,
+  value: string | undefined,
+  what: string,
+  check: (name: string) => unknown,
+): string[] | undefined {
   if (value === undefined) return undefined;
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new UsageError(`uhop ${command}: --${flag} needs at least one ${what}`);
   for (const name of names) {
     try {
@@ -111,7 +126,12 @@ export function nameListFlag(command: string, flag: string, value: string | unde
 }
 
 /** Parses a flag whose value must be one of `choices`. */
-export function choiceFlag<T extends string>(command: string, flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
+export function choiceFlag<T extends string>(
+  command: string,
+  flag: string,
+  value: string | undefined,
+  choices: readonly T[],
+): T | undefined {
   if (value === undefined) return undefined;
   if (!choices.includes(value as T)) {
     throw new UsageError(`uhop ${command}: --${flag} must be one of ${choices.join(', ')}, got '${value}'`);
@@ -160,7 +180,10 @@ export function dropUndefined<T extends object>(options: T): T {
 }
 
 /** A reader of integer flags from parsed values: `int('epochs')`, `int('fit-steps', 0)` (the minimum, default 1). */
-export function intFlags<V extends Record<string, unknown>>(command: string, values: V): (flag: keyof V & string, min?: number) => number | undefined {
+export function intFlags<V extends Record<string, unknown>>(
+  command: string,
+  values: V,
+): (flag: keyof V & string, min?: number) => number | undefined {
   return (flag, min = 1) => numberFlag(command, flag, values[flag] as string | undefined, { min, integer: true });
 }
 
@@ -177,7 +200,13 @@ export const UHOP_FIT_OPTIONS = {
 export function uhopFitFlags(
   command: string,
   v: { 'fit-steps'?: string; 'fit-lr'?: string; 'fit-loss'?: string; 'fit-optimizer'?: string; 'feature-dim'?: string },
-): { fitSteps?: number; fitLr?: number; separationLoss?: 'lse' | 'uniform' | 'worst-pair'; fitOptimizer?: 'normalized' | 'sgd' | 'adam'; featureDim?: number } {
+): {
+  fitSteps?: number;
+  fitLr?: number;
+  separationLoss?: 'lse' | 'uniform' | 'worst-pair';
+  fitOptimizer?: 'normalized' | 'sgd' | 'adam';
+  featureDim?: number;
+} {
   const int = intFlags(command, v);
   return {
     fitSteps: int('fit-steps', 0),
@@ -220,7 +249,11 @@ export async function runExperimentCommand<R extends { backend: string }>(
   const { progress } = await import('./report.js');
   let bar: ReturnType<typeof progress> | undefined;
   const res = await steps.run(({ done, total, status }) => {
-    bar ??= progress(total, label, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+    bar ??= progress(total, label, {
+      force: p.progress === 'force',
+      silent: p.progress === 'off',
+      stream: io.stderr as NodeJS.WritableStream,
+    });
     bar.tick(1, status);
     if (done === total) bar.stop();
   });

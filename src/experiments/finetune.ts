@@ -31,7 +31,19 @@ import { loadIdxImageFolder, loadMnist } from '../node/data.js';
 import { visionClassifier } from '../models/vision.js';
 import { recallModel, recallTask } from './recall.js';
 import { FASHION_MNIST_DIR } from './vision.js';
-import { accuracy, checkIntOption, withUHopDefaults, parseVariant, seedList, trainWithCurve, variantLayerOptions, withSeed, type ClassificationData, type EpochRecord, type UHopExperimentOptions } from './transformerTraining.js';
+import {
+  accuracy,
+  checkIntOption,
+  withUHopDefaults,
+  parseVariant,
+  seedList,
+  trainWithCurve,
+  variantLayerOptions,
+  withSeed,
+  type ClassificationData,
+  type EpochRecord,
+  type UHopExperimentOptions,
+} from './transformerTraining.js';
 import { meanStd } from './report.js';
 
 export type FinetuneTask = 'recall' | 'vision';
@@ -133,7 +145,9 @@ function setupTask(o: FinetuneExperimentOptions, seed: number): TaskSetup {
   }
   const dataset = o.dataset ?? 'mnist';
   const load = (split: 'train' | 'test', limit: number) =>
-    dataset === 'mnist' ? loadMnist({ split, limit }) : loadIdxImageFolder(dataset === 'fashion-mnist' ? FASHION_MNIST_DIR : dataset, { split, limit });
+    dataset === 'mnist'
+      ? loadMnist({ split, limit })
+      : loadIdxImageFolder(dataset === 'fashion-mnist' ? FASHION_MNIST_DIR : dataset, { split, limit });
   const tr = load('train', o.trainSize ?? 2000);
   const te = load('test', o.testSize ?? 1000);
   const numClasses = Math.max(...tr.labels, ...te.labels) + 1;
@@ -144,7 +158,17 @@ function setupTask(o: FinetuneExperimentOptions, seed: number): TaskSetup {
     describe: `${dataset}, ${tr.n} train / ${te.n} test images, one-block ViT (7x7 patches, mean pooling)`,
     data: { xTrain, yTrain, xTest, testLabels: te.labels },
     build: () =>
-      visionClassifier({ imageSize: [tr.rows, tr.cols], patchSize: 7, dModel, numClasses, encoder: 'transformer', numLayers: 1, numHeads, pooling: 'mean', attention: 'mha' }),
+      visionClassifier({
+        imageSize: [tr.rows, tr.cols],
+        patchSize: 7,
+        dModel,
+        numClasses,
+        encoder: 'transformer',
+        numLayers: 1,
+        numHeads,
+        pooling: 'mean',
+        attention: 'mha',
+      }),
     dispose: () => tf.dispose([xTrain, yTrain, xTest]),
   };
 }
@@ -175,7 +199,9 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
   if (task !== 'recall' && task !== 'vision') throw new Error(`${fn}: task must be 'recall' or 'vision', got '${String(task)}'`);
   const variant = parseVariant(options.variant ?? 'uhop');
   if (!variant.uhop || variant.noFit) {
-    throw new Error(`${fn}: variant must be a fitted U-Hop variant ('uhop' or 'uhop-<separation>'; the fitSteps-0 control branch always runs), got '${variant.name}'`);
+    throw new Error(
+      `${fn}: variant must be a fitted U-Hop variant ('uhop' or 'uhop-<separation>'; the fitSteps-0 control branch always runs), got '${variant.name}'`,
+    );
   }
   const int = (v: number, name: string, min = 1) => checkIntOption(fn, v, name, min);
   const seeds = seedList(fn, options.seeds, 2);

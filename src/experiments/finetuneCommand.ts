@@ -182,7 +182,12 @@ export async function writeFinetuneFiles(res: FinetuneResults, dir: string, name
   const paths = [writeResults(dir, name, res)];
   const P = Number(res.config.pretrainEpochs);
   const data: Record<string, unknown>[] = [];
-  const add = (series: string, curves: { epoch: number; testAcc: number }[][], offset: number, start?: { epoch: number; acc: number[] }) => {
+  const add = (
+    series: string,
+    curves: { epoch: number; testAcc: number }[][],
+    offset: number,
+    start?: { epoch: number; acc: number[] },
+  ) => {
     const n = Math.max(...curves.map((c) => c.length));
     if (start) data.push({ epoch: start.epoch, accuracy: (100 * start.acc.reduce((a, b) => a + b, 0)) / start.acc.length, series });
     for (let e = 0; e < n; e++) {
@@ -190,12 +195,31 @@ export async function writeFinetuneFiles(res: FinetuneResults, dir: string, name
       data.push({ epoch: offset + e + 1, accuracy: (100 * vals.reduce((a, b) => a + b, 0)) / vals.length, series });
     }
   };
-  add('pretrain (MultiHeadAttention)', res.runs.map((r) => r.pretrainCurve), 0);
+  add(
+    'pretrain (MultiHeadAttention)',
+    res.runs.map((r) => r.pretrainCurve),
+    0,
+  );
   const startAcc = res.runs.map((r) => r.pretrained);
-  add('continue MultiHeadAttention', res.runs.map((r) => r.continueCurve), P, { epoch: P, acc: startAcc });
-  add(`replaceAttention -> ${res.config.variant}`, res.runs.map((r) => r.uhopCurve), P, { epoch: P, acc: res.runs.map((r) => r.swapped) });
+  add(
+    'continue MultiHeadAttention',
+    res.runs.map((r) => r.continueCurve),
+    P,
+    { epoch: P, acc: startAcc },
+  );
+  add(
+    `replaceAttention -> ${res.config.variant}`,
+    res.runs.map((r) => r.uhopCurve),
+    P,
+    { epoch: P, acc: res.runs.map((r) => r.swapped) },
+  );
   // fitSteps 0 with Phi0 = identity predicts what the loaded model predicts, so it starts at `pretrained`.
-  add(`replaceAttention -> ${res.config.variant}, fitSteps 0`, res.runs.map((r) => r.nofitCurve), P, { epoch: P, acc: startAcc });
+  add(
+    `replaceAttention -> ${res.config.variant}, fitSteps 0`,
+    res.runs.map((r) => r.nofitCurve),
+    P,
+    { epoch: P, acc: startAcc },
+  );
   const svg = await lineChartSvg({
     data,
     x: 'epoch',

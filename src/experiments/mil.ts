@@ -37,14 +37,38 @@ export interface MilMethodSpec {
 
 /** The compared methods, by name. */
 export const MIL_METHODS = {
-  'hopfield-softmax': { description: 'HopfieldPooling, dense (softmax)', pooling: 'hopfield', hopfield: { separation: 'softmax', featureMap: 'none' } },
-  'hopfield-sparsemax': { description: 'HopfieldPooling, sparse (sparsemax)', pooling: 'hopfield', hopfield: { separation: 'sparsemax', featureMap: 'none' } },
-  'hopfield-entmax': { description: 'HopfieldPooling, 1.5-entmax', pooling: 'hopfield', hopfield: { separation: 'entmax15', featureMap: 'none' } },
-  uhop: { description: 'HopfieldPooling + U-Hop (linear Phi fitted per bag), softmax', pooling: 'hopfield', hopfield: { separation: 'softmax', featureMap: 'linear' } },
-  'uhop-sparsemax': { description: 'HopfieldPooling + U-Hop (linear Phi fitted per bag), sparsemax', pooling: 'hopfield', hopfield: { separation: 'sparsemax', featureMap: 'linear' } },
+  'hopfield-softmax': {
+    description: 'HopfieldPooling, dense (softmax)',
+    pooling: 'hopfield',
+    hopfield: { separation: 'softmax', featureMap: 'none' },
+  },
+  'hopfield-sparsemax': {
+    description: 'HopfieldPooling, sparse (sparsemax)',
+    pooling: 'hopfield',
+    hopfield: { separation: 'sparsemax', featureMap: 'none' },
+  },
+  'hopfield-entmax': {
+    description: 'HopfieldPooling, 1.5-entmax',
+    pooling: 'hopfield',
+    hopfield: { separation: 'entmax15', featureMap: 'none' },
+  },
+  uhop: {
+    description: 'HopfieldPooling + U-Hop (linear Phi fitted per bag), softmax',
+    pooling: 'hopfield',
+    hopfield: { separation: 'softmax', featureMap: 'linear' },
+  },
+  'uhop-sparsemax': {
+    description: 'HopfieldPooling + U-Hop (linear Phi fitted per bag), sparsemax',
+    pooling: 'hopfield',
+    hopfield: { separation: 'sparsemax', featureMap: 'linear' },
+  },
   // The control arm: U-Hop's layer with its trainable Phi0 but no per-bag fit, so that what the
   // fit adds is told apart from what the extra learned kernel adds.
-  'uhop-nofit': { description: 'HopfieldPooling + U-Hop with fitSteps 0 (Phi0 trained, no per-bag fit), softmax', pooling: 'hopfield', hopfield: { separation: 'softmax', featureMap: 'linear', fitSteps: 0 } },
+  'uhop-nofit': {
+    description: 'HopfieldPooling + U-Hop with fitSteps 0 (Phi0 trained, no per-bag fit), softmax',
+    pooling: 'hopfield',
+    hopfield: { separation: 'softmax', featureMap: 'linear', fitSteps: 0 },
+  },
   attention: { description: 'attention MIL pooling (Ilse et al. 2018)', pooling: 'attention' },
   'gated-attention': { description: 'gated attention MIL pooling (Ilse et al. 2018)', pooling: 'gated-attention' },
   mean: { description: 'mean pooling', pooling: 'mean' },
@@ -426,7 +450,13 @@ export async function runMilFold(
   onEpochEnd?: (log: MilEpochLog) => void,
 ): Promise<Omit<MilFoldResult, 'method' | 'repeat' | 'fold'>> {
   const t0 = performance.now();
-  const { model, other: test, inner, selection, trainedOn } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
+  const {
+    model,
+    other: test,
+    inner,
+    selection,
+    trainedOn,
+  } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
   try {
     const p = predictBags(model, test);
     const labels = test.map((b) => b.label);
@@ -486,7 +516,8 @@ export async function runMilBenchmark(options: MilBenchmarkOptions): Promise<Mil
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`${fn}: repeats must be an integer >= 1, got ${String(repeats)}`);
   const onlyFolds = options.onlyFolds ?? Array.from({ length: folds }, (_, i) => i);
   for (const f of onlyFolds) {
-    if (!Number.isInteger(f) || f < 0 || f >= folds) throw new Error(`${fn}: onlyFolds entries must be integers in [0, ${folds - 1}], got ${f}`);
+    if (!Number.isInteger(f) || f < 0 || f >= folds)
+      throw new Error(`${fn}: onlyFolds entries must be integers in [0, ${folds - 1}], got ${f}`);
   }
   const config = options.config ?? milConfigFor(dataset.name);
   const labels = dataset.bags.map((b) => b.label);
@@ -535,7 +566,15 @@ export function summarizeMil(dataset: string, results: MilFoldResult[]): MilSumm
     const rows = results.filter((r) => r.method === method);
     const repeats = [...new Set(rows.map((r) => r.repeat))].sort((a, b) => a - b);
     const perRepeat = (key: 'accuracy' | 'auc') =>
-      repeats.map((rep) => meanStd(rows.filter((r) => r.repeat === rep).map((r) => r[key]).filter((v) => !Number.isNaN(v))).mean);
+      repeats.map(
+        (rep) =>
+          meanStd(
+            rows
+              .filter((r) => r.repeat === rep)
+              .map((r) => r[key])
+              .filter((v) => !Number.isNaN(v)),
+          ).mean,
+      );
     const acc = meanStd(rows.map((r) => r.accuracy));
     const auc = meanStd(rows.map((r) => r.auc).filter((v) => !Number.isNaN(v)));
     return {
@@ -588,8 +627,9 @@ export function mergeMilPatches(a: MilConfigPatch = {}, b: MilConfigPatch = {}):
 }
 
 const grid = (lrs: number[], variants: [string, MilConfigPatch][]): MilTuneCandidate[] =>
-  lrs.flatMap((learningRate) => variants.map(([name, patch]) => ({ name: `lr=${learningRate}${name ? `,${name}` : ''}`, overrides: { learningRate, ...patch } })));
-
+  lrs.flatMap((learningRate) =>
+    variants.map(([name, patch]) => ({ name: `lr=${learningRate}${name ? `,${name}` : ''}`, overrides: { learningRate, ...patch } })),
+  );
 
 /**
  * The default search. Hopfield poolings (scored with 'uhop'): learning rate {1e-3, 3e-4} x
@@ -719,15 +759,24 @@ export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   const families = options.families ?? MIL_TUNE_FAMILIES;
   for (const fam of families) {
     if (fam.candidates.length === 0) throw new Error(`${fn}: family '${fam.name}' has no candidates`);
-    if (fam.extends !== undefined && !families.slice(0, families.indexOf(fam)).some((f) => f.name === fam.extends) && !MIL_TUNE_FAMILIES.some((f) => f.name === fam.extends)) {
+    if (
+      fam.extends !== undefined &&
+      !families.slice(0, families.indexOf(fam)).some((f) => f.name === fam.extends) &&
+      !MIL_TUNE_FAMILIES.some((f) => f.name === fam.extends)
+    ) {
       throw new Error(`${fn}: family '${fam.name}' extends unknown family '${fam.extends}'`);
     }
     for (const m of [...fam.representatives, ...fam.members]) {
-      if (!Object.hasOwn(MIL_METHODS, m)) throw new Error(`${fn}: unknown method '${m}' in family '${fam.name}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+      if (!Object.hasOwn(MIL_METHODS, m))
+        throw new Error(`${fn}: unknown method '${m}' in family '${fam.name}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
     }
   }
   const onlyFolds = options.onlyFolds ?? Array.from({ length: folds }, (_, i) => i);
-  const splits = stratifiedKFold(dataset.bags.map((b) => b.label), folds, seed);
+  const splits = stratifiedKFold(
+    dataset.bags.map((b) => b.label),
+    folds,
+    seed,
+  );
   const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * onlyFolds.length;
   const rows: MilTuneRow[] = [];
   const rankings: MilTuneResult['rankings'] = {};
@@ -766,7 +815,12 @@ export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
     const ranking = fam.candidates
       .map((c) => {
         const mine = rows.filter((r) => r.family === fam.name && r.candidate === c.name);
-        return { candidate: c.name, overrides: c.overrides, valLoss: meanStd(mine.map((r) => r.valLoss)).mean, valAuc: meanStd(mine.map((r) => r.valAuc)).mean };
+        return {
+          candidate: c.name,
+          overrides: c.overrides,
+          valLoss: meanStd(mine.map((r) => r.valLoss)).mean,
+          valAuc: meanStd(mine.map((r) => r.valAuc)).mean,
+        };
       })
       .sort((a, b) => a.valLoss - b.valLoss);
     rankings[fam.name] = ranking;

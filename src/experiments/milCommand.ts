@@ -188,7 +188,9 @@ function parse(args: string[]): MilArgs {
     const list = value.split(',').map((m) => m.trim()) as MilMethodName[];
     const bad = list.filter((m) => !Object.hasOwn(MIL_METHODS, m));
     if (bad.length || list.length === 0) {
-      throw new UsageError(`uhop ${NAME}: --${flag}: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${MIL_METHOD_NAMES.join(', ')}`);
+      throw new UsageError(
+        `uhop ${NAME}: --${flag}: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${MIL_METHOD_NAMES.join(', ')}`,
+      );
     }
     return list;
   };
@@ -198,13 +200,19 @@ function parse(args: string[]): MilArgs {
   const familyNames = MIL_TUNE_FAMILIES.map((f) => f.name);
   const badFamily = tuneFamilies?.filter((f) => !familyNames.includes(f)) ?? [];
   if (badFamily.length || tuneFamilies?.length === 0) {
-    throw new UsageError(`uhop ${NAME}: --tune-families: unknown family ${badFamily.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${familyNames.join(', ')}`);
+    throw new UsageError(
+      `uhop ${NAME}: --tune-families: unknown family ${badFamily.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${familyNames.join(', ')}`,
+    );
   }
-  const tuneCandidates = v['tune-candidates']?.split(';').map((c) => c.trim()).filter((c) => c !== '');
+  const tuneCandidates = v['tune-candidates']
+    ?.split(';')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
   if (tuneCandidates) checkTuneCandidates(tuneCandidates, tuneFamilies);
   const folds = numberFlag(NAME, 'folds', v.folds, { min: 2, integer: true }) ?? 10;
   const onlyFolds = numberListFlag(NAME, 'only-folds', v['only-folds'], { min: 0, integer: true });
-  if (onlyFolds?.some((f) => f >= folds)) throw new UsageError(`uhop ${NAME}: --only-folds entries must be < --folds (${folds}), got ${v['only-folds']}`);
+  if (onlyFolds?.some((f) => f >= folds))
+    throw new UsageError(`uhop ${NAME}: --only-folds entries must be < --folds (${folds}), got ${v['only-folds']}`);
   if (onlyFolds && onlyFolds.length === 0) throw new UsageError(`uhop ${NAME}: --only-folds is empty`);
   const hidden = numberListFlag(NAME, 'hidden', v.hidden, { min: 1, integer: true });
   const rate = (flag: string, value: string | undefined) => {
@@ -256,7 +264,10 @@ function parse(args: string[]): MilArgs {
     tune,
     tuneFamilies,
     tuneCandidates,
-    merge: v.merge?.split(',').map((f) => f.trim()).filter((f) => f !== ''),
+    merge: v.merge
+      ?.split(',')
+      .map((f) => f.trim())
+      .filter((f) => f !== ''),
     progress: v.quiet ? 'off' : v.progress ? 'force' : 'auto',
   };
 }
@@ -272,10 +283,13 @@ function checkTuneCandidates(keep: string[], familyNames: string[] | undefined):
   const known = families.flatMap((f) => f.candidates.map((c) => c.name));
   const unknown = keep.filter((c) => !known.includes(c));
   if (unknown.length) {
-    throw new UsageError(`uhop ${NAME}: --tune-candidates: unknown candidate ${unknown.map((c) => `'${c}'`).join(', ')}; the searched families have ${known.map((c) => `'${c}'`).join(', ')}`);
+    throw new UsageError(
+      `uhop ${NAME}: --tune-candidates: unknown candidate ${unknown.map((c) => `'${c}'`).join(', ')}; the searched families have ${known.map((c) => `'${c}'`).join(', ')}`,
+    );
   }
   const empty = families.filter((f) => !f.candidates.some((c) => keep.includes(c.name))).map((f) => f.name);
-  if (empty.length) throw new UsageError(`uhop ${NAME}: --tune-candidates keeps no candidate of ${empty.join(', ')}; pass --tune-families too`);
+  if (empty.length)
+    throw new UsageError(`uhop ${NAME}: --tune-candidates keeps no candidate of ${empty.join(', ')}; pass --tune-families too`);
 }
 
 /** Resolves --dataset / --data-dir to a CSV path. */
@@ -308,15 +322,16 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
   const head = `\n${res.dataset}: ${res.numBags} bags, ${res.numFeatures} features; ${res.folds}-fold CV x ${res.repeats} repeat(s), seed ${res.seed}\n`;
   if (c.hidden === undefined) {
     out.write(`${head}config: not recorded (merged from fold files only)\n\n`);
-  } else out.write(
-    head +
-      `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
-      `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
-      `inner validation ${c.valFraction}${c.refit ? ' then refit on all training folds' : ''}, standardize ${c.standardize}\n` +
-      `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n` +
-      (c.methods && Object.keys(c.methods).length ? `per-method patches: ${JSON.stringify(c.methods)}\n` : '') +
-      '\n',
-  );
+  } else
+    out.write(
+      head +
+        `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
+        `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
+        `inner validation ${c.valFraction}${c.refit ? ' then refit on all training folds' : ''}, standardize ${c.standardize}\n` +
+        `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n` +
+        (c.methods && Object.keys(c.methods).length ? `per-method patches: ${JSON.stringify(c.methods)}\n` : '') +
+        '\n',
+    );
   const refs = MIL_REFERENCES[res.dataset.toLowerCase()] ?? [];
   const rows = res.summary.map((r) => {
     const ref = refs.find((x) => x.method === r.method || (x.method === 'hopfield' && r.method.startsWith('hopfield')));
@@ -331,26 +346,38 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
       's/fold': (r.seconds / r.folds).toFixed(1),
     };
   });
-  printTable(rows, [
-    { key: 'method', align: 'left' },
-    { key: 'accuracy %', align: 'right' },
-    { key: 'AUC %', align: 'right' },
-    { key: 'ref acc %', align: 'right' },
-    { key: 'ref AUC %', align: 'right' },
-    { key: 'val AUC %', align: 'right' },
-    { key: 'folds', align: 'right' },
-    { key: 's/fold', align: 'right' },
-  ], out);
+  printTable(
+    rows,
+    [
+      { key: 'method', align: 'left' },
+      { key: 'accuracy %', align: 'right' },
+      { key: 'AUC %', align: 'right' },
+      { key: 'ref acc %', align: 'right' },
+      { key: 'ref AUC %', align: 'right' },
+      { key: 'val AUC %', align: 'right' },
+      { key: 'folds', align: 'right' },
+      { key: 's/fold', align: 'right' },
+    ],
+    out,
+  );
   if (refs.length) {
-    out.write(`references: ${[...new Set(refs.map((r) => r.source))].join('; ')} (ref acc: attention / gated-attention; ref AUC: HopfieldPooling)\n`);
+    out.write(
+      `references: ${[...new Set(refs.map((r) => r.source))].join('; ')} (ref acc: attention / gated-attention; ref AUC: HopfieldPooling)\n`,
+    );
   }
 }
 
 async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilConfig, path: string, t0: number): Promise<number> {
   const keep = p.tuneCandidates;
-  const families = searchedFamilies(p.tuneFamilies).map((f) => (keep ? { ...f, candidates: f.candidates.filter((c) => keep.includes(c.name)) } : f));
+  const families = searchedFamilies(p.tuneFamilies).map((f) =>
+    keep ? { ...f, candidates: f.candidates.filter((c) => keep.includes(c.name)) } : f,
+  );
   const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * (p.onlyFolds?.length ?? p.folds);
-  const bar = progress(total, `mil tune ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+  const bar = progress(total, `mil tune ${dataset.name}`, {
+    force: p.progress === 'force',
+    silent: p.progress === 'off',
+    stream: io.stderr as NodeJS.WritableStream,
+  });
   const res = await tuneMil({
     dataset,
     base: config,
@@ -369,13 +396,29 @@ async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilCo
       `(${p.folds}-fold split, seed ${p.seed}, outer folds ${(p.onlyFolds ?? []).join(',') || 'all'})\n`,
   );
   for (const fam of families) {
-    io.stdout.write(`\n${fam.name} family (scored with ${fam.representatives.join(', ')}; applies to ${fam.members.join(', ')}), best first:\n`);
+    io.stdout.write(
+      `\n${fam.name} family (scored with ${fam.representatives.join(', ')}; applies to ${fam.members.join(', ')}), best first:\n`,
+    );
     printTable(
       res.rankings[fam.name].map((r, i) => {
         const row = res.rows.find((x) => x.family === fam.name && x.candidate === r.candidate)!;
-        return { rank: i + 1, candidate: r.candidate, 'val loss': r.valLoss.toFixed(4), 'val AUC %': pct(r.valAuc), 'best epoch': row.bestEpoch.toFixed(1), 's/fold': (row.seconds / row.folds).toFixed(1) };
+        return {
+          rank: i + 1,
+          candidate: r.candidate,
+          'val loss': r.valLoss.toFixed(4),
+          'val AUC %': pct(r.valAuc),
+          'best epoch': row.bestEpoch.toFixed(1),
+          's/fold': (row.seconds / row.folds).toFixed(1),
+        };
       }),
-      [{ key: 'rank' }, { key: 'candidate' }, { key: 'val loss', align: 'right' }, { key: 'val AUC %', align: 'right' }, { key: 'best epoch', align: 'right' }, { key: 's/fold', align: 'right' }],
+      [
+        { key: 'rank' },
+        { key: 'candidate' },
+        { key: 'val loss', align: 'right' },
+        { key: 'val AUC %', align: 'right' },
+        { key: 'best epoch', align: 'right' },
+        { key: 's/fold', align: 'right' },
+      ],
       io.stdout,
     );
   }
@@ -383,7 +426,17 @@ async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilCo
   const seconds = (performance.now() - t0) / 1000;
   if (p.save) {
     const name = `${p.name ?? dataset.name}-tune`;
-    const json = writeResults(p.out, name, { dataset: dataset.name, source: path, seed: p.seed, folds: p.folds, onlyFolds: p.onlyFolds, base: config, ...res, backend: tf.getBackend(), wallSeconds: seconds });
+    const json = writeResults(p.out, name, {
+      dataset: dataset.name,
+      source: path,
+      seed: p.seed,
+      folds: p.folds,
+      onlyFolds: p.onlyFolds,
+      base: config,
+      ...res,
+      backend: tf.getBackend(),
+      wallSeconds: seconds,
+    });
     io.stdout.write(`\nwrote ${json}\n`);
   }
   io.stdout.write(`wall time ${seconds.toFixed(1)} s on ${tf.getBackend()} (${cpus().length} CPU cores)\n`);
@@ -427,7 +480,11 @@ async function run(p: MilArgs, io: CliIO): Promise<number> {
   if (p.tune) return runTune(p, io, dataset, config, path, t0);
   const foldsPerRepeat = p.onlyFolds?.length ?? p.folds;
   const total = p.methods.length * p.repeats * foldsPerRepeat;
-  const bar = progress(total, `mil ${dataset.name}`, { force: p.progress === 'force', silent: p.progress === 'off', stream: io.stderr as NodeJS.WritableStream });
+  const bar = progress(total, `mil ${dataset.name}`, {
+    force: p.progress === 'force',
+    silent: p.progress === 'off',
+    stream: io.stderr as NodeJS.WritableStream,
+  });
   let where = '';
   let foldLog: string | undefined;
   if (p.save) {
@@ -456,7 +513,9 @@ async function run(p: MilArgs, io: CliIO): Promise<number> {
         if (foldLog) appendFileSync(foldLog, `${JSON.stringify(r)}\n`);
         bar.tick(1, `${where}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} (${r.seconds.toFixed(1)} s)`);
         if (!bar.active && p.progress !== 'off') {
-          io.stderr.write(`${r.method} repeat ${r.repeat} fold ${r.fold}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} best epoch ${r.bestEpoch} (${r.seconds.toFixed(1)} s)\n`);
+          io.stderr.write(
+            `${r.method} repeat ${r.repeat} fold ${r.fold}: acc ${pct(r.accuracy)} auc ${pct(r.auc)} best epoch ${r.bestEpoch} (${r.seconds.toFixed(1)} s)\n`,
+          );
         }
       },
     },

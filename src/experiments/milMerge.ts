@@ -139,7 +139,9 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
     }
     // A rerun of a seed supersedes the earlier one: the part given last wins.
     for (const h of complete.slice(0, -1)) {
-      dropped.push(`${method} seed ${seed} in ${basename(h.part.source)}: superseded by ${basename(complete[complete.length - 1].part.source)}`);
+      dropped.push(
+        `${method} seed ${seed} in ${basename(h.part.source)}: superseded by ${basename(complete[complete.length - 1].part.source)}`,
+      );
     }
     if (complete.length > 0) {
       const kept = complete[complete.length - 1];
@@ -181,14 +183,18 @@ function mergedConfig(parts: MilRunPart[], used: Map<string, Set<MilRunPart>>): 
   if (withConfig.length === 0) return {} as MilConfig;
   const shared = (c: MilConfig) => JSON.stringify({ ...c, methods: undefined });
   if (new Set(withConfig.map((p) => shared(p.config!))).size > 1) {
-    throw new Error(`mergeMilRuns: the parts were run with different configurations (${withConfig.map((p) => basename(p.source)).join(', ')}); merge only runs of one configuration`);
+    throw new Error(
+      `mergeMilRuns: the parts were run with different configurations (${withConfig.map((p) => basename(p.source)).join(', ')}); merge only runs of one configuration`,
+    );
   }
   const methods: NonNullable<MilConfig['methods']> = {};
   for (const [method, holders] of used) {
     const configured = [...holders].filter((p) => p.config);
     const patches = new Set(configured.map((p) => JSON.stringify(p.config!.methods?.[method as MilFoldResult['method']] ?? {})));
     if (patches.size > 1) {
-      throw new Error(`mergeMilRuns: ${method} was run with different settings in ${configured.map((p) => basename(p.source)).join(', ')}; merge only runs of one configuration`);
+      throw new Error(
+        `mergeMilRuns: ${method} was run with different settings in ${configured.map((p) => basename(p.source)).join(', ')}; merge only runs of one configuration`,
+      );
     }
     const patch = configured[0]?.config!.methods?.[method as MilFoldResult['method']];
     if (patch) methods[method as MilFoldResult['method']] = patch;

@@ -65,7 +65,13 @@ export function barChartSpec(options: BarChartOptions): Record<string, unknown> 
   const fn = 'barChartSvg';
   const { data, x, y, color, error, column, title } = options;
   if (!Array.isArray(data) || data.length === 0) throw new Error(`${fn}: data must be a non-empty array of bars`);
-  for (const [name, field] of [['x', x], ['y', y], ['color', color], ['error', error], ['column', column]] as const) {
+  for (const [name, field] of [
+    ['x', x],
+    ['y', y],
+    ['color', color],
+    ['error', error],
+    ['column', column],
+  ] as const) {
     if (field !== undefined && !(field in data[0])) {
       throw new Error(`${fn}: ${name} must name a field of the data (${Object.keys(data[0]).join(', ')}), got ${String(field)}`);
     }
@@ -111,7 +117,6 @@ export function barChartSpec(options: BarChartOptions): Record<string, unknown> 
   if (column) return { ...base, facet: { column: { field: column, type: 'nominal', title: null } }, spec: inner };
   return { ...base, ...inner };
 }
-
 
 /**
  * Renders a (grouped, optionally faceted) bar chart with error bars to an SVG string.

@@ -65,7 +65,8 @@ export function recallTask(o: RecallTaskOptions): RecallData {
   for (const k of ['pairs', 'numKeys', 'numValues', 'size'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`${fn}: ${k} must be an integer >= 1, got ${String(o[k])}`);
   }
-  if (o.numKeys < o.pairs) throw new Error(`${fn}: numKeys (${o.numKeys}) must be >= pairs (${o.pairs}): the keys of one problem are distinct`);
+  if (o.numKeys < o.pairs)
+    throw new Error(`${fn}: numKeys (${o.numKeys}) must be >= pairs (${o.pairs}): the keys of one problem are distinct`);
   const rng = seededRandom(o.seed);
   const L = o.pairs + 1;
   const keys = new Int32Array(o.size * L);
@@ -113,13 +114,24 @@ export function recallModel(o: RecallModelOptions): tfl.LayersModel {
   const { pairs, numKeys, numValues, dModel = 32, numLayers = 1, mlpDim, seed, ...attention } = o;
   const L = pairs + 1;
   // With a seed: the embeddings from seed + 1 and + 2, the blocks from seed + 1000, the head from seed + 100000.
-  const table = (k: number) => (seed === undefined ? {} : { embeddingsInitializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: seed + k } } });
+  const table = (k: number) =>
+    seed === undefined ? {} : { embeddingsInitializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: seed + k } } };
   const keyIds = tfl.input({ shape: [L], dtype: 'int32', name: 'keys' });
   const valueIds = tfl.input({ shape: [L], dtype: 'int32', name: 'values' });
-  const k = new TokenEmbedding({ inputDim: numKeys, outputDim: dModel, name: 'key_embedding', ...table(1) }).apply(keyIds) as tfl.SymbolicTensor;
-  const v = new TokenEmbedding({ inputDim: numValues + 1, outputDim: dModel, name: 'value_embedding', ...table(2) }).apply(valueIds) as tfl.SymbolicTensor;
+  const k = new TokenEmbedding({ inputDim: numKeys, outputDim: dModel, name: 'key_embedding', ...table(1) }).apply(
+    keyIds,
+  ) as tfl.SymbolicTensor;
+  const v = new TokenEmbedding({ inputDim: numValues + 1, outputDim: dModel, name: 'value_embedding', ...table(2) }).apply(
+    valueIds,
+  ) as tfl.SymbolicTensor;
   let h = tfl.layers.add({ name: 'pair_tokens' }).apply([k, v]) as tfl.SymbolicTensor;
-  h = encoderStack(h, { numLayers, ...(mlpDim ? { mlpDim } : {}), attention: 'uhop-attention', ...attention, ...(seed === undefined ? {} : { seed: seed + 1000 }) });
+  h = encoderStack(h, {
+    numLayers,
+    ...(mlpDim ? { mlpDim } : {}),
+    attention: 'uhop-attention',
+    ...attention,
+    ...(seed === undefined ? {} : { seed: seed + 1000 }),
+  });
   const q = new SelectToken({ index: -1, name: 'query_token' }).apply(h) as tfl.SymbolicTensor;
   const head = seed === undefined ? {} : { kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 100000 }) };
   const out = tfl.layers.dense({ units: numValues, activation: 'softmax', name: 'classifier', ...head }).apply(q) as tfl.SymbolicTensor;
@@ -256,7 +268,11 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
                   batchSize,
                   onEpoch: (r) => {
                     done++;
-                    options.onProgress?.({ done, total, status: `${pairs} pairs, ${v.name}, seed ${seed}, epoch ${r.epoch}: ${(100 * r.testAcc).toFixed(1)}%` });
+                    options.onProgress?.({
+                      done,
+                      total,
+                      status: `${pairs} pairs, ${v.name}, seed ${seed}, epoch ${r.epoch}: ${(100 * r.testAcc).toFixed(1)}%`,
+                    });
                   },
                 },
               );
@@ -264,7 +280,14 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
               model.dispose();
             }
           });
-          runs.push({ variant: v.name, pairs, seed, curve, testAcc: curve[curve.length - 1].testAcc, seconds: (performance.now() - r0) / 1000 });
+          runs.push({
+            variant: v.name,
+            pairs,
+            seed,
+            curve,
+            testAcc: curve[curve.length - 1].testAcc,
+            seconds: (performance.now() - r0) / 1000,
+          });
         }
       } finally {
         tf.dispose([train.keys, train.values, test.keys, test.values, yTrain]);

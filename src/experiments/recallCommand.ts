@@ -21,7 +21,13 @@ import {
   type CommandModule,
   type ExperimentArgs,
 } from './command.js';
-import { DEFAULT_RECALL_PAIRS, DEFAULT_RECALL_VARIANTS, runRecallExperiment, type RecallExperimentOptions, type RecallResults } from './recall.js';
+import {
+  DEFAULT_RECALL_PAIRS,
+  DEFAULT_RECALL_VARIANTS,
+  runRecallExperiment,
+  type RecallExperimentOptions,
+  type RecallResults,
+} from './recall.js';
 import { parseVariant, pct } from './transformerTraining.js';
 import { labelledColumns, lineChartSvg, printTable, writeResults, writeTextFile } from './report.js';
 
@@ -123,7 +129,8 @@ function parse(args: string[]): RecallArgs {
   };
   dropUndefined(options);
   const maxPairs = Math.max(...(pairs ?? DEFAULT_RECALL_PAIRS));
-  if (maxPairs > (options.numKeys ?? 64)) throw new UsageError(`uhop ${NAME}: --pairs ${maxPairs} needs --keys >= ${maxPairs} (the keys of one problem are distinct)`);
+  if (maxPairs > (options.numKeys ?? 64))
+    throw new UsageError(`uhop ${NAME}: --pairs ${maxPairs} needs --keys >= ${maxPairs} (the keys of one problem are distinct)`);
   return { backend: v.backend, options, ...outputArgs(v, { out: 'results/recall', name: 'recall' }) };
 }
 
@@ -153,7 +160,9 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
     for (const p of c.pairs) {
       const mine = res.runs.filter((r) => r.variant === variant && r.pairs === p);
       const hits = mine.map((r) => r.curve.find((e) => e.testAcc >= 0.9)?.epoch).filter((e): e is number => e !== undefined);
-      row[`${p} pairs`] = hits.length ? `${(hits.reduce((a, b) => a + b, 0) / hits.length).toFixed(1)} (${hits.length}/${mine.length})` : '-';
+      row[`${p} pairs`] = hits.length
+        ? `${(hits.reduce((a, b) => a + b, 0) / hits.length).toFixed(1)} (${hits.length}/${mine.length})`
+        : '-';
     }
     return row;
   });
@@ -176,7 +185,9 @@ export async function writeRecallFiles(res: RecallResults, dir: string, name: st
   });
   paths.push(writeTextFile(dir, `${name}-pairs.svg`, svg));
   const curves = await lineChartSvg({
-    data: res.summary.flatMap((s) => s.perEpoch.map((e) => ({ epoch: e.epoch, accuracy: 100 * e.mean, series: `${s.variant}, ${s.pairs} pairs` }))),
+    data: res.summary.flatMap((s) =>
+      s.perEpoch.map((e) => ({ epoch: e.epoch, accuracy: 100 * e.mean, series: `${s.variant}, ${s.pairs} pairs` })),
+    ),
     x: 'epoch',
     y: 'accuracy',
     color: 'series',

@@ -31,7 +31,10 @@ export interface TableColumn<R> {
  * others right-aligned: the layout of the experiments' text tables.
  */
 export function labelledColumns<R extends object>(rows: readonly R[], labelKey: keyof R & string): TableColumn<R>[] {
-  return Object.keys(rows[0] ?? {}).map((k) => ({ key: k as keyof R & string, align: k === labelKey ? ('left' as const) : ('right' as const) }));
+  return Object.keys(rows[0] ?? {}).map((k) => ({
+    key: k as keyof R & string,
+    align: k === labelKey ? ('left' as const) : ('right' as const),
+  }));
 }
 
 /** Default cell text: compact numbers (4 significant digits), '-' for null/undefined/NaN. */
@@ -178,8 +181,12 @@ let vegaModules: Promise<[Vega, VegaLite]> | undefined;
 export function lineChartSpec(options: LineChartOptions): Record<string, unknown> {
   const fn = 'lineChartSvg';
   const { data, x, y, color, errorBand, title, xScale = 'linear', yScale = 'linear' } = options;
-  if (!Array.isArray(data) || data.length === 0) throw new Error(`${fn}: data must be a non-empty array of points, got ${Array.isArray(data) ? 'an empty array' : typeof data}`);
-  for (const [name, field] of [['x', x], ['y', y]] as const) {
+  if (!Array.isArray(data) || data.length === 0)
+    throw new Error(`${fn}: data must be a non-empty array of points, got ${Array.isArray(data) ? 'an empty array' : typeof data}`);
+  for (const [name, field] of [
+    ['x', x],
+    ['y', y],
+  ] as const) {
     if (typeof field !== 'string' || !(field in data[0])) {
       throw new Error(`${fn}: ${name} must name a field of the data points (${Object.keys(data[0]).join(', ')}), got ${String(field)}`);
     }
@@ -214,8 +221,19 @@ export function lineChartSpec(options: LineChartOptions): Record<string, unknown
   // Few distinct x values (memory sizes, noise levels): tick exactly at them, no rounded domain.
   const xs = [...new Set(data.map((d) => d[x] as number))].sort((a, b) => a - b);
   const xAxis = xs.length <= 12 ? { axis: { values: xs } } : {};
-  const xEnc = { field: x, type: 'quantitative', scale: { type: xScale, nice: false, ...(xScale === 'log' ? {} : { zero: false }) }, title: options.xTitle ?? x, ...xAxis };
-  const yEnc = { field: y, type: 'quantitative', scale: { type: yScale, ...(yScale === 'log' ? {} : { zero: true }) }, title: options.yTitle ?? y };
+  const xEnc = {
+    field: x,
+    type: 'quantitative',
+    scale: { type: xScale, nice: false, ...(xScale === 'log' ? {} : { zero: false }) },
+    title: options.xTitle ?? x,
+    ...xAxis,
+  };
+  const yEnc = {
+    field: y,
+    type: 'quantitative',
+    scale: { type: yScale, ...(yScale === 'log' ? {} : { zero: true }) },
+    title: options.yTitle ?? y,
+  };
   const colorEnc = color ? { color: { field: color, type: 'nominal', title: color } } : {};
   const layers: Record<string, unknown>[] = [];
   if (errorBand) {
@@ -272,7 +290,10 @@ export async function lineChartSvg(options: LineChartOptions): Promise<string> {
  * ```
  */
 export async function vegaLiteSvg(spec: object): Promise<string> {
-  vegaModules ??= Promise.all([importOptional<Vega>('vega', 'vegaLiteSvg (SVG charts)'), importOptional<VegaLite>('vega-lite', 'vegaLiteSvg (SVG charts)')]);
+  vegaModules ??= Promise.all([
+    importOptional<Vega>('vega', 'vegaLiteSvg (SVG charts)'),
+    importOptional<VegaLite>('vega-lite', 'vegaLiteSvg (SVG charts)'),
+  ]);
   const [vega, vegaLite] = await vegaModules;
   const compiled = vegaLite.compile(spec as unknown as Parameters<VegaLite['compile']>[0]).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });

@@ -58,13 +58,48 @@ export const RETRIEVAL_METHODS = {
   uhop: { description: 'U-Hop, linear Phi (D = d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop' },
   'uhop-sparse': { description: 'U-Hop, linear Phi (D = d) + sparsemax', similarity: 'dot', separation: 'sparsemax', featureMap: 'uhop' },
   'uhop-entmax15': { description: 'U-Hop, linear Phi (D = d) + 1.5-entmax', similarity: 'dot', separation: 'entmax15', featureMap: 'uhop' },
-  'uhop-euclidean': { description: 'U-Hop, linear Phi (D = d), -||Phi(q)-Phi(k)||^2 + softmax', similarity: 'euclidean', separation: 'softmax', featureMap: 'uhop' },
-  'uhop-manhattan': { description: 'U-Hop, linear Phi (D = d), -||Phi(q)-Phi(k)||_1 + softmax', similarity: 'manhattan', separation: 'softmax', featureMap: 'uhop' },
-  'uhop-cosine': { description: 'U-Hop, linear Phi (D = d), cosine of Phi(q) and Phi(k) + softmax (needs beta ~ 100, as uhn-cosine)', similarity: 'cosine', separation: 'softmax', featureMap: 'uhop' },
-  'uhop+': { description: 'U-Hop+, Phi of plusFit.featureMap (default mlp, D = plusFactor * d) + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop+' },
-  'uhop+-euclidean': { description: 'U-Hop+, Phi as uhop+, -||Phi(q)-Phi(k)||^2 + softmax', similarity: 'euclidean', separation: 'softmax', featureMap: 'uhop+' },
-  'uhop-global': { description: 'control: Phi fitted on another memory set of the same size, no fit on this one + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop-global' },
-  'uhop-global-fit': { description: 'control: the per-set fit started from uhop-global\'s Phi + softmax', similarity: 'dot', separation: 'softmax', featureMap: 'uhop-global-fit' },
+  'uhop-euclidean': {
+    description: 'U-Hop, linear Phi (D = d), -||Phi(q)-Phi(k)||^2 + softmax',
+    similarity: 'euclidean',
+    separation: 'softmax',
+    featureMap: 'uhop',
+  },
+  'uhop-manhattan': {
+    description: 'U-Hop, linear Phi (D = d), -||Phi(q)-Phi(k)||_1 + softmax',
+    similarity: 'manhattan',
+    separation: 'softmax',
+    featureMap: 'uhop',
+  },
+  'uhop-cosine': {
+    description: 'U-Hop, linear Phi (D = d), cosine of Phi(q) and Phi(k) + softmax (needs beta ~ 100, as uhn-cosine)',
+    similarity: 'cosine',
+    separation: 'softmax',
+    featureMap: 'uhop',
+  },
+  'uhop+': {
+    description: 'U-Hop+, Phi of plusFit.featureMap (default mlp, D = plusFactor * d) + softmax',
+    similarity: 'dot',
+    separation: 'softmax',
+    featureMap: 'uhop+',
+  },
+  'uhop+-euclidean': {
+    description: 'U-Hop+, Phi as uhop+, -||Phi(q)-Phi(k)||^2 + softmax',
+    similarity: 'euclidean',
+    separation: 'softmax',
+    featureMap: 'uhop+',
+  },
+  'uhop-global': {
+    description: 'control: Phi fitted on another memory set of the same size, no fit on this one + softmax',
+    similarity: 'dot',
+    separation: 'softmax',
+    featureMap: 'uhop-global',
+  },
+  'uhop-global-fit': {
+    description: "control: the per-set fit started from uhop-global's Phi + softmax",
+    similarity: 'dot',
+    separation: 'softmax',
+    featureMap: 'uhop-global-fit',
+  },
 } as const satisfies Record<string, RetrievalMethodSpec>;
 
 export type RetrievalMethodName = keyof typeof RETRIEVAL_METHODS;
@@ -73,7 +108,9 @@ export const RETRIEVAL_METHOD_NAMES = Object.keys(RETRIEVAL_METHODS) as Retrieva
  * Methods compared by default: the U-Hop paper's baselines and variants. 'uhn-cosine' is left
  * out because its scores live on another scale (one shared beta cannot suit both).
  */
-export const DEFAULT_RETRIEVAL_METHODS: RetrievalMethodName[] = RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine' && m !== 'uhop-cosine');
+export const DEFAULT_RETRIEVAL_METHODS: RetrievalMethodName[] = RETRIEVAL_METHOD_NAMES.filter(
+  (m) => m !== 'uhn-cosine' && m !== 'uhop-cosine',
+);
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -365,7 +402,8 @@ function checkIntList(values: unknown, name: string, min: number): number[] {
 function resolveFit(base: FitSettings, over: Partial<FitSettings> | undefined, name: string): FitSettings {
   const fit = { ...base, ...(over ?? {}) };
   // A step rule named without a step size gets that rule's default (a relative 0.5 is not an sgd lr).
-  if (over?.optimizer !== undefined && over.lr === undefined && over.optimizer !== base.optimizer) fit.lr = defaultFitLr(over.optimizer, fit.featureMap ?? 'linear');
+  if (over?.optimizer !== undefined && over.lr === undefined && over.optimizer !== base.optimizer)
+    fit.lr = defaultFitLr(over.optimizer, fit.featureMap ?? 'linear');
   checkPositiveInt(fit.steps, `${name}.steps`, FN, 0);
   if (typeof fit.lr !== 'number' || !(fit.lr > 0) || !Number.isFinite(fit.lr)) {
     throw new Error(`${FN}: ${name}.lr must be a finite number > 0, got ${String(fit.lr)}`);
@@ -401,7 +439,6 @@ function resolveSeeds(seeds: number | number[] | undefined): number[] {
 
 // ---------------------------------------------------------------------------------------
 // One retrieval, batched over seeds
-
 
 /** Index of the nearest memory (Euclidean) of each retrieved state, batched: [B, L]. */
 function nearestIndex(states: tf.Tensor, memories: tf.Tensor): tf.Tensor {
@@ -510,19 +547,33 @@ export interface MeasureRetrievalOptions {
  */
 export function measureRetrieval(queries: tf.Tensor, memories: tf.Tensor, options: MeasureRetrievalOptions = {}): RetrievalMetrics {
   const fn = 'measureRetrieval';
-  if (!(queries instanceof tf.Tensor) || !(memories instanceof tf.Tensor) || queries.rank !== memories.rank || (queries.rank !== 2 && queries.rank !== 3)) {
-    throw new Error(`${fn}: queries and memories must both be [B, L, d] / [B, S, d] or [L, d] / [S, d], got [${(queries as tf.Tensor)?.shape}] and [${(memories as tf.Tensor)?.shape}]`);
+  if (
+    !(queries instanceof tf.Tensor) ||
+    !(memories instanceof tf.Tensor) ||
+    queries.rank !== memories.rank ||
+    (queries.rank !== 2 && queries.rank !== 3)
+  ) {
+    throw new Error(
+      `${fn}: queries and memories must both be [B, L, d] / [B, S, d] or [L, d] / [S, d], got [${(queries as tf.Tensor)?.shape}] and [${(memories as tf.Tensor)?.shape}]`,
+    );
   }
   const q = queries.rank === 2 ? tf.expandDims(queries, 0) : queries;
   const k = memories.rank === 2 ? tf.expandDims(memories, 0) : memories;
   try {
     const [B, L, d] = q.shape as [number, number, number];
     const [Bk, S, dk] = k.shape as [number, number, number];
-    if (B !== Bk || d !== dk) throw new Error(`${fn}: queries [${queries.shape}] and memories [${memories.shape}] must share the set count and the pattern dim`);
-    if (L > S) throw new Error(`${fn}: query i is compared with stored pattern i, so L = ${L} queries need at least as many memories, got S = ${S}`);
-    const spec: RetrievalMethodSpec = { description: '', similarity: options.similarity ?? 'dot', separation: options.separation ?? 'softmax' };
+    if (B !== Bk || d !== dk)
+      throw new Error(`${fn}: queries [${queries.shape}] and memories [${memories.shape}] must share the set count and the pattern dim`);
+    if (L > S)
+      throw new Error(`${fn}: query i is compared with stored pattern i, so L = ${L} queries need at least as many memories, got S = ${S}`);
+    const spec: RetrievalMethodSpec = {
+      description: '',
+      similarity: options.similarity ?? 'dot',
+      separation: options.separation ?? 'softmax',
+    };
     const beta = options.beta ?? 1;
-    if (typeof beta !== 'number' || !(beta > 0) || !Number.isFinite(beta)) throw new Error(`${fn}: beta must be a finite number > 0, got ${String(beta)}`);
+    if (typeof beta !== 'number' || !(beta > 0) || !Number.isFinite(beta))
+      throw new Error(`${fn}: beta must be a finite number > 0, got ${String(beta)}`);
     const steps = checkPositiveInt(options.steps ?? 1, 'steps', fn);
     const maxElements = checkPositiveInt(options.maxElements ?? 2 ** 24, 'maxElements', fn);
     return measure({ queries: q, keys: k, featureMap: options.featureMap }, k, spec, beta, steps, maxElements);
@@ -576,7 +627,8 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
     }
   }
   const beta = options.beta ?? 1;
-  if (typeof beta !== 'number' || !(beta > 0) || !Number.isFinite(beta)) throw new Error(`${FN}: beta must be a finite number > 0, got ${String(beta)}`);
+  if (typeof beta !== 'number' || !(beta > 0) || !Number.isFinite(beta))
+    throw new Error(`${FN}: beta must be a finite number > 0, got ${String(beta)}`);
   const updateSteps = checkPositiveInt(options.updateSteps ?? 1, 'updateSteps', FN);
   const query = options.query ?? 'mask';
   if (!['mask', 'half', 'dropout', 'none'].includes(query)) {
@@ -627,7 +679,9 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
       throw new Error(`${FN}: dataset must be 'mnist', 'idx', 'binary', 'gaussian' or 'correlated', got ${String(dataset)}`);
   }
   if (query === 'half' && !source.imageShape) {
-    throw new Error(`${FN}: query 'half' masks the bottom half of an image; ${source.name} with d = ${source.d} is not a square image (use 'mask')`);
+    throw new Error(
+      `${FN}: query 'half' masks the bottom half of an image; ${source.name} with d = ${source.d} is not a square image (use 'mask')`,
+    );
   }
   const d = source.d;
   const plusDim = Math.round(plusFactor * d);
@@ -661,7 +715,9 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   const allM = [...new Set([...sizes, ...(noiseLevels.length ? [noiseSize] : []), ...(betaLevels.length ? [betaSize] : [])])].sort(
     (a, b) => a - b,
   );
-  const wanted = new Set(methods.map((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).featureMap).filter(Boolean) as FeatureMapVariant[]);
+  const wanted = new Set(
+    methods.map((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).featureMap).filter(Boolean) as FeatureMapVariant[],
+  );
   // 'uhop-global-fit' starts from 'uhop-global''s Phi, so that one is fitted first.
   if (wanted.has('uhop-global-fit')) wanted.add('uhop-global');
   const variants = (['uhop', 'uhop+', 'uhop-global', 'uhop-global-fit'] as const).filter((v) => wanted.has(v));
@@ -707,7 +763,13 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
                 : linearFeatureMap(d, D, { init: settings.init, seed: 12345 });
             initialMaps.set(initKey, phi0);
           }
-          const fitOn = variant === 'uhop-global' ? source.draw(M, seeds.map((s) => s + GLOBAL_SEED_OFFSET)) : memories;
+          const fitOn =
+            variant === 'uhop-global'
+              ? source.draw(
+                  M,
+                  seeds.map((s) => s + GLOBAL_SEED_OFFSET),
+                )
+              : memories;
           let lossTrace: tf.Tensor | undefined;
           try {
             const fitted = fitFeatureMap(fitOn, phi0, {
@@ -808,7 +870,6 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
         for (const phi of maps.values()) disposeFeatureMap(phi);
       }
     }
-
   } finally {
     for (const phi of initialMaps.values()) disposeFeatureMap(phi);
   }

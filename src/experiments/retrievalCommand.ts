@@ -177,7 +177,9 @@ function parse(args: string[]): RetrievalArgs {
     methods = v.methods.split(',').map((m) => m.trim()) as RetrievalMethodName[];
     const bad = methods.filter((m) => !(m in RETRIEVAL_METHODS));
     if (bad.length || methods.length === 0) {
-      throw new UsageError(`uhop ${NAME}: --methods: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${RETRIEVAL_METHOD_NAMES.join(', ')}`);
+      throw new UsageError(
+        `uhop ${NAME}: --methods: unknown method ${bad.map((b) => `'${b}'`).join(', ') || "''"}; expected some of ${RETRIEVAL_METHOD_NAMES.join(', ')}`,
+      );
     }
   }
   const losses = ['uniform', 'worst-pair', 'lse'] as const;
@@ -188,7 +190,9 @@ function parse(args: string[]): RetrievalArgs {
   const fit = {
     steps: fitSteps,
     // A relative step ('normalized') and an absolute one have different default sizes.
-    lr: numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ?? (optimizer === DEFAULT_FIT.optimizer ? DEFAULT_FIT.lr : defaultFitLr(optimizer)),
+    lr:
+      numberFlag(NAME, 'fit-lr', v['fit-lr'], { min: 0, exclusiveMin: true }) ??
+      (optimizer === DEFAULT_FIT.optimizer ? DEFAULT_FIT.lr : defaultFitLr(optimizer)),
     loss: choiceFlag(NAME, 'fit-loss', v['fit-loss'], losses) ?? DEFAULT_FIT.loss,
     optimizer,
     init: DEFAULT_FIT.init,
@@ -230,7 +234,9 @@ function parse(args: string[]): RetrievalArgs {
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
-      lr: numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ?? (plusOptimizer === DEFAULT_PLUS_FIT.optimizer ? DEFAULT_PLUS_FIT.lr : defaultFitLr(plusOptimizer, plusMap)),
+      lr:
+        numberFlag(NAME, 'plus-lr', v['plus-lr'], { min: 0, exclusiveMin: true }) ??
+        (plusOptimizer === DEFAULT_PLUS_FIT.optimizer ? DEFAULT_PLUS_FIT.lr : defaultFitLr(plusOptimizer, plusMap)),
     },
     plusFactor: numberFlag(NAME, 'plus-factor', v['plus-factor'], { min: 1 }),
   };
@@ -239,7 +245,10 @@ function parse(args: string[]): RetrievalArgs {
     backend: v.backend,
     options,
     from: v.from,
-    ...outputArgs(v, { out: 'results/retrieval', name: v.from ? basename(v.from).replace(/\.json$/, '') : `${dataset}-${full ? 'full' : 'quick'}` }),
+    ...outputArgs(v, {
+      out: 'results/retrieval',
+      name: v.from ? basename(v.from).replace(/\.json$/, '') : `${dataset}-${full ? 'full' : 'quick'}`,
+    }),
   };
 }
 
@@ -300,23 +309,48 @@ export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']
   );
   if (res.capacity.length) {
     out.write(`Retrieval error vs memory size M (mean ± std over ${n} seeds); queries: ${queryText(res)}\n`);
-    const e = pivot(res.capacity, (r) => r.M, (k) => `M=${k}`, (r) => pm(r.error.mean, r.error.std));
+    const e = pivot(
+      res.capacity,
+      (r) => r.M,
+      (k) => `M=${k}`,
+      (r) => pm(r.error.mean, r.error.std),
+    );
     printTable(e.table, e.columns, out);
     out.write('\nExact retrieval (% of queries whose output is nearest to their own stored pattern)\n');
-    const x = pivot(res.capacity, (r) => r.M, (k) => `M=${k}`, (r) => (100 * r.exact.mean).toFixed(1));
+    const x = pivot(
+      res.capacity,
+      (r) => r.M,
+      (k) => `M=${k}`,
+      (r) => (100 * r.exact.mean).toFixed(1),
+    );
     printTable(x.table, x.columns, out);
     out.write('\nMetastable-state size (memories with weight > 0.01 softmax / > 0 sparse, per query)\n');
-    const s = pivot(res.capacity, (r) => r.M, (k) => `M=${k}`, (r) => formatCell(r.metastable.mean));
+    const s = pivot(
+      res.capacity,
+      (r) => r.M,
+      (k) => `M=${k}`,
+      (r) => formatCell(r.metastable.mean),
+    );
     printTable(s.table, s.columns, out);
   }
   if (res.noise.length) {
     out.write(`\nRetrieval error vs Gaussian noise std at M=${c.noiseSize} (mean ± std over ${n} seeds)\n`);
-    const e = pivot(res.noise, (r) => r.noise!, (k) => `std=${k}`, (r) => pm(r.error.mean, r.error.std));
+    const e = pivot(
+      res.noise,
+      (r) => r.noise!,
+      (k) => `std=${k}`,
+      (r) => pm(r.error.mean, r.error.std),
+    );
     printTable(e.table, e.columns, out);
   }
   if (res.beta?.length) {
     out.write(`\nRetrieval error vs beta at M=${c.betaSize} (mean ± std over ${n} seeds; the capacity sweep's queries)\n`);
-    const e = pivot(res.beta, (r) => r.beta, (k) => `beta=${k}`, (r) => pm(r.error.mean, r.error.std));
+    const e = pivot(
+      res.beta,
+      (r) => r.beta,
+      (k) => `beta=${k}`,
+      (r) => pm(r.error.mean, r.error.std),
+    );
     printTable(e.table, e.columns, out);
   }
   if (res.fits.length) {
@@ -330,7 +364,14 @@ export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']
         after: f.lossAfter.mean,
         seconds: f.seconds,
       })),
-      [{ key: 'variant' }, { key: 'M' }, { key: 'D' }, { key: 'before' }, { key: 'after' }, { key: 'seconds', format: (v) => (v as number).toFixed(1) }],
+      [
+        { key: 'variant' },
+        { key: 'M' },
+        { key: 'D' },
+        { key: 'before' },
+        { key: 'after' },
+        { key: 'seconds', format: (v) => (v as number).toFixed(1) },
+      ],
       out,
     );
   }

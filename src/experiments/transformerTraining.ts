@@ -227,7 +227,10 @@ export function summarizeCurves(curves: EpochRecord[][]): {
 } {
   const final = meanStd(curves.map((c) => c[c.length - 1]?.testAcc ?? NaN));
   const epochs = Math.max(0, ...curves.map((c) => c.length));
-  const perEpoch = Array.from({ length: epochs }, (_, e) => ({ epoch: e + 1, ...meanStd(curves.filter((c) => c[e]).map((c) => c[e].testAcc)) }));
+  const perEpoch = Array.from({ length: epochs }, (_, e) => ({
+    epoch: e + 1,
+    ...meanStd(curves.filter((c) => c[e]).map((c) => c[e].testAcc)),
+  }));
   const all = curves.flat();
   const secondsPerEpoch = all.length ? all.reduce((a, r) => a + r.seconds, 0) / all.length : NaN;
   return { final, perEpoch, secondsPerEpoch };

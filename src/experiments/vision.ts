@@ -172,7 +172,9 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
             encoder,
             numHeads,
             pooling,
-            ...(encoder === 'transformer' ? { numLayers, attention: 'uhop-attention' as const, ...(options.mlpDim ? { mlpDim: options.mlpDim } : {}) } : {}),
+            ...(encoder === 'transformer'
+              ? { numLayers, attention: 'uhop-attention' as const, ...(options.mlpDim ? { mlpDim: options.mlpDim } : {}) }
+              : {}),
             ...variantLayerOptions(v, uhopOpts),
           });
           try {
@@ -184,7 +186,11 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
               callbacks,
               onEpoch: (r) => {
                 done++;
-                options.onProgress?.({ done, total, status: `${v.name} seed ${seed} epoch ${r.epoch}: test acc ${(100 * r.testAcc).toFixed(1)}%` });
+                options.onProgress?.({
+                  done,
+                  total,
+                  status: `${v.name} seed ${seed} epoch ${r.epoch}: test acc ${(100 * r.testAcc).toFixed(1)}%`,
+                });
               },
             });
             const phiEpochs = callbacks.flatMap((cb) => cb.history);
@@ -194,7 +200,15 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
             model.dispose();
           }
         });
-        runs.push({ variant: v.name, seed, curve, testAcc: curve[curve.length - 1].testAcc, seconds: (performance.now() - r0) / 1000, parameters, phiEpochs });
+        runs.push({
+          variant: v.name,
+          seed,
+          curve,
+          testAcc: curve[curve.length - 1].testAcc,
+          seconds: (performance.now() - r0) / 1000,
+          parameters,
+          phiEpochs,
+        });
       }
     }
   } finally {
@@ -203,7 +217,13 @@ export async function runVisionExperiment(options: VisionExperimentOptions = {})
   const summary: VisionSummaryRow[] = variants.map((v) => {
     const mine = runs.filter((r) => r.variant === v.name);
     const s = summarizeCurves(mine.map((r) => r.curve));
-    return { variant: v.name, testAcc: s.final, perEpoch: s.perEpoch, secondsPerEpoch: s.secondsPerEpoch, parameters: mine[0]?.parameters ?? 0 };
+    return {
+      variant: v.name,
+      testAcc: s.final,
+      perEpoch: s.perEpoch,
+      secondsPerEpoch: s.secondsPerEpoch,
+      parameters: mine[0]?.parameters ?? 0,
+    };
   });
   return {
     config: {

@@ -157,7 +157,9 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
   printTable(rows, labelledColumns(rows, 'variant'), out);
   const phi = res.runs.filter((r) => r.phiEpochs.length);
   if (phi.length) {
-    out.write('\nPhi epochs (alternating schedule; their time is not in s/epoch): separation loss over the training set, mean over seeds\n');
+    out.write(
+      '\nPhi epochs (alternating schedule; their time is not in s/epoch): separation loss over the training set, mean over seeds\n',
+    );
     const n = Math.max(...phi.map((r) => r.phiEpochs.length));
     const prow: Record<string, string>[] = [];
     for (const variant of [...new Set(phi.map((r) => r.variant))]) {
@@ -165,10 +167,20 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
       for (let e = 0; e < n; e++) {
         const logs = mine.map((r) => r.phiEpochs[e]).filter(Boolean);
         const avg = (f: (l: (typeof logs)[number]) => number) => logs.reduce((a, l) => a + f(l), 0) / logs.length;
-        prow.push({ variant, 'before task epoch': String(e + 1), 'loss before': avg((l) => l.lossBefore).toFixed(4), 'loss after': avg((l) => l.lossAfter).toFixed(4), seconds: (avg((l) => l.ms) / 1000).toFixed(1) });
+        prow.push({
+          variant,
+          'before task epoch': String(e + 1),
+          'loss before': avg((l) => l.lossBefore).toFixed(4),
+          'loss after': avg((l) => l.lossAfter).toFixed(4),
+          seconds: (avg((l) => l.ms) / 1000).toFixed(1),
+        });
       }
     }
-    printTable(prow, Object.keys(prow[0]).map((k) => ({ key: k })), out);
+    printTable(
+      prow,
+      Object.keys(prow[0]).map((k) => ({ key: k })),
+      out,
+    );
   }
 }
 
@@ -176,7 +188,9 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
 export async function writeVisionFiles(res: VisionResults, dir: string, name: string): Promise<string[]> {
   const paths = [writeResults(dir, name, res)];
   const svg = await lineChartSvg({
-    data: res.summary.flatMap((s) => s.perEpoch.map((e) => ({ epoch: e.epoch, accuracy: 100 * e.mean, std: 100 * e.std, variant: s.variant }))),
+    data: res.summary.flatMap((s) =>
+      s.perEpoch.map((e) => ({ epoch: e.epoch, accuracy: 100 * e.mean, std: 100 * e.std, variant: s.variant })),
+    ),
     x: 'epoch',
     y: 'accuracy',
     color: 'variant',

@@ -80,7 +80,12 @@ export class Hopfield extends HopfieldBase {
   private splitShapes(inputShape: Shape | Shape[]): Split<Shape> {
     const list = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
     const s = splitInputs(list, (t) => t.length, this.where);
-    for (const [t, what] of [[s.stored, 'stored pattern'], [s.state, 'state pattern'], [s.projection, 'pattern projection']] as const) this.checkPatternShape(t, what);
+    for (const [t, what] of [
+      [s.stored, 'stored pattern'],
+      [s.state, 'state pattern'],
+      [s.projection, 'pattern projection'],
+    ] as const)
+      this.checkPatternShape(t, what);
     return s;
   }
 

@@ -275,7 +275,9 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     this.patternSizeArg = checkInt(args.patternSize, 'patternSize', where, 1) ?? null;
     this.outputSizeArg = checkInt(args.outputSize, 'outputSize', where, 1) ?? null;
     if (args.scaling != null && args.beta != null) {
-      throw new Error(`${where}: give beta or its alias scaling, not both (got scaling ${JSON.stringify(args.scaling)} and beta ${JSON.stringify(args.beta)})`);
+      throw new Error(
+        `${where}: give beta or its alias scaling, not both (got scaling ${JSON.stringify(args.scaling)} and beta ${JSON.stringify(args.beta)})`,
+      );
     }
     const s = args.scaling ?? args.beta;
     if (s != null) {
@@ -306,7 +308,11 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       'normalizePatternProjectionAffine',
       true,
     );
-    [this.normalizeHopfieldSpace, this.normalizeHopfieldSpaceAffine] = norm('normalizeHopfieldSpace', 'normalizeHopfieldSpaceAffine', false);
+    [this.normalizeHopfieldSpace, this.normalizeHopfieldSpaceAffine] = norm(
+      'normalizeHopfieldSpace',
+      'normalizeHopfieldSpaceAffine',
+      false,
+    );
     const ne = args.normalizeEps ?? 1e-5;
     if (typeof ne !== 'number' || !(ne > 0)) throw new Error(`${where}: normalizeEps must be a number > 0, got ${String(ne)}`);
     this.normalizeEps = ne;
@@ -316,7 +322,9 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     const ub = checkBool(args.useBias, 'useBias', where);
     const ib = checkBool(args.inputBias, 'inputBias', where);
     if (ub != null && ib != null && ub !== ib) {
-      throw new Error(`${where}: useBias (${ub}) and inputBias (${ib}) are the same option (ml-jku's name and the Keras name) and disagree`);
+      throw new Error(
+        `${where}: useBias (${ub}) and inputBias (${ib}) are the same option (ml-jku's name and the Keras name) and disagree`,
+      );
     }
     this.useBias = ub ?? ib ?? true;
     this.concatBiasPattern = checkBool(args.concatBiasPattern, 'concatBiasPattern', where) ?? false;
@@ -324,16 +332,19 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     this.disableOutProjection = checkBool(args.disableOutProjection, 'disableOutProjection', where) ?? false;
     this.returnAssociation = checkBool(args.returnAssociation, 'returnAssociation', where) ?? false;
     const sep = args.separation ?? 'softmax';
-    if (!SEPARATION_KINDS.includes(sep)) throw new Error(`${where}: separation must be one of ${SEPARATION_KINDS.join(', ')}, got '${String(sep)}'`);
+    if (!SEPARATION_KINDS.includes(sep))
+      throw new Error(`${where}: separation must be one of ${SEPARATION_KINDS.join(', ')}, got '${String(sep)}'`);
     this.separation = sep;
     const sim = args.similarity ?? 'dot';
-    if (!SIMILARITY_KINDS.includes(sim)) throw new Error(`${where}: similarity must be one of ${SIMILARITY_KINDS.join(', ')}, got '${String(sim)}'`);
+    if (!SIMILARITY_KINDS.includes(sim))
+      throw new Error(`${where}: similarity must be one of ${SIMILARITY_KINDS.join(', ')}, got '${String(sim)}'`);
     this.similarity = sim;
     const alpha = args.alpha ?? 1.5;
     if (typeof alpha !== 'number' || !(alpha >= 1 && alpha <= 2)) {
       throw new Error(`${where}: alpha must be a number in [1, 2] (1 = softmax, 1.5 = entmax15, 2 = sparsemax), got ${String(alpha)}`);
     }
-    if (args.alpha != null && sep !== 'entmax') throw new Error(`${where}: alpha applies to separation 'entmax' only, got separation '${sep}'`);
+    if (args.alpha != null && sep !== 'entmax')
+      throw new Error(`${where}: alpha applies to separation 'entmax' only, got separation '${sep}'`);
     this.alphaInit = alpha;
     this.alphaTrainable = checkBool(args.alphaTrainable, 'alphaTrainable', where) ?? true;
     this.topK = checkInt(args.topK, 'topK', where, 1) ?? 1;
@@ -466,14 +477,19 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     ];
     for (const [t, dim, what] of expect) {
       if (t.rank !== 3) throw new Error(`${this.where}: the ${what} must be [batch, n, features], got shape [${t.shape}]`);
-      if (last(t) !== dim) throw new Error(`${this.where}: the ${what} must have ${dim} features (as at build time), got shape [${t.shape}]`);
+      if (last(t) !== dim)
+        throw new Error(`${this.where}: the ${what} must have ${dim} features (as at build time), got shape [${t.shape}]`);
     }
     if (p.stored.shape[1] !== p.projection.shape[1]) {
       throw new Error(
         `${this.where}: stored patterns [${p.stored.shape}] and pattern projections [${p.projection.shape}] must hold the same number of patterns`,
       );
     }
-    for (const [t, what] of [[p.stored, 'stored pattern'], [p.state, 'state pattern'], [p.projection, 'pattern projection']] as const) {
+    for (const [t, what] of [
+      [p.stored, 'stored pattern'],
+      [p.state, 'state pattern'],
+      [p.projection, 'pattern projection'],
+    ] as const) {
       if (t.shape[0] !== p.batchSize && t.shape[0] !== 1) {
         throw new Error(`${this.where}: batch sizes differ: the ${what} has shape [${t.shape}], the batch is ${p.batchSize}`);
       }

@@ -134,7 +134,8 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
   };
   const posNum = (v: unknown, name: string): number | null => {
     if (v == null) return null;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${where}: ${name} must be a finite number > 0, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw new Error(`${where}: ${name} must be a finite number > 0, got ${String(v)}`);
     return v;
   };
   const separationLoss = args.separationLoss ?? 'lse';
@@ -150,7 +151,9 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
   }
   const fitOptimizer = args.fitOptimizer ?? 'normalized';
   if (!FIT_OPTIMIZERS.includes(fitOptimizer)) {
-    throw new Error(`${where}: fitOptimizer must be one of ${FIT_OPTIMIZERS.map((o) => `'${o}'`).join(', ')}, got '${String(fitOptimizer)}'`);
+    throw new Error(
+      `${where}: fitOptimizer must be one of ${FIT_OPTIMIZERS.map((o) => `'${o}'`).join(', ')}, got '${String(fitOptimizer)}'`,
+    );
   }
   for (const name of ['fitRowNormalize', 'phiTrainable'] as const) {
     if (args[name] != null && typeof args[name] !== 'boolean') {
@@ -263,7 +266,7 @@ export function phi0WeightSpecs(
   where: string,
   seed: number | null = null,
 ): Phi0WeightSpec[] {
-    if (cfg.featureMap === 'none') return [];
+  if (cfg.featureMap === 'none') return [];
   const D = cfg.featureDim ?? keyDim;
   const trainable = cfg.phiTrainable;
   if (cfg.featureMap === 'linear') {
@@ -283,7 +286,9 @@ export function phi0WeightSpecs(
     return [{ name: 'phi0_kernel', shape: [numHeads, D, keyDim], initializer: init, trainable }];
   }
   const Hd = cfg.featureHiddenDim ?? 2 * D;
-  const [i1, ib, i2] = stackedInitializers(numHeads, (h) => mlpFeatureMap(keyDim, D, { hidden: Hd, ...(seed == null ? {} : { seed: seed + h }) }));
+  const [i1, ib, i2] = stackedInitializers(numHeads, (h) =>
+    mlpFeatureMap(keyDim, D, { hidden: Hd, ...(seed == null ? {} : { seed: seed + h }) }),
+  );
   return [
     { name: 'phi0_w1', shape: [numHeads, Hd, keyDim], initializer: i1, trainable },
     { name: 'phi0_b1', shape: [numHeads, Hd], initializer: ib, trainable },
@@ -388,6 +393,7 @@ export type HopfieldRetrievalResult = MultiHeadRetrievalResult;
  */
 export function hopfieldRetrieval(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: HopfieldRetrievalOptions): HopfieldRetrievalResult {
   const { uhop, ...rest } = options;
-  const fit = uhop && uhop.config.featureMap !== 'none' ? (keys: tf.Tensor, mask: tf.Tensor | undefined) => uhopFit(keys, mask, uhop) : undefined;
+  const fit =
+    uhop && uhop.config.featureMap !== 'none' ? (keys: tf.Tensor, mask: tf.Tensor | undefined) => uhopFit(keys, mask, uhop) : undefined;
   return multiHeadRetrieval(q, k, v, { ...rest, fit });
 }

@@ -53,7 +53,8 @@ export class HopfieldLayer extends HopfieldBase {
     if (!Number.isInteger(q) || q < 1) throw new Error(`${where}: quantity must be an integer >= 1, got ${String(q)}`);
     this.quantity = q;
     for (const name of ['lookupWeightsAsSeparated', 'lookupWeightsTrainable', 'lookupTargetsAsTrainable'] as const) {
-      if (args[name] != null && typeof args[name] !== 'boolean') throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
+      if (args[name] != null && typeof args[name] !== 'boolean')
+        throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
     }
     this.lookupWeightsAsSeparated = args.lookupWeightsAsSeparated ?? false;
     this.lookupWeightsTrainable = args.lookupWeightsTrainable ?? true;
@@ -75,10 +76,18 @@ export class HopfieldLayer extends HopfieldBase {
 
   override build(inputShape: Shape | Shape[]): void {
     const F = this.checkShape(inputShape)[2]!;
-    const init = () => this.nextInitializer({ className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: this.seed } }, 'zeros', 'lookup weights');
+    const init = () =>
+      this.nextInitializer({ className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: this.seed } }, 'zeros', 'lookup weights');
     this.lookupWeights = this.addWeight('lookup_weights', [1, this.quantity, F], 'float32', init(), undefined, this.lookupWeightsTrainable);
     if (this.lookupWeightsAsSeparated) {
-      this.targetWeights = this.addWeight('target_weights', [1, this.quantity, F], 'float32', init(), undefined, this.lookupTargetsAsTrainable);
+      this.targetWeights = this.addWeight(
+        'target_weights',
+        [1, this.quantity, F],
+        'float32',
+        init(),
+        undefined,
+        this.lookupTargetsAsTrainable,
+      );
     }
     this.buildAssociation({ storedDim: F, stateDim: F, projectionDim: F });
     this.built = true;

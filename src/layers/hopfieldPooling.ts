@@ -75,7 +75,8 @@ export class HopfieldPooling extends HopfieldBase {
     if (!Number.isInteger(q) || q < 1) throw new Error(`${where}: quantity must be an integer >= 1, got ${String(q)}`);
     this.quantity = q;
     for (const name of ['stateTrainable', 'flatten'] as const) {
-      if (args[name] != null && typeof args[name] !== 'boolean') throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
+      if (args[name] != null && typeof args[name] !== 'boolean')
+        throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
     }
     this.stateTrainable = args.stateTrainable ?? true;
     this.flatten = args.flatten ?? true;
@@ -84,7 +85,11 @@ export class HopfieldPooling extends HopfieldBase {
   private splitShapes(inputShape: Shape | Shape[]): Split<Shape> {
     const list = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
     const s = splitInputs(list, (t) => t.length, this.where);
-    for (const [t, what] of [[s.stored, 'stored pattern'], [s.projection, 'pattern projection']] as const) this.checkPatternShape(t, what);
+    for (const [t, what] of [
+      [s.stored, 'stored pattern'],
+      [s.projection, 'pattern projection'],
+    ] as const)
+      this.checkPatternShape(t, what);
     return s;
   }
 
@@ -136,7 +141,8 @@ export class HopfieldPooling extends HopfieldBase {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     return tf.tidy(() => {
       const result = this.associate(this.patterns(inputs, kwargs), Boolean(kwargs?.['training']));
-      const flat = (t: tf.Tensor) => (this.flatten ? tf.reshape(t, [t.shape[0] as number, (t.shape[1] as number) * (t.shape[2] as number)]) : t); // no -1: a batch of 0 is allowed
+      const flat = (t: tf.Tensor) =>
+        this.flatten ? tf.reshape(t, [t.shape[0] as number, (t.shape[1] as number) * (t.shape[2] as number)]) : t; // no -1: a batch of 0 is allowed
       return Array.isArray(result) ? [flat(result[0]), result[1]] : flat(result);
     });
   }

@@ -59,7 +59,10 @@ export function rewriteKerasAttentionNodes(topology: unknown): void {
           continue;
         }
         if (v == null) continue;
-        if (!isTensorRef(v)) throw new Error(`loadModel: layer '${String(layer['name'])}' has a ${k} that is neither a tensor reference nor null: ${JSON.stringify(v)}`);
+        if (!isTensorRef(v))
+          throw new Error(
+            `loadModel: layer '${String(layer['name'])}' has a ${k} that is neither a tensor reference nor null: ${JSON.stringify(v)}`,
+          );
         const same = refs.findIndex((r) => r[0] === v[0] && r[1] === v[1] && r[2] === v[2]);
         if (same >= 0) roles[same] += `+${role}`;
         else {
@@ -72,4 +75,3 @@ export function rewriteKerasAttentionNodes(topology: unknown): void {
     });
   }
 }
-

@@ -54,7 +54,9 @@ function isInstance(x: unknown): x is tf.serialization.Serializable {
 function fromRegistry(id: tf.serialization.ConfigDict, kind: string, where: string, arg: string): unknown {
   const className = id['className'];
   if (typeof className !== 'string') {
-    throw new Error(`${where}: ${arg} must be a ${kind} name, a {className, config} object or a ${kind} instance, got ${JSON.stringify(id)}`);
+    throw new Error(
+      `${where}: ${arg} must be a ${kind} name, a {className, config} object or a ${kind} instance, got ${JSON.stringify(id)}`,
+    );
   }
   const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
   if (!entry) {
@@ -64,14 +66,23 @@ function fromRegistry(id: tf.serialization.ConfigDict, kind: string, where: stri
   return fromConfig(cls, (id['config'] ?? {}) as tf.serialization.ConfigDict);
 }
 
-function resolve(id: unknown, factories: Record<string, Factory>, kind: string, where: string, arg: string, factoryArgs: object = {}): unknown {
+function resolve(
+  id: unknown,
+  factories: Record<string, Factory>,
+  kind: string,
+  where: string,
+  arg: string,
+  factoryArgs: object = {},
+): unknown {
   if (id == null) return null;
   if (isInstance(id)) return id;
   if (typeof id === 'string') {
     const name = camel(id);
     const factory = factories[name];
     if (typeof factory !== 'function') {
-      throw new Error(`${where}: ${arg}: unknown ${kind} '${id}'; expected one of ${Object.keys(factories).join(', ')}, a {className, config} object or an instance`);
+      throw new Error(
+        `${where}: ${arg}: unknown ${kind} '${id}'; expected one of ${Object.keys(factories).join(', ')}, a {className, config} object or an instance`,
+      );
     }
     try {
       return factory(factoryArgs as never);
@@ -97,7 +108,14 @@ export function getInitializer(
   seed?: number | null,
 ): Initializer {
   const factoryArgs = seed != null && !['zeros', 'ones'].includes(camel(String(id ?? fallback))) ? { seed } : {};
-  return resolve(id ?? fallback, tfl.initializers as unknown as Record<string, Factory>, 'initializer', where, arg, factoryArgs) as Initializer;
+  return resolve(
+    id ?? fallback,
+    tfl.initializers as unknown as Record<string, Factory>,
+    'initializer',
+    where,
+    arg,
+    factoryArgs,
+  ) as Initializer;
 }
 
 /** Resolves a regularizer identifier; null when none is given. */

@@ -5,7 +5,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
-import { UHopAttention, HOPFIELD_ATTENTION_KEYS, MHA_PROJECTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
+import {
+  UHopAttention,
+  HOPFIELD_ATTENTION_KEYS,
+  MHA_PROJECTION_KEYS,
+  type UHopAttentionArgs,
+  type UHopAttentionOptions,
+} from './uhopAttention.js';
 import { checkKnownArgs } from './keras.js';
 import { suggestKeys } from '../ops/options.js';
 
@@ -92,7 +98,9 @@ function copyWeights(from: Layer, to: Layer): void {
   const w = from.getWeights();
   const target = to.getWeights();
   if (w.length !== target.length) {
-    throw new Error(`replaceAttention: layer '${from.name}' (${from.getClassName()}) has ${w.length} weights but its copy has ${target.length}`);
+    throw new Error(
+      `replaceAttention: layer '${from.name}' (${from.getClassName()}) has ${w.length} weights but its copy has ${target.length}`,
+    );
   }
   if (w.length) to.setWeights(w);
 }
@@ -104,11 +112,15 @@ function copyProjections(from: Layer, to: UHopAttention): void {
   const current = to.getWeights();
   const n = to.useBias ? 8 : 4;
   if (proj.length !== n) {
-    throw new Error(`replaceAttention: '${from.name}' holds ${proj.length} projection weights, expected ${n} (query, key, value, output ${to.useBias ? 'kernels and biases' : 'kernels'})`);
+    throw new Error(
+      `replaceAttention: '${from.name}' holds ${proj.length} projection weights, expected ${n} (query, key, value, output ${to.useBias ? 'kernels and biases' : 'kernels'})`,
+    );
   }
   proj.forEach((p, i) => {
     if (!tf.util.arraysEqual(p.shape, current[i].shape)) {
-      throw new Error(`replaceAttention: '${from.name}' projection weight ${i} has shape [${p.shape}], the UHopAttention copy expects [${current[i].shape}]`);
+      throw new Error(
+        `replaceAttention: '${from.name}' projection weight ${i} has shape [${p.shape}], the UHopAttention copy expects [${current[i].shape}]`,
+      );
     }
   });
   to.setWeights([...proj, ...current.slice(n)]);
@@ -119,7 +131,8 @@ function mapKwargs(callArgs: Kwargs | undefined, tensors: Map<number, tfl.Symbol
   for (const [k, v] of Object.entries(callArgs ?? {})) {
     if (v instanceof tfl.SymbolicTensor) {
       const mapped = tensors.get(v.id);
-      if (!mapped) throw new Error(`replaceAttention: layer '${layerName}' takes ${k} = '${v.name}', which is not computed from the model's inputs`);
+      if (!mapped)
+        throw new Error(`replaceAttention: layer '${layerName}' takes ${k} = '${v.name}', which is not computed from the model's inputs`);
       out[k] = mapped;
     } else {
       out[k] = v;
@@ -165,10 +178,16 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
       `replaceAttention: model must be a tf.LayersModel (tfl.model / tfl.sequential / loadModel), got ${model === null ? 'null' : typeof model === 'object' ? (model as object).constructor?.name : typeof model}`,
     );
   }
-  if (options == null || typeof options !== 'object') throw new Error(`replaceAttention: options must be an object, got ${String(options)}`);
+  if (options == null || typeof options !== 'object')
+    throw new Error(`replaceAttention: options must be an object, got ${String(options)}`);
   checkKnownArgs(options, HOPFIELD_ATTENTION_KEYS, 'replaceAttention');
   // Validate the options once, with a clear message, before touching the model.
-  new UHopAttention({ numHeads: Array.isArray(options.beta) ? Math.max(1, options.beta.length) : 1, keyDim: 1, ...options, name: undefined });
+  new UHopAttention({
+    numHeads: Array.isArray(options.beta) ? Math.max(1, options.beta.length) : 1,
+    keyDim: 1,
+    ...options,
+    name: undefined,
+  });
   if (only != null && typeof only !== 'function' && !(Array.isArray(only) && only.every((n) => typeof n === 'string'))) {
     throw new Error(`replaceAttention: only must be an array of layer names or a function (layer) => boolean, got ${String(only)}`);
   }
@@ -205,7 +224,8 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
   };
   const fill = (from: Layer, to: Layer): void => {
     if (isContainer(from)) return; // weights copied by the recursive call
-    if (to instanceof UHopAttention && !(from instanceof UHopAttention && from.getClassName() === to.getClassName())) copyProjections(from, to);
+    if (to instanceof UHopAttention && !(from instanceof UHopAttention && from.getClassName() === to.getClassName()))
+      copyProjections(from, to);
     else copyWeights(from, to);
   };
 
@@ -238,7 +258,8 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
       if (layer.getClassName() === 'InputLayer') continue;
       const inputs = node.inputTensors.map((t) => {
         const mapped = tensors.get(t.id);
-        if (!mapped) throw new Error(`replaceAttention: input '${t.name}' of layer '${layer.name}' is not computed from the model's inputs`);
+        if (!mapped)
+          throw new Error(`replaceAttention: input '${t.name}' of layer '${layer.name}' is not computed from the model's inputs`);
         return mapped;
       });
       let copy = layers.get(layer);
@@ -256,7 +277,9 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
       }
       const outList = Array.isArray(outputs) ? outputs : [outputs];
       if (outList.length !== node.outputTensors.length) {
-        throw new Error(`replaceAttention: the copy of layer '${layer.name}' gave ${outList.length} outputs, the original ${node.outputTensors.length}`);
+        throw new Error(
+          `replaceAttention: the copy of layer '${layer.name}' gave ${outList.length} outputs, the original ${node.outputTensors.length}`,
+        );
       }
       node.outputTensors.forEach((t, i) => tensors.set(t.id, outList[i]));
     }

@@ -160,14 +160,27 @@ function roleIndex(roles: readonly string[], role: AttentionInputRole): number {
 function validRoles(roles: unknown, n: number): roles is string[] {
   if (!Array.isArray(roles) || roles.length !== n || roles.some((r) => typeof r !== 'string')) return false;
   const all = (roles as string[]).flatMap((r) => r.split('+'));
-  return all.every((r) => ROLES.includes(r as AttentionInputRole)) && new Set(all).size === all.length && (roles[0] as string).split('+').includes('query');
+  return (
+    all.every((r) => ROLES.includes(r as AttentionInputRole)) &&
+    new Set(all).size === all.length &&
+    (roles[0] as string).split('+').includes('query')
+  );
 }
 
 /**
  * MultiHeadAttention's arguments that define its projections: what `replaceAttention` carries
  * over from a MultiHeadAttention config.
  */
-export const MHA_PROJECTION_KEYS = ['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'outputShape', 'attentionAxes', ...PROJECTION_WEIGHT_KEYS] as const;
+export const MHA_PROJECTION_KEYS = [
+  'numHeads',
+  'keyDim',
+  'valueDim',
+  'dropout',
+  'useBias',
+  'outputShape',
+  'attentionAxes',
+  ...PROJECTION_WEIGHT_KEYS,
+] as const;
 
 const MHA_ARG_KEYS = [...MHA_PROJECTION_KEYS, 'activityRegularizer', 'queryShape', 'keyShape', 'valueShape', 'seed'] as const;
 
@@ -291,7 +304,9 @@ export class UHopAttention extends tfl.layers.Layer {
    */
   constructor(args: UHopAttentionArgs, allowHopfield = true) {
     if (args == null || typeof args !== 'object') {
-      throw new Error(`${allowHopfield ? 'UHopAttention' : 'MultiHeadAttention'}: args must be an object with numHeads and keyDim, got ${String(args)}`);
+      throw new Error(
+        `${allowHopfield ? 'UHopAttention' : 'MultiHeadAttention'}: args must be an object with numHeads and keyDim, got ${String(args)}`,
+      );
     }
     super(args);
     const cls = (this.constructor as { className?: string }).className ?? 'UHopAttention';
@@ -299,10 +314,13 @@ export class UHopAttention extends tfl.layers.Layer {
     checkKnownArgs(args, allowHopfield ? [...MHA_ARG_KEYS, ...HOPFIELD_ATTENTION_KEYS] : MHA_ARG_KEYS, where);
     if (!isPosInt(args.numHeads)) throw new Error(`${where}: numHeads must be an integer >= 1, got ${String(args.numHeads)}`);
     if (!isPosInt(args.keyDim)) throw new Error(`${where}: keyDim must be an integer >= 1, got ${String(args.keyDim)}`);
-    if (args.valueDim != null && !isPosInt(args.valueDim)) throw new Error(`${where}: valueDim must be an integer >= 1, got ${String(args.valueDim)}`);
+    if (args.valueDim != null && !isPosInt(args.valueDim))
+      throw new Error(`${where}: valueDim must be an integer >= 1, got ${String(args.valueDim)}`);
     const dropout = args.dropout ?? 0;
-    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new Error(`${where}: dropout must be a number in [0, 1), got ${String(dropout)}`);
-    if (args.useBias != null && typeof args.useBias !== 'boolean') throw new Error(`${where}: useBias must be a boolean, got ${String(args.useBias)}`);
+    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+      throw new Error(`${where}: dropout must be a number in [0, 1), got ${String(dropout)}`);
+    if (args.useBias != null && typeof args.useBias !== 'boolean')
+      throw new Error(`${where}: useBias must be a boolean, got ${String(args.useBias)}`);
     this.numHeads = args.numHeads;
     this.keyDim = args.keyDim;
     this.valueDim = args.valueDim ?? args.keyDim;
@@ -313,7 +331,8 @@ export class UHopAttention extends tfl.layers.Layer {
 
     if (args.outputShape != null) {
       const os = Array.isArray(args.outputShape) ? args.outputShape : [args.outputShape];
-      if (os.length === 0 || !os.every(isPosInt)) throw new Error(`${where}: outputShape must be an integer >= 1 or an array of them, got ${JSON.stringify(args.outputShape)}`);
+      if (os.length === 0 || !os.every(isPosInt))
+        throw new Error(`${where}: outputShape must be an integer >= 1 or an array of them, got ${JSON.stringify(args.outputShape)}`);
       this.outputShapeArg = os.slice();
     } else {
       this.outputShapeArg = null;
@@ -321,7 +340,9 @@ export class UHopAttention extends tfl.layers.Layer {
     if (args.attentionAxes != null) {
       const ax = Array.isArray(args.attentionAxes) ? args.attentionAxes : [args.attentionAxes];
       if (ax.length === 0 || !ax.every((a) => Number.isInteger(a)) || new Set(ax).size !== ax.length) {
-        throw new Error(`${where}: attentionAxes must be an integer or an array of distinct integers, got ${JSON.stringify(args.attentionAxes)}`);
+        throw new Error(
+          `${where}: attentionAxes must be an integer or an array of distinct integers, got ${JSON.stringify(args.attentionAxes)}`,
+        );
       }
       this.attentionAxesArg = ax.slice();
     } else {
@@ -333,7 +354,9 @@ export class UHopAttention extends tfl.layers.Layer {
     this.kernelRegularizer = getRegularizer(args.kernelRegularizer, where, 'kernelRegularizer');
     this.biasRegularizer = getRegularizer(args.biasRegularizer, where, 'biasRegularizer');
     if (args.activityRegularizer != null) {
-      throw new Error(`${where}: activityRegularizer is not supported (tfjs-layers' Layer.apply throws NotImplementedError for activity regularizers); got ${JSON.stringify(args.activityRegularizer)}`);
+      throw new Error(
+        `${where}: activityRegularizer is not supported (tfjs-layers' Layer.apply throws NotImplementedError for activity regularizers); got ${JSON.stringify(args.activityRegularizer)}`,
+      );
     }
     this.kernelConstraint = getConstraint(args.kernelConstraint, where, 'kernelConstraint');
     this.biasConstraint = getConstraint(args.biasConstraint, where, 'biasConstraint');
@@ -410,7 +433,9 @@ export class UHopAttention extends tfl.layers.Layer {
     };
     if (Array.isArray(inputs)) {
       if (hasNamed) {
-        throw new Error(`${where}: pass the query alone as the first argument when value/key/attentionMask are given as options, got ${describe(inputs)} and options`);
+        throw new Error(
+          `${where}: pass the query alone as the first argument when value/key/attentionMask are given as options, got ${describe(inputs)} and options`,
+        );
       }
       const list = inputs as AnyTensor[];
       let roles = kwargs.inputRoles as string[] | undefined;
@@ -431,7 +456,11 @@ export class UHopAttention extends tfl.layers.Layer {
       const fb = this.callSpec ?? { useCausalMask: false, returnAttentionScores: false };
       return {
         list,
-        spec: { roles: roles.slice(), useCausalMask: flag('useCausalMask', fb.useCausalMask), returnAttentionScores: flag('returnAttentionScores', fb.returnAttentionScores) },
+        spec: {
+          roles: roles.slice(),
+          useCausalMask: flag('useCausalMask', fb.useCausalMask),
+          returnAttentionScores: flag('returnAttentionScores', fb.returnAttentionScores),
+        },
       };
     }
     if (!(inputs instanceof tf.Tensor) && !isSymbolic(inputs)) {
@@ -445,7 +474,8 @@ export class UHopAttention extends tfl.layers.Layer {
     for (const role of ['value', 'key', 'attentionMask'] as const) {
       const t = kwargs[role];
       if (t == null) continue;
-      if (!(t instanceof tf.Tensor) && !isSymbolic(t)) throw new Error(`${where}: ${role} must be a tensor or a symbolic tensor, got ${describe(t)}`);
+      if (!(t instanceof tf.Tensor) && !isSymbolic(t))
+        throw new Error(`${where}: ${role} must be a tensor or a symbolic tensor, got ${describe(t)}`);
       const same = list.indexOf(t);
       if (same >= 0) {
         roles[same] += `+${role}`;
@@ -454,7 +484,10 @@ export class UHopAttention extends tfl.layers.Layer {
         roles.push(role);
       }
     }
-    return { list, spec: { roles, useCausalMask: flag('useCausalMask', false), returnAttentionScores: flag('returnAttentionScores', false) } };
+    return {
+      list,
+      spec: { roles, useCausalMask: flag('useCausalMask', false), returnAttentionScores: flag('returnAttentionScores', false) },
+    };
   }
 
   /** A per-call U-Hop fit reads every key, future ones included: refuse it in causal attention. */
@@ -597,7 +630,9 @@ export class UHopAttention extends tfl.layers.Layer {
     return this.attentionAxesArg.map((a) => {
       const n = a < 0 ? a + rank : a;
       if (!(n >= 1 && n <= rank - 2)) {
-        throw new Error(`${this.where}: attentionAxes must lie in [1, ${rank - 2}] for inputs of rank ${rank} (not the batch or feature axis), got ${JSON.stringify(this.attentionAxesArg)}`);
+        throw new Error(
+          `${this.where}: attentionAxes must lie in [1, ${rank - 2}] for inputs of rank ${rank} (not the batch or feature axis), got ${JSON.stringify(this.attentionAxesArg)}`,
+        );
       }
       return n;
     });
@@ -625,13 +660,30 @@ export class UHopAttention extends tfl.layers.Layer {
     // (unless it carries its own seed), so weights differ from each other and repeat across runs.
     const fresh = (init: Initializer): Initializer => {
       const cfg = serializeKerasObject(init) as { className: string; config: tf.serialization.ConfigDict };
-      if (this.seed != null && 'seed' in cfg.config && cfg.config.seed == null) cfg.config = { ...cfg.config, seed: this.seed + seedIndex++ };
+      if (this.seed != null && 'seed' in cfg.config && cfg.config.seed == null)
+        cfg.config = { ...cfg.config, seed: this.seed + seedIndex++ };
       return getInitializer(cfg as unknown as tf.serialization.ConfigDict, 'zeros', where, 'initializer');
     };
     const kernel = (name: string, shape: number[]) =>
-      this.addWeight(`${name}/kernel`, shape, 'float32', fresh(this.kernelInitializer), this.kernelRegularizer ?? undefined, true, this.kernelConstraint ?? undefined);
+      this.addWeight(
+        `${name}/kernel`,
+        shape,
+        'float32',
+        fresh(this.kernelInitializer),
+        this.kernelRegularizer ?? undefined,
+        true,
+        this.kernelConstraint ?? undefined,
+      );
     const bias = (name: string, shape: number[]) =>
-      this.addWeight(`${name}/bias`, shape, 'float32', fresh(this.biasInitializer), this.biasRegularizer ?? undefined, true, this.biasConstraint ?? undefined);
+      this.addWeight(
+        `${name}/bias`,
+        shape,
+        'float32',
+        fresh(this.biasInitializer),
+        this.biasRegularizer ?? undefined,
+        true,
+        this.biasConstraint ?? undefined,
+      );
     const w: LayerVariable[] = [];
     const pair = (name: string, kShape: number[], bShape: number[]) => {
       w.push(kernel(name, kShape));
@@ -644,7 +696,9 @@ export class UHopAttention extends tfl.layers.Layer {
     // saves those weights, while Keras-converted weights use this name).
     pair('attention_output', [H, this.valueDim, ...out], out);
     this.projection = w;
-    this.phi0 = phi0WeightSpecs(H, this.keyDim, this.uhop, where, this.seed == null ? null : this.seed + 1000).map((s) => this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable));
+    this.phi0 = phi0WeightSpecs(H, this.keyDim, this.uhop, where, this.seed == null ? null : this.seed + 1000).map((s) =>
+      this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable),
+    );
     this.built = true;
   }
 
@@ -664,7 +718,13 @@ export class UHopAttention extends tfl.layers.Layer {
     const outShape = query.slice(0, -1).concat(this.outputShapeArg ?? [query[rank - 1]]);
     const spec = this.pendingSpec ?? this.callSpec;
     if (!spec?.returnAttentionScores) return outShape;
-    const scores: Shape = [query[0], ...free.map((a) => query[a]), this.numHeads, ...axes.map((a) => query[a]), ...axes.map((a) => value[a])];
+    const scores: Shape = [
+      query[0],
+      ...free.map((a) => query[a]),
+      this.numHeads,
+      ...axes.map((a) => query[a]),
+      ...axes.map((a) => value[a]),
+    ];
     return [outShape, scores];
   }
 
@@ -693,7 +753,9 @@ export class UHopAttention extends tfl.layers.Layer {
     scoresShape: number[],
   ): tf.Tensor | undefined {
     const where = this.where;
-    let m: tf.Tensor | undefined = attentionMask ? tf.cast(allowedMask(attentionMask, this.maskType, where, 'attentionMask'), 'bool') : undefined;
+    let m: tf.Tensor | undefined = attentionMask
+      ? tf.cast(allowedMask(attentionMask, this.maskType, where, 'attentionMask'), 'bool')
+      : undefined;
     const and = (a: tf.Tensor | undefined, b: tf.Tensor) => (a ? tf.logicalAnd(a, b) : b);
     if (query.rank === 3) {
       const qm = (query as unknown as { kerasMask?: tf.Tensor | null }).kerasMask;
@@ -713,7 +775,9 @@ export class UHopAttention extends tfl.layers.Layer {
     const rank = scoresShape.length;
     const nA = axes.length;
     if (m.rank > rank) {
-      throw new Error(`${where}: attentionMask must be broadcastable to the scores [${scoresShape}] (without the heads axis, e.g. [B, T, S]), got [${attentionMask?.shape}]`);
+      throw new Error(
+        `${where}: attentionMask must be broadcastable to the scores [${scoresShape}] (without the heads axis, e.g. [B, T, S]), got [${attentionMask?.shape}]`,
+      );
     }
     while (m.rank < rank) m = tf.expandDims(m, -(2 * nA) - 1);
     const headAxis = rank - 2 * nA - 1;
@@ -777,11 +841,14 @@ export class UHopAttention extends tfl.layers.Layer {
     checkFeat(key, kK, 'key');
     for (const a of [0, ...free]) {
       if (value.shape[a] !== query.shape[a] || key.shape[a] !== query.shape[a]) {
-        throw new Error(`${where}: query, value and key must agree on the batch${free.length ? ' and non-attention' : ''} dims, got [${query.shape}], [${value.shape}], [${key.shape}]`);
+        throw new Error(
+          `${where}: query, value and key must agree on the batch${free.length ? ' and non-attention' : ''} dims, got [${query.shape}], [${value.shape}], [${key.shape}]`,
+        );
       }
     }
     for (const a of axes) {
-      if (value.shape[a] !== key.shape[a]) throw new Error(`${where}: value and key must agree on all dims but the last, got [${value.shape}] and [${key.shape}]`);
+      if (value.shape[a] !== key.shape[a])
+        throw new Error(`${where}: value and key must agree on all dims but the last, got [${value.shape}] and [${key.shape}]`);
     }
     const H = this.numHeads;
     const B = query.shape[0];

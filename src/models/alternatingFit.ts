@@ -90,7 +90,8 @@ export function findUHopLayers(model: tfl.LayersModel): UHopLayerInfo[] {
       }
       const config = uhopConfigOf(layer);
       if (!config) continue;
-      if (!layer.built) throw new Error(`findUHopLayers: layer '${layer.name}' (${layer.getClassName()}) is not built yet; call the model once first`);
+      if (!layer.built)
+        throw new Error(`findUHopLayers: layer '${layer.name}' (${layer.getClassName()}) is not built yet; call the model once first`);
       const phi0 = layer.weights.filter((w) => PHI0_NAMES.includes(baseName(w)));
       const expected = config.featureMap === 'linear' ? 1 : 3;
       if (phi0.length !== expected) {
@@ -160,9 +161,11 @@ function hopfieldKeys(layer: HopfieldBase, stored: tf.Tensor, padding: tf.Tensor
   const h = layer as unknown as HopfieldInternals;
   const H = h.numHeads;
   let s = stored;
-  if (h.normalizeStoredPattern) s = layerNorm(s, h.normalizeEps, weightByName(layer, 'stored_norm_gamma'), weightByName(layer, 'stored_norm_beta'));
+  if (h.normalizeStoredPattern)
+    s = layerNorm(s, h.normalizeEps, weightByName(layer, 'stored_norm_gamma'), weightByName(layer, 'stored_norm_beta'));
   let k = splitHeads(dense3d(s, weightByName(layer, 'key_kernel')!, weightByName(layer, 'key_bias')), H);
-  if (h.normalizeHopfieldSpace) k = layerNorm(k, h.normalizeEps, weightByName(layer, 'hopfield_norm_gamma'), weightByName(layer, 'hopfield_norm_beta'));
+  if (h.normalizeHopfieldSpace)
+    k = layerNorm(k, h.normalizeEps, weightByName(layer, 'hopfield_norm_gamma'), weightByName(layer, 'hopfield_norm_beta'));
   let mask = padding ? tf.cast(tf.notEqual(padding, 0), 'float32') : undefined; // [B, S]
   if (h.concatBiasPattern) {
     const bk = weightByName(layer, 'bias_key')!; // [H, dk]
@@ -182,12 +185,18 @@ interface NodeInputs {
 
 function nodeOf(model: tfl.LayersModel, layer: Layer): NodeInputs | null {
   const found: NodeInputs[] = [];
-  const byDepth = (model as unknown as { nodesByDepth: Record<string, { outboundLayer: Layer; inputTensors: tfl.SymbolicTensor[]; callArgs?: Record<string, unknown> }[]> }).nodesByDepth;
+  const byDepth = (
+    model as unknown as {
+      nodesByDepth: Record<string, { outboundLayer: Layer; inputTensors: tfl.SymbolicTensor[]; callArgs?: Record<string, unknown> }[]>;
+    }
+  ).nodesByDepth;
   for (const nodes of Object.values(byDepth)) {
     for (const node of nodes) if (node.outboundLayer === layer) found.push({ tensors: node.inputTensors, callArgs: node.callArgs ?? {} });
   }
   if (found.length > 1) {
-    throw new Error(`AlternatingFitCallback: layer '${layer.name}' is called ${found.length} times in the model; Phi epochs support U-Hop layers called once`);
+    throw new Error(
+      `AlternatingFitCallback: layer '${layer.name}' is called ${found.length} times in the model; Phi epochs support U-Hop layers called once`,
+    );
   }
   return found[0] ?? null;
 }
@@ -250,7 +259,18 @@ export interface PhiEpochLog {
  * console.log(alt.history);   // [{ epoch: 0, lossBefore, lossAfter, ... }, { epoch: 1, ... }]
  * ```
  */
-const ALTERNATING_FIT_KEYS = optionKeys<AlternatingFitOptions>()(['x', 'alternations', 'batchSize', 'optimizer', 'lr', 'freezePhi', 'shuffle', 'seed', 'evaluate', 'onPhiEpochEnd']);
+const ALTERNATING_FIT_KEYS = optionKeys<AlternatingFitOptions>()([
+  'x',
+  'alternations',
+  'batchSize',
+  'optimizer',
+  'lr',
+  'freezePhi',
+  'shuffle',
+  'seed',
+  'evaluate',
+  'onPhiEpochEnd',
+]);
 
 export class AlternatingFitCallback extends tfl.Callback {
   readonly alternations: number;
@@ -272,24 +292,30 @@ export class AlternatingFitCallback extends tfl.Callback {
   constructor(options: AlternatingFitOptions) {
     super();
     const where = 'AlternatingFitCallback';
-    if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with x (the training inputs), got ${String(options)}`);
+    if (options == null || typeof options !== 'object')
+      throw new Error(`${where}: options must be an object with x (the training inputs), got ${String(options)}`);
     checkOptions(options, ALTERNATING_FIT_KEYS, where);
     const xs = Array.isArray(options.x) ? options.x : [options.x];
-    if (xs.length === 0 || !xs.every((t) => t instanceof tf.Tensor)) throw new Error(`${where}: x must be a tensor or an array of tensors (the model's inputs), got ${String(options.x)}`);
+    if (xs.length === 0 || !xs.every((t) => t instanceof tf.Tensor))
+      throw new Error(`${where}: x must be a tensor or an array of tensors (the model's inputs), got ${String(options.x)}`);
     const n = xs[0].shape[0];
     if (!xs.every((t) => t.rank >= 1 && t.shape[0] === n) || n < 1) {
-      throw new Error(`${where}: every x tensor must hold the same number of samples >= 1 along axis 0, got shapes ${xs.map((t) => `[${t.shape}]`).join(', ')}`);
+      throw new Error(
+        `${where}: every x tensor must hold the same number of samples >= 1 along axis 0, got shapes ${xs.map((t) => `[${t.shape}]`).join(', ')}`,
+      );
     }
     this.x = xs;
     const int = (v: unknown, name: string, dflt: number, min: number) => {
       const r = v ?? dflt;
-      if (typeof r !== 'number' || !Number.isInteger(r) || r < min) throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}`);
+      if (typeof r !== 'number' || !Number.isInteger(r) || r < min)
+        throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}`);
       return r;
     };
     this.alternations = int(options.alternations, 'alternations', 2, 0);
     this.batchSize = int(options.batchSize, 'batchSize', 32, 1);
     const lr = options.lr ?? 0.01;
-    if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr)) throw new Error(`${where}: lr must be a finite number > 0, got ${String(options.lr)}`);
+    if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr))
+      throw new Error(`${where}: lr must be a finite number > 0, got ${String(options.lr)}`);
     const opt = options.optimizer ?? 'adam';
     this.ownsOptimizer = !(opt instanceof tf.Optimizer);
     if (opt instanceof tf.Optimizer) this.optimizer = opt;
@@ -309,7 +335,9 @@ export class AlternatingFitCallback extends tfl.Callback {
       if (!this.model) throw new Error('AlternatingFitCallback: no model yet; pass the callback to model.fit or call setModel(model)');
       this.layersInfo = findUHopLayers(this.model);
       if (this.layersInfo.length === 0) {
-        throw new Error(`AlternatingFitCallback: model '${this.model.name}' has no U-Hop layer (UHopAttention / Hopfield / HopfieldPooling / HopfieldLayer with featureMap 'linear' or 'mlp')`);
+        throw new Error(
+          `AlternatingFitCallback: model '${this.model.name}' has no U-Hop layer (UHopAttention / Hopfield / HopfieldPooling / HopfieldLayer with featureMap 'linear' or 'mlp')`,
+        );
       }
     }
     return this.layersInfo;
@@ -388,7 +416,10 @@ export class AlternatingFitCallback extends tfl.Callback {
     const grads: tf.NamedTensorMap = {};
     const loss = tf.tidy(() => {
       const probe = this.probeModel();
-      const out = probe.model === this.model && probe.inputs.every((l) => l.length === 0) ? [] : probe.model.predict(batch.length === 1 ? batch[0] : batch);
+      const out =
+        probe.model === this.model && probe.inputs.every((l) => l.length === 0)
+          ? []
+          : probe.model.predict(batch.length === 1 ? batch[0] : batch);
       const values = Array.isArray(out) ? out : [out];
       let total: tf.Tensor = tf.scalar(0);
       this.uhopLayers.forEach((info, i) => {

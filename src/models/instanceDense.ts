@@ -48,7 +48,8 @@ export class InstanceDense extends tfl.layers.Layer {
     super(args);
     const { units, activation = 'relu', useBias = true, l2 = 0, seed } = args ?? ({} as InstanceDenseArgs);
     if (!Number.isInteger(units) || units < 1) throw new Error(`InstanceDense: units must be an integer >= 1, got ${String(units)}`);
-    if (activation !== 'relu' && activation !== 'linear') throw new Error(`InstanceDense: activation must be 'relu' or 'linear', got '${String(activation)}'`);
+    if (activation !== 'relu' && activation !== 'linear')
+      throw new Error(`InstanceDense: activation must be 'relu' or 'linear', got '${String(activation)}'`);
     if (typeof useBias !== 'boolean') throw new Error(`InstanceDense: useBias must be a boolean, got ${String(useBias)}`);
     if (typeof l2 !== 'number' || !(l2 >= 0)) throw new Error(`InstanceDense: l2 must be a number >= 0, got ${String(l2)}`);
     if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`InstanceDense: seed must be an integer, got ${String(seed)}`);

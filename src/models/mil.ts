@@ -10,7 +10,14 @@
  * (Ilse et al. 2018), 'mean' and 'max'. Padded instances never influence the output.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { AttentionMilPooling, BagDropout, GatedAttentionMilPooling, MaskedMaxPooling, MaskedMeanPooling, MaskPadding } from './milPooling.js';
+import {
+  AttentionMilPooling,
+  BagDropout,
+  GatedAttentionMilPooling,
+  MaskedMaxPooling,
+  MaskedMeanPooling,
+  MaskPadding,
+} from './milPooling.js';
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
 import { InstanceDense } from './instanceDense.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
@@ -26,7 +33,21 @@ export const MIL_POOLINGS: readonly MilPoolingKind[] = ['hopfield', 'attention',
  * featureMap / fitSteps / ...), with `beta` as the name of `scaling`. The classifier sets
  * `name`, `flatten`, `seed` and the kernel regularizer itself.
  */
-export interface MilHopfieldOptions extends Omit<HopfieldPoolingArgs, 'name' | 'flatten' | 'seed' | 'scaling' | 'returnAssociation' | 'inputShape' | 'batchInputShape' | 'batchSize' | 'dtype' | 'trainable' | 'weights' | 'inputDType'> {
+export interface MilHopfieldOptions extends Omit<
+  HopfieldPoolingArgs,
+  | 'name'
+  | 'flatten'
+  | 'seed'
+  | 'scaling'
+  | 'returnAssociation'
+  | 'inputShape'
+  | 'batchInputShape'
+  | 'batchSize'
+  | 'dtype'
+  | 'trainable'
+  | 'weights'
+  | 'inputDType'
+> {
   /** Inverse temperature beta (HopfieldPooling's `scaling`), applied to the scores before the separation. Default 1/sqrt(hiddenSize). */
   beta?: number;
 }
@@ -63,7 +84,18 @@ export interface MilClassifierOptions {
   name?: string;
 }
 
-const KNOWN = optionKeys<MilClassifierOptions>()(['numFeatures', 'hidden', 'pooling', 'hopfield', 'attentionUnits', 'dropout', 'bagDropout', 'weightDecay', 'seed', 'name']);
+const KNOWN = optionKeys<MilClassifierOptions>()([
+  'numFeatures',
+  'hidden',
+  'pooling',
+  'hopfield',
+  'attentionUnits',
+  'dropout',
+  'bagDropout',
+  'weightDecay',
+  'seed',
+  'name',
+]);
 
 function checkRate(where: string, name: string, v: unknown): number {
   if (v === undefined) return 0;
@@ -95,19 +127,23 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with at least numFeatures`);
   checkOptions(options, KNOWN, where);
   const { numFeatures, hidden = [256, 128], pooling = 'hopfield', attentionUnits = 64, seed } = options;
-  if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${where}: numFeatures must be an integer >= 1, got ${String(numFeatures)}`);
+  if (!Number.isInteger(numFeatures) || numFeatures < 1)
+    throw new Error(`${where}: numFeatures must be an integer >= 1, got ${String(numFeatures)}`);
   if (!Array.isArray(hidden) || hidden.some((h) => !Number.isInteger(h) || h < 1)) {
     throw new Error(`${where}: hidden must be an array of integers >= 1, got ${JSON.stringify(hidden)}`);
   }
-  if (!MIL_POOLINGS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${MIL_POOLINGS.join(', ')}, got '${String(pooling)}'`);
+  if (!MIL_POOLINGS.includes(pooling))
+    throw new Error(`${where}: pooling must be one of ${MIL_POOLINGS.join(', ')}, got '${String(pooling)}'`);
   if (options.hopfield !== undefined && pooling !== 'hopfield') {
     throw new Error(`${where}: hopfield options were given but pooling is '${pooling}'; use pooling 'hopfield' or drop them`);
   }
-  if (!Number.isInteger(attentionUnits) || attentionUnits < 1) throw new Error(`${where}: attentionUnits must be an integer >= 1, got ${String(attentionUnits)}`);
+  if (!Number.isInteger(attentionUnits) || attentionUnits < 1)
+    throw new Error(`${where}: attentionUnits must be an integer >= 1, got ${String(attentionUnits)}`);
   const dropout = checkRate(where, 'dropout', options.dropout);
   const bagDropout = checkRate(where, 'bagDropout', options.bagDropout);
   const weightDecay = options.weightDecay ?? 0;
-  if (typeof weightDecay !== 'number' || !(weightDecay >= 0)) throw new Error(`${where}: weightDecay must be a number >= 0, got ${String(weightDecay)}`);
+  if (typeof weightDecay !== 'number' || !(weightDecay >= 0))
+    throw new Error(`${where}: weightDecay must be a number >= 0, got ${String(weightDecay)}`);
   if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
 
   let seedCounter = 0;
@@ -124,7 +160,8 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
   let h = new MaskPadding({ name: 'mask_padding' }).apply([x, mask]) as tfl.SymbolicTensor;
   hidden.forEach((units, i) => {
     h = new InstanceDense({ units, activation: 'relu', l2, seed: nextSeed(), name: `instance_dense_${i}` }).apply(h) as tfl.SymbolicTensor;
-    if (dropout > 0) h = new SeededDropout({ rate: dropout, seed: dropoutSeed(i), name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
+    if (dropout > 0)
+      h = new SeededDropout({ rate: dropout, seed: dropoutSeed(i), name: `instance_dropout_${i}` }).apply(h) as tfl.SymbolicTensor;
   });
   let m: tfl.SymbolicTensor = mask;
   if (bagDropout > 0) m = new BagDropout({ rate: bagDropout, seed: nextSeed(), name: 'bag_dropout' }).apply(m) as tfl.SymbolicTensor;
@@ -138,23 +175,44 @@ export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
       z = new MaskedMaxPooling({ name: 'max_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
       break;
     case 'attention':
-      z = new AttentionMilPooling({ units: attentionUnits, l2, seed: nextSeed(), name: 'attention_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
+      z = new AttentionMilPooling({ units: attentionUnits, l2, seed: nextSeed(), name: 'attention_pooling' }).apply([
+        h,
+        m,
+      ]) as tfl.SymbolicTensor;
       break;
     case 'gated-attention':
-      z = new GatedAttentionMilPooling({ units: attentionUnits, l2, seed: nextSeed(), name: 'gated_attention_pooling' }).apply([h, m]) as tfl.SymbolicTensor;
+      z = new GatedAttentionMilPooling({ units: attentionUnits, l2, seed: nextSeed(), name: 'gated_attention_pooling' }).apply([
+        h,
+        m,
+      ]) as tfl.SymbolicTensor;
       break;
     case 'hopfield':
       z = hopfieldPooling(h, m, options.hopfield ?? {}, l2, nextSeed());
       break;
   }
-  if (dropout > 0) z = new SeededDropout({ rate: dropout, seed: dropoutSeed(hidden.length), name: 'bag_embedding_dropout' }).apply(z) as tfl.SymbolicTensor;
+  if (dropout > 0)
+    z = new SeededDropout({ rate: dropout, seed: dropoutSeed(hidden.length), name: 'bag_embedding_dropout' }).apply(
+      z,
+    ) as tfl.SymbolicTensor;
   const y = tfl.layers
-    .dense({ units: 1, activation: 'sigmoid', kernelRegularizer, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: 'bag_output' })
+    .dense({
+      units: 1,
+      activation: 'sigmoid',
+      kernelRegularizer,
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }),
+      name: 'bag_output',
+    })
     .apply(z) as tfl.SymbolicTensor;
   return tfl.model({ inputs: [x, mask], outputs: y, name: options.name ?? `mil_${pooling.replace('-', '_')}` });
 }
 
-function hopfieldPooling(h: tfl.SymbolicTensor, m: tfl.SymbolicTensor, opts: MilHopfieldOptions, l2: number, seed: number | undefined): tfl.SymbolicTensor {
+function hopfieldPooling(
+  h: tfl.SymbolicTensor,
+  m: tfl.SymbolicTensor,
+  opts: MilHopfieldOptions,
+  l2: number,
+  seed: number | undefined,
+): tfl.SymbolicTensor {
   const { beta, ...rest } = opts;
   const layer = new HopfieldPooling({
     ...rest,

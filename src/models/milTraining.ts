@@ -101,7 +101,13 @@ export function bagBatch(bags: Bag[], numFeatures: number): BagBatch {
  * Splits bags into minibatches. With `sortBySize`, bags of similar size share a batch (less
  * padding); the batch order is still shuffled.
  */
-function makeBatches(order: number[], bags: Bag[], batchSize: number, sortBySize: boolean, rng?: ReturnType<typeof seededRandom>): number[][] {
+function makeBatches(
+  order: number[],
+  bags: Bag[],
+  batchSize: number,
+  sortBySize: boolean,
+  rng?: ReturnType<typeof seededRandom>,
+): number[][] {
   const idx = sortBySize ? [...order].sort((a, b) => bags[a].size - bags[b].size) : order;
   const batches: number[][] = [];
   for (let i = 0; i < idx.length; i += batchSize) batches.push(idx.slice(i, i + batchSize));
@@ -119,7 +125,10 @@ export function predictBags(model: tfl.LayersModel, bags: Bag[], options: { batc
   for (let i = 0; i < order.length; i += batchSize) {
     const ids = order.slice(i, i + batchSize);
     const p = tf.tidy(() => {
-      const { x, mask } = bagBatch(ids.map((j) => bags[j]), F);
+      const { x, mask } = bagBatch(
+        ids.map((j) => bags[j]),
+        F,
+      );
       return model.predict([x, mask]) as tf.Tensor;
     });
     const v = p.dataSync();
@@ -132,7 +141,9 @@ export function predictBags(model: tfl.LayersModel, bags: Bag[], options: { batc
 function bagFeatures(model: tfl.LayersModel, where: string): number {
   const shape = model.inputs[0]?.shape;
   if (model.inputs.length !== 2 || !shape || shape.length !== 3 || shape[2] == null) {
-    throw new Error(`${where}: model must take [bags [B,S,F], mask [B,S]] with F known (as milClassifier builds), got inputs ${model.inputs.map((i) => `[${i.shape}]`).join(', ')}`);
+    throw new Error(
+      `${where}: model must take [bags [B,S,F], mask [B,S]] with F known (as milClassifier builds), got inputs ${model.inputs.map((i) => `[${i.shape}]`).join(', ')}`,
+    );
   }
   return shape[2];
 }
@@ -218,7 +229,7 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
   // Sum of the (1-based, tie-averaged) ranks of the positives.
   let rankSum = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
     const avgRank = (i + j) / 2 + 1;
@@ -255,7 +266,17 @@ export function bagAccuracy(probabilities: ArrayLike<number>, labels: ArrayLike<
  * ```
  */
 const TRAIN_MIL_KEYS = optionKeys<TrainMilOptions>()([
-  'epochs', 'batchSize', 'learningRate', 'lrDecay', 'validation', 'monitor', 'patience', 'restoreBest', 'seed', 'sortBySize', 'onEpochEnd',
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'lrDecay',
+  'validation',
+  'monitor',
+  'patience',
+  'restoreBest',
+  'seed',
+  'sortBySize',
+  'onEpochEnd',
 ]);
 
 export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options: TrainMilOptions = {}): Promise<TrainMilResult> {
@@ -277,7 +298,8 @@ export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`${fn}: epochs must be an integer >= 1, got ${String(epochs)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${fn}: batchSize must be an integer >= 1, got ${String(batchSize)}`);
   if (!(learningRate > 0)) throw new Error(`${fn}: learningRate must be > 0, got ${String(learningRate)}`);
-  if (!['loss', 'auc', 'accuracy'].includes(monitor)) throw new Error(`${fn}: monitor must be 'loss', 'auc' or 'accuracy', got '${monitor}'`);
+  if (!['loss', 'auc', 'accuracy'].includes(monitor))
+    throw new Error(`${fn}: monitor must be 'loss', 'auc' or 'accuracy', got '${monitor}'`);
   if (patience !== undefined && (!Number.isInteger(patience) || patience < 1)) {
     throw new Error(`${fn}: patience must be an integer >= 1, got ${String(patience)}`);
   }
@@ -306,7 +328,10 @@ export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options
       let lossSum = 0;
       let seen = 0;
       for (const ids of makeBatches(order, bags, batchSize, sortBySize, rng)) {
-        const { x, mask, y } = bagBatch(ids.map((i) => bags[i]), F);
+        const { x, mask, y } = bagBatch(
+          ids.map((i) => bags[i]),
+          F,
+        );
         try {
           const loss = (await model.trainOnBatch([x, mask], y)) as number;
           lossSum += loss * ids.length;

@@ -53,8 +53,10 @@ export class SeededDropout extends tfl.layers.Layer {
   constructor(args: SeededDropoutArgs) {
     super(args);
     const rate = args?.rate;
-    if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) throw new Error(`SeededDropout: rate must be a number in [0, 1), got ${String(rate)}`);
-    if (args.seed !== undefined && !Number.isInteger(args.seed)) throw new Error(`SeededDropout: seed must be an integer, got ${String(args.seed)}`);
+    if (typeof rate !== 'number' || !(rate >= 0 && rate < 1))
+      throw new Error(`SeededDropout: rate must be a number in [0, 1), got ${String(rate)}`);
+    if (args.seed !== undefined && !Number.isInteger(args.seed))
+      throw new Error(`SeededDropout: seed must be an integer, got ${String(args.seed)}`);
     this.rate = rate;
     this.seed = args.seed;
   }

@@ -65,7 +65,8 @@ export interface SequenceClassifierOptions extends Omit<TransformerEncoderOption
 
 /** @internal shared with the vision classifier */
 export function requirePosInt(v: unknown, name: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
   return v;
 }
 
@@ -80,11 +81,16 @@ export interface ClassifierHead {
  * Checks the head options (pooling, outputActivation, classifierDropout) and fills their defaults.
  * @internal shared with the vision classifier
  */
-export function checkClassifierHead(options: Pick<SequenceClassifierOptions, 'pooling' | 'outputActivation' | 'classifierDropout'>, where: string): ClassifierHead {
+export function checkClassifierHead(
+  options: Pick<SequenceClassifierOptions, 'pooling' | 'outputActivation' | 'classifierDropout'>,
+  where: string,
+): ClassifierHead {
   const pooling = options.pooling ?? 'cls';
-  if (!POOLING_KINDS.includes(pooling)) throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
+  if (!POOLING_KINDS.includes(pooling))
+    throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
   const outAct = options.outputActivation ?? 'softmax';
-  if (outAct !== 'softmax' && outAct !== 'linear') throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
+  if (outAct !== 'softmax' && outAct !== 'linear')
+    throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
   const cd = options.classifierDropout ?? 0;
   if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
   return { pooling, outAct, cd };
@@ -97,7 +103,9 @@ export function checkClassifierHead(options: Pick<SequenceClassifierOptions, 'po
 export function addClassAndPositions(h: tfl.SymbolicTensor, pooling: PoolingKind, n: number, seed?: number): tfl.SymbolicTensor {
   if (pooling === 'cls') h = new ClassToken({ name: 'class_token' }).apply(h) as tfl.SymbolicTensor;
   const initializer = seed === undefined ? {} : { initializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed } } };
-  return new AddPositionEmbedding({ maxLen: pooling === 'cls' ? n + 1 : n, name: 'position_embedding', ...initializer }).apply(h) as tfl.SymbolicTensor;
+  return new AddPositionEmbedding({ maxLen: pooling === 'cls' ? n + 1 : n, name: 'position_embedding', ...initializer }).apply(
+    h,
+  ) as tfl.SymbolicTensor;
 }
 
 /**
@@ -115,14 +123,22 @@ export function classifierOutput(
 ): tfl.SymbolicTensor {
   let z = poolTokens(h, head.pooling, d, numHeads, { ...(seed !== undefined ? { seed: partSeed(seed, 1) } : {}), ...poolingOptions });
   if (head.cd > 0) z = builderDropout(head.cd, partSeed(seed, 2), 'classifier_dropout').apply(z) as tfl.SymbolicTensor;
-  return tfl.layers.dense({ units: numClasses, activation: head.outAct, name: 'classifier', ...seededKernel(partSeed(seed, 3)) }).apply(z) as tfl.SymbolicTensor;
+  return tfl.layers
+    .dense({ units: numClasses, activation: head.outAct, name: 'classifier', ...seededKernel(partSeed(seed, 3)) })
+    .apply(z) as tfl.SymbolicTensor;
 }
 
 /**
  * The pooling head on encoded tokens [B, L, d] -> [B, d'] (the 'cls' token is at position 0).
  * @internal shared with the vision classifier
  */
-export function poolTokens(h: tfl.SymbolicTensor, pooling: PoolingKind, d: number, numHeads: number, options: HopfieldPoolingOptions = {}): tfl.SymbolicTensor {
+export function poolTokens(
+  h: tfl.SymbolicTensor,
+  pooling: PoolingKind,
+  d: number,
+  numHeads: number,
+  options: HopfieldPoolingOptions = {},
+): tfl.SymbolicTensor {
   if (pooling === 'cls') return new SelectToken({ index: 0, name: 'cls_select' }).apply(h) as tfl.SymbolicTensor;
   if (pooling === 'last') return new SelectToken({ index: -1, name: 'last_select' }).apply(h) as tfl.SymbolicTensor;
   if (pooling === 'mean') return tfl.layers.globalAveragePooling1d({ name: 'mean_pool' }).apply(h) as tfl.SymbolicTensor;
@@ -151,10 +167,27 @@ export function poolTokens(h: tfl.SymbolicTensor, pooling: PoolingKind, d: numbe
  * ```
  */
 /** The keys of {@link HopfieldPoolingOptions} (checked by the classifiers). */
-export const HOPFIELD_POOLING_OPTION_KEYS = optionKeys<HopfieldPoolingOptions>()(['quantity', 'numHeads', 'separation', 'similarity', 'beta', 'seed', ...UHOP_ARG_KEYS]);
+export const HOPFIELD_POOLING_OPTION_KEYS = optionKeys<HopfieldPoolingOptions>()([
+  'quantity',
+  'numHeads',
+  'separation',
+  'similarity',
+  'beta',
+  'seed',
+  ...UHOP_ARG_KEYS,
+]);
 
 const SEQUENCE_CLASSIFIER_KEYS = optionKeys<SequenceClassifierOptions>()([
-  'vocabSize', 'maxLen', 'numClasses', 'pooling', 'poolingOptions', 'classifierDropout', 'outputActivation', 'name', 'dModel', ...ENCODER_STACK_KEYS,
+  'vocabSize',
+  'maxLen',
+  'numClasses',
+  'pooling',
+  'poolingOptions',
+  'classifierDropout',
+  'outputActivation',
+  'name',
+  'dModel',
+  ...ENCODER_STACK_KEYS,
 ]);
 
 export function sequenceClassifier(options: SequenceClassifierOptions): tfl.LayersModel {
@@ -183,7 +216,8 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
   if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
 
   const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
-  const table = seed === undefined ? {} : { embeddingsInitializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: seed + 1 } } };
+  const table =
+    seed === undefined ? {} : { embeddingsInitializer: { className: 'RandomNormal', config: { mean: 0, stddev: 0.02, seed: seed + 1 } } };
   let h = new TokenEmbedding({ inputDim: vocabSize, outputDim: d, name: 'token_embedding', ...table }).apply(ids) as tfl.SymbolicTensor;
   h = addClassAndPositions(h, head.pooling, maxLen, partSeed(seed, 2));
   // The encoder blocks are seeded from seed + 1000 (+ 100 per block), the head from seed + 100000.

@@ -37,7 +37,7 @@ function single(inputs: tf.Tensor | tf.Tensor[], where: string): tf.Tensor {
 }
 
 function singleShape(inputShape: Shape | Shape[], where: string): Shape {
-  const s = (Array.isArray(inputShape[0]) ? (inputShape as Shape[]) : [inputShape as Shape]);
+  const s = Array.isArray(inputShape[0]) ? (inputShape as Shape[]) : [inputShape as Shape];
   if (s.length !== 1) throw new Error(`${where}: expects one input, got ${s.length}`);
   if (s[0].length !== 3) throw new Error(`${where}: expects inputs [batch, tokens, features], got shape [${s[0]}]`);
   return s[0];
@@ -45,7 +45,8 @@ function singleShape(inputShape: Shape | Shape[], where: string): Shape {
 
 function featureDim(shape: Shape, where: string): number {
   const d = shape[2];
-  if (d == null || !Number.isInteger(d) || d < 1) throw new Error(`${where}: the feature (last) dimension must be known, got shape [${shape}]`);
+  if (d == null || !Number.isInteger(d) || d < 1)
+    throw new Error(`${where}: the feature (last) dimension must be known, got shape [${shape}]`);
   return d;
 }
 
@@ -109,7 +110,8 @@ export class TokenEmbedding extends tfl.layers.Layer {
   constructor(args: TokenEmbeddingArgs) {
     super(args);
     const where = 'TokenEmbedding';
-    if (args == null || typeof args !== 'object') throw new Error(`${where}: args must be an object with inputDim and outputDim, got ${String(args)}`);
+    if (args == null || typeof args !== 'object')
+      throw new Error(`${where}: args must be an object with inputDim and outputDim, got ${String(args)}`);
     checkKnownArgs(args, ['inputDim', 'outputDim', 'embeddingsInitializer'], where);
     for (const k of ['inputDim', 'outputDim'] as const) {
       if (!Number.isInteger(args[k]) || args[k] < 1) throw new Error(`${where}: ${k} must be an integer >= 1, got ${String(args[k])}`);
@@ -138,7 +140,12 @@ export class TokenEmbedding extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), inputDim: this.inputDim, outputDim: this.outputDim, embeddingsInitializer: serializeKerasObject(this.initializer) };
+    return {
+      ...super.getConfig(),
+      inputDim: this.inputDim,
+      outputDim: this.outputDim,
+      embeddingsInitializer: serializeKerasObject(this.initializer),
+    };
   }
 }
 tf.serialization.registerClass(TokenEmbedding);
@@ -228,7 +235,8 @@ export class AddPositionEmbedding extends tfl.layers.Layer {
     const where = 'AddPositionEmbedding';
     if (args == null || typeof args !== 'object') throw new Error(`${where}: args must be an object with maxLen, got ${String(args)}`);
     checkKnownArgs(args, ['maxLen', 'initializer'], where);
-    if (!Number.isInteger(args.maxLen) || args.maxLen < 1) throw new Error(`${where}: maxLen must be an integer >= 1, got ${String(args.maxLen)}`);
+    if (!Number.isInteger(args.maxLen) || args.maxLen < 1)
+      throw new Error(`${where}: maxLen must be an integer >= 1, got ${String(args.maxLen)}`);
     this.maxLen = args.maxLen;
     this.initializer = getInitializer(args.initializer ?? embeddingInitializer(), 'zeros', where, 'initializer');
   }
@@ -358,7 +366,8 @@ export class LayerNorm extends tfl.layers.Layer {
     const where = 'LayerNorm';
     checkKnownArgs(args, ['epsilon', 'center', 'scale'], where);
     const eps = args.epsilon ?? 1e-6;
-    if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps)) throw new Error(`${where}: epsilon must be a finite number > 0, got ${String(args.epsilon)}`);
+    if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
+      throw new Error(`${where}: epsilon must be a finite number > 0, got ${String(args.epsilon)}`);
     for (const k of ['center', 'scale'] as const) {
       if (args[k] != null && typeof args[k] !== 'boolean') throw new Error(`${where}: ${k} must be a boolean, got ${String(args[k])}`);
     }

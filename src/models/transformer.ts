@@ -96,7 +96,8 @@ const HOPFIELD_OPTION_KEYS = ['separation', 'similarity', 'beta', 'alpha', 'upda
 
 function posInt(v: unknown, name: string, where: string): number | undefined {
   if (v == null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
   return v;
 }
 
@@ -109,7 +110,20 @@ function rate(v: unknown, name: string, where: string): number {
 /** The U-Hop options that are set (undefined ones dropped, so the layers apply their defaults). */
 function uhopOptions(o: EncoderAttentionOptions): UHopArgs {
   const out: Record<string, unknown> = {};
-  for (const k of ['featureMap', 'featureDim', 'featureHiddenDim', 'separationLoss', 'separationLossT', 'separationLossTau', 'fitSteps', 'fitLr', 'fitOptimizer', 'fitRowNormalize', 'phiTrainable', 'phi0Initializer'] as const) {
+  for (const k of [
+    'featureMap',
+    'featureDim',
+    'featureHiddenDim',
+    'separationLoss',
+    'separationLossT',
+    'separationLossTau',
+    'fitSteps',
+    'fitLr',
+    'fitOptimizer',
+    'fitRowNormalize',
+    'phiTrainable',
+    'phi0Initializer',
+  ] as const) {
     if (o[k] !== undefined) out[k] = o[k];
   }
   return out as UHopArgs;
@@ -132,7 +146,8 @@ export function defaultNumHeads(d: number): number {
 export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: string }): tfl.layers.Layer {
   const where = 'transformerEncoderBlock';
   const kind = o.attention ?? 'mha';
-  if (!ATTENTION_KINDS.includes(kind)) throw new Error(`${where}: attention must be one of ${ATTENTION_KINDS.join(', ')}, got '${String(kind)}'`);
+  if (!ATTENTION_KINDS.includes(kind))
+    throw new Error(`${where}: attention must be one of ${ATTENTION_KINDS.join(', ')}, got '${String(kind)}'`);
   const numHeads = posInt(o.numHeads, 'numHeads', where) ?? defaultNumHeads(d);
   let keyDim = posInt(o.keyDim, 'keyDim', where);
   if (keyDim == null) {
@@ -144,10 +159,15 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
   const name = o.name;
   if (kind === 'mha') {
     const neutral = (k: (typeof HOPFIELD_OPTION_KEYS)[number]) =>
-      (k === 'separation' && o[k] === 'softmax') || (k === 'featureMap' && o[k] === 'none') || (k === 'updateSteps' && o[k] === 1) || (k === 'similarity' && o[k] === 'dot');
+      (k === 'separation' && o[k] === 'softmax') ||
+      (k === 'featureMap' && o[k] === 'none') ||
+      (k === 'updateSteps' && o[k] === 1) ||
+      (k === 'similarity' && o[k] === 'dot');
     const set = HOPFIELD_OPTION_KEYS.filter((k) => o[k] !== undefined && !neutral(k));
     if (set.length) {
-      throw new Error(`${where}: attention 'mha' is plain softmax attention; the Hopfield/U-Hop options [${set.join(', ')}] need attention 'uhop-attention' or 'hopfield'`);
+      throw new Error(
+        `${where}: attention 'mha' is plain softmax attention; the Hopfield/U-Hop options [${set.join(', ')}] need attention 'uhop-attention' or 'hopfield'`,
+      );
     }
     return new MultiHeadAttention({ numHeads, keyDim, dropout, name, ...(o.seed !== undefined ? { seed: o.seed } : {}) });
   }
@@ -186,9 +206,11 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
 }
 
 function lastDim(x: tfl.SymbolicTensor, where: string): number {
-  if (!(x instanceof tfl.SymbolicTensor)) throw new Error(`${where}: x must be a symbolic tensor (tfl.input or a layer output), got ${typeof x}`);
+  if (!(x instanceof tfl.SymbolicTensor))
+    throw new Error(`${where}: x must be a symbolic tensor (tfl.input or a layer output), got ${typeof x}`);
   const d = x.shape[x.shape.length - 1];
-  if (x.shape.length !== 3 || d == null) throw new Error(`${where}: x must be [batch, tokens, features] with known features, got shape [${x.shape}]`);
+  if (x.shape.length !== 3 || d == null)
+    throw new Error(`${where}: x must be [batch, tokens, features] with known features, got shape [${x.shape}]`);
   return d;
 }
 
@@ -206,14 +228,36 @@ function lastDim(x: tfl.SymbolicTensor, where: string): number {
  * ```
  */
 const ENCODER_ATTENTION_KEYS = optionKeys<EncoderAttentionOptions>()([
-  'attention', 'numHeads', 'keyDim', 'separation', 'similarity', 'beta', 'alpha', 'updateSteps', 'attentionDropout', 'seed', ...UHOP_ARG_KEYS,
+  'attention',
+  'numHeads',
+  'keyDim',
+  'separation',
+  'similarity',
+  'beta',
+  'alpha',
+  'updateSteps',
+  'attentionDropout',
+  'seed',
+  ...UHOP_ARG_KEYS,
 ]);
 const TRANSFORMER_BLOCK_KEYS = optionKeys<TransformerBlockOptions>()([
-  'mlpDim', 'dropout', 'activation', 'layerNormEpsilon', 'name', 'attentionMask', ...ENCODER_ATTENTION_KEYS,
+  'mlpDim',
+  'dropout',
+  'activation',
+  'layerNormEpsilon',
+  'name',
+  'attentionMask',
+  ...ENCODER_ATTENTION_KEYS,
 ]);
 /** The encoder options the classifiers pass on to the encoder stack (all but dModel, seqLen and name). */
 export const ENCODER_STACK_KEYS = optionKeys<Omit<TransformerEncoderOptions, 'dModel' | 'seqLen' | 'name'>>()([
-  'numLayers', 'finalNorm', 'mlpDim', 'dropout', 'activation', 'layerNormEpsilon', ...ENCODER_ATTENTION_KEYS,
+  'numLayers',
+  'finalNorm',
+  'mlpDim',
+  'dropout',
+  'activation',
+  'layerNormEpsilon',
+  ...ENCODER_ATTENTION_KEYS,
 ]);
 const TRANSFORMER_ENCODER_KEYS = optionKeys<TransformerEncoderOptions>()(['dModel', 'seqLen', 'name', ...ENCODER_STACK_KEYS]);
 
@@ -224,7 +268,8 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   const mlpDim = posInt(options.mlpDim, 'mlpDim', where) ?? 2 * d;
   const dropout = rate(options.dropout, 'dropout', where);
   const activation = options.activation ?? 'gelu';
-  if (activation !== 'gelu' && activation !== 'relu') throw new Error(`${where}: activation must be 'gelu' or 'relu', got '${String(activation)}'`);
+  if (activation !== 'gelu' && activation !== 'relu')
+    throw new Error(`${where}: activation must be 'gelu' or 'relu', got '${String(activation)}'`);
   const eps = options.layerNormEpsilon ?? 1e-6;
   if (typeof eps !== 'number' || !(eps > 0)) throw new Error(`${where}: layerNormEpsilon must be a number > 0, got ${String(eps)}`);
   const p = options.name;
@@ -238,7 +283,9 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   let a: tfl.SymbolicTensor;
   if (options.attentionMask) {
     if (options.attention === 'hopfield') {
-      throw new Error(`${where}: attentionMask is supported with attention 'mha' and 'uhop-attention'; the 'hopfield' layer takes a padding mask as a second input instead`);
+      throw new Error(
+        `${where}: attentionMask is supported with attention 'mha' and 'uhop-attention'; the 'hopfield' layer takes a padding mask as a second input instead`,
+      );
     }
     a = attn.apply(normed, { value: normed, attentionMask: options.attentionMask }) as tfl.SymbolicTensor;
   } else {
@@ -271,11 +318,13 @@ export function encoderStack(
 ): tfl.SymbolicTensor {
   const where = 'transformerEncoder';
   const numLayers = options.numLayers ?? 2;
-  if (!Number.isInteger(numLayers) || numLayers < 0) throw new Error(`${where}: numLayers must be an integer >= 0, got ${String(numLayers)}`);
+  if (!Number.isInteger(numLayers) || numLayers < 0)
+    throw new Error(`${where}: numLayers must be an integer >= 0, got ${String(numLayers)}`);
   const { numLayers: _n, finalNorm, ...block } = options;
   let h = x;
   // Block i is seeded from seed + 100 i, so its parts (seed + 1 ... + 6) never meet another block's.
-  for (let i = 0; i < numLayers; i++) h = transformerEncoderBlock(h, { ...block, seed: partSeed(block.seed, 100 * i), name: `${prefix}${i}` });
+  for (let i = 0; i < numLayers; i++)
+    h = transformerEncoderBlock(h, { ...block, seed: partSeed(block.seed, 100 * i), name: `${prefix}${i}` });
   if (finalNorm ?? true) {
     h = new LayerNorm({ epsilon: options.layerNormEpsilon ?? 1e-6, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
   }
@@ -294,7 +343,8 @@ export function encoderStack(
  */
 export function transformerEncoder(options: TransformerEncoderOptions): tfl.LayersModel {
   const where = 'transformerEncoder';
-  if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with dModel, got ${String(options)}`);
+  if (options == null || typeof options !== 'object')
+    throw new Error(`${where}: options must be an object with dModel, got ${String(options)}`);
   checkOptions(options, TRANSFORMER_ENCODER_KEYS, where);
   const dModel = posInt(options.dModel, 'dModel', where);
   if (dModel == null) throw new Error(`${where}: dModel (the token width) is required`);

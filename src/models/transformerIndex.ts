@@ -15,7 +15,13 @@ export {
   type TransformerBlockOptions,
   type TransformerEncoderOptions,
 } from './transformer.js';
-export { sequenceClassifier, POOLING_KINDS, type PoolingKind, type HopfieldPoolingOptions, type SequenceClassifierOptions } from './sequence.js';
+export {
+  sequenceClassifier,
+  POOLING_KINDS,
+  type PoolingKind,
+  type HopfieldPoolingOptions,
+  type SequenceClassifierOptions,
+} from './sequence.js';
 export { visionClassifier, VISION_ENCODERS, type VisionEncoderKind, type VisionClassifierOptions } from './vision.js';
 export {
   TokenEmbedding,

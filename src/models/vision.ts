@@ -12,7 +12,14 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { partSeed, seededKernel, builderDropout } from './seededDropout.js';
 import { LayerNorm } from './tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
-import { addClassAndPositions, checkClassifierHead, classifierOutput, requirePosInt, type HopfieldPoolingOptions, type PoolingKind } from './sequence.js';
+import {
+  addClassAndPositions,
+  checkClassifierHead,
+  classifierOutput,
+  requirePosInt,
+  type HopfieldPoolingOptions,
+  type PoolingKind,
+} from './sequence.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { HOPFIELD_POOLING_OPTION_KEYS } from './sequence.js';
 import { ENCODER_STACK_KEYS } from './transformer.js';
@@ -70,7 +77,19 @@ export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions,
  * ```
  */
 const VISION_CLASSIFIER_KEYS = optionKeys<VisionClassifierOptions>()([
-  'imageSize', 'channels', 'patchSize', 'numClasses', 'encoder', 'patchEmbedding', 'pooling', 'poolingOptions', 'classifierDropout', 'outputActivation', 'name', 'dModel', ...ENCODER_STACK_KEYS,
+  'imageSize',
+  'channels',
+  'patchSize',
+  'numClasses',
+  'encoder',
+  'patchEmbedding',
+  'pooling',
+  'poolingOptions',
+  'classifierDropout',
+  'outputActivation',
+  'name',
+  'dModel',
+  ...ENCODER_STACK_KEYS,
 ]);
 
 export function visionClassifier(options: VisionClassifierOptions): tfl.LayersModel {
@@ -87,9 +106,11 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   const d = requirePosInt(options.dModel, 'dModel', where);
   const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
   const encoderKind = options.encoder ?? 'transformer';
-  if (!VISION_ENCODERS.includes(encoderKind)) throw new Error(`${where}: encoder must be one of ${VISION_ENCODERS.join(', ')}, got '${String(encoderKind)}'`);
+  if (!VISION_ENCODERS.includes(encoderKind))
+    throw new Error(`${where}: encoder must be one of ${VISION_ENCODERS.join(', ')}, got '${String(encoderKind)}'`);
   const patchEmbedding = options.patchEmbedding ?? 'dense';
-  if (patchEmbedding !== 'conv' && patchEmbedding !== 'dense') throw new Error(`${where}: patchEmbedding must be 'conv' or 'dense', got '${String(patchEmbedding)}'`);
+  if (patchEmbedding !== 'conv' && patchEmbedding !== 'dense')
+    throw new Error(`${where}: patchEmbedding must be 'conv' or 'dense', got '${String(patchEmbedding)}'`);
   const head = checkClassifierHead(options, where);
   const {
     imageSize: _i,
@@ -115,7 +136,9 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   const image = tfl.input({ shape: [Hh, Ww, C], name: 'image' });
   let h: tfl.SymbolicTensor;
   if (patchEmbedding === 'conv') {
-    h = tfl.layers.conv2d({ filters: d, kernelSize: p, strides: p, padding: 'valid', name: 'patch_embedding', ...seededKernel(partSeed(seed, 1)) }).apply(image) as tfl.SymbolicTensor;
+    h = tfl.layers
+      .conv2d({ filters: d, kernelSize: p, strides: p, padding: 'valid', name: 'patch_embedding', ...seededKernel(partSeed(seed, 1)) })
+      .apply(image) as tfl.SymbolicTensor;
     h = tfl.layers.reshape({ targetShape: [N, d], name: 'patch_tokens' }).apply(h) as tfl.SymbolicTensor;
   } else {
     h = tfl.layers.reshape({ targetShape: [gh, p, gw, p, C], name: 'patch_split' }).apply(image) as tfl.SymbolicTensor;
@@ -131,13 +154,19 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     h = encoderStack(h, { ...encoder, seed: partSeed(seed, 1000) });
   } else {
     if (encoder.attention !== undefined && encoder.attention !== 'hopfield') {
-      throw new Error(`${where}: encoder 'single-hopfield' uses a Hopfield layer; attention '${encoder.attention}' applies to encoder 'transformer'`);
+      throw new Error(
+        `${where}: encoder 'single-hopfield' uses a Hopfield layer; attention '${encoder.attention}' applies to encoder 'transformer'`,
+      );
     }
     if (encoder.numLayers !== undefined && encoder.numLayers !== 1) {
-      throw new Error(`${where}: encoder 'single-hopfield' has exactly one layer, got numLayers ${encoder.numLayers}; use encoder 'transformer' with attention 'hopfield' for a stack`);
+      throw new Error(
+        `${where}: encoder 'single-hopfield' has exactly one layer, got numLayers ${encoder.numLayers}; use encoder 'transformer' with attention 'hopfield' for a stack`,
+      );
     }
     const normed = new LayerNorm({ epsilon: eps, name: 'hopfield_ln' }).apply(h) as tfl.SymbolicTensor;
-    let a = attentionLayer(d, { ...encoder, seed: partSeed(seed, 1001), attention: 'hopfield', name: 'hopfield' }).apply(normed) as tfl.SymbolicTensor;
+    let a = attentionLayer(d, { ...encoder, seed: partSeed(seed, 1001), attention: 'hopfield', name: 'hopfield' }).apply(
+      normed,
+    ) as tfl.SymbolicTensor;
     const rate = encoder.dropout ?? 0;
     if (rate > 0) a = builderDropout(rate, partSeed(seed, 1004), 'hopfield_dropout').apply(a) as tfl.SymbolicTensor;
     h = tfl.layers.add({ name: 'hopfield_residual' }).apply([h, a]) as tfl.SymbolicTensor;

@@ -73,7 +73,9 @@ export function wasmDirectory(): string {
   try {
     pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
   } catch {
-    throw new Error('wasmDirectory: @tensorflow/tfjs-backend-wasm is not installed (npm install @tensorflow/tfjs-backend-wasm), and UHOP_WASM_DIR is not set');
+    throw new Error(
+      'wasmDirectory: @tensorflow/tfjs-backend-wasm is not installed (npm install @tensorflow/tfjs-backend-wasm), and UHOP_WASM_DIR is not set',
+    );
   }
   return join(dirname(pkg), 'dist') + '/';
 }
@@ -255,7 +257,9 @@ export async function initBackend(preferred?: BackendName | string, options: Ini
   const threads = wasmThreadsOption(options);
   const forced = wanted?.trim().toLowerCase();
   if (options.threads !== undefined && forced && forced !== 'wasm') {
-    throw new Error(`initBackend: option threads applies to the wasm backend only, got threads ${options.threads} with backend '${forced}'`);
+    throw new Error(
+      `initBackend: option threads applies to the wasm backend only, got threads ${options.threads} with backend '${forced}'`,
+    );
   }
   // Before any backend is tried, so that an automatic choice that lands on wasm uses it too.
   // Loaded only when asked for: the module imports the wasm backend, which registers itself.

@@ -209,7 +209,8 @@ export function loadMnist(options: LoadImageFolderOptions = {}): ImageSet {
 export function readMilCsv(path: string, ...rest: never[]): MilDataset {
   const fn = 'readMilCsv';
   // It takes the path only: a second argument (an options object) would be ignored silently.
-  if (rest.length > 0) throw new Error(`${fn}: takes one argument (the CSV path), got ${1 + rest.length}; the data set's name comes from the file name`);
+  if (rest.length > 0)
+    throw new Error(`${fn}: takes one argument (the CSV path), got ${1 + rest.length}; the data set's name comes from the file name`);
   if (!existsSync(path)) throw new Error(`${fn}: file not found: ${path}`);
   if (!statSync(path).isFile()) throw new Error(`${fn}: ${path} is not a regular file`);
   const text = readFileSync(path, 'utf8');

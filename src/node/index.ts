@@ -13,7 +13,16 @@
  * await saveModel(model, 'file:///tmp/pooling');
  * ```
  */
-export { initBackend, describeBackend, wasmDirectory, BACKENDS, WASM_MAX_THREADS, type BackendName, type BackendReport, type InitBackendOptions } from './backend.js';
+export {
+  initBackend,
+  describeBackend,
+  wasmDirectory,
+  BACKENDS,
+  WASM_MAX_THREADS,
+  type BackendName,
+  type BackendReport,
+  type InitBackendOptions,
+} from './backend.js';
 export { saveModel, loadModel, readModelArtifacts, type SaveModelOptions, type LoadModelOptions } from './io.js';
 export {
   readIdx,

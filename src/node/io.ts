@@ -74,7 +74,8 @@ function joinWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuf
  */
 export function toFilePath(fn: string, arg: string, value: unknown): string {
   if (value instanceof URL) {
-    if (value.protocol !== 'file:') throw new Error(`${fn}: ${arg} must be a path or a file:// URL, got the ${value.protocol}// URL ${value.href}`);
+    if (value.protocol !== 'file:')
+      throw new Error(`${fn}: ${arg} must be a path or a file:// URL, got the ${value.protocol}// URL ${value.href}`);
     return fileURLToPath(value);
   }
   if (typeof value !== 'string' || value.length === 0) {
@@ -84,7 +85,10 @@ export function toFilePath(fn: string, arg: string, value: unknown): string {
     try {
       return fileURLToPath(value);
     } catch (e) {
-      throw new Error(`${fn}: ${arg} ${value} is not a valid file:// URL (${(e as Error).message}); write file:///absolute/path or a plain path`, { cause: e });
+      throw new Error(
+        `${fn}: ${arg} ${value} is not a valid file:// URL (${(e as Error).message}); write file:///absolute/path or a plain path`,
+        { cause: e },
+      );
     }
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
@@ -113,7 +117,9 @@ export function toFilePath(fn: string, arg: string, value: unknown): string {
  */
 export async function saveModel(model: tfl.LayersModel, dir: string | URL, options: SaveModelOptions = {}): Promise<tf.io.SaveResult> {
   if (!(model instanceof tfl.LayersModel)) {
-    throw new Error(`saveModel: model must be a tf.LayersModel (tfl.model / tfl.sequential), got ${model === null ? 'null' : typeof model}`);
+    throw new Error(
+      `saveModel: model must be a tf.LayersModel (tfl.model / tfl.sequential), got ${model === null ? 'null' : typeof model}`,
+    );
   }
   const path = toFilePath('saveModel', 'dir', dir);
   checkOptions(options, ['includeOptimizer'], 'saveModel');
@@ -168,10 +174,13 @@ function entryBytes(spec: tf.io.WeightsManifestEntry): number | null {
 export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io.ModelArtifacts> {
   const path = toFilePath('loadModel', 'path (a folder or its model.json)', pathOrDir);
   const info = await statOrNull(path);
-  if (!info) throw new Error(`loadModel: ${path} does not exist (expected a folder holding model.json and weights.bin, or the model.json file)`);
+  if (!info)
+    throw new Error(`loadModel: ${path} does not exist (expected a folder holding model.json and weights.bin, or the model.json file)`);
   const jsonPath = info.isDirectory() ? join(path, MODEL_JSON) : path;
   if (info.isDirectory() && !(await statOrNull(jsonPath))) {
-    throw new Error(`loadModel: ${path} has no ${MODEL_JSON} (expected the layout saveModel and tfjs-node write: model.json + weights.bin)`);
+    throw new Error(
+      `loadModel: ${path} has no ${MODEL_JSON} (expected the layout saveModel and tfjs-node write: model.json + weights.bin)`,
+    );
   }
   const text = await readFile(jsonPath, 'utf8');
   let json: tf.io.ModelJSON;
@@ -196,7 +205,8 @@ export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io
   if (json.modelInitializer != null) artifacts.modelInitializer = json.modelInitializer;
   const manifest = json.weightsManifest;
   if (manifest != null) {
-    if (!Array.isArray(manifest)) throw new Error(`loadModel: ${jsonPath}: weightsManifest must be an array of {paths, weights}, got ${typeof manifest}`);
+    if (!Array.isArray(manifest))
+      throw new Error(`loadModel: ${jsonPath}: weightsManifest must be an array of {paths, weights}, got ${typeof manifest}`);
     const base = dirname(jsonPath);
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: Uint8Array[] = [];
@@ -204,7 +214,9 @@ export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io
     let expected: number | null = 0;
     for (const group of manifest) {
       if (!group || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
-        throw new Error(`loadModel: ${jsonPath}: each weightsManifest entry needs paths and weights arrays, got ${JSON.stringify(group)?.slice(0, 200)}`);
+        throw new Error(
+          `loadModel: ${jsonPath}: each weightsManifest entry needs paths and weights arrays, got ${JSON.stringify(group)?.slice(0, 200)}`,
+        );
       }
       for (const p of group.paths) {
         const file = join(base, p);

@@ -115,9 +115,11 @@ function checkOptions(options: FitFeatureMapOptions, kind: FeatureMapKind, fn: s
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 0) {
     throw new Error(`${fn}: steps must be an integer >= 0, got ${String(steps)}`);
   }
-  if (!FIT_OPTIMIZERS.includes(optimizer)) throw new Error(`${fn}: optimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got '${String(optimizer)}'`);
+  if (!FIT_OPTIMIZERS.includes(optimizer))
+    throw new Error(`${fn}: optimizer must be one of ${FIT_OPTIMIZERS.join(', ')}, got '${String(optimizer)}'`);
   const lr = options.lr ?? defaultFitLr(optimizer, kind);
-  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new Error(`${fn}: lr must be a finite number > 0, got ${String(lr)}`);
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0)
+    throw new Error(`${fn}: lr must be a finite number > 0, got ${String(lr)}`);
   if (typeof rowNormalize !== 'boolean') throw new Error(`${fn}: rowNormalize must be a boolean, got ${String(rowNormalize)}`);
   const spec = resolveSpec(loss, options.t, options.tau, fn);
   return { spec, steps, lr, optimizer, rowNormalize };
@@ -138,7 +140,9 @@ function makePlan(memorySets: tf.Tensor, phi0: FeatureMap, options: FitFeatureMa
   const lead = shape.slice(0, -2);
   if (S < 1) throw new Error(`${fn}: a memory set needs at least one memory, got shape ${shapeStr(shape)}`);
   if (d !== info.inputDim) {
-    throw new Error(`${fn}: the memories' dim d = ${d} (shape ${shapeStr(shape)}) does not match the feature map's input dim ${info.inputDim}`);
+    throw new Error(
+      `${fn}: the memories' dim d = ${d} (shape ${shapeStr(shape)}) does not match the feature map's input dim ${info.inputDim}`,
+    );
   }
   if (!broadcastsTo(info.leadingShape, lead)) {
     throw new Error(
@@ -232,7 +236,10 @@ function featureNorms(rowSq: tf.Tensor2D, H: tf.Tensor | undefined, mask: tf.Ten
 
 /** A per-set value [B] shaped to broadcast against a tensor of rank `rank` with the sets on `axis`. */
 function bySet(v: tf.Tensor, rank: number, axis: number): tf.Tensor {
-  return tf.reshape(v, Array.from({ length: rank }, (_, i) => (i === axis ? -1 : 1)));
+  return tf.reshape(
+    v,
+    Array.from({ length: rank }, (_, i) => (i === axis ? -1 : 1)),
+  );
 }
 
 /**
@@ -405,7 +412,12 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
         const { loss, dF } = pairLossAndGradF(toPair(cache.F), consts, withGrad, withLoss);
         const grads = withGrad ? featureMapBackwardCached('mlp', params, K, cache, fromPair(dF!), false) : undefined;
         // the mlp's step is relative to its parameters (its features are not linear in them)
-        const sq = (xs: tf.Tensor[]) => setSums(xs.map((x) => tf.square(x)), 0, plan.B);
+        const sq = (xs: tf.Tensor[]) =>
+          setSums(
+            xs.map((x) => tf.square(x)),
+            0,
+            plan.B,
+          );
         return { loss, grads, norms: withNorms ? { ref: sq(params), dir: grads ? sq(grads) : undefined } : undefined };
       }),
     finish: (p) => p.map((t) => t.clone()),
@@ -457,9 +469,7 @@ function plainFit(engine: FitEngine, consts: PairConsts, plan: FitPlan, wantTrac
         const c2 = 1 - ADAM_BETA2 ** step;
         const m2 = m.map((mi, i) => tf.add(tf.mul(mi, ADAM_BETA1), tf.mul(grads![i], 1 - ADAM_BETA1)));
         const v2 = v.map((vi, i) => tf.add(tf.mul(vi, ADAM_BETA2), tf.mul(tf.square(grads![i]), 1 - ADAM_BETA2)));
-        const p2 = params.map((p, i) =>
-          tf.sub(p, tf.div(tf.mul(m2[i], plan.lr / c1), tf.add(tf.sqrt(tf.div(v2[i], c2)), ADAM_EPSILON))),
-        );
+        const p2 = params.map((p, i) => tf.sub(p, tf.div(tf.mul(m2[i], plan.lr / c1), tf.add(tf.sqrt(tf.div(v2[i], c2)), ADAM_EPSILON))));
         return { loss, params: p2, m: m2, v: v2 };
       });
       tf.dispose([...params, ...m, ...v]);
@@ -624,7 +634,12 @@ export function fitFeatureMap(memorySets: tf.Tensor, phi0: FeatureMap, options: 
  * `fitFeatureMap` with the span-of-the-memories engine forced on or off (linear Phi, sgd).
  * @internal For tests: both engines must give the same fit.
  */
-export function fitFeatureMapSpanForTest(memorySets: tf.Tensor, phi0: FeatureMap, options: FitFeatureMapOptions, span: boolean): FitFeatureMapResult {
+export function fitFeatureMapSpanForTest(
+  memorySets: tf.Tensor,
+  phi0: FeatureMap,
+  options: FitFeatureMapOptions,
+  span: boolean,
+): FitFeatureMapResult {
   return fitImpl(memorySets, phi0, options, span);
 }
 

@@ -71,7 +71,9 @@ export function allowedMask(mask: tf.Tensor, maskType: MaskType, where: string, 
       return tf.cast(tf.equal(mask, 1), 'float32');
     }
     if (mask.dtype === 'bool') {
-      throw new Error(`${where}: ${name} with maskType 'additive' must be a float mask (0 = allowed, -Infinity = blocked), got a bool mask`);
+      throw new Error(
+        `${where}: ${name} with maskType 'additive' must be a float mask (0 = allowed, -Infinity = blocked), got a bool mask`,
+      );
     }
     const blocked = tf.lessEqual(mask, ADDITIVE_BLOCKED_BELOW);
     const bad = tf.logicalAnd(tf.notEqual(mask, 0), tf.logicalNot(blocked));

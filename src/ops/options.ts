@@ -38,7 +38,10 @@ export function suggestKeys(key: string, known: readonly string[]): string[] {
     .filter(({ d, prefix }) => d <= limit || (prefix && key.length >= 3))
     .sort((x, y) => x.d - y.d);
   // The closest ones only (a tie gives two).
-  return close.filter(({ d }) => d === close[0]?.d).slice(0, 2).map(({ c }) => c);
+  return close
+    .filter(({ d }) => d === close[0]?.d)
+    .slice(0, 2)
+    .map(({ c }) => c);
 }
 
 /**

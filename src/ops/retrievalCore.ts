@@ -185,7 +185,13 @@ function betaTensor(beta: number | readonly number[], H: number, where: string):
  * // output.shape == [2, 4, 5, 8]
  * ```
  */
-export function multiHeadRetrieval(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: MultiHeadRetrievalOptions, where = 'hopfieldRetrieval'): MultiHeadRetrievalResult {
+export function multiHeadRetrieval(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  options: MultiHeadRetrievalOptions,
+  where = 'hopfieldRetrieval',
+): MultiHeadRetrievalResult {
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
     throw new Error(`${where}: q, k, v must be [B, H, L|S, dim], got [${q.shape}], [${k.shape}], [${v.shape}]`);
   }
@@ -193,7 +199,10 @@ export function multiHeadRetrieval(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opt
   if (k.shape[1] !== H || v.shape[1] !== H || k.shape[3] !== dk || k.shape[2] !== v.shape[2]) {
     throw new Error(`${where}: shapes do not fit: q [${q.shape}] (B,H,L,dk), k [${k.shape}] (B,H,S,dk), v [${v.shape}] (B,H,S,dv)`);
   }
-  for (const [t, name] of [[k, 'k'], [v, 'v']] as const) {
+  for (const [t, name] of [
+    [k, 'k'],
+    [v, 'v'],
+  ] as const) {
     if (t.shape[0] !== B && t.shape[0] !== 1) throw new Error(`${where}: ${name} batch must be ${B} or 1, got [${t.shape}]`);
   }
   const simKind = options.similarity ?? 'dot';

@@ -86,7 +86,20 @@ export function checkBeta(beta: unknown, where: string): void {
  * const { states } = retrieve(noisy, memories, { beta: 1, separation: 'sparsemax' });
  * ```
  */
-const RETRIEVE_KEYS = optionKeys<RetrieveOptions>()(['values', 'beta', 'similarity', 'separation', 'alpha', 'k', 'steps', 'eps', 'mask', 'maskType', 'featureMap', 'returnAssociation']);
+const RETRIEVE_KEYS = optionKeys<RetrieveOptions>()([
+  'values',
+  'beta',
+  'similarity',
+  'separation',
+  'alpha',
+  'k',
+  'steps',
+  'eps',
+  'mask',
+  'maskType',
+  'featureMap',
+  'returnAssociation',
+]);
 
 export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: RetrieveOptions = {}): RetrieveResult {
   const where = 'retrieve';
@@ -111,7 +124,9 @@ export function retrieve(queries: tf.Tensor, memories: tf.Tensor, options: Retri
   checkSimilarityKind(simKind, where);
   checkSeparationKind(sepKind, where);
   if (queries.rank < 2 || memories.rank < 2) {
-    throw new Error(`${where}: queries [..., L, d] and memories [..., S, d] need rank >= 2, got [${queries.shape}] and [${memories.shape}]`);
+    throw new Error(
+      `${where}: queries [..., L, d] and memories [..., S, d] need rank >= 2, got [${queries.shape}] and [${memories.shape}]`,
+    );
   }
   const S = memories.shape[memories.rank - 2];
   if (S === 0) {

@@ -27,7 +27,10 @@ type CustomGradFn = Parameters<typeof tf.customGrad>[0];
  * A map whose backward pass needs only its output p: a `tf.customGrad` that saves p and runs
  * `backward(dy, p)` inside a tidy.
  */
-function outputGradOp(forward: (x: tf.Tensor) => tf.Tensor, backward: (dy: tf.Tensor, p: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
+function outputGradOp(
+  forward: (x: tf.Tensor) => tf.Tensor,
+  backward: (dy: tf.Tensor, p: tf.Tensor) => tf.Tensor,
+): (x: tf.Tensor) => tf.Tensor {
   return tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     const p = forward(x);
     save([p]);
@@ -39,15 +42,7 @@ function outputGradOp(forward: (x: tf.Tensor) => tf.Tensor, backward: (dy: tf.Te
 }
 
 /** Every separation kind `separation` accepts. */
-export const SEPARATION_KINDS: readonly SeparationKind[] = [
-  'softmax',
-  'sparsemax',
-  'entmax15',
-  'entmax',
-  'softmax1',
-  'topk',
-  'max',
-];
+export const SEPARATION_KINDS: readonly SeparationKind[] = ['softmax', 'sparsemax', 'entmax15', 'entmax', 'softmax1', 'topk', 'max'];
 
 /**
  * Value given to masked scores before a separation map. Large, finite and negative: no map
@@ -107,9 +102,7 @@ function describe(v: unknown): string {
  */
 export function checkSeparationKind(kind: unknown, where = 'separation'): asserts kind is SeparationKind {
   if (!SEPARATION_KINDS.includes(kind as SeparationKind)) {
-    throw new Error(
-      `${where}: unknown separation ${describe(kind)}; expected one of ${SEPARATION_KINDS.map((k) => `'${k}'`).join(', ')}`,
-    );
+    throw new Error(`${where}: unknown separation ${describe(kind)}; expected one of ${SEPARATION_KINDS.map((k) => `'${k}'`).join(', ')}`);
   }
 }
 

@@ -22,7 +22,12 @@ import {
 } from './stage1Internal.js';
 
 function checkFeatures(features: tf.Tensor, fn: string): void {
-  if (!(features instanceof tf.Tensor) || features.rank < 2 || features.shape[features.rank - 1] < 1 || features.shape[features.rank - 2] < 1) {
+  if (
+    !(features instanceof tf.Tensor) ||
+    features.rank < 2 ||
+    features.shape[features.rank - 1] < 1 ||
+    features.shape[features.rank - 2] < 1
+  ) {
     throw new Error(
       `${fn}: features must be [..., S, D] (one memory set per leading index), got ${features instanceof tf.Tensor ? `shape ${shapeStr(features.shape)}` : String(features)}`,
     );

@@ -34,9 +34,7 @@ function checkPair(queries: tf.Tensor, memories: tf.Tensor, where: string): void
     const a = lq[lq.length - i] ?? 1;
     const b = lk[lk.length - i] ?? 1;
     if (a !== b && a !== 1 && b !== 1) {
-      throw new Error(
-        `${where}: leading (batch) dims of queries [${queries.shape}] and memories [${memories.shape}] do not broadcast`,
-      );
+      throw new Error(`${where}: leading (batch) dims of queries [${queries.shape}] and memories [${memories.shape}] do not broadcast`);
     }
   }
 }

@@ -141,7 +141,11 @@ export function reduceToShape(t: tf.Tensor, shape: readonly number[]): tf.Tensor
   return tf.tidy(() => {
     const extra = t.rank - shape.length;
     let out = t;
-    if (extra > 0) out = tf.sum(out, Array.from({ length: extra }, (_, i) => i));
+    if (extra > 0)
+      out = tf.sum(
+        out,
+        Array.from({ length: extra }, (_, i) => i),
+      );
     const stretched: number[] = [];
     shape.forEach((s, i) => {
       if (s === 1 && out.shape[i] !== 1) stretched.push(i);
@@ -353,7 +357,12 @@ export function normalizeBackward(U: tf.Tensor, r: tf.Tensor, dU: tf.Tensor, c: 
 }
 
 /** Batched depthwise convolution used as a batched matMul over the channel (set) axis. */
-function dwConv(x: tf.Tensor, xShape: [number, number, number, number], filter: tf.Tensor, fShape: [number, number, number, number]): tf.Tensor4D {
+function dwConv(
+  x: tf.Tensor,
+  xShape: [number, number, number, number],
+  filter: tf.Tensor,
+  fShape: [number, number, number, number],
+): tf.Tensor4D {
   return tf.depthwiseConv2d(tf.reshape(x, xShape) as tf.Tensor4D, tf.reshape(filter, fShape) as tf.Tensor4D, 1, 'valid');
 }
 
@@ -543,7 +552,9 @@ export function prepareMask(mask: tf.Tensor | undefined, setShape: readonly numb
   if (mask === undefined || mask === null) return null;
   if (!(mask instanceof tf.Tensor)) throw new Error(`${fn}: mask must be a tensor [..., S], got ${String(mask)}`);
   if (!broadcastsTo(mask.shape, setShape)) {
-    throw new Error(`${fn}: mask must broadcast to ${shapeStr(setShape)} (the memory sets without the feature dim), got shape ${shapeStr(mask.shape)}`);
+    throw new Error(
+      `${fn}: mask must broadcast to ${shapeStr(setShape)} (the memory sets without the feature dim), got shape ${shapeStr(mask.shape)}`,
+    );
   }
   const S = setShape[setShape.length - 1];
   return tf.tidy(() => {

@@ -62,8 +62,27 @@ export const MAX_MEMORY_FIT_STEPS = 100_000;
  * ```
  */
 const UHOP_MEMORY_KEYS = optionKeys<UHopOptions>()([
-  'featureMap', 'featureDim', 'init', 'fitSteps', 'fitLr', 'fitOptimizer', 'separationLoss', 'rowNormalize', 't', 'tau', 'seed', 'memoryMask',
-  'separation', 'similarity', 'beta', 'alpha', 'k', 'steps', 'eps', 'mask', 'maskType',
+  'featureMap',
+  'featureDim',
+  'init',
+  'fitSteps',
+  'fitLr',
+  'fitOptimizer',
+  'separationLoss',
+  'rowNormalize',
+  't',
+  'tau',
+  'seed',
+  'memoryMask',
+  'separation',
+  'similarity',
+  'beta',
+  'alpha',
+  'k',
+  'steps',
+  'eps',
+  'mask',
+  'maskType',
 ]);
 
 export class UHopMemory {
@@ -77,7 +96,9 @@ export class UHopMemory {
     this.options = { ...options };
     const fitSteps = checkPositiveInt(options.fitSteps ?? 100, 'fitSteps', 'UHopMemory', 0);
     if (fitSteps > MAX_MEMORY_FIT_STEPS) {
-      throw new Error(`UHopMemory: fitSteps must be at most ${MAX_MEMORY_FIT_STEPS}, got ${fitSteps} (Stage I runs once per store; the loss flattens within a few hundred steps)`);
+      throw new Error(
+        `UHopMemory: fitSteps must be at most ${MAX_MEMORY_FIT_STEPS}, got ${fitSteps} (Stage I runs once per store; the loss flattens within a few hundred steps)`,
+      );
     }
     if (options.featureDim !== undefined) checkPositiveInt(options.featureDim, 'featureDim', 'UHopMemory');
   }
@@ -130,14 +151,30 @@ export class UHopMemory {
   retrieve(queries: tf.Tensor, options: { returnAssociation?: boolean } = {}): RetrieveResult {
     checkOptions(options, ['returnAssociation'], 'UHopMemory.retrieve');
     if (!this.memories || !this.phi) throw new Error('UHopMemory.retrieve: call store(memories) first');
-    const { featureMap: _f, featureDim: _D, init: _i, fitSteps: _s, fitLr: _l, fitOptimizer: _o, separationLoss: _L,
-      rowNormalize: _r, t: _t, tau: _tau, seed: _seed, memoryMask, mask: associationMask, ...retrieveOptions } = this.options;
+    const {
+      featureMap: _f,
+      featureDim: _D,
+      init: _i,
+      fitSteps: _s,
+      fitLr: _l,
+      fitOptimizer: _o,
+      separationLoss: _L,
+      rowNormalize: _r,
+      t: _t,
+      tau: _tau,
+      seed: _seed,
+      memoryMask,
+      mask: associationMask,
+      ...retrieveOptions
+    } = this.options;
     // The padding mask [..., S] and the association mask [..., L, S] both apply.
     // With a padding mask, the association mask is brought to the 'allowed' form first.
     const mask = memoryMask
       ? tf.tidy(() =>
           combineMasks(
-            associationMask ? allowedMask(associationMask, retrieveOptions.maskType ?? 'allowed', 'UHopMemory.retrieve', 'mask') : undefined,
+            associationMask
+              ? allowedMask(associationMask, retrieveOptions.maskType ?? 'allowed', 'UHopMemory.retrieve', 'mask')
+              : undefined,
             tf.expandDims(memoryMask, -2),
           ),
         )

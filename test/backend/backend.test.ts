@@ -81,39 +81,52 @@ describe('initBackend', () => {
     delete process.env.UHOP_BACKEND;
     const line = describeBackend(await initBackend());
     assert.doesNotMatch(line, /chunk-|\/dist\/|imported from|node_modules/, line);
-    if (!haveTfjsNode) assert.match(line, /tensorflow: @tensorflow\/tfjs-node-gpu is not installed; @tensorflow\/tfjs-node is not installed/);
+    if (!haveTfjsNode)
+      assert.match(line, /tensorflow: @tensorflow\/tfjs-node-gpu is not installed; @tensorflow\/tfjs-node is not installed/);
   });
 });
 
 describe('loadErrorMessage', () => {
   it('turns module-resolution errors into "<package> is not installed"', () => {
-    const esm = Object.assign(new Error("Cannot find package 'webgpu' imported from /app/node_modules/uhop/dist/chunk-IZAVKFKE.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+    const esm = Object.assign(new Error("Cannot find package 'webgpu' imported from /app/node_modules/uhop/dist/chunk-IZAVKFKE.js"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
     assert.equal(loadErrorMessage('webgpu', esm), 'webgpu is not installed');
     const dep = Object.assign(new Error("Cannot find module 'bindings'\nRequire stack:\n- /x/y.js"), { code: 'MODULE_NOT_FOUND' });
-    assert.equal(loadErrorMessage('@tensorflow/tfjs-node', dep), '@tensorflow/tfjs-node cannot load: its dependency bindings is not installed');
+    assert.equal(
+      loadErrorMessage('@tensorflow/tfjs-node', dep),
+      '@tensorflow/tfjs-node cannot load: its dependency bindings is not installed',
+    );
     const other = new Error('libtensorflow.so.2: cannot open shared object file, from /app/node_modules/uhop/dist/chunk-AB12CD34.js');
     assert.doesNotMatch(loadErrorMessage('@tensorflow/tfjs-node', other), /chunk-|\/dist\//);
-    assert.match(loadErrorMessage('@tensorflow/tfjs-node', other), /^@tensorflow\/tfjs-node: libtensorflow\.so\.2: cannot open shared object file/);
+    assert.match(
+      loadErrorMessage('@tensorflow/tfjs-node', other),
+      /^@tensorflow\/tfjs-node: libtensorflow\.so\.2: cannot open shared object file/,
+    );
   });
 });
 
 describe('quiet by default', () => {
-  it("probes Dawn for a GPU adapter in a child process, so Dawn's warnings never reach the user's stderr", { skip: !resolves('webgpu') && 'the webgpu package is not installed' }, () => {
-    // Creating Dawn's GPU object in-process on a machine without a usable Vulkan driver writes
-    // "Warning: Couldn't load Vulkan" (or adapter warnings) straight to fd 2.
-    const script = `
+  it(
+    "probes Dawn for a GPU adapter in a child process, so Dawn's warnings never reach the user's stderr",
+    { skip: !resolves('webgpu') && 'the webgpu package is not installed' },
+    () => {
+      // Creating Dawn's GPU object in-process on a machine without a usable Vulkan driver writes
+      // "Warning: Couldn't load Vulkan" (or adapter warnings) straight to fd 2.
+      const script = `
       import { createRequire } from 'node:module';
       import { probeAdapterQuietly } from './src/node/backend.ts';
       const why = probeAdapterQuietly(createRequire(import.meta.url).resolve('webgpu'));
       process.stdout.write(JSON.stringify({ why }));
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stderr, '', 'stderr');
-    const { why } = JSON.parse(r.stdout) as { why: string | null };
-    // null where a GPU adapter exists; otherwise the reason, in one line.
-    if (why !== null) assert.match(why, /^(no GPU adapter found|the adapter probe failed .*)$/);
-  });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '', 'stderr');
+      const { why } = JSON.parse(r.stdout) as { why: string | null };
+      // null where a GPU adapter exists; otherwise the reason, in one line.
+      if (why !== null) assert.match(why, /^(no GPU adapter found|the adapter probe failed .*)$/);
+    },
+  );
 
   it("importing uhop/node and running initBackend('cpu') and 'wasm' prints nothing", () => {
     // A fresh process: the cpu backend's "running TensorFlow.js in Node.js" notice comes once per process.

@@ -3,12 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../../src/node/backend.js';
-import {
-  isWasmMatMulPatched,
-  patchWasmMatMul,
-  unpatchWasmMatMul,
-  WASM_MATMUL_KERNELS,
-} from '../../src/backendPatches.js';
+import { isWasmMatMulPatched, patchWasmMatMul, unpatchWasmMatMul, WASM_MATMUL_KERNELS } from '../../src/backendPatches.js';
 import { assertClose } from '../helpers.js';
 
 const ORIGINAL = Symbol.for('uhop.wasmMatMulPatch.original');
@@ -67,14 +62,18 @@ function runProduct(p: Product, seed: number): tf.Tensor {
 /** Gradients of a tf.layers.dense(230 -> 128, relu) loss w.r.t. kernel, bias and input. */
 function denseGrads(): Float32Array[] {
   return tf.tidy(() => {
-    const dense = tfl.layers.dense({ units: 128, activation: 'relu', inputShape: [230], kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) });
+    const dense = tfl.layers.dense({
+      units: 128,
+      activation: 'relu',
+      inputShape: [230],
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }),
+    });
     const x = tf.tensor(values(256 * 230, 11), [256, 230]);
     const target = tf.tensor(values(256 * 128, 12), [256, 128]);
     dense.apply(x);
     dense.setWeights([tf.mul(tf.tensor(values(230 * 128, 13), [230, 128]), 0.1), tf.mul(tf.tensor(values(128, 14), [128]), 0.1)]);
     const [kernel, bias] = dense.trainableWeights.map((w) => w.read());
-    const f = (xx: tf.Tensor, k: tf.Tensor, bb: tf.Tensor) =>
-      tf.losses.meanSquaredError(target, tf.relu(tf.add(tf.matMul(xx, k), bb)));
+    const f = (xx: tf.Tensor, k: tf.Tensor, bb: tf.Tensor) => tf.losses.meanSquaredError(target, tf.relu(tf.add(tf.matMul(xx, k), bb)));
     // The layer's own gradient path (fused matMul forward, BatchMatMul backward) ...
     const viaLayer = tf.variableGrads(() => tf.losses.meanSquaredError(target, dense.apply(x) as tf.Tensor) as tf.Scalar);
     // ... and the input gradient, which the optimizer never asks for.
@@ -127,7 +126,7 @@ describe('wasm matMul patch', () => {
     assert.equal(marker('wasm', 'Transpose'), undefined);
   });
 
-  it('gives the cpu backend\'s products (transposed, batched, fused) to 1e-4', () => {
+  it("gives the cpu backend's products (transposed, batched, fused) to 1e-4", () => {
     for (const [i, p] of PRODUCTS.entries()) {
       const y = runProduct(p, 100 + 3 * i);
       assertClose(y, cpuProducts[i], 1e-4, p.name);
@@ -135,7 +134,7 @@ describe('wasm matMul patch', () => {
     }
   });
 
-  it('gives the same products as tfjs\' own wasm kernels, where those are right', () => {
+  it("gives the same products as tfjs' own wasm kernels, where those are right", () => {
     const patched = PRODUCTS.map((p, i) => tf.keep(runProduct(p, 100 + 3 * i)));
     unpatchWasmMatMul();
     try {
@@ -153,7 +152,7 @@ describe('wasm matMul patch', () => {
     }
   });
 
-  it('gives tf.layers.dense the cpu backend\'s gradients', () => {
+  it("gives tf.layers.dense the cpu backend's gradients", () => {
     const wasmGrads = denseGrads();
     assert.equal(wasmGrads.length, cpuGrads.length);
     for (const [i, g] of wasmGrads.entries()) assertClose(g, cpuGrads[i], 1e-4, `gradient ${i}`);
@@ -188,7 +187,7 @@ describe('wasm matMul patch', () => {
     await initBackend('cpu');
     await initBackend('wasm');
     assert.equal(tf.getKernel('BatchMatMul', 'wasm').kernelFunc, wrapped, 'the same wrapper, not a wrapper of a wrapper');
-    assert.equal((original.kernelFunc as Record<symbol, unknown>)[ORIGINAL], undefined, 'the wrapped kernel is tfjs\' own');
+    assert.equal((original.kernelFunc as Record<symbol, unknown>)[ORIGINAL], undefined, "the wrapped kernel is tfjs' own");
     const y = runProduct(PRODUCTS[0], 100);
     assertClose(y, cpuProducts[0], 1e-4, 'wasm after switching');
     y.dispose();
@@ -198,7 +197,7 @@ describe('wasm matMul patch', () => {
     assert.deepEqual(patchWasmMatMul(), [...WASM_MATMUL_KERNELS]);
   });
 
-  it('UHOP_WASM_MATMUL=native keeps tfjs\' kernels; an unknown value is an error', async () => {
+  it("UHOP_WASM_MATMUL=native keeps tfjs' kernels; an unknown value is an error", async () => {
     process.env.UHOP_WASM_MATMUL = 'native';
     await initBackend('wasm');
     assert.ok(!isWasmMatMulPatched());

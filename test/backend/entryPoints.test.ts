@@ -18,7 +18,9 @@ const ROOT = join(import.meta.dirname, '../..');
 function backendState(): { registered: [string, number][]; active: string } {
   const registry = (tf.engine() as unknown as { registryFactory: Record<string, { priority: number }> }).registryFactory;
   return {
-    registered: Object.entries(registry).map(([name, r]) => [name, r.priority] as [string, number]).sort(),
+    registered: Object.entries(registry)
+      .map(([name, r]) => [name, r.priority] as [string, number])
+      .sort(),
     active: tf.getBackend(),
   };
 }
@@ -44,7 +46,15 @@ describe('entry points', () => {
         const meta = join(dir, 'meta.json');
         const r = spawnSync(
           join(ROOT, 'node_modules/esbuild/bin/esbuild'),
-          [entry, '--bundle', '--platform=browser', '--format=esm', `--metafile=${meta}`, `--outfile=${join(dir, 'out.js')}`, '--log-level=error'],
+          [
+            entry,
+            '--bundle',
+            '--platform=browser',
+            '--format=esm',
+            `--metafile=${meta}`,
+            `--outfile=${join(dir, 'out.js')}`,
+            '--log-level=error',
+          ],
           { cwd: ROOT, encoding: 'utf8' },
         );
         // esbuild refuses node: imports and Node builtins when bundling for the browser.
@@ -52,7 +62,11 @@ describe('entry points', () => {
         const inputs = (JSON.parse(readFileSync(meta, 'utf8')) as { inputs: Record<string, { imports: { path: string }[] }> }).inputs;
         const ours = Object.keys(inputs).filter((p) => p.startsWith('src/'));
         assert.ok(ours.length >= (entry === 'src/index.ts' ? 20 : 3), `${entry} pulled ${ours.length} of our files`);
-        assert.deepEqual(ours.filter((p) => /^src\/(node|experiments|cli)/.test(p)), [], `${entry} pulls Node-only files`);
+        assert.deepEqual(
+          ours.filter((p) => /^src\/(node|experiments|cli)/.test(p)),
+          [],
+          `${entry} pulls Node-only files`,
+        );
         const text = ours.map((p) => readFileSync(join(ROOT, p), 'utf8')).join('\n');
         assert.doesNotMatch(text, /\bprocess\.(env|argv|platform|stdout|stderr|exit)/, `${entry}: a file reads process`);
       }
@@ -78,7 +92,10 @@ describe("uhop/browser's initBackend (run here on what is registered: cpu only)"
       initBackend('webgl'),
       /initBackend: backend 'webgl' is not available \(@tensorflow\/tfjs-backend-webgl is not imported\)\. Import '@tensorflow\/tfjs-backend-webgl' \(or '@tensorflow\/tfjs'\) before initBackend/,
     );
-    await assert.rejects(initBackend('tensorflow'), /unknown backend 'tensorflow' \(from the argument\); expected one of webgpu, webgl, wasm, cpu/);
+    await assert.rejects(
+      initBackend('tensorflow'),
+      /unknown backend 'tensorflow' \(from the argument\); expected one of webgpu, webgl, wasm, cpu/,
+    );
     assert.equal((await initBackend('cpu')).backend, 'cpu');
   });
 });

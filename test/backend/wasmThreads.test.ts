@@ -18,7 +18,12 @@ function workload(): tf.Tensor[] {
     const img = tf.randomNormal([1, 32, 32, 64], 0, 1, 'float32', 6);
     const filter = tf.randomNormal([3, 3, 64, 1], 0, 1, 'float32', 7);
     const g = tf.grad((m: tf.Tensor) => tf.sum(tf.square(tf.matMul(m, b))))(a);
-    return [tf.matMul(a, b), g, tf.softmax(tf.matMul(x, x, false, true)), tf.depthwiseConv2d(img as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')];
+    return [
+      tf.matMul(a, b),
+      g,
+      tf.softmax(tf.matMul(x, x, false, true)),
+      tf.depthwiseConv2d(img as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same'),
+    ];
   });
 }
 
@@ -26,7 +31,10 @@ describe('wasm with 2 threads (threaded SIMD build on worker_threads)', () => {
   it('checks its arguments before anything starts', async () => {
     await assert.rejects(initBackend('wasm', { threads: 0 }), /initBackend: threads must be an integer from 1 to 8, got '0'/);
     await assert.rejects(initBackend('wasm', { threads: 1.5 }), /got '1.5'/);
-    await assert.rejects(initBackend('cpu', { threads: 2 }), /option threads applies to the wasm backend only, got threads 2 with backend 'cpu'/);
+    await assert.rejects(
+      initBackend('cpu', { threads: 2 }),
+      /option threads applies to the wasm backend only, got threads 2 with backend 'cpu'/,
+    );
     await assert.rejects(initBackend('wasm', { thread: 2 } as object), /initBackend: unknown option 'thread' \(did you mean 'threads'\?\)/);
     assert.throws(() => setWasmThreads(9), /setWasmThreads: threads must be an integer from 1 to 8, got 9/);
     assert.equal(wasmThreadsInUse(), undefined, 'no wasm backend was created by the rejected calls');
@@ -48,7 +56,10 @@ describe('wasm with 2 threads (threaded SIMD build on worker_threads)', () => {
 
   it('keeps its thread count: the same count again is fine, another one is an error', async () => {
     assert.equal((await initBackend('wasm', { threads: 2 })).backend, 'wasm');
-    await assert.rejects(initBackend('wasm', { threads: 1 }), /already runs with 2 thread\(s\) in this process, so threads 1 cannot take effect/);
+    await assert.rejects(
+      initBackend('wasm', { threads: 1 }),
+      /already runs with 2 thread\(s\) in this process, so threads 1 cannot take effect/,
+    );
     assert.equal(wasmThreadsInUse(), 2);
   });
 });

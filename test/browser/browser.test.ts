@@ -97,29 +97,53 @@ if (!chromiumPath) {
           assert.equal(isolated, true, 'the test page is not cross-origin isolated: check the COOP/COEP headers');
           const result = await page.evaluate(
             ({ b, w }) =>
-              (globalThis as unknown as { uhopBrowserTest: { runOnBackend(b: string, w: unknown): Promise<PageResult> } }).uhopBrowserTest.runOnBackend(b, w),
+              (
+                globalThis as unknown as { uhopBrowserTest: { runOnBackend(b: string, w: unknown): Promise<PageResult> } }
+              ).uhopBrowserTest.runOnBackend(b, w),
             { b: backend, w: weights },
           );
           assert.deepEqual(errors, [], 'errors in the page');
           assert.equal(result.report.backend, backend);
-          t.diagnostic(`${backend}: ${result.report.detail}; op checks ${(result.opsMs / 1000).toFixed(1)} s, model ${(result.modelMs / 1000).toFixed(1)} s`);
+          t.diagnostic(
+            `${backend}: ${result.report.detail}; op checks ${(result.opsMs / 1000).toFixed(1)} s, model ${(result.modelMs / 1000).toFixed(1)} s`,
+          );
 
           const diffs = compareResults(result.ops, nodeOps);
           const worst = Object.entries(diffs).sort((a, b) => b[1] - a[1]);
-          t.diagnostic(`${backend}: largest op differences ${worst.slice(0, 3).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}`);
+          t.diagnostic(
+            `${backend}: largest op differences ${worst
+              .slice(0, 3)
+              .map(([k, v]) => `${k} ${v.toExponential(1)}`)
+              .join(', ')}`,
+          );
           const bad = worst.filter(([, v]) => !(v <= TOL));
           assert.deepEqual(bad, [], `${backend}: ops that differ from Node's cpu by more than ${TOL} (relative to 1 + |value|)`);
 
           const m = result.model;
           assert.equal(m.losses.length, TRAIN_STEPS);
           assert.ok(m.losses.every(Number.isFinite), `${backend}: non-finite training loss ${m.losses.join(', ')}`);
-          const prediction = compareResults({ p: m.predictions, l: m.losses, a: m.trainedPredictions }, { p: nodeModel.predictions, l: nodeModel.losses, a: nodeModel.trainedPredictions });
-          t.diagnostic(`${backend}: model max difference to Node: predictions ${prediction.p.toExponential(1)}, losses ${prediction.l.toExponential(1)}, after training ${prediction.a.toExponential(1)}`);
+          const prediction = compareResults(
+            { p: m.predictions, l: m.losses, a: m.trainedPredictions },
+            { p: nodeModel.predictions, l: nodeModel.losses, a: nodeModel.trainedPredictions },
+          );
+          t.diagnostic(
+            `${backend}: model max difference to Node: predictions ${prediction.p.toExponential(1)}, losses ${prediction.l.toExponential(1)}, after training ${prediction.a.toExponential(1)}`,
+          );
           assert.ok(prediction.p <= TOL, `${backend}: predictions differ from Node's by ${prediction.p} > ${TOL}`);
-          assert.ok(prediction.l <= TOL, `${backend}: training losses ${m.losses.join(', ')} differ from Node's ${nodeModel.losses.join(', ')} by ${prediction.l}`);
+          assert.ok(
+            prediction.l <= TOL,
+            `${backend}: training losses ${m.losses.join(', ')} differ from Node's ${nodeModel.losses.join(', ')} by ${prediction.l}`,
+          );
           assert.ok(prediction.a <= TOL, `${backend}: predictions after training differ from Node's by ${prediction.a} > ${TOL}`);
           assert.equal(result.leakedTensors, 0, `${backend}: tensors leaked`);
-          summary[backend] = { detail: result.report.detail, opsMs: result.opsMs, modelMs: result.modelMs, worstOps: Object.fromEntries(worst.slice(0, 5)), model: prediction, losses: m.losses };
+          summary[backend] = {
+            detail: result.report.detail,
+            opsMs: result.opsMs,
+            modelMs: result.modelMs,
+            worstOps: Object.fromEntries(worst.slice(0, 5)),
+            model: prediction,
+            losses: m.losses,
+          };
         } finally {
           await page.close();
         }
@@ -133,7 +157,10 @@ if (!chromiumPath) {
       try {
         await page.goto(`${server.origin}/`);
         await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { state: 'attached', timeout: 120_000 });
-        const body: Record<string, string | undefined> = await page.evaluate(() => ({ ...document.body.dataset, note: document.getElementById('note')?.textContent ?? '' }));
+        const body: Record<string, string | undefined> = await page.evaluate(() => ({
+          ...document.body.dataset,
+          note: document.getElementById('note')?.textContent ?? '',
+        }));
         assert.equal(body.state, 'done', `the demo reported an error: ${body.note}`);
         assert.deepEqual(errors, [], 'errors in the demo page');
         // The errors as the page shows them: the table's "mean error, all M queries" column.
@@ -158,7 +185,13 @@ if (!chromiumPath) {
         const drawnErrors = await page.$$eval('#table tr', (trs) => trs.map((tr) => Number(tr.children[1]?.textContent)));
         assert.ok(drawnErrors.length === 3 && drawnErrors.every(Number.isFinite), `errors after drawing: ${drawnErrors.join(', ')}`);
         assert.deepEqual(errors, [], 'errors in the demo page after drawing');
-        summary.demo = { backend: body.backend, shown, lossFirst: Number(body.lossFirst), lossLast: Number(body.lossLast), note: body.note };
+        summary.demo = {
+          backend: body.backend,
+          shown,
+          lossFirst: Number(body.lossFirst),
+          lossLast: Number(body.lossLast),
+          note: body.note,
+        };
       } finally {
         await page.close();
       }

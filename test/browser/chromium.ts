@@ -12,7 +12,12 @@ import { chromium, type Browser } from 'playwright-core';
  * where Chromium's sandbox refuses to start), WebGPU on (off by default on Linux), and
  * SwiftShader allowed, so that WebGL2 and a WebGPU adapter exist on a machine without a GPU.
  */
-export const CHROMIUM_FLAGS: readonly string[] = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'];
+export const CHROMIUM_FLAGS: readonly string[] = [
+  '--headless=new',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader',
+];
 
 /** Where Chromium is: `CHROMIUM_PATH`, or the first of chromium, chromium-browser, google-chrome on PATH. */
 export function findChromium(): string | undefined {

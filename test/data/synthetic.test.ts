@@ -39,8 +39,14 @@ describe('seededRandom', () => {
     const b = seededRandom(42);
     const c = seededRandom(43);
     const sa = Array.from({ length: 5 }, () => a.uniform());
-    assert.deepEqual(sa, Array.from({ length: 5 }, () => b.uniform()));
-    assert.notDeepEqual(sa, Array.from({ length: 5 }, () => c.uniform()));
+    assert.deepEqual(
+      sa,
+      Array.from({ length: 5 }, () => b.uniform()),
+    );
+    assert.notDeepEqual(
+      sa,
+      Array.from({ length: 5 }, () => c.uniform()),
+    );
   });
 
   it('uniform in [0, 1) with mean 1/2 and variance 1/12; normal with mean 0 and std 1', () => {
@@ -63,11 +69,17 @@ describe('seededRandom', () => {
     const r = seededRandom(1);
     const counts = new Array(5).fill(0);
     for (let i = 0; i < 5000; i++) counts[r.int(5)]++;
-    assert.ok(counts.every((c) => c > 900 && c < 1100), `counts ${counts}`);
+    assert.ok(
+      counts.every((c) => c > 900 && c < 1100),
+      `counts ${counts}`,
+    );
     const arr = Array.from({ length: 20 }, (_, i) => i);
     const shuffled = r.shuffle(arr.slice());
     assert.notDeepEqual(shuffled, arr);
-    assert.deepEqual(shuffled.slice().sort((a, b) => a - b), arr);
+    assert.deepEqual(
+      shuffled.slice().sort((a, b) => a - b),
+      arr,
+    );
     assert.throws(() => r.int(0), /n must be a positive integer, got 0/);
     assert.throws(() => seededRandom(1.5), /seededRandom: seed must be a finite integer, got 1.5/);
   });

@@ -55,7 +55,9 @@ function writeBagsCsv(ds: MilDataset, path: string): string {
   const lines = ['bag_id,bag_label,' + Array.from({ length: ds.numFeatures }, (_, j) => `f${j}`).join(',')];
   for (const b of ds.bags) {
     for (let i = 0; i < b.size; i++) {
-      lines.push([b.id, b.label, ...Array.from(b.instances.subarray(i * ds.numFeatures, (i + 1) * ds.numFeatures), (v) => v.toFixed(4))].join(','));
+      lines.push(
+        [b.id, b.label, ...Array.from(b.instances.subarray(i * ds.numFeatures, (i + 1) * ds.numFeatures), (v) => v.toFixed(4))].join(','),
+      );
     }
   }
   writeFileSync(path, lines.join('\n') + '\n');
@@ -139,13 +141,32 @@ describe('test folds stay out of training and model selection', () => {
 
   it('tuneMil: poisoned (NaN) test-fold bags never reach a model', async () => {
     const ds = synthetic(30, 8);
-    const folds = stratifiedKFold(ds.bags.map((b) => b.label), 3, 1000);
+    const folds = stratifiedKFold(
+      ds.bags.map((b) => b.label),
+      3,
+      1000,
+    );
     const poisoned: MilDataset = {
       ...ds,
       bags: ds.bags.map((b, i) => (folds[0].test.includes(i) ? { ...b, instances: new Float32Array(b.instances.length).fill(NaN) } : b)),
     };
-    const family = { name: 'f', representatives: ['mean' as const], members: ['mean' as const, 'max' as const], candidates: [{ name: 'a', overrides: { learningRate: 1e-2 } }, { name: 'b', overrides: { learningRate: 1e-3 } }] };
-    const res = await tuneMil({ dataset: poisoned, base: { ...FAST, epochs: 3 }, families: [family], folds: 3, onlyFolds: [0], seed: 1000 });
+    const family = {
+      name: 'f',
+      representatives: ['mean' as const],
+      members: ['mean' as const, 'max' as const],
+      candidates: [
+        { name: 'a', overrides: { learningRate: 1e-2 } },
+        { name: 'b', overrides: { learningRate: 1e-3 } },
+      ],
+    };
+    const res = await tuneMil({
+      dataset: poisoned,
+      base: { ...FAST, epochs: 3 },
+      families: [family],
+      folds: 3,
+      onlyFolds: [0],
+      seed: 1000,
+    });
     assert.equal(res.rows.length, 2);
     for (const r of res.rows) assert.ok(Number.isFinite(r.valLoss), `${r.candidate}: val loss ${r.valLoss}`);
     const winner = res.rankings.f[0];
@@ -158,8 +179,22 @@ describe('test folds stay out of training and model selection', () => {
 describe('tuneMil stages', () => {
   it('an extending family starts from the earlier winner; untuned methods keep their patches', async () => {
     const ds = synthetic(24, 9);
-    const first = { name: 'a', representatives: ['mean' as const], members: ['mean' as const], candidates: [{ name: 'lr1', overrides: { learningRate: 1e-2 } }, { name: 'lr2', overrides: { learningRate: 2e-3 } }] };
-    const second = { name: 'b', extends: 'a', representatives: ['mean' as const], members: ['mean' as const], candidates: [{ name: 'd0', overrides: { dropout: 0 } }] };
+    const first = {
+      name: 'a',
+      representatives: ['mean' as const],
+      members: ['mean' as const],
+      candidates: [
+        { name: 'lr1', overrides: { learningRate: 1e-2 } },
+        { name: 'lr2', overrides: { learningRate: 2e-3 } },
+      ],
+    };
+    const second = {
+      name: 'b',
+      extends: 'a',
+      representatives: ['mean' as const],
+      members: ['mean' as const],
+      candidates: [{ name: 'd0', overrides: { dropout: 0 } }],
+    };
     const base: MilConfig = { ...FAST, epochs: 2, methods: { max: { learningRate: 0.5 } } };
     const res = await tuneMil({ dataset: ds, base, families: [first, second], folds: 3, onlyFolds: [1] });
     const lr = res.rankings.a[0].overrides.learningRate;
@@ -171,7 +206,19 @@ describe('tuneMil stages', () => {
 describe('summarizeMil', () => {
   it('means over all folds, std over the per-repeat means', () => {
     const row = (repeat: number, accuracy: number, auc: number): MilFoldResult => ({
-      method: 'mean', repeat, fold: 0, accuracy, auc, bestEpoch: 0, epochsRun: 1, valLoss: 0, valAuc: 1, trainBags: 1, valBags: 1, testBags: 1, seconds: 1,
+      method: 'mean',
+      repeat,
+      fold: 0,
+      accuracy,
+      auc,
+      bestEpoch: 0,
+      epochsRun: 1,
+      valLoss: 0,
+      valAuc: 1,
+      trainBags: 1,
+      valBags: 1,
+      testBags: 1,
+      seconds: 1,
     });
     const [s] = summarizeMil('x', [row(0, 1, 1), row(0, 0.5, 0.8), row(1, 0.5, 0.6), row(1, 0.5, 0.6)]);
     assert.equal(s.accuracy, 0.625);
@@ -209,7 +256,23 @@ describe('uhop mil command', () => {
     const out: string[] = [];
     const err: string[] = [];
     const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } };
-    const parsed = command.parse(['--dataset', csv, '--folds', '2', '--repeats', '1', '--methods', 'mean,max', '--epochs', '3', '--hidden', '4', '--out', dir, '--quiet']);
+    const parsed = command.parse([
+      '--dataset',
+      csv,
+      '--folds',
+      '2',
+      '--repeats',
+      '1',
+      '--methods',
+      'mean,max',
+      '--epochs',
+      '3',
+      '--hidden',
+      '4',
+      '--out',
+      dir,
+      '--quiet',
+    ]);
     const code = await command.run(parsed, io);
     assert.equal(code, 0, err.join(''));
     const text = out.join('');
@@ -228,18 +291,55 @@ describe('uhop mil command', () => {
     const csv = writeBagsCsv(synthetic(16, 6), join(dir, 'tunebags.csv'));
     const out: string[] = [];
     const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: () => undefined } };
-    const base = ['--dataset', csv, '--tune', '--tune-families', 'uhop', '--folds', '2', '--only-folds', '0', '--epochs', '2', '--hidden', '4', '--heads', '1', '--hidden-size', '4', '--out', dir, '--quiet'];
+    const base = [
+      '--dataset',
+      csv,
+      '--tune',
+      '--tune-families',
+      'uhop',
+      '--folds',
+      '2',
+      '--only-folds',
+      '0',
+      '--epochs',
+      '2',
+      '--hidden',
+      '4',
+      '--heads',
+      '1',
+      '--hidden-size',
+      '4',
+      '--out',
+      dir,
+      '--quiet',
+    ];
     const parsed = command.parse([...base, '--tune-candidates', 'fitLr=10; fitSteps=1']);
     assert.deepEqual(parsed.tuneCandidates, ['fitLr=10', 'fitSteps=1']);
     assert.equal(await command.run(parsed, io), 0);
     const json = JSON.parse(readFileSync(join(dir, 'tunebags-tune.json'), 'utf8'));
     assert.deepEqual(json.rows.map((r: { candidate: string }) => r.candidate).sort(), ['fitLr=10', 'fitSteps=1']);
-    assert.throws(() => command.parse([...base, '--tune-candidates', 'fitLr=3']), /--tune-candidates: unknown candidate 'fitLr=3'; the searched families have .*'fitLr=10'/);
-    assert.throws(() => command.parse([...base.filter((a) => a !== 'uhop' && a !== '--tune-families'), '--tune-candidates', 'fitLr=10']), /--tune-candidates keeps no candidate of hopfield, attention, hopfield-arch/);
+    assert.throws(
+      () => command.parse([...base, '--tune-candidates', 'fitLr=3']),
+      /--tune-candidates: unknown candidate 'fitLr=3'; the searched families have .*'fitLr=10'/,
+    );
+    assert.throws(
+      () => command.parse([...base.filter((a) => a !== 'uhop' && a !== '--tune-families'), '--tune-candidates', 'fitLr=10']),
+      /--tune-candidates keeps no candidate of hopfield, attention, hopfield-arch/,
+    );
   });
 
   it('parses flags into config overrides and rejects bad ones', () => {
-    const p = command.parse(['--dataset', 'elephant', '--heads', '8', '--fit-steps', '0', '--no-standardize', '--methods', 'uhop,attention']);
+    const p = command.parse([
+      '--dataset',
+      'elephant',
+      '--heads',
+      '8',
+      '--fit-steps',
+      '0',
+      '--no-standardize',
+      '--methods',
+      'uhop,attention',
+    ]);
     assert.equal(p.overrides.hopfield?.numHeads, 8);
     assert.equal(p.overrides.hopfield?.fitSteps, 0);
     assert.equal(p.overrides.standardize, false);
@@ -252,9 +352,13 @@ describe('uhop mil command', () => {
     assert.throws(() => resolveMilDatasetPath(join(dir, 'missing.csv')), /file not found/);
   });
 
-  it('finds the shared benchmark files when they are present', { skip: missingData('../shared/data/mil/musk1.csv', 'MIL data beside the repository') }, () => {
-    assert.equal(resolveMilDatasetPath('musk1', '../shared/data/mil'), join('../shared/data/mil', 'musk1.csv'));
-  });
+  it(
+    'finds the shared benchmark files when they are present',
+    { skip: missingData('../shared/data/mil/musk1.csv', 'MIL data beside the repository') },
+    () => {
+      assert.equal(resolveMilDatasetPath('musk1', '../shared/data/mil'), join('../shared/data/mil', 'musk1.csv'));
+    },
+  );
 });
 
 describe('MIL bar chart', () => {
@@ -263,8 +367,31 @@ describe('MIL bar chart', () => {
     assert.ok('facet' in spec);
     assert.throws(() => barChartSpec({ data: [{ m: 'a' }], x: 'm', y: 'v', title: 't' }), /barChartSvg: y must name a field/);
     const svg = await milChartSvg({
-      dataset: 'toy', numBags: 2, numFeatures: 1, config: MIL_CONFIGS.default, folds: 2, repeats: 1, seed: 0, results: [], seconds: 0,
-      summary: [{ dataset: 'toy', method: 'mean', accuracy: 0.8, accuracyStd: 0.01, auc: 0.9, aucStd: 0.02, accuracyFoldStd: 0, aucFoldStd: 0, folds: 2, repeats: 1, valAuc: 1, seconds: 1 }],
+      dataset: 'toy',
+      numBags: 2,
+      numFeatures: 1,
+      config: MIL_CONFIGS.default,
+      folds: 2,
+      repeats: 1,
+      seed: 0,
+      results: [],
+      seconds: 0,
+      summary: [
+        {
+          dataset: 'toy',
+          method: 'mean',
+          accuracy: 0.8,
+          accuracyStd: 0.01,
+          auc: 0.9,
+          aucStd: 0.02,
+          accuracyFoldStd: 0,
+          aucFoldStd: 0,
+          folds: 2,
+          repeats: 1,
+          valAuc: 1,
+          seconds: 1,
+        },
+      ],
     });
     assert.match(svg, /^<svg/);
   });
@@ -273,12 +400,18 @@ describe('MIL bar chart', () => {
 describe('buildMethodModel', () => {
   it('builds every method into a model with a [B, 1] probability output', () => {
     const x = tf.randomNormal([2, 3, F], 0, 1, 'float32', 301);
-    const mask = tf.tensor2d([[1, 1, 0], [1, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 0],
+      [1, 1, 1],
+    ]);
     for (const method of MIL_METHOD_NAMES) {
       const model = buildMethodModel(method, F, FAST, 1);
       const p = model.predict([x, mask]) as tf.Tensor;
       assert.deepEqual(p.shape, [2, 1], method);
-      assert.ok(p.dataSync().every((v) => v > 0 && v < 1), method);
+      assert.ok(
+        p.dataSync().every((v) => v > 0 && v < 1),
+        method,
+      );
       p.dispose();
       model.dispose();
     }

@@ -32,7 +32,21 @@ function toyBags(n: number, seed: number): MilDataset {
 const FAST: MilConfig = { ...MIL_CONFIGS.default, hidden: [4], epochs: 4, patience: 4, batchSize: 4, learningRate: 1e-2, dropout: 0 };
 
 function row(method: MilFoldResult['method'], repeat: number, fold: number, accuracy: number): MilFoldResult {
-  return { method, repeat, fold, accuracy, auc: accuracy, bestEpoch: 0, epochsRun: 1, valLoss: 0, valAuc: 0.5, trainBags: 8, valBags: 2, testBags: 2, seconds: 1 };
+  return {
+    method,
+    repeat,
+    fold,
+    accuracy,
+    auc: accuracy,
+    bestEpoch: 0,
+    epochsRun: 1,
+    valLoss: 0,
+    valAuc: 0.5,
+    trainBags: 8,
+    valBags: 2,
+    testBags: 2,
+    seconds: 1,
+  };
 }
 
 function part(source: string, seed: number, results: MilFoldResult[], extra: Partial<MilRunPart> = {}): MilRunPart {
@@ -68,10 +82,7 @@ describe('mergeMilRuns', () => {
     const a = part('a.folds.jsonl', 0, [row('mean', 0, 0, 1), row('mean', 0, 1, 1), row('mean', 1, 0, 0)]);
     const b = part('b.json', 0, [row('mean', 0, 0, 0.5), row('mean', 0, 1, 0.5)]);
     const { result, dropped } = mergeMilRuns([a, b]);
-    assert.deepEqual(dropped.sort(), [
-      'mean seed 0 in a.folds.jsonl: superseded by b.json',
-      'mean seed 1 in a.folds.jsonl: 1 of 2 folds',
-    ]);
+    assert.deepEqual(dropped.sort(), ['mean seed 0 in a.folds.jsonl: superseded by b.json', 'mean seed 1 in a.folds.jsonl: 1 of 2 folds']);
     assert.equal(result.summary[0].accuracy, 0.5);
     assert.equal(result.repeats, 1);
   });
@@ -88,19 +99,38 @@ describe('mergeMilRuns', () => {
   it('rejects parts of different data sets, fold counts or configurations', () => {
     const ok = part('a.json', 0, [row('mean', 0, 0, 1), row('mean', 0, 1, 1)]);
     assert.throws(() => mergeMilRuns([]), /mergeMilRuns: parts must not be empty/);
-    assert.throws(() => mergeMilRuns([ok, { ...ok, source: 'b.json', dataset: 'other' }]), /disagree on 'dataset': a.json=toy, b.json=other/);
+    assert.throws(
+      () => mergeMilRuns([ok, { ...ok, source: 'b.json', dataset: 'other' }]),
+      /disagree on 'dataset': a.json=toy, b.json=other/,
+    );
     assert.throws(() => mergeMilRuns([ok, { ...ok, source: 'b.json', folds: 5 }]), /disagree on 'folds'/);
     assert.throws(
-      () => mergeMilRuns([{ ...ok, config: FAST }, { ...ok, source: 'b.json', config: { ...FAST, epochs: 9 } }]),
+      () =>
+        mergeMilRuns([
+          { ...ok, config: FAST },
+          { ...ok, source: 'b.json', config: { ...FAST, epochs: 9 } },
+        ]),
       /different configurations \(a.json, b.json\)/,
     );
     // Per-method settings: must agree for a method both parts ran, may differ otherwise.
     const withPatch = (lr: number): MilConfig => ({ ...FAST, methods: { mean: { learningRate: lr }, max: { learningRate: 0.5 } } });
-    const maxPart = part('m.json', 0, [row('max', 0, 0, 1), row('max', 0, 1, 1)], { config: { ...FAST, methods: { mean: { learningRate: 0.1 }, max: { learningRate: 0.5 } } } });
+    const maxPart = part('m.json', 0, [row('max', 0, 0, 1), row('max', 0, 1, 1)], {
+      config: { ...FAST, methods: { mean: { learningRate: 0.1 }, max: { learningRate: 0.5 } } },
+    });
     const seed1 = part('s1.json', 1, [row('mean', 0, 0, 1), row('mean', 0, 1, 1)]);
-    assert.throws(() => mergeMilRuns([{ ...ok, config: withPatch(0.2) }, { ...seed1, config: withPatch(0.3) }]), /mean was run with different settings in a.json, s1.json/);
+    assert.throws(
+      () =>
+        mergeMilRuns([
+          { ...ok, config: withPatch(0.2) },
+          { ...seed1, config: withPatch(0.3) },
+        ]),
+      /mean was run with different settings in a.json, s1.json/,
+    );
     // A rerun with new settings supersedes the old run of that method.
-    const rerun = mergeMilRuns([{ ...ok, config: withPatch(0.2) }, { ...ok, source: 'b.json', config: withPatch(0.3) }]);
+    const rerun = mergeMilRuns([
+      { ...ok, config: withPatch(0.2) },
+      { ...ok, source: 'b.json', config: withPatch(0.3) },
+    ]);
     assert.deepEqual(rerun.result.config.methods, { mean: { learningRate: 0.3 } });
     const merged = mergeMilRuns([{ ...ok, config: withPatch(0.2) }, maxPart]).result.config;
     assert.deepEqual(merged.methods, { mean: { learningRate: 0.2 }, max: { learningRate: 0.5 } });
@@ -117,10 +147,16 @@ describe('uhop mil --merge', () => {
 
   it('reads JSON and folds files, prints the table, writes the merged JSON and SVG', async () => {
     const header = { dataset: 'toy', numBags: 4, numFeatures: 3, config: FAST, folds: 2, repeats: 1, summary: [], seconds: 2 };
-    writeFileSync(join(dir, 'toy-s0.json'), JSON.stringify({ ...header, seed: 0, results: [row('mean', 0, 0, 1), row('mean', 0, 1, 0.5)] }));
+    writeFileSync(
+      join(dir, 'toy-s0.json'),
+      JSON.stringify({ ...header, seed: 0, results: [row('mean', 0, 0, 1), row('mean', 0, 1, 0.5)] }),
+    );
     // An unfinished run: a folds file with its finished run's header beside it.
     writeFileSync(join(dir, 'toy-s1.json'), JSON.stringify({ ...header, seed: 1, results: [] }));
-    writeFileSync(join(dir, 'toy-s1.folds.jsonl'), [row('mean', 0, 0, 0), row('mean', 0, 1, 0)].map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'toy-s1.folds.jsonl'),
+      [row('mean', 0, 0, 0), row('mean', 0, 1, 0)].map((r) => JSON.stringify(r)).join('\n') + '\n',
+    );
     assert.equal(readMilRunPart(join(dir, 'toy-s1.folds.jsonl')).seed, 1);
 
     const out: string[] = [];
@@ -137,7 +173,10 @@ describe('uhop mil --merge', () => {
     assert.ok(readFileSync(join(dir, 'toy-all.svg'), 'utf8').startsWith('<svg'));
 
     await assert.rejects(command.run(command.parse(['--merge', files]), io), /--merge needs --name/);
-    await assert.rejects(command.run(command.parse(['--merge', join(dir, 'nope.json'), '--name', 'x']), io), /--merge: readMilRunPart: .*nope.json: file not found/);
+    await assert.rejects(
+      command.run(command.parse(['--merge', join(dir, 'nope.json'), '--name', 'x']), io),
+      /--merge: readMilRunPart: .*nope.json: file not found/,
+    );
     writeFileSync(join(dir, 'bad.json'), '{"a": 1}');
     await assert.rejects(command.run(command.parse(['--merge', join(dir, 'bad.json'), '--name', 'x']), io), /is not a 'uhop mil' result/);
   });

@@ -64,7 +64,8 @@ describe('reproducibility: a fixed seed gives identical numbers', () => {
       bagDropout: 0.3,
       hopfield: { numHeads: 2, hiddenSize: 4, fitSteps: 2, dropout: 0.2 },
     };
-    const run = (seed: number) => runMilBenchmark({ dataset: toyBags(24, 1), methods: ['uhop', 'uhop-nofit', 'attention'], folds: 2, repeats: 1, seed, config });
+    const run = (seed: number) =>
+      runMilBenchmark({ dataset: toyBags(24, 1), methods: ['uhop', 'uhop-nofit', 'attention'], folds: 2, repeats: 1, seed, config });
     const a = await run(3);
     const b = await run(3);
     assert.deepEqual(numbersOf(b.results), numbersOf(a.results));
@@ -90,15 +91,39 @@ describe('reproducibility: a fixed seed gives identical numbers', () => {
 
   it('uhop recall (softmax, uhop-nofit, uhop)', async () => {
     const run = () =>
-      runRecallExperiment({ pairs: [3], variants: ['softmax', 'uhop-nofit', 'uhop'], numKeys: 6, numValues: 3, trainSize: 48, testSize: 32, seeds: [2], epochs: 2, dModel: 8, fitSteps: 2 });
+      runRecallExperiment({
+        pairs: [3],
+        variants: ['softmax', 'uhop-nofit', 'uhop'],
+        numKeys: 6,
+        numValues: 3,
+        trainSize: 48,
+        testSize: 32,
+        seeds: [2],
+        epochs: 2,
+        dModel: 8,
+        fitSteps: 2,
+      });
     const a = await run();
     assert.deepEqual(numbersOf((await run()).runs), numbersOf(a.runs));
-    assert.deepEqual(a.summary.map((s) => s.variant), ['softmax', 'uhop-nofit', 'uhop']);
+    assert.deepEqual(
+      a.summary.map((s) => s.variant),
+      ['softmax', 'uhop-nofit', 'uhop'],
+    );
   });
 
   it('uhop vision (the transformer encoder, U-Hop and its fitSteps-0 arm)', async () => {
     const run = (seeds: number[]) =>
-      runVisionExperiment({ trainSize: 32, testSize: 16, variants: ['uhop-nofit', 'uhop'], seeds, epochs: 1, dModel: 8, fitSteps: 1, encoder: 'transformer', pooling: 'cls' });
+      runVisionExperiment({
+        trainSize: 32,
+        testSize: 16,
+        variants: ['uhop-nofit', 'uhop'],
+        seeds,
+        epochs: 1,
+        dModel: 8,
+        fitSteps: 1,
+        encoder: 'transformer',
+        pooling: 'cls',
+      });
     const a = await run([1]);
     assert.deepEqual(numbersOf((await run([1])).runs), numbersOf(a.runs));
     assert.notDeepEqual(
@@ -109,14 +134,36 @@ describe('reproducibility: a fixed seed gives identical numbers', () => {
 
   it('uhop finetune (all three branches)', async () => {
     const run = () =>
-      runFinetuneExperiment({ task: 'recall', pairs: 3, numKeys: 8, numValues: 4, trainSize: 48, testSize: 32, pretrainEpochs: 1, finetuneEpochs: 1, seeds: [1], fitSteps: 2, dModel: 8 });
+      runFinetuneExperiment({
+        task: 'recall',
+        pairs: 3,
+        numKeys: 8,
+        numValues: 4,
+        trainSize: 48,
+        testSize: 32,
+        pretrainEpochs: 1,
+        finetuneEpochs: 1,
+        seeds: [1],
+        fitSteps: 2,
+        dModel: 8,
+      });
     const a = await run();
     assert.deepEqual(numbersOf((await run()).runs), numbersOf(a.runs));
     assert.equal(a.runs[0].nofitCurve.length, 1);
   });
 
   it('uhop retrieval (memory sets, queries and the fit)', async () => {
-    const run = () => runRetrievalExperiment({ dataset: 'correlated', dim: 16, sizes: [8], seeds: [5], noiseLevels: [0.3], noiseSize: 8, methods: ['dense', 'uhop'], fit: { steps: 5, lr: 0.1, loss: 'uniform' } });
+    const run = () =>
+      runRetrievalExperiment({
+        dataset: 'correlated',
+        dim: 16,
+        sizes: [8],
+        seeds: [5],
+        noiseLevels: [0.3],
+        noiseSize: 8,
+        methods: ['dense', 'uhop'],
+        fit: { steps: 5, lr: 0.1, loss: 'uniform' },
+      });
     const a = await run();
     const b = await run();
     assert.deepEqual(numbersOf(b.capacity), numbersOf(a.capacity));
@@ -141,7 +188,10 @@ describe('SeededDropout', () => {
     const [b0, b1] = masks(3);
     assert.deepEqual([b0, b1], [a0, a1]);
     assert.notDeepEqual(a0, a1, 'consecutive training calls draw different masks');
-    assert.ok(a0.every((v) => v === 0 || v === 2), 'inverted dropout scales the kept entries by 1 / (1 - rate)');
+    assert.ok(
+      a0.every((v) => v === 0 || v === 2),
+      'inverted dropout scales the kept entries by 1 / (1 - rate)',
+    );
     const layer = new SeededDropout({ rate: 0.5, seed: 3 });
     tf.tidy(() => assert.deepEqual(Array.from((layer.apply(tf.ones([4])) as tf.Tensor).dataSync()), [1, 1, 1, 1]));
     assert.throws(() => new SeededDropout({ rate: 1 }), /SeededDropout: rate must be a number in \[0, 1\), got 1/);
@@ -161,8 +211,19 @@ describe('model builders with a seed', () => {
   // experiments cover them with a seeded Math.random (withSeed).
   const weightsAndLoss = async (seed: number) => {
     const model = visionClassifier({
-      imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, encoder: 'transformer', numLayers: 2, attention: 'hopfield',
-      featureMap: 'linear', fitSteps: 1, dropout: 0.3, classifierDropout: 0.3, pooling: 'hopfield', seed,
+      imageSize: 8,
+      patchSize: 4,
+      dModel: 8,
+      numClasses: 3,
+      encoder: 'transformer',
+      numLayers: 2,
+      attention: 'hopfield',
+      featureMap: 'linear',
+      fitSteps: 1,
+      dropout: 0.3,
+      classifierDropout: 0.3,
+      pooling: 'hopfield',
+      seed,
     });
     try {
       const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
@@ -189,7 +250,16 @@ describe('model builders with a seed', () => {
   it('sequenceClassifier and recallModel: the same seed gives the same initial weights', () => {
     const build = (seed: number) => {
       const models = [
-        sequenceClassifier({ vocabSize: 10, maxLen: 5, dModel: 8, numClasses: 2, numLayers: 1, attention: 'hopfield', pooling: 'cls', seed }),
+        sequenceClassifier({
+          vocabSize: 10,
+          maxLen: 5,
+          dModel: 8,
+          numClasses: 2,
+          numLayers: 1,
+          attention: 'hopfield',
+          pooling: 'cls',
+          seed,
+        }),
         recallModel({ pairs: 3, numKeys: 6, numValues: 3, dModel: 8, attention: 'hopfield', seed }),
       ];
       const w = models.map((m) => m.getWeights().map((t) => Array.from(t.dataSync())));
@@ -197,6 +267,9 @@ describe('model builders with a seed', () => {
       return w;
     };
     assert.deepEqual(build(5), build(5));
-    assert.throws(() => sequenceClassifier({ vocabSize: 10, maxLen: 5, dModel: 8, numClasses: 2, seed: 1.5 }), /sequenceClassifier: seed must be an integer, got 1.5/);
+    assert.throws(
+      () => sequenceClassifier({ vocabSize: 10, maxLen: 5, dModel: 8, numClasses: 2, seed: 1.5 }),
+      /sequenceClassifier: seed must be an integer, got 1.5/,
+    );
   });
 });

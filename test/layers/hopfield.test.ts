@@ -20,7 +20,7 @@ function out(layer: tfl.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: o
 /** ml-jku's Hopfield (defaults: input LayerNorms, biases, one step, out projection) in float64, one sample. */
 function referenceSample(layer: Hopfield, stored: Mat, state: Mat, proj: Mat, H: number, beta: number, mask?: number[][]): Mat {
   const r = (n: string) => toMat(weight(layer, n));
-  const vec = (n: string) => (weight(layer, n).arraySync() as number[]);
+  const vec = (n: string) => weight(layer, n).arraySync() as number[];
   const ln = (m: Mat, p: string) => layerNormRows(m, 1e-5, vec(`${p}_gamma`), vec(`${p}_beta`));
   const Q = addRow(matmul(ln(state, 'state_norm'), r('query_kernel')), vec('query_bias'));
   const K = addRow(matmul(ln(stored, 'stored_norm'), r('key_kernel')), vec('key_bias'));
@@ -36,11 +36,29 @@ forEachBackend('Hopfield', () => {
     const stored = tf.randomNormal([B, S, 5], 0, 1, 'float32', 301);
     const state = tf.randomNormal([B, 4, 6], 0, 1, 'float32', 302);
     const proj = tf.randomNormal([B, S, 7], 0, 1, 'float32', 303);
-    const h = new Hopfield({ numHeads: 3, hiddenSize: 4, patternSize: 5, outputSize: 9, returnAssociation: true, addZeroAssociation: true, seed: 103 });
+    const h = new Hopfield({
+      numHeads: 3,
+      hiddenSize: 4,
+      patternSize: 5,
+      outputSize: 9,
+      returnAssociation: true,
+      addZeroAssociation: true,
+      seed: 103,
+    });
     const [o, a] = h.apply([stored, state, proj]) as tf.Tensor[];
     assert.deepEqual(o.shape, [B, 4, 9]);
     assert.deepEqual(a.shape, [B, 3, 4, S + 1]);
-    assert.deepEqual(h.computeOutputShape([[null, S, 5], [null, 4, 6], [null, S, 7]]), [[null, 4, 9], [null, 3, 4, S + 1]]);
+    assert.deepEqual(
+      h.computeOutputShape([
+        [null, S, 5],
+        [null, 4, 6],
+        [null, S, 7],
+      ]),
+      [
+        [null, 4, 9],
+        [null, 3, 4, S + 1],
+      ],
+    );
     const noOut = new Hopfield({ numHeads: 2, patternSize: 3, disableOutProjection: true, seed: 104 });
     assert.deepEqual(out(noOut, xs).shape, [B, S, 6]);
     // Symbolic tensors in a functional model, with the padding mask as an input.
@@ -61,7 +79,8 @@ forEachBackend('Hopfield', () => {
     randomizeWeights(layer, 3);
     const y = out(layer, xs).arraySync() as number[][][];
     const X = xs.arraySync() as number[][][];
-    for (let b = 0; b < B; b++) assertClose(y[b].flat(), referenceSample(layer, X[b], X[b], X[b], 2, 1 / Math.sqrt(4)).flat(), 1e-5, `sample ${b}`);
+    for (let b = 0; b < B; b++)
+      assertClose(y[b].flat(), referenceSample(layer, X[b], X[b], X[b], 2, 1 / Math.sqrt(4)).flat(), 1e-5, `sample ${b}`);
     // Three inputs of different widths, hiddenSize / patternSize / outputSize / scaling given.
     const stored = tf.randomNormal([B, S, 5], 0, 1, 'float32', 4);
     const state = tf.randomNormal([B, 4, 6], 0, 1, 'float32', 5);
@@ -71,13 +90,18 @@ forEachBackend('Hopfield', () => {
     randomizeWeights(l3, 7);
     const y3 = out(l3, [stored, state, proj]).arraySync() as number[][][];
     const [St, Sa, Pr] = [stored, state, proj].map((t) => t.arraySync() as number[][][]);
-    for (let b = 0; b < B; b++) assertClose(y3[b].flat(), referenceSample(l3, St[b], Sa[b], Pr[b], 3, 0.3).flat(), 1e-5, `3 inputs, sample ${b}`);
+    for (let b = 0; b < B; b++)
+      assertClose(y3[b].flat(), referenceSample(l3, St[b], Sa[b], Pr[b], 3, 0.3).flat(), 1e-5, `3 inputs, sample ${b}`);
     tf.dispose([xs, stored, state, proj]);
   });
 
   it('padding mask (kwarg, trailing input or Keras mask): padded stored patterns change nothing', () => {
     const xs = x();
-    const mask = tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 0, 1, 1],
+    ]);
     const noise = tf.mul(tf.reshape(tf.sub(1, mask), [B, S, 1]), tf.randomNormal([B, S, F], 0, 3, 'float32', 8));
     const x2 = tf.add(xs, noise);
     const stored = tf.randomNormal([B, S, F], 0, 1, 'float32', 9);
@@ -124,11 +148,18 @@ forEachBackend('Hopfield', () => {
 
   it('U-Hop: predict(x)[i] equals predict(x[i]) (no cross-sample leakage), for linear and mlp Phi and several steps', () => {
     const xs = x();
-    const mask = tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 0, 1, 1],
+    ]);
     for (const opts of [UHOP, { ...UHOP, featureMap: 'mlp' as const, updateStepsMax: 2, updateStepsEps: 1e-3, featureDim: 6 }]) {
       const inp = tfl.input({ shape: [S, F] });
       const m = tfl.input({ shape: [S] });
-      const model = tfl.model({ inputs: [inp, m], outputs: new Hopfield({ numHeads: 2, seed: 11, ...opts }).apply([inp, m]) as tfl.SymbolicTensor });
+      const model = tfl.model({
+        inputs: [inp, m],
+        outputs: new Hopfield({ numHeads: 2, seed: 11, ...opts }).apply([inp, m]) as tfl.SymbolicTensor,
+      });
       const all = model.predict([xs, mask]) as tf.Tensor;
       for (let i = 0; i < B; i++) {
         const one = model.predict([tf.slice(xs, [i, 0, 0], [1, S, F]), tf.slice(mask, [i, 0], [1, S])]) as tf.Tensor;
@@ -145,7 +176,11 @@ forEachBackend('Hopfield', () => {
     const xs = x();
     const plain = new Hopfield({ numHeads: 2, updateStepsMax: 1, seed: 111 });
     const ref = out(plain, xs);
-    for (const opts of [{ featureMap: 'linear' }, { featureMap: 'linear', featureDim: 9 }, { featureMap: 'mlp', featureDim: 5 }] as HopfieldArgs[]) {
+    for (const opts of [
+      { featureMap: 'linear' },
+      { featureMap: 'linear', featureDim: 9 },
+      { featureMap: 'mlp', featureDim: 5 },
+    ] as HopfieldArgs[]) {
       const u = new Hopfield({ numHeads: 2, updateStepsMax: 1, fitSteps: 0, ...opts, seed: 112 });
       out(u, xs).dispose();
       const w = u.getWeights();
@@ -192,13 +227,37 @@ forEachBackend('Hopfield', () => {
 
   it('gradients reach every trainable weight (projections, norms, bias memory, alpha, Phi0)', () => {
     const xs = x();
-    const layer = new Hopfield({ numHeads: 2, ...UHOP, separation: 'entmax', alpha: 1.4, concatBiasPattern: true, normalizeHopfieldSpace: true, normalizeHopfieldSpaceAffine: true, seed: 116 });
+    const layer = new Hopfield({
+      numHeads: 2,
+      ...UHOP,
+      separation: 'entmax',
+      alpha: 1.4,
+      concatBiasPattern: true,
+      normalizeHopfieldSpace: true,
+      normalizeHopfieldSpaceAffine: true,
+      seed: 116,
+    });
     out(layer, xs).dispose();
     randomizeWeights(layer, 13, 0.3);
     const target = tf.randomNormal([B, S, F], 0, 1, 'float32', 14);
     const { grads } = tf.variableGrads(() => tf.losses.meanSquaredError(target, out(layer, xs, { training: true })) as tf.Scalar);
     const names = layer.trainableWeights.map((w) => w.originalName.split('/').pop()!);
-    for (const name of ['query_kernel', 'key_kernel', 'value_kernel', 'output_kernel', 'query_bias', 'key_bias', 'stored_norm_gamma', 'state_norm_gamma', 'projection_norm_beta', 'hopfield_norm_gamma', 'bias_key', 'bias_value', 'alpha', 'phi0_kernel']) {
+    for (const name of [
+      'query_kernel',
+      'key_kernel',
+      'value_kernel',
+      'output_kernel',
+      'query_bias',
+      'key_bias',
+      'stored_norm_gamma',
+      'state_norm_gamma',
+      'projection_norm_beta',
+      'hopfield_norm_gamma',
+      'bias_key',
+      'bias_value',
+      'alpha',
+      'phi0_kernel',
+    ]) {
       assert.ok(names.includes(name), `missing weight ${name}`);
     }
     for (const w of layer.trainableWeights) {
@@ -229,7 +288,12 @@ forEachBackend('Hopfield', () => {
     const m = tfl.input({ shape: [S] });
     const hid = new Hopfield({ numHeads: 2, ...UHOP, separation: 'sparsemax', seed: 118 }).apply([inp, m]) as tfl.SymbolicTensor;
     const pooled = tfl.layers.globalAveragePooling1d().apply(hid) as tfl.SymbolicTensor;
-    const fn = tfl.model({ inputs: [inp, m], outputs: tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(pooled) as tfl.SymbolicTensor });
+    const fn = tfl.model({
+      inputs: [inp, m],
+      outputs: tfl.layers
+        .dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })
+        .apply(pooled) as tfl.SymbolicTensor,
+    });
     fn.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
     const y = tf.randomNormal([B, 1], 0, 1, 'float32', 15);
     const mask = tf.ones([B, S]);
@@ -239,9 +303,13 @@ forEachBackend('Hopfield', () => {
     tf.dispose([xs, target, ev, y, mask]);
   });
 
-  it('U-Hop forward pass: self-association scores with Phi fitted on each sample\'s projected, unpadded keys (reference from fitFeatureMap), linear and mlp Phi, every similarity', () => {
+  it("U-Hop forward pass: self-association scores with Phi fitted on each sample's projected, unpadded keys (reference from fitFeatureMap), linear and mlp Phi, every similarity", () => {
     const xs = x();
-    const mask = tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 0, 1, 1],
+    ]);
     const M = mask.arraySync() as number[][];
     // The layer zeroes padded patterns (stored and, in self-association, state) before any product.
     const X = (xs.arraySync() as number[][][]).map((xb, b) => xb.map((row, i) => row.map((v) => (M[b][i] ? v : 0))));
@@ -267,7 +335,10 @@ forEachBackend('Hopfield', () => {
         const [o0, a0] = plain.apply([xs, mask]) as tf.Tensor[];
         // Measured (cpu, wasm): within 1.1e-4 of the reference (mlp euclidean; 1e-5 linear); the fit
         // moves the association by 0.098 to 0.75, so a layer that skipped the fit is far off.
-        assert.ok(maxAbsDiff(a.arraySync(), ref) < 1e-3, `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`);
+        assert.ok(
+          maxAbsDiff(a.arraySync(), ref) < 1e-3,
+          `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`,
+        );
         assert.ok(maxAbsDiff(a0.arraySync(), ref0) < 1e-3, `${what}: fitSteps 0 vs the Phi0 reference`);
         assert.ok(maxAbsDiff(ref, ref0) > 1e-2, `${what}: the fit must change the association (max change ${maxAbsDiff(ref, ref0)})`);
         tf.dispose([o, a, o0, a0]);
@@ -335,9 +406,16 @@ forEachBackend('Hopfield', () => {
     const xs = x();
     const inp = tfl.input({ shape: [S, F] });
     const m = tfl.input({ shape: [S] });
-    const y = new Hopfield({ numHeads: 2, ...UHOP, separation: 'entmax', concatBiasPattern: true, seed: 119 }).apply([inp, m]) as tfl.SymbolicTensor;
+    const y = new Hopfield({ numHeads: 2, ...UHOP, separation: 'entmax', concatBiasPattern: true, seed: 119 }).apply([
+      inp,
+      m,
+    ]) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: [inp, m], outputs: y });
-    const mask = tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 0, 1, 1],
+    ]);
     const before = model.predict([xs, mask]) as tf.Tensor;
     const loaded = await roundTrip(model);
     assertClose(loaded.predict([xs, mask]) as tf.Tensor, before, 1e-6);
@@ -364,15 +442,27 @@ forEachBackend('Hopfield', () => {
 
   it('clear errors: bad shapes, incompatible dims, unknown options, bad beta / steps / fitSteps', () => {
     const xs = x();
-    assert.throws(() => new Hopfield({ numHeads: 3 }).apply(xs), /Hopfield 'hopfield.*': the state pattern dim 8 is not divisible by numHeads 3; set hiddenSize/);
+    assert.throws(
+      () => new Hopfield({ numHeads: 3 }).apply(xs),
+      /Hopfield 'hopfield.*': the state pattern dim 8 is not divisible by numHeads 3; set hiddenSize/,
+    );
     assert.throws(() => new Hopfield().apply(tf.zeros([B, F])), /must be \[batch, n, features\]/);
     assert.throws(() => new Hopfield().apply([xs, xs]), /got 2 inputs of ranks \[3,3\]/);
-    assert.throws(() => new Hopfield().apply([xs, tf.zeros([B, S + 1, F]), tf.zeros([B, S + 1, F])]), /stored patterns \[3,6,8\] and pattern projections \[3,7,8\] must hold the same number/);
+    assert.throws(
+      () => new Hopfield().apply([xs, tf.zeros([B, S + 1, F]), tf.zeros([B, S + 1, F])]),
+      /stored patterns \[3,6,8\] and pattern projections \[3,7,8\] must hold the same number/,
+    );
     const built = new Hopfield({ seed: 125 });
     out(built, xs).dispose();
     assert.throws(() => built.apply(tf.zeros([B, S, F + 1])), /must have 8 features \(as at build time\), got shape \[3,6,9\]/);
-    assert.throws(() => out(new Hopfield(), xs, { storedPatternPaddingMask: tf.ones([B, S + 1]) }), /storedPatternPaddingMask must be \[batch=3, stored patterns=6\], got \[3,7\]/);
-    assert.throws(() => out(new Hopfield(), xs, { associationMask: tf.ones([S, S + 1]) }), /associationMask must be \[state patterns=6, stored patterns=6\]/);
+    assert.throws(
+      () => out(new Hopfield(), xs, { storedPatternPaddingMask: tf.ones([B, S + 1]) }),
+      /storedPatternPaddingMask must be \[batch=3, stored patterns=6\], got \[3,7\]/,
+    );
+    assert.throws(
+      () => out(new Hopfield(), xs, { associationMask: tf.ones([S, S + 1]) }),
+      /associationMask must be \[state patterns=6, stored patterns=6\]/,
+    );
     assert.throws(() => new Hopfield({ numHead: 2 } as never), /Hopfield: unknown option 'numHead' \(did you mean 'numHeads'\?\)/);
     assert.throws(() => new Hopfield({ scaling: 0 }), /Hopfield: scaling \(beta\) must be a finite number > 0/);
     assert.throws(() => new Hopfield({ numHeads: 2, scaling: [1] }), /an array of 2 of them/);
@@ -384,10 +474,16 @@ forEachBackend('Hopfield', () => {
     assert.throws(() => new Hopfield({ similarity: 'l2' as never }), /similarity must be one of/);
     assert.throws(() => new Hopfield({ alpha: 2.5, separation: 'entmax' }), /alpha must be a number in \[1, 2\]/);
     assert.throws(() => new Hopfield({ topK: 2 }), /topK applies to separation 'topk' only/);
-    assert.throws(() => new Hopfield({ normalizeStoredPattern: false, normalizeStoredPatternAffine: true }), /affine normalization without normalization/);
+    assert.throws(
+      () => new Hopfield({ normalizeStoredPattern: false, normalizeStoredPatternAffine: true }),
+      /affine normalization without normalization/,
+    );
     assert.throws(() => new Hopfield({ useBias: true, inputBias: false }), /useBias \(true\) and inputBias \(false\)/);
     assert.throws(() => new Hopfield({ kernelInitializer: 'glorotUniformm' }), /kernelInitializer: unknown initializer 'glorotUniformm'/);
-    assert.throws(() => new Hopfield({ disableOutProjection: true, outputSize: 3 }).apply(xs), /numHeads \* patternSize = 8; got outputSize 3/);
+    assert.throws(
+      () => new Hopfield({ disableOutProjection: true, outputSize: 3 }).apply(xs),
+      /numHeads \* patternSize = 8; got outputSize 3/,
+    );
     assert.throws(() => new Hopfield({ featureMap: 'linear', featureDim: 4 }).apply(xs), /featureDim \(4\) < key dimension per head \(8\)/);
     xs.dispose();
   });

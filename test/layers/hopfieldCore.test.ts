@@ -59,8 +59,16 @@ forEachBackend('hopfieldRetrieval', () => {
         const { q, k, v } = inputs(5);
         const beta = 0.8;
         const options = { alpha: separation === 'entmax' ? 1.3 : undefined, k: separation === 'topk' ? 2 : undefined };
-        const memoryMask = tf.tensor2d([[1, 1, 0, 1, 1, 0], [1, 0, 1, 1, 1, 1]]);
-        const associationMask = tf.tensor2d([[1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1, 0, 1, 1], [1, 1, 1, 1, 1, 1]]);
+        const memoryMask = tf.tensor2d([
+          [1, 1, 0, 1, 1, 0],
+          [1, 0, 1, 1, 1, 1],
+        ]);
+        const associationMask = tf.tensor2d([
+          [1, 1, 1, 1, 1, 1],
+          [0, 1, 1, 1, 1, 1],
+          [1, 1, 1, 0, 1, 1],
+          [1, 1, 1, 1, 1, 1],
+        ]);
         const { output, association } = hopfieldRetrieval(q, k, v, {
           beta,
           separation,
@@ -87,7 +95,8 @@ forEachBackend('hopfieldRetrieval', () => {
               return keep.map((kept) => (kept ? p[j++] : 0));
             });
             for (let l = 0; l < L; l++) {
-              for (let s = 0; s < S; s++) if (ref[l][s] === 0 && (mm[b][s] === 0 || am[l][s] === 0)) assert.equal(a[b][h][l][s], 0, `masked b${b} h${h} l${l} s${s}`);
+              for (let s = 0; s < S; s++)
+                if (ref[l][s] === 0 && (mm[b][s] === 0 || am[l][s] === 0)) assert.equal(a[b][h][l][s], 0, `masked b${b} h${h} l${l} s${s}`);
             }
             assertClose(a[b][h].flat(), ref.flat(), 2e-5, `association b${b} h${h}`);
             assertClose(out[b][h].flat(), matmul(ref, V[b][h]).flat(), 1e-4, `output b${b} h${h}`);
@@ -101,7 +110,15 @@ forEachBackend('hopfieldRetrieval', () => {
   }
 
   it('distances enter as negative scores: the nearest memory gets the largest weight', () => {
-    const k = tf.tensor4d([[[[0, 0], [5, 5], [1, 0]]]]);
+    const k = tf.tensor4d([
+      [
+        [
+          [0, 0],
+          [5, 5],
+          [1, 0],
+        ],
+      ],
+    ]);
     const q = tf.tensor4d([[[[0.9, 0.1]]]]);
     for (const similarity of ['euclidean', 'manhattan'] as const) {
       const { association } = hopfieldRetrieval(q, k, k, { beta: 1, similarity, returnAssociation: true });
@@ -174,7 +191,12 @@ forEachBackend('hopfieldRetrieval', () => {
   it('U-Hop dot scores through W^T W (L = 1, also with a shared memory and fitSteps 0) and through the projections (S < dk) equal <W q, W k>', () => {
     // [L, S, memory batch, fitSteps]: the Gram-matrix path is taken when it costs fewer
     // multiply-adds (d^3 + L d^2 + L S d < S d^2 + L d^2 + L S d here), else the projections
-    for (const [Lq, Sm, Bk, steps] of [[1, 6, B, 3], [1, 6, 1, 3], [1, 6, B, 0], [4, 2, B, 3]]) {
+    for (const [Lq, Sm, Bk, steps] of [
+      [1, 6, B, 3],
+      [1, 6, 1, 3],
+      [1, 6, B, 0],
+      [4, 2, B, 3],
+    ]) {
       const q = tf.randomNormal([B, H, Lq, d], 0, 1, 'float32', 31);
       const k = tf.randomNormal([Bk, H, Sm, d], 0, 1, 'float32', 32);
       const v = tf.randomNormal([Bk, H, Sm, dv], 0, 1, 'float32', 33);
@@ -183,11 +205,14 @@ forEachBackend('hopfieldRetrieval', () => {
       const rt = uhop(phi0, steps, { fitLr: 0.2 });
       const f = (qq: tf.Tensor, kk: tf.Tensor, p0: tf.Tensor) =>
         tf.sum(tf.mul(w, hopfieldRetrieval(qq, kk, v, { beta: 0.8, uhop: { config: rt.config, phi0: [p0] } }).output));
-      const W = steps === 0 ? phi0.clone() : tf.tidy(() => {
-        const { featureMap, lossTrace } = fitFeatureMap(k, { kind: 'linear', params: [phi0] }, { steps, lr: 0.2, loss: 'lse' });
-        lossTrace.dispose();
-        return featureMap.params[0];
-      });
+      const W =
+        steps === 0
+          ? phi0.clone()
+          : tf.tidy(() => {
+              const { featureMap, lossTrace } = fitFeatureMap(k, { kind: 'linear', params: [phi0] }, { steps, lr: 0.2, loss: 'lse' });
+              lossTrace.dispose();
+              return featureMap.params[0];
+            });
       const phi0Const = tf.clone(phi0);
       const fRef = (qq: tf.Tensor, kk: tf.Tensor, p0: tf.Tensor) => {
         const Wg = tf.add(tf.sub(W, phi0Const), p0); // value W, gradient straight to p0
@@ -209,7 +234,10 @@ forEachBackend('hopfieldRetrieval', () => {
   it('padded memories are left out of the retrieval and of the U-Hop fit', () => {
     const { q, k, v } = inputs(13);
     const phi0 = tf.broadcastTo(tf.eye(d), [H, d, d]);
-    const memoryMask = tf.tensor2d([[1, 1, 1, 0, 1, 0], [1, 1, 1, 1, 1, 0]]);
+    const memoryMask = tf.tensor2d([
+      [1, 1, 1, 0, 1, 0],
+      [1, 1, 1, 1, 1, 0],
+    ]);
     const pad = tf.reshape(tf.sub(1, memoryMask), [B, 1, S, 1]);
     const k2 = tf.add(k, tf.mul(pad, tf.randomNormal(k.shape, 0, 5, 'float32', 99)));
     const v2 = tf.add(v, tf.mul(pad, tf.randomNormal(v.shape, 0, 5, 'float32', 98)));
@@ -234,8 +262,12 @@ forEachBackend('hopfieldRetrieval', () => {
     const phi0 = tf.broadcastTo(tf.eye(d), [H, d, d]);
     const mask = tf.ones([B, S]);
     assertNoLeak(() => hopfieldRetrieval(q, k, v, { beta: 1, steps: 3, stepsEps: 1e-3, returnAssociation: true }));
-    assertNoLeak(() => hopfieldRetrieval(q, k, v, { beta: [1, 2, 3], memoryMask: mask, uhop: uhop(phi0, 3), dropout: 0.1, training: true }));
-    assertNoLeak(() => tf.grads((kk: tf.Tensor, p: tf.Tensor) => tf.sum(hopfieldRetrieval(q, kk, v, { beta: 1, uhop: uhop(p, 2) }).output))([k, phi0]));
+    assertNoLeak(() =>
+      hopfieldRetrieval(q, k, v, { beta: [1, 2, 3], memoryMask: mask, uhop: uhop(phi0, 3), dropout: 0.1, training: true }),
+    );
+    assertNoLeak(() =>
+      tf.grads((kk: tf.Tensor, p: tf.Tensor) => tf.sum(hopfieldRetrieval(q, kk, v, { beta: 1, uhop: uhop(p, 2) }).output))([k, phi0]),
+    );
     tf.dispose([q, k, v, phi0, mask]);
   });
 
@@ -244,7 +276,10 @@ forEachBackend('hopfieldRetrieval', () => {
     const bT = tf.randomNormal([2, 3, 6, 4], 0, 1, 'float32', 32);
     const bN = tf.randomNormal([2, 3, 4, 6], 0, 1, 'float32', 33);
     const w = tf.randomNormal([2, 3, 5, 6], 0, 1, 'float32', 34);
-    for (const [b, transposeB] of [[bT, true], [bN, false]] as const) {
+    for (const [b, transposeB] of [
+      [bT, true],
+      [bN, false],
+    ] as const) {
       const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(w, batchMatMul(x, y, transposeB)));
       const r = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(w, tf.matMul(x, y, false, transposeB)));
       assertClose(batchMatMul(a, b, transposeB), tf.matMul(a, b, false, transposeB), 1e-5, `value transposeB=${transposeB}`);
@@ -258,7 +293,8 @@ forEachBackend('hopfieldRetrieval', () => {
     const bias = tf.randomNormal([3], 0, 1, 'float32', 37);
     const wy = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 38);
     const f = (xx: tf.Tensor, kk: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(wy, dense3d(xx, kk, bb)));
-    const r = (xx: tf.Tensor, kk: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(wy, tf.add(tf.reshape(tf.matMul(tf.reshape(xx, [10, 4]), kk), [2, 5, 3]), bb)));
+    const r = (xx: tf.Tensor, kk: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(tf.mul(wy, tf.add(tf.reshape(tf.matMul(tf.reshape(xx, [10, 4]), kk), [2, 5, 3]), bb)));
     assertClose(f(x, kernel, bias), r(x, kernel, bias), 1e-5, 'dense value');
     const g = tf.grads(f)([x, kernel, bias]);
     const rg = tf.grads(r)([x, kernel, bias]);
@@ -275,9 +311,18 @@ forEachBackend('hopfieldRetrieval', () => {
     // what getConfig wrote before the 'normalized' rule existed: loads as the plain step it was
     const old = resolveUHopArgs({ featureMap: 'linear', fitSteps: 5, fitLr: 0.1, fitOptimizer: 'sgd' }, 'X');
     assert.deepEqual([old.fitOptimizer, old.fitLr], ['sgd', 0.1]);
-    assert.deepEqual([resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'sgd' }, 'X').fitLr, resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'adam' }, 'X').fitLr], [0.1, 0.1]);
+    assert.deepEqual(
+      [
+        resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'sgd' }, 'X').fitLr,
+        resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'adam' }, 'X').fitLr,
+      ],
+      [0.1, 0.1],
+    );
     assert.equal(resolveUHopArgs({ featureMap: 'linear', fitLr: 0.2 }, 'X').fitOptimizer, 'normalized');
-    assert.throws(() => resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'rmsprop' as never }, 'X'), /X: fitOptimizer must be one of 'normalized', 'sgd', 'adam', got 'rmsprop'/);
+    assert.throws(
+      () => resolveUHopArgs({ featureMap: 'linear', fitOptimizer: 'rmsprop' as never }, 'X'),
+      /X: fitOptimizer must be one of 'normalized', 'sgd', 'adam', got 'rmsprop'/,
+    );
   });
 
   it('clear errors for bad shapes and options', () => {

@@ -21,11 +21,22 @@ forEachBackend('HopfieldLayer', () => {
   it('output shapes, association, symbolic model', () => {
     const xs = x();
     assert.deepEqual(look(new HopfieldLayer({ quantity: Q, numHeads: 2, seed: 101 }), xs).shape, [B, L, F]);
-    const l = new HopfieldLayer({ quantity: Q, numHeads: 4, outputSize: 3, returnAssociation: true, addZeroAssociation: true, ...UHOP, seed: 102 });
+    const l = new HopfieldLayer({
+      quantity: Q,
+      numHeads: 4,
+      outputSize: 3,
+      returnAssociation: true,
+      addZeroAssociation: true,
+      ...UHOP,
+      seed: 102,
+    });
     const [o, a] = l.apply(xs) as tf.Tensor[];
     assert.deepEqual(o.shape, [B, L, 3]);
     assert.deepEqual(a.shape, [B, 4, L, Q + 1]);
-    assert.deepEqual(l.computeOutputShape([null, null, F]), [[null, null, 3], [null, 4, null, Q + 1]]);
+    assert.deepEqual(l.computeOutputShape([null, null, F]), [
+      [null, null, 3],
+      [null, 4, null, Q + 1],
+    ]);
     const model = tfl.sequential({ layers: [new HopfieldLayer({ inputShape: [L, F], quantity: Q, numHeads: 2, ...UHOP, seed: 103 })] });
     assert.deepEqual(model.outputs[0].shape, [null, L, F]);
     assert.deepEqual((model.predict(xs) as tf.Tensor).shape, [B, L, F]);
@@ -60,7 +71,8 @@ forEachBackend('HopfieldLayer', () => {
     const xs = x();
     const layer = new HopfieldLayer({ quantity: Q, numHeads: 2, seed: 11, ...UHOP });
     const all = look(layer, xs);
-    for (let i = 0; i < B; i++) assertClose(look(layer, tf.slice(xs, [i, 0, 0], [1, L, F])), tf.slice(all, [i, 0, 0], [1, L, F]), 1e-5, `sample ${i}`);
+    for (let i = 0; i < B; i++)
+      assertClose(look(layer, tf.slice(xs, [i, 0, 0], [1, L, F])), tf.slice(all, [i, 0, 0], [1, L, F]), 1e-5, `sample ${i}`);
     const trace = layer.fitLossTrace(xs);
     assert.deepEqual(trace.shape, [4, 1, 2]);
     const t = trace.arraySync() as number[][][];
@@ -95,7 +107,10 @@ forEachBackend('HopfieldLayer', () => {
         // Measured (cpu, wasm): within 1e-5 of the reference; under the 'normalized' step rule the fit
         // moves the association by 0.0039 (linear, dot) to 0.035, so a layer that skipped the fit would
         // be off by at least 0.0039, far outside the 5e-4 match: the bar below is set under that.
-        assert.ok(maxAbsDiff(a.arraySync(), ref) < 5e-4, `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`);
+        assert.ok(
+          maxAbsDiff(a.arraySync(), ref) < 5e-4,
+          `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`,
+        );
         assert.ok(maxAbsDiff(a0.arraySync(), ref0) < 5e-4, `${what}: fitSteps 0 vs the Phi0 reference`);
         assert.ok(maxAbsDiff(ref, ref0) > 2e-3, `${what}: the fit must change the association (max change ${maxAbsDiff(ref, ref0)})`);
         tf.dispose([o, a, o0, a0]);
@@ -138,7 +153,10 @@ forEachBackend('HopfieldLayer', () => {
 
   it('clear errors', () => {
     assert.throws(() => new HopfieldLayer({ quantity: 1.5 }), /HopfieldLayer: quantity must be an integer >= 1, got 1.5/);
-    assert.throws(() => new HopfieldLayer({ lookupTargetsAsTrainable: false }), /lookupTargetsAsTrainable applies with lookupWeightsAsSeparated: true only/);
+    assert.throws(
+      () => new HopfieldLayer({ lookupTargetsAsTrainable: false }),
+      /lookupTargetsAsTrainable applies with lookupWeightsAsSeparated: true only/,
+    );
     assert.throws(() => new HopfieldLayer().apply([tf.zeros([1, 2, 3]), tf.zeros([1, 2, 3])]), /expects one input \[batch, n, features\]/);
   });
 });

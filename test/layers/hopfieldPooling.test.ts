@@ -11,7 +11,12 @@ import { SIMILARITY_KINDS } from '../../src/ops/similarity.js';
 
 const [B, S, F] = [3, 7, 8];
 const bags = () => tf.randomNormal([B, S, F], 0, 1, 'float32', 41);
-const maskOf = () => tf.tensor2d([[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0]]);
+const maskOf = () =>
+  tf.tensor2d([
+    [1, 1, 1, 1, 1, 0, 0],
+    [1, 1, 1, 1, 1, 1, 1],
+    [1, 1, 0, 0, 0, 0, 0],
+  ]);
 const UHOP: HopfieldPoolingArgs = { featureMap: 'linear', fitSteps: 3, fitLr: 0.2 };
 
 function pool(layer: tfl.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: object = {}): tf.Tensor {
@@ -30,7 +35,17 @@ forEachBackend('HopfieldPooling', () => {
     const [o, a] = two.apply([x, proj, m]) as tf.Tensor[];
     assert.deepEqual(o.shape, [B, 2 * F]);
     assert.deepEqual(a.shape, [B, 4, 2, S + 1]);
-    assert.deepEqual(two.computeOutputShape([[null, null, F], [null, null, 6], [null, null]]), [[null, 2 * F], [null, 4, 2, null]]);
+    assert.deepEqual(
+      two.computeOutputShape([
+        [null, null, F],
+        [null, null, 6],
+        [null, null],
+      ]),
+      [
+        [null, 2 * F],
+        [null, 4, 2, null],
+      ],
+    );
     const inp = tfl.input({ shape: [null, F] });
     const mi = tfl.input({ shape: [null] });
     const y = new HopfieldPooling({ numHeads: 2, quantity: 2, ...UHOP, seed: 105 }).apply([inp, mi]) as tfl.SymbolicTensor;
@@ -59,7 +74,14 @@ forEachBackend('HopfieldPooling', () => {
       const Q = addRow(matmul(ln(state, 'state_norm'), r('query_kernel')), vec('query_bias'));
       const K = addRow(matmul(ln(X[b], 'stored_norm'), r('key_kernel')), vec('key_bias'));
       const V = addRow(matmul(ln(X[b], 'projection_norm'), r('value_kernel')), vec('value_bias'));
-      const heads = multiHeadSoftmax(Q, K, V, 2, 1 / Math.sqrt(4), Q.map(() => M[b]));
+      const heads = multiHeadSoftmax(
+        Q,
+        K,
+        V,
+        2,
+        1 / Math.sqrt(4),
+        Q.map(() => M[b]),
+      );
       assertClose(y[b].flat(), addRow(matmul(heads, r('output_kernel')), vec('output_bias')).flat(), 1e-5, `bag ${b}`);
     }
     tf.dispose([x, m]);
@@ -101,7 +123,7 @@ forEachBackend('HopfieldPooling', () => {
     tf.dispose([x, m, all]);
   });
 
-  it('U-Hop forward pass: the association scores with Phi fitted on each bag\'s projected, unpadded instances (reference from fitFeatureMap), linear and mlp Phi, every similarity', () => {
+  it("U-Hop forward pass: the association scores with Phi fitted on each bag's projected, unpadded instances (reference from fitFeatureMap), linear and mlp Phi, every similarity", () => {
     const x = bags();
     const m = maskOf();
     const X = x.arraySync() as number[][][];
@@ -110,7 +132,16 @@ forEachBackend('HopfieldPooling', () => {
       for (const similarity of SIMILARITY_KINDS) {
         const what = `${featureMap} ${similarity}`;
         const make = (fitSteps: number) =>
-          new HopfieldPooling({ numHeads: 2, quantity: 2, featureMap, fitSteps, fitLr: featureMap === 'mlp' ? 0.1 : 1, similarity, returnAssociation: true, seed: 71 });
+          new HopfieldPooling({
+            numHeads: 2,
+            quantity: 2,
+            featureMap,
+            fitSteps,
+            fitLr: featureMap === 'mlp' ? 0.1 : 1,
+            similarity,
+            returnAssociation: true,
+            seed: 71,
+          });
         // mlp at its default relative step (0.1): at 1 its steps are so large that the per-set
         // accept / reject decision flips on float32 rounding between two correct computations.
         const fitted = make(5);
@@ -131,7 +162,10 @@ forEachBackend('HopfieldPooling', () => {
         const [o, a] = fitted.apply([x, m]) as tf.Tensor[];
         const [o0, a0] = plain.apply([x, m]) as tf.Tensor[];
         // Measured (cpu, wasm): within 7e-5 of the reference (mlp; 5e-6 linear); the fit moves the association by 0.14 to 0.50; a layer that skipped the fit is off by the latter.
-        assert.ok(maxAbsDiff(a.arraySync(), ref) < 5e-4, `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`);
+        assert.ok(
+          maxAbsDiff(a.arraySync(), ref) < 5e-4,
+          `${what}: association vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`,
+        );
         assert.ok(maxAbsDiff(a0.arraySync(), ref0) < 5e-4, `${what}: fitSteps 0 vs the Phi0 reference`);
         assert.ok(maxAbsDiff(ref, ref0) > 1e-2, `${what}: the fit must change the association (max change ${maxAbsDiff(ref, ref0)})`);
         tf.dispose([o, a, o0, a0]);
@@ -146,9 +180,13 @@ forEachBackend('HopfieldPooling', () => {
     const labels = tf.tensor2d([[1], [0], [1]]);
     const inp = tfl.input({ shape: [S, F] });
     const mi = tfl.input({ shape: [S] });
-    const h = tfl.layers.dense({ units: 8, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(inp) as tfl.SymbolicTensor;
+    const h = tfl.layers
+      .dense({ units: 8, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })
+      .apply(inp) as tfl.SymbolicTensor;
     const pooled = new HopfieldPooling({ numHeads: 2, ...UHOP, name: 'pool', seed: 110 }).apply([h, mi]) as tfl.SymbolicTensor;
-    const logit = tfl.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(pooled) as tfl.SymbolicTensor;
+    const logit = tfl.layers
+      .dense({ units: 1, activation: 'sigmoid', kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) })
+      .apply(pooled) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: [inp, mi], outputs: logit });
     model.compile({ optimizer: tf.train.adam(0.02), loss: 'binaryCrossentropy' });
     const hist = await model.fit([x, m], labels, { epochs: 20, batchSize: B, verbose: 0 });
@@ -170,7 +208,11 @@ forEachBackend('HopfieldPooling', () => {
 
   it('degenerate bags (all padded, one instance) give finite outputs and gradients, U-Hop on', () => {
     const x = tf.randomNormal([3, 4, F], 0, 1, 'float32', 44);
-    const m = tf.tensor2d([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0]]);
+    const m = tf.tensor2d([
+      [0, 0, 0, 0],
+      [1, 0, 0, 0],
+      [1, 1, 0, 0],
+    ]);
     for (const opts of [UHOP, { ...UHOP, featureMap: 'mlp' as const, separation: 'sparsemax' as const, addZeroAssociation: true }]) {
       const layer = new HopfieldPooling({ numHeads: 2, ...opts, seed: 111 });
       const y = pool(layer, [x, m]);
@@ -184,7 +226,15 @@ forEachBackend('HopfieldPooling', () => {
 
   it('getConfig / fromConfig round trip', () => {
     const x = bags();
-    const layer = new HopfieldPooling({ quantity: 2, numHeads: 2, stateTrainable: false, flatten: false, featureMap: 'mlp', fitSteps: 1, seed: 3 });
+    const layer = new HopfieldPooling({
+      quantity: 2,
+      numHeads: 2,
+      stateTrainable: false,
+      flatten: false,
+      featureMap: 'mlp',
+      fitSteps: 1,
+      seed: 3,
+    });
     const y = pool(layer, x);
     const cfg = layer.getConfig();
     const copy = tfl.layers.Layer.fromConfig(HopfieldPooling, cfg) as HopfieldPooling;
@@ -196,12 +246,20 @@ forEachBackend('HopfieldPooling', () => {
 
   it('no tensor leaks over 100 training steps and 100 predicts', async () => {
     const x = tf.randomNormal([2, 5, F], 0, 1, 'float32', 43);
-    const m = tf.tensor2d([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]);
+    const m = tf.tensor2d([
+      [1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1],
+    ]);
     const y = tf.tensor2d([[1], [0]]);
     const inp = tfl.input({ shape: [5, F] });
     const mi = tfl.input({ shape: [5] });
     const pooled = new HopfieldPooling({ numHeads: 2, ...UHOP, dropout: 0.1, seed: 112 }).apply([inp, mi]) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: [inp, mi], outputs: tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 203 }) }).apply(pooled) as tfl.SymbolicTensor });
+    const model = tfl.model({
+      inputs: [inp, mi],
+      outputs: tfl.layers
+        .dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 203 }) })
+        .apply(pooled) as tfl.SymbolicTensor,
+    });
     model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
     await assertNoLeakAsync(() => model.fit([x, m], y, { epochs: 1, batchSize: 2, verbose: 0 }), 100, 'model.fit');
     await assertNoLeakAsync(() => tf.dispose(model.predict([x, m]) as tf.Tensor), 100, 'predict');
@@ -214,7 +272,10 @@ forEachBackend('HopfieldPooling', () => {
     assert.throws(() => new HopfieldPooling({ flatten: 'yes' as never }), /flatten must be a boolean/);
     assert.throws(() => new HopfieldPooling({ quantities: 2 } as never), /HopfieldPooling: unknown option 'quantities'/);
     assert.throws(() => new HopfieldPooling().apply([x, x, x]), /got 3 inputs of ranks \[3,3,3\]/);
-    assert.throws(() => pool(new HopfieldPooling({ seed: 117 }), [x, tf.ones([B, S + 1])]), /storedPatternPaddingMask must be \[batch=3, stored patterns=7\], got \[3,8\]/);
+    assert.throws(
+      () => pool(new HopfieldPooling({ seed: 117 }), [x, tf.ones([B, S + 1])]),
+      /storedPatternPaddingMask must be \[batch=3, stored patterns=7\], got \[3,8\]/,
+    );
     x.dispose();
   });
 });

@@ -28,7 +28,10 @@ function attentionModel(): tfl.LayersModel {
   const x = tfl.input({ shape: [5, 6], name: 'x' });
   const mem = tfl.input({ shape: [7, 4], name: 'mem' });
   const mask = tfl.input({ shape: [5, 7], name: 'mask' });
-  const a = new MultiHeadAttention({ numHeads: 2, keyDim: 3, name: 'mha', seed: 101 }).apply(x, { value: x, useCausalMask: true }) as tfl.SymbolicTensor;
+  const a = new MultiHeadAttention({ numHeads: 2, keyDim: 3, name: 'mha', seed: 101 }).apply(x, {
+    value: x,
+    useCausalMask: true,
+  }) as tfl.SymbolicTensor;
   const b = new UHopAttention({
     numHeads: 2,
     keyDim: 3,
@@ -40,13 +43,16 @@ function attentionModel(): tfl.LayersModel {
     beta: [0.5, 0.7],
     kernelInitializer: 'heNormal',
     kernelRegularizer: 'l2',
-    name: 'uhop', seed: 102
+    name: 'uhop',
+    seed: 102,
   }).apply(a, { value: mem, attentionMask: mask }) as tfl.SymbolicTensor;
   const [c, scores] = new UHopAttention({ numHeads: 1, keyDim: 4, featureMap: 'mlp', fitSteps: 2, name: 'uhop_mlp', seed: 103 }).apply(b, {
     value: b,
     returnAttentionScores: true,
   }) as tfl.SymbolicTensor[];
-  const out = tfl.layers.dense({ units: 2, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(c) as tfl.SymbolicTensor;
+  const out = tfl.layers
+    .dense({ units: 2, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })
+    .apply(c) as tfl.SymbolicTensor;
   return tfl.model({ inputs: [x, mem, mask], outputs: [out, scores], name: 'attention_io' });
 }
 
@@ -61,10 +67,15 @@ function attentionInputs(): tf.Tensor[] {
 /** A fetch() over local files, for tfjs' own browser/http loader. */
 function fileFetch(dir: string) {
   return async (url: RequestInfo | URL): Promise<Response> => {
-    const name = String(url).replace(/^http:\/\/files\//, '').split('?')[0];
+    const name = String(url)
+      .replace(/^http:\/\/files\//, '')
+      .split('?')[0];
     try {
       const body = await readFile(join(dir, name));
-      return new Response(body, { status: 200, headers: { 'content-type': name.endsWith('.json') ? 'application/json' : 'application/octet-stream' } });
+      return new Response(body, {
+        status: 200,
+        headers: { 'content-type': name.endsWith('.json') ? 'application/json' : 'application/octet-stream' },
+      });
     } catch {
       return new Response('not found', { status: 404 });
     }
@@ -110,8 +121,20 @@ forEachBackend('saveModel / loadModel', (backend) => {
     const h = new Hopfield({ numHeads: 2, featureMap: 'linear', fitSteps: 2, seed: 104 }).apply(bags) as tfl.SymbolicTensor;
     const l = new HopfieldLayer({ quantity: 4, numHeads: 1, seed: 105 }).apply(h) as tfl.SymbolicTensor;
     const pooled = new HopfieldPooling({ numHeads: 2, separation: 'entmax15', seed: 106 }).apply([l, bagMask]) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: [bags, bagMask], outputs: tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(pooled) as tfl.SymbolicTensor });
-    const x = [tf.randomNormal([3, 6, 4], 0, 1, 'float32', 4), tf.tensor2d([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]])];
+    const model = tfl.model({
+      inputs: [bags, bagMask],
+      outputs: tfl.layers
+        .dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) })
+        .apply(pooled) as tfl.SymbolicTensor,
+    });
+    const x = [
+      tf.randomNormal([3, 6, 4], 0, 1, 'float32', 4),
+      tf.tensor2d([
+        [1, 1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1, 1],
+        [1, 1, 0, 0, 0, 0],
+      ]),
+    ];
     const y = model.predict(x) as tf.Tensor;
     const dir = join(root, `${backend}-hopfield`);
     await saveModel(model, dir);
@@ -136,8 +159,14 @@ forEachBackend('saveModel / loadModel', (backend) => {
     const specs = json.weightsManifest[0].weights as { name: string; shape: number[]; dtype: string }[];
     assert.equal(specs.length, model.weights.length);
     const bytes = (await readFile(join(dir, 'weights.bin'))).byteLength;
-    assert.equal(bytes, specs.reduce((a, s) => a + 4 * s.shape.reduce((p, d) => p * d, 1), 0));
-    assert.ok(specs.some((s) => s.name === 'uhop/phi0_kernel'), 'Phi0 is saved under the layer name');
+    assert.equal(
+      bytes,
+      specs.reduce((a, s) => a + 4 * s.shape.reduce((p, d) => p * d, 1), 0),
+    );
+    assert.ok(
+      specs.some((s) => s.name === 'uhop/phi0_kernel'),
+      'Phi0 is saved under the layer name',
+    );
 
     // Converter style: weights split across shards, in a second manifest group.
     const bin = await readFile(join(dir, 'weights.bin'));
@@ -204,17 +233,33 @@ forEachBackend('saveModel / loadModel', (backend) => {
             inbound_nodes: [[['multi_head_attention', 0, 0, { value: ['multi_head_attention', 0, 0], use_causal_mask: true }]]],
           },
         ],
-        input_layers: [['input_1', 0, 0], ['input_2', 0, 0], ['input_3', 0, 0]],
+        input_layers: [
+          ['input_1', 0, 0],
+          ['input_2', 0, 0],
+          ['input_3', 0, 0],
+        ],
         output_layers: [['multi_head_attention_1', 0, 0]],
       },
       keras_version: '2.15.0',
       backend: 'tensorflow',
     };
     const shapes = (dq: number, dv: number) => [[dq, 2, 3], [2, 3], [dv, 2, 3], [2, 3], [dv, 2, 3], [2, 3], [2, 3, dq], [dq]];
-    const parts = ['query/kernel', 'query/bias', 'key/kernel', 'key/bias', 'value/kernel', 'value/bias', 'attention_output/kernel', 'attention_output/bias'];
+    const parts = [
+      'query/kernel',
+      'query/bias',
+      'key/kernel',
+      'key/bias',
+      'value/kernel',
+      'value/bias',
+      'attention_output/kernel',
+      'attention_output/bias',
+    ];
     const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
     const values: tf.Tensor[] = [];
-    for (const [layer, dv] of [['multi_head_attention', 6], ['multi_head_attention_1', 8]] as const) {
+    for (const [layer, dv] of [
+      ['multi_head_attention', 6],
+      ['multi_head_attention_1', 8],
+    ] as const) {
       shapes(8, dv).forEach((shape, i) => {
         specs.push({ name: `${layer}/${parts[i]}`, shape, dtype: 'float32' });
         values.push(tf.randomNormal(shape, 0, 0.5, 'float32', 100 + specs.length));
@@ -273,7 +318,10 @@ forEachBackend('saveModel / loadModel', (backend) => {
     await saveModel(model, dir, { includeOptimizer: true });
     const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
     assert.ok(json.trainingConfig, 'training config saved');
-    assert.ok(json.weightsManifest[0].weights.some((w: { group?: string }) => w.group === 'optimizer'), 'optimizer weights saved');
+    assert.ok(
+      json.weightsManifest[0].weights.some((w: { group?: string }) => w.group === 'optimizer'),
+      'optimizer weights saved',
+    );
     const loaded = await loadModel(dir);
     assertClose(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor, 0, 'predictions');
     // The optimizer comes back with its iteration count (2 epochs of one batch) and Adam's moments.
@@ -290,7 +338,12 @@ forEachBackend('saveModel / loadModel', (backend) => {
     const fresh = await loadModel(bare);
     fresh.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
     for (const m of [model, loaded, fresh]) await m.fit(x, t, { epochs: 1, verbose: 0 });
-    assertClose(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor, 1e-5, 'one more step, restored optimizer (tfjs recomputes beta^t as a power on load, the original multiplies)');
+    assertClose(
+      loaded.predict(x) as tf.Tensor,
+      model.predict(x) as tf.Tensor,
+      1e-5,
+      'one more step, restored optimizer (tfjs recomputes beta^t as a power on load, the original multiplies)',
+    );
     const off = Math.max(...fresh.weights.map((w, i) => maxDiff(w.read(), model.weights[i].read())));
     // Measured: 0.014 (cpu and wasm).
     assert.ok(off > 1e-3, `a fresh optimizer steps differently (max weight |diff| ${off})`);
@@ -298,7 +351,10 @@ forEachBackend('saveModel / loadModel', (backend) => {
 
   it('gives clear errors', async () => {
     const missing = join(root, 'no-such-dir');
-    await assert.rejects(loadModel(missing), (e: Error) => e.message.startsWith('loadModel: ') && e.message.includes(missing) && /does not exist/.test(e.message));
+    await assert.rejects(
+      loadModel(missing),
+      (e: Error) => e.message.startsWith('loadModel: ') && e.message.includes(missing) && /does not exist/.test(e.message),
+    );
     const empty = join(root, `${backend}-empty`);
     await mkdir(empty, { recursive: true });
     await assert.rejects(loadModel(empty), /loadModel: .*-empty has no model.json/);
@@ -308,7 +364,12 @@ forEachBackend('saveModel / loadModel', (backend) => {
     await saveModel(model, dir);
     const bin = await readFile(join(dir, 'weights.bin'));
     await writeFile(join(dir, 'weights.bin'), bin.subarray(0, bin.byteLength - 8));
-    await assert.rejects(loadModel(dir), new RegExp(`loadModel: weight size mismatch .* describes ${model.weights.length} weights of ${bin.byteLength} bytes, the files \\[weights.bin\\] hold ${bin.byteLength - 8} bytes`));
+    await assert.rejects(
+      loadModel(dir),
+      new RegExp(
+        `loadModel: weight size mismatch .* describes ${model.weights.length} weights of ${bin.byteLength} bytes, the files \\[weights.bin\\] hold ${bin.byteLength - 8} bytes`,
+      ),
+    );
     await rm(join(dir, 'weights.bin'));
     await assert.rejects(loadModel(dir), /loadModel: weight file .*weights.bin \(listed in .*model.json\) does not exist/);
     await writeFile(join(dir, 'model.json'), '{"modelTopology": ');
@@ -343,9 +404,15 @@ forEachBackend('saveModel / loadModel', (backend) => {
     }
     await saveModel(model, new URL(pathToFileURL(join(root, `${backend}-url2`))));
     assert.ok((await readdir(join(root, `${backend}-url2`))).includes('model.json'));
-    await assert.rejects(saveModel(model, 'indexeddb://m'), /saveModel: dir 'indexeddb:\/\/m' uses the indexeddb:\/\/ scheme; .*model\.save\('indexeddb:\/\/m'\)/);
+    await assert.rejects(
+      saveModel(model, 'indexeddb://m'),
+      /saveModel: dir 'indexeddb:\/\/m' uses the indexeddb:\/\/ scheme; .*model\.save\('indexeddb:\/\/m'\)/,
+    );
     await assert.rejects(loadModel('https://example.org/model.json'), /loadModel: .*https:\/\/ scheme; .*tf\.loadLayersModel/);
-    await assert.rejects(saveModel(model, new URL('http://host/x')), /saveModel: dir must be a path or a file:\/\/ URL, got the http:\/\/ URL/);
+    await assert.rejects(
+      saveModel(model, new URL('http://host/x')),
+      /saveModel: dir must be a path or a file:\/\/ URL, got the http:\/\/ URL/,
+    );
     await assert.rejects(saveModel(model, ''), /saveModel: dir must be a non-empty path or file:\/\/ URL, got ''/);
   });
 });

@@ -17,7 +17,11 @@ const B = 2;
 const L = 3;
 const S = 4;
 const F = 8;
-const ALLOWED = [[1, 0, 1, 1], [1, 1, 0, 1], [0, 1, 1, 1]];
+const ALLOWED = [
+  [1, 0, 1, 1],
+  [1, 1, 0, 1],
+  [0, 1, 1, 1],
+];
 const ADDITIVE = ALLOWED.map((r) => r.map((a) => (a ? 0 : -Infinity)));
 
 forEachBackend('association masks: allowed and additive forms, per head', () => {
@@ -25,7 +29,10 @@ forEachBackend('association masks: allowed and additive forms, per head', () => 
     assertClose(allowedMask(tf.tensor2d(ADDITIVE), 'additive', 'f', 'm'), ALLOWED.flat(), 0);
     assertClose(allowedMask(tf.tensor2d(ALLOWED.map((r) => r.map((a) => (a ? 0 : -1e9)))), 'additive', 'f', 'm'), ALLOWED.flat(), 0);
     assertClose(allowedMask(tf.tensor2d(ALLOWED, undefined, 'bool'), 'allowed', 'f', 'm'), ALLOWED.flat(), 0);
-    assert.throws(() => allowedMask(tf.tensor2d(ADDITIVE), 'allowed', 'f', 'm'), /f: m must hold 0\/1 or bool values \(1 = allowed\) with maskType 'allowed' \(it holds negative values: for a PyTorch-style additive mask of 0 \/ -inf pass maskType: 'additive'\)/);
+    assert.throws(
+      () => allowedMask(tf.tensor2d(ADDITIVE), 'allowed', 'f', 'm'),
+      /f: m must hold 0\/1 or bool values \(1 = allowed\) with maskType 'allowed' \(it holds negative values: for a PyTorch-style additive mask of 0 \/ -inf pass maskType: 'additive'\)/,
+    );
     assert.throws(() => allowedMask(tf.tensor2d([[0.5, 1]]), 'allowed', 'f', 'm'), /must hold 0\/1 or bool values/);
     assert.throws(() => allowedMask(tf.tensor2d([[0, -3]]), 'additive', 'f', 'm'), /score biases are not supported/);
     assert.throws(() => allowedMask(tf.tensor2d([[1, 0]], undefined, 'bool'), 'additive', 'f', 'm'), /must be a float mask/);
@@ -41,10 +48,16 @@ forEachBackend('association masks: allowed and additive forms, per head', () => 
     const viaAdd = additive.apply([stored, x, stored], { associationMask: tf.tensor2d(ADDITIVE) }) as tf.Tensor;
     assertClose(viaBool, ref, 1e-6, 'bool');
     assertClose(viaAdd, ref, 1e-6, 'additive');
-    assert.throws(() => plain.apply([stored, x, stored], { associationMask: tf.tensor2d(ADDITIVE) }), /Hopfield.*associationMask must hold 0\/1 or bool values.*maskType: 'additive'/);
+    assert.throws(
+      () => plain.apply([stored, x, stored], { associationMask: tf.tensor2d(ADDITIVE) }),
+      /Hopfield.*associationMask must hold 0\/1 or bool values.*maskType: 'additive'/,
+    );
     assert.equal(additive.getConfig().maskType, 'additive');
     assert.equal(plain.getConfig().maskType, undefined);
-    assert.throws(() => new Hopfield({ maskType: 'inverted' as never }), /Hopfield: maskType must be one of 'allowed', 'additive', got "inverted"/);
+    assert.throws(
+      () => new Hopfield({ maskType: 'inverted' as never }),
+      /Hopfield: maskType must be one of 'allowed', 'additive', got "inverted"/,
+    );
     tf.dispose([x, stored, ref, viaBool, viaAdd]);
   });
 
@@ -73,11 +86,17 @@ forEachBackend('association masks: allowed and additive forms, per head', () => 
       const ref = a.apply(q, { value: v, attentionMask: tf.tensor2d(ALLOWED) }) as tf.Tensor;
       const add = b.apply(q, { value: v, attentionMask: tf.tensor2d(ADDITIVE) }) as tf.Tensor;
       assertClose(add, ref, 1e-6, `${separation}: additive`);
-      assert.throws(() => a.apply(q, { value: v, attentionMask: tf.tensor2d(ADDITIVE) }), /UHopAttention.*attentionMask must hold 0\/1 or bool values/);
+      assert.throws(
+        () => a.apply(q, { value: v, attentionMask: tf.tensor2d(ADDITIVE) }),
+        /UHopAttention.*attentionMask must hold 0\/1 or bool values/,
+      );
       tf.dispose([ref, add]);
     }
     const mha = new MultiHeadAttention({ numHeads: 2, keyDim: 4, seed: 5 });
-    assert.throws(() => mha.apply(q, { value: v, attentionMask: tf.tensor2d(ADDITIVE) }), /MultiHeadAttention.*attentionMask must hold 0\/1 or bool values/);
+    assert.throws(
+      () => mha.apply(q, { value: v, attentionMask: tf.tensor2d(ADDITIVE) }),
+      /MultiHeadAttention.*attentionMask must hold 0\/1 or bool values/,
+    );
     tf.dispose([q, v]);
   });
 });

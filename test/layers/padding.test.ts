@@ -17,7 +17,10 @@ const S = 5;
 const F = 4;
 const FILLS = [NaN, Infinity, -Infinity, 1e30];
 // Sample 0 has two padded instances, sample 1 none.
-const MASK = [[1, 0, 1, 1, 0], [1, 1, 1, 1, 1]];
+const MASK = [
+  [1, 0, 1, 1, 0],
+  [1, 1, 1, 1, 1],
+];
 
 /** A seeded bag batch whose padded rows hold `fill` (0 gives the clean reference). */
 function bags(fill: number): tf.Tensor3D {
@@ -30,10 +33,14 @@ function bags(fill: number): tf.Tensor3D {
 function outputAndGrads(run: () => tf.Tensor, weights: tfl.LayerVariable[]): { y: Float32Array; grads: Float32Array[] } {
   const y = tf.tidy(() => run().dataSync() as Float32Array);
   const vars = weights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-    const out = run();
-    return tf.sum(tf.mul(out, tf.randomNormal(out.shape, 0, 1, 'float32', 3))) as tf.Scalar;
-  }), vars);
+  const { value, grads } = tf.variableGrads(
+    () =>
+      tf.tidy(() => {
+        const out = run();
+        return tf.sum(tf.mul(out, tf.randomNormal(out.shape, 0, 1, 'float32', 3))) as tf.Scalar;
+      }),
+    vars,
+  );
   const g = vars.map((v) => grads[v.name].dataSync() as Float32Array);
   tf.dispose([value, ...Object.values(grads)]);
   return { y, grads: g };
@@ -87,7 +94,13 @@ forEachBackend('padding has no influence whatever its values', () => {
 
   for (const pooling of MIL_POOLINGS) {
     it(`milClassifier pooling '${pooling}': predictions and gradients ignore padded values`, () => {
-      const model = milClassifier({ numFeatures: F, hidden: [6], pooling, seed: 7, ...(pooling === 'hopfield' ? { hopfield: { numHeads: 2, featureMap: 'linear', fitSteps: 2 } } : {}) });
+      const model = milClassifier({
+        numFeatures: F,
+        hidden: [6],
+        pooling,
+        seed: 7,
+        ...(pooling === 'hopfield' ? { hopfield: { numHeads: 2, featureMap: 'linear', fitSteps: 2 } } : {}),
+      });
       const mask = tf.tensor2d(MASK);
       const clean = bags(0);
       const run = (x: tf.Tensor) => () => model.apply([x, mask], { training: true }) as tf.Tensor;

@@ -16,14 +16,18 @@ function buildModel(withMask: boolean): tfl.LayersModel {
   const target = tfl.input({ shape: [5, 8], name: 'target' });
   const source = tfl.input({ shape: [7, 6], name: 'source' });
   const mask = withMask ? tfl.input({ shape: [5, 7], name: 'mask' }) : undefined;
-  const h = tfl.layers.dense({ units: 8, activation: 'relu', name: 'embed', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(target) as tfl.SymbolicTensor;
+  const h = tfl.layers
+    .dense({ units: 8, activation: 'relu', name: 'embed', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })
+    .apply(target) as tfl.SymbolicTensor;
   const selfAtt = new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'self_attention', seed: 101 });
   const s = selfAtt.apply(h, { value: h, useCausalMask: true }) as tfl.SymbolicTensor;
   const h1 = tfl.layers.layerNormalization({ name: 'norm1' }).apply(tfl.layers.add().apply([h, s])) as tfl.SymbolicTensor;
   const crossAtt = new MultiHeadAttention({ numHeads: 3, keyDim: 2, valueDim: 3, name: 'cross_attention', seed: 102 });
   const c = crossAtt.apply(h1, { value: source, ...(mask ? { attentionMask: mask } : {}) }) as tfl.SymbolicTensor;
   const h2 = tfl.layers.add().apply([h1, c]) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ units: 3, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(h2) as tfl.SymbolicTensor;
+  const out = tfl.layers
+    .dense({ units: 3, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) })
+    .apply(h2) as tfl.SymbolicTensor;
   return tfl.model({ inputs: mask ? [target, source, mask] : [target, source], outputs: out, name: 'encdec' });
 }
 
@@ -109,7 +113,12 @@ forEachBackend('replaceAttention', () => {
     assertClose(seqCopy.predict(x) as tf.Tensor, seq.predict(x) as tf.Tensor, 1e-5, 'sequential');
 
     const inp = tfl.input({ shape: [4, 5] });
-    const outer = tfl.model({ inputs: inp, outputs: tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 204 }) }).apply(seq.apply(inp)) as tfl.SymbolicTensor });
+    const outer = tfl.model({
+      inputs: inp,
+      outputs: tfl.layers
+        .dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 204 }) })
+        .apply(seq.apply(inp)) as tfl.SymbolicTensor,
+    });
     const outerCopy = replaceAttention(outer, { separation: 'sparsemax' });
     const inner = outerCopy.layers.find((l) => l instanceof tfl.LayersModel) as tfl.LayersModel;
     assert.ok(inner && inner !== seq);

@@ -32,7 +32,9 @@ forEachBackend('models saved by the earlier code load', () => {
       const saved = fixture[name];
       const buf = Buffer.from(saved.weightData, 'base64');
       const weightData = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-      const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData }));
+      const model = await tfl.loadLayersModel(
+        tf.io.fromMemory({ modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData }),
+      );
       const expected = tf.io.decodeWeights(weightData, saved.weightSpecs);
       const byName = new Map(model.weights.map((w) => [w.originalName, w.read()]));
       for (const spec of saved.weightSpecs) {

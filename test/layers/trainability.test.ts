@@ -81,8 +81,17 @@ function makeLayer(kind: LayerKind, c: Case): tfl.layers.Layer {
 /** Inputs of a seeded call, with a padding mask (last memory of sample 0 padded) when asked. */
 function callFor(kind: LayerKind, c: Case): { inputs: tf.Tensor | tf.Tensor[]; kwargs: Record<string, unknown> } {
   const x = tf.randomNormal([B, S, F], 0, 1, 'float32', 21);
-  const pad = tf.tensor2d([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]);
-  const assoc = tf.tensor2d([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [1, 1, 1, 0, 1], [1, 1, 1, 1, 1]]);
+  const pad = tf.tensor2d([
+    [1, 1, 1, 1, 0],
+    [1, 1, 1, 1, 1],
+  ]);
+  const assoc = tf.tensor2d([
+    [1, 1, 0, 1, 1],
+    [1, 1, 1, 1, 1],
+    [0, 1, 1, 1, 1],
+    [1, 1, 1, 0, 1],
+    [1, 1, 1, 1, 1],
+  ]);
   const masked = c.masks === true;
   switch (kind) {
     case 'Hopfield':
@@ -93,7 +102,12 @@ function callFor(kind: LayerKind, c: Case): { inputs: tf.Tensor | tf.Tensor[]; k
       return { inputs: x, kwargs: { training: true } };
     case 'UHopAttention':
     case 'MultiHeadAttention':
-      return { inputs: x, kwargs: masked ? { value: x, attentionMask: tf.mul(tf.expandDims(assoc, 0), tf.expandDims(pad, 1)), training: true } : { training: true } };
+      return {
+        inputs: x,
+        kwargs: masked
+          ? { value: x, attentionMask: tf.mul(tf.expandDims(assoc, 0), tf.expandDims(pad, 1)), training: true }
+          : { training: true },
+      };
   }
 }
 
@@ -149,7 +163,9 @@ forEachBackend('trainability: every layer and option combination gets gradients'
       const layer = makeLayer(kind, { name: 'fit', featureMap: 'linear' });
       let h = layer.apply(inp) as tfl.SymbolicTensor;
       if (h.shape.length === 3) h = tfl.layers.globalAveragePooling1d().apply(h) as tfl.SymbolicTensor;
-      const out = tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) }).apply(h) as tfl.SymbolicTensor;
+      const out = tfl.layers
+        .dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) })
+        .apply(h) as tfl.SymbolicTensor;
       const model = tfl.model({ inputs: inp, outputs: out });
       model.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
       const hist = await model.fit(x, y, { epochs: 2, batchSize: 2, shuffle: false, verbose: 0 });
@@ -167,11 +183,18 @@ forEachBackend('trainability: every layer and option combination gets gradients'
       const [gq, gk] = tf.grads((qq: tf.Tensor, kk: tf.Tensor) =>
         tf.sum(tf.mul(retrieve(qq, kk, { steps: 3, eps: 1e-4, beta: 0.3, separation, k: 2 }).states, tf.reshape(tf.range(0, F), [1, F]))),
       )([q, k]);
-      for (const [g, what] of [[gq, 'queries'], [gk, 'memories']] as const) {
+      for (const [g, what] of [
+        [gq, 'queries'],
+        [gk, 'memories'],
+      ] as const) {
         const data = g.dataSync();
         assert.ok(data.every(Number.isFinite), `${separation}: non-finite gradient to ${what}`);
         // 'max' is a hard argmax: the queries get no gradient by the maths.
-        if (!(separation === 'max' && what === 'queries')) assert.ok(data.some((z) => z !== 0), `${separation}: zero gradient to ${what}`);
+        if (!(separation === 'max' && what === 'queries'))
+          assert.ok(
+            data.some((z) => z !== 0),
+            `${separation}: zero gradient to ${what}`,
+          );
       }
       tf.dispose([gq, gk]);
     }
@@ -184,7 +207,10 @@ forEachBackend('trainability: every layer and option combination gets gradients'
     const k = tf.randomNormal([B, H, S, F], 0, 1, 'float32', 52);
     const v = tf.randomNormal([B, H, S, 3], 0, 1, 'float32', 53);
     const phi0 = tf.randomNormal([H, F, F], 0, 0.5, 'float32', 54);
-    const memoryMask = tf.tensor2d([[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]]);
+    const memoryMask = tf.tensor2d([
+      [1, 1, 1, 0, 1],
+      [1, 1, 1, 1, 1],
+    ]);
     for (const uhop of [false, true]) {
       const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, pp?: tf.Tensor) =>
         tf.sum(
@@ -195,7 +221,20 @@ forEachBackend('trainability: every layer and option combination gets gradients'
             memoryMask,
             uhop: uhop
               ? {
-                  config: { featureMap: 'linear', featureDim: null, featureHiddenDim: null, separationLoss: 'lse', separationLossT: null, separationLossTau: null, fitSteps: 2, fitLr: 0.1, fitOptimizer: 'sgd', fitRowNormalize: false, phiTrainable: true, phi0Initializer: 'isometry' },
+                  config: {
+                    featureMap: 'linear',
+                    featureDim: null,
+                    featureHiddenDim: null,
+                    separationLoss: 'lse',
+                    separationLossT: null,
+                    separationLossTau: null,
+                    fitSteps: 2,
+                    fitLr: 0.1,
+                    fitOptimizer: 'sgd',
+                    fitRowNormalize: false,
+                    phiTrainable: true,
+                    phi0Initializer: 'isometry',
+                  },
                   phi0: [pp!],
                 }
               : undefined,
@@ -207,7 +246,10 @@ forEachBackend('trainability: every layer and option combination gets gradients'
       for (const [g, what] of [[gq, 'q'], [gk, 'k'], [gv, 'v'], ...(gp ? [[gp, 'phi0'] as const] : [])] as const) {
         const data = g.dataSync();
         assert.ok(data.every(Number.isFinite), `uhop ${uhop}: non-finite gradient to ${what}`);
-        assert.ok(data.some((z) => z !== 0), `uhop ${uhop}: zero gradient to ${what}`);
+        assert.ok(
+          data.some((z) => z !== 0),
+          `uhop ${uhop}: zero gradient to ${what}`,
+        );
       }
       tf.dispose([gq, gk, gv, ...(gp ? [gp] : [])]);
     }

@@ -26,9 +26,8 @@ type RefLayer = {
 type RefCtor = new (args: Record<string, unknown>) => RefLayer & tfl.layers.Layer;
 const registry = tf.serialization.SerializationMap.getMap().classNameMap;
 const ownRegistry = { ...registry };
-const { MultiHeadAttention: TfjsMultiHeadAttention } = (await import(
-  '@tensorflow/tfjs-layers/dist/layers/nlp/multihead_attention.js'
-)) as unknown as { MultiHeadAttention: RefCtor };
+const { MultiHeadAttention: TfjsMultiHeadAttention } =
+  (await import('@tensorflow/tfjs-layers/dist/layers/nlp/multihead_attention.js')) as unknown as { MultiHeadAttention: RefCtor };
 const refRegistry = { ...registry };
 const setRegistry = (m: typeof registry) => {
   for (const k of Object.keys(registry)) delete registry[k];
@@ -76,13 +75,26 @@ const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.su
 forEachBackend('UHopAttention', () => {
   it('equals tfjs-layers MultiHeadAttention with the same weights (U-Hop off)', async () => {
     const rank3 = { q: [2, 5, 8], v: [2, 7, 6], k: [2, 7, 5], mask: [2, 5, 7] };
-    const cases: { name: string; args: Record<string, unknown>; shapes?: typeof rank3; key?: boolean; mask?: boolean; causal?: boolean; self?: boolean }[] = [
+    const cases: {
+      name: string;
+      args: Record<string, unknown>;
+      shapes?: typeof rank3;
+      key?: boolean;
+      mask?: boolean;
+      causal?: boolean;
+      self?: boolean;
+    }[] = [
       { name: 'self-attention', args: { numHeads: 2, keyDim: 3 }, self: true },
       { name: 'self-attention, causal', args: { numHeads: 2, keyDim: 3 }, self: true, causal: true },
       { name: 'cross-attention with key', args: { numHeads: 2, keyDim: 3 }, key: true },
       { name: 'cross-attention with attentionMask (one row fully masked)', args: { numHeads: 2, keyDim: 3 }, key: true, mask: true },
       { name: 'causal + attentionMask', args: { numHeads: 2, keyDim: 4 }, mask: true, causal: true },
-      { name: 'no bias, valueDim, outputShape', args: { numHeads: 3, keyDim: 2, valueDim: 4, useBias: false, outputShape: [7] }, key: true, mask: true },
+      {
+        name: 'no bias, valueDim, outputShape',
+        args: { numHeads: 3, keyDim: 2, valueDim: 4, useBias: false, outputShape: [7] },
+        key: true,
+        mask: true,
+      },
       { name: 'outputShape with two dims', args: { numHeads: 2, keyDim: 2, outputShape: [3, 2] } },
       {
         name: 'rank 4, attentionAxes [2]',
@@ -137,8 +149,22 @@ forEachBackend('UHopAttention', () => {
   it('uses the Keras masks of query and value as tfjs MultiHeadAttention does', async () => {
     const q = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 5);
     const v = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 6);
-    const qMask = tf.tensor2d([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], undefined, 'bool');
-    const vMask = tf.tensor2d([[1, 1, 0, 0], [1, 0, 1, 1]], undefined, 'bool');
+    const qMask = tf.tensor2d(
+      [
+        [1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1],
+      ],
+      undefined,
+      'bool',
+    );
+    const vMask = tf.tensor2d(
+      [
+        [1, 1, 0, 0],
+        [1, 0, 1, 1],
+      ],
+      undefined,
+      'bool',
+    );
     (q as unknown as { kerasMask: tf.Tensor }).kerasMask = qMask;
     (v as unknown as { kerasMask: tf.Tensor }).kerasMask = vMask;
     const ref = new TfjsMultiHeadAttention({ numHeads: 2, keyDim: 3 });
@@ -171,7 +197,10 @@ forEachBackend('UHopAttention', () => {
       layer.weights.map((w) => w.shape),
       [[7, 2, 3], [2, 3], [8, 2, 3], [2, 3], [9, 2, 5], [2, 5], [2, 5, 7], [7], [2, 4, 3]],
     );
-    assert.ok(layer.weights.every((w) => w.originalName.startsWith(`${layer.name}/`)), 'weights carry the layer name scope');
+    assert.ok(
+      layer.weights.every((w) => w.originalName.startsWith(`${layer.name}/`)),
+      'weights carry the layer name scope',
+    );
     assert.equal(layer.trainableWeights.length, 9);
   });
 
@@ -198,7 +227,12 @@ forEachBackend('UHopAttention', () => {
     const a = eScores.arraySync() as number[][][][];
     for (let t = 0; t < 5; t++) for (let s = t + 1; s < 5; s++) assert.equal(a[0][1][t][s], 0);
     // Self-attention without `value` works too (e.g. in a Sequential model).
-    const seq = tfl.sequential({ layers: [new UHopAttention({ numHeads: 2, keyDim: 2, inputShape: [5, 8], seed: 105 }), tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })] });
+    const seq = tfl.sequential({
+      layers: [
+        new UHopAttention({ numHeads: 2, keyDim: 2, inputShape: [5, 8], seed: 105 }),
+        tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }),
+      ],
+    });
     assert.deepEqual((seq.predict(xq) as tf.Tensor).shape, [3, 5, 3]);
   });
 
@@ -226,7 +260,7 @@ forEachBackend('UHopAttention', () => {
     assert.deepEqual((mlp.call(q, { value: v }) as tf.Tensor).shape, [3, 5, 8]);
   });
 
-  it('U-Hop forward pass: the attention scores use Phi fitted on each sample\'s projected keys (reference from fitFeatureMap), linear and mlp Phi, every similarity', () => {
+  it("U-Hop forward pass: the attention scores use Phi fitted on each sample's projected keys (reference from fitFeatureMap), linear and mlp Phi, every similarity", () => {
     const q = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 12);
     const v = tf.randomNormal([3, 7, 6], 0, 1, 'float32', 13);
     const [Xq, Xv] = [q, v].map((t) => t.arraySync() as number[][][]);
@@ -234,7 +268,8 @@ forEachBackend('UHopAttention', () => {
     for (const featureMap of ['linear', 'mlp'] as const) {
       for (const similarity of SIMILARITY_KINDS) {
         const what = `${featureMap} ${similarity}`;
-        const make = (fitSteps: number) => new UHopAttention({ numHeads: H, keyDim: dk, featureMap, fitSteps, fitLr: 1, similarity, seed: 91 });
+        const make = (fitSteps: number) =>
+          new UHopAttention({ numHeads: H, keyDim: dk, featureMap, fitSteps, fitLr: 1, similarity, seed: 91 });
         const fitted = make(5);
         const plain = make(0);
         fitted.call(q, { value: v });
@@ -253,7 +288,10 @@ forEachBackend('UHopAttention', () => {
         const [o, a] = fitted.callAndReturnAttentionScores(q, { value: v });
         const [o0, a0] = plain.callAndReturnAttentionScores(q, { value: v });
         // Measured (cpu, wasm): within 5.2e-5 of the reference; the fit moves the scores by 0.086 to 0.99.
-        assert.ok(maxAbsDiff(a.arraySync(), ref) < 1e-3, `${what}: scores vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`);
+        assert.ok(
+          maxAbsDiff(a.arraySync(), ref) < 1e-3,
+          `${what}: scores vs the fitted reference, max |diff| ${maxAbsDiff(a.arraySync(), ref)}`,
+        );
         assert.ok(maxAbsDiff(a0.arraySync(), ref0) < 1e-3, `${what}: fitSteps 0 vs the Phi0 reference`);
         assert.ok(maxAbsDiff(ref, ref0) > 1e-2, `${what}: the fit must change the scores (max change ${maxAbsDiff(ref, ref0)})`);
         tf.dispose([o, a, o0, a0]);
@@ -266,7 +304,16 @@ forEachBackend('UHopAttention', () => {
     const q = tfl.input({ shape: [5, 8] });
     const v = tfl.input({ shape: [7, 6] });
     const m = tfl.input({ shape: [5, 7] });
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 6, fitSteps: 4, fitLr: 0.3, separation: 'sparsemax', seed: 110 });
+    const layer = new UHopAttention({
+      numHeads: 2,
+      keyDim: 4,
+      featureMap: 'linear',
+      featureDim: 6,
+      fitSteps: 4,
+      fitLr: 0.3,
+      separation: 'sparsemax',
+      seed: 110,
+    });
     const model = tfl.model({ inputs: [q, v, m], outputs: layer.apply(q, { value: v, attentionMask: m }) as tfl.SymbolicTensor });
     const B = 4;
     const xq = tf.randomNormal([B, 5, 8], 0, 1, 'float32', 12);
@@ -294,10 +341,21 @@ forEachBackend('UHopAttention', () => {
     const q = tf.randomNormal([4, 5, 6], 0, 1, 'float32', 14);
     // Euclidean similarity: the key bias changes the scores per memory, so it gets gradient
     // too (with the dot product it adds a per-query constant that the softmax removes).
-    const layer = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 3, similarity: 'euclidean', dropout: 0.1, seed: 111 });
+    const layer = new UHopAttention({
+      numHeads: 2,
+      keyDim: 3,
+      featureMap: 'linear',
+      fitSteps: 3,
+      similarity: 'euclidean',
+      dropout: 0.1,
+      seed: 111,
+    });
     layer.call(q, { value: q });
     const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(layer.call(q, { value: q, training: true }) as tf.Tensor)) as tf.Scalar, vars);
+    const { value, grads } = tf.variableGrads(
+      () => tf.mean(tf.square(layer.call(q, { value: q, training: true }) as tf.Tensor)) as tf.Scalar,
+      vars,
+    );
     assert.equal(Object.keys(grads).length, 9);
     for (const [name, g] of Object.entries(grads)) {
       assert.ok(tf.norm(g).dataSync()[0] > 1e-6, `no gradient reaches ${name}`);
@@ -313,7 +371,9 @@ forEachBackend('UHopAttention', () => {
     const input = tfl.input({ shape: [5, 6] });
     const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2, seed: 113 });
     const h = att.apply(input, { value: input }) as tfl.SymbolicTensor;
-    const out = tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) }).apply(tfl.layers.globalAveragePooling1d().apply(h)) as tfl.SymbolicTensor;
+    const out = tfl.layers
+      .dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 202 }) })
+      .apply(tfl.layers.globalAveragePooling1d().apply(h)) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: out });
     model.compile({ optimizer: tf.train.adam(0.03), loss: 'meanSquaredError' });
     const x = tf.randomNormal([16, 5, 6], 0, 1, 'float32', 15);
@@ -335,10 +395,11 @@ forEachBackend('UHopAttention', () => {
       assert.deepEqual(out.shape, [2, 4, 6]);
       assertClose(tf.sum(a, -1), tf.ones([2, 2, 4]), 1e-5, `${separation}: rows sum to 1`);
       const arr = a.arraySync() as number[][][][];
-      for (let h = 0; h < 2; h++) for (let t = 0; t < 4; t++) {
-        assert.equal(arr[0][h][t][2], 0, `${separation}: masked memory`);
-        assert.equal(arr[1][h][t][4], 0, `${separation}: masked memory`);
-      }
+      for (let h = 0; h < 2; h++)
+        for (let t = 0; t < 4; t++) {
+          assert.equal(arr[0][h][t][2], 0, `${separation}: masked memory`);
+          assert.equal(arr[1][h][t][4], 0, `${separation}: masked memory`);
+        }
     }
   });
 
@@ -346,7 +407,12 @@ forEachBackend('UHopAttention', () => {
     const input = tfl.input({ shape: [4, 6] });
     const att = new UHopAttention({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 2, dropout: 0.1, seed: 115 });
     const h = att.apply(input, { value: input }) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 203 }) }).apply(h) as tfl.SymbolicTensor });
+    const model = tfl.model({
+      inputs: input,
+      outputs: tfl.layers
+        .dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 203 }) })
+        .apply(h) as tfl.SymbolicTensor,
+    });
     model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
     const x = tf.randomNormal([3, 4, 6], 0, 1, 'float32', 18);
     const y = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 19);
@@ -381,7 +447,10 @@ forEachBackend('UHopAttention', () => {
     ];
     for (const [args, re] of bad) assert.throws(() => new UHopAttention(args as never), re, JSON.stringify(args));
     assert.throws(() => new UHopAttention(undefined as never), /UHopAttention: args must be an object with numHeads and keyDim/);
-    assert.throws(() => new MultiHeadAttention({ numHeads: 2, keyDim: 2, separation: 'sparsemax' } as never), /MultiHeadAttention: unknown option 'separation'/);
+    assert.throws(
+      () => new MultiHeadAttention({ numHeads: 2, keyDim: 2, separation: 'sparsemax' } as never),
+      /MultiHeadAttention: unknown option 'separation'/,
+    );
 
     const layer = new UHopAttention({ numHeads: 2, keyDim: 2, name: 'att', seed: 117 });
     const x = tf.zeros([2, 3, 4]);
@@ -397,6 +466,9 @@ forEachBackend('UHopAttention', () => {
     const twice = new UHopAttention({ numHeads: 1, keyDim: 2, name: 'twice', seed: 119 });
     const s = tfl.input({ shape: [3, 4] });
     twice.apply(s, { value: s });
-    assert.throws(() => twice.apply(s, { value: s, useCausalMask: true }), /'twice': called in a functional model with .* but it was called before/);
+    assert.throws(
+      () => twice.apply(s, { value: s, useCausalMask: true }),
+      /'twice': called in a functional model with .* but it was called before/,
+    );
   });
 });

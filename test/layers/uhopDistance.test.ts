@@ -16,7 +16,10 @@ import { mlpFeatureMap, disposeFeatureMap } from '../../src/ops/featureMap.js';
  */
 function checkGradientF32(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, { h }: { h: number }): void {
   const n = tf.tidy(() => f(x).size);
-  const w = tf.tensor(randn(n, 11), tf.tidy(() => f(x).shape));
+  const w = tf.tensor(
+    randn(n, 11),
+    tf.tidy(() => f(x).shape),
+  );
   const scalar = (z: tf.Tensor) => tf.sum(tf.mul(f(z), w));
   const analytic = tf.tidy(() => Array.from(tf.grad(scalar)(x).dataSync()));
   const xs = x.dataSync();

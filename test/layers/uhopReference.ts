@@ -39,22 +39,34 @@ export function sim64(a: number[], b: number[], kind: SimilarityKind): number {
  * @param cfg the layer's resolved U-Hop options (`layer.uhop`)
  * @param mask [Bk][S] 1 = a real memory, or undefined
  */
-export function uhopAssociation(q: A4, k: A4, phi0: tf.Tensor[], cfg: UHopConfig, beta: number, kind: SimilarityKind, mask?: number[][]): A4 {
+export function uhopAssociation(
+  q: A4,
+  k: A4,
+  phi0: tf.Tensor[],
+  cfg: UHopConfig,
+  beta: number,
+  kind: SimilarityKind,
+  mask?: number[][],
+): A4 {
   return tf.tidy(() => {
     const H = k[0].length;
     const S = k[0][0].length;
     const keys = tf.tensor(k);
     const maskT = mask ? tf.tensor(mask.map((row) => Array.from({ length: H }, () => row))) : undefined;
-    const { featureMap, lossTrace } = fitFeatureMap(keys, { kind: cfg.featureMap as FeatureMapKind, params: phi0 }, {
-      steps: cfg.fitSteps,
-      lr: cfg.fitLr,
-      loss: cfg.separationLoss,
-      optimizer: cfg.fitOptimizer,
-      rowNormalize: cfg.fitRowNormalize,
-      mask: maskT,
-      ...(cfg.separationLossT != null ? { t: cfg.separationLossT } : {}),
-      ...(cfg.separationLossTau != null ? { tau: cfg.separationLossTau } : {}),
-    });
+    const { featureMap, lossTrace } = fitFeatureMap(
+      keys,
+      { kind: cfg.featureMap as FeatureMapKind, params: phi0 },
+      {
+        steps: cfg.fitSteps,
+        lr: cfg.fitLr,
+        loss: cfg.separationLoss,
+        optimizer: cfg.fitOptimizer,
+        rowNormalize: cfg.fitRowNormalize,
+        mask: maskT,
+        ...(cfg.separationLossT != null ? { t: cfg.separationLossT } : {}),
+        ...(cfg.separationLossTau != null ? { tau: cfg.separationLossTau } : {}),
+      },
+    );
     lossTrace.dispose();
     const fq = applyFeatureMap(featureMap, tf.tensor(q)).arraySync() as A4;
     const fk = applyFeatureMap(featureMap, keys).arraySync() as A4;

@@ -20,9 +20,21 @@ function buildUncompiled(): tfl.LayersModel {
   const x = tfl.input({ shape: [6, 8] });
   let h = transformerEncoderBlock(x, { attention: 'mha', numHeads: 2, mlpDim: 8, name: 'plain' });
   h = transformerEncoderBlock(h, { attention: 'uhop-attention', numHeads: 2, mlpDim: 8, featureMap: 'linear', fitSteps: 2, name: 'ua' });
-  h = transformerEncoderBlock(h, { attention: 'hopfield', numHeads: 2, mlpDim: 8, featureMap: 'linear', fitSteps: 2, separationLoss: 'uniform', name: 'hf' });
-  const p = new HopfieldPooling({ numHeads: 2, featureMap: 'mlp', featureDim: 4, concatBiasPattern: true, name: 'pool', seed: 101 }).apply(h) as tfl.SymbolicTensor;
-  const y = tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) }).apply(p) as tfl.SymbolicTensor;
+  h = transformerEncoderBlock(h, {
+    attention: 'hopfield',
+    numHeads: 2,
+    mlpDim: 8,
+    featureMap: 'linear',
+    fitSteps: 2,
+    separationLoss: 'uniform',
+    name: 'hf',
+  });
+  const p = new HopfieldPooling({ numHeads: 2, featureMap: 'mlp', featureDim: 4, concatBiasPattern: true, name: 'pool', seed: 101 }).apply(
+    h,
+  ) as tfl.SymbolicTensor;
+  const y = tfl.layers
+    .dense({ units: 3, activation: 'softmax', name: 'out', kernelInitializer: tfl.initializers.glorotUniform({ seed: 201 }) })
+    .apply(p) as tfl.SymbolicTensor;
   return tfl.model({ inputs: x, outputs: y });
 }
 
@@ -41,8 +53,14 @@ forEachBackend('AlternatingFitCallback', () => {
   it('finds the U-Hop layers and their Phi0 weights (plain attention skipped)', () => {
     const model = buildModel();
     const found = findUHopLayers(model);
-    assert.deepEqual(found.map((f) => f.layer.name), ['ua_attention', 'hf_attention', 'pool']);
-    assert.deepEqual(found.map((f) => f.phi0.length), [1, 1, 3]);
+    assert.deepEqual(
+      found.map((f) => f.layer.name),
+      ['ua_attention', 'hf_attention', 'pool'],
+    );
+    assert.deepEqual(
+      found.map((f) => f.phi0.length),
+      [1, 1, 3],
+    );
     model.dispose();
   });
 
@@ -68,14 +86,30 @@ forEachBackend('AlternatingFitCallback', () => {
     model.dispose();
   });
 
-  it('its loss is the layers\' own Stage-I loss at Phi0 (Hopfield.fitLossTrace step 0), padding and bias memory included', async () => {
+  it("its loss is the layers' own Stage-I loss at Phi0 (Hopfield.fitLossTrace step 0), padding and bias memory included", async () => {
     const x = tfl.input({ shape: [5, 6] });
     const mask = tfl.input({ shape: [5] });
-    const hop = new Hopfield({ numHeads: 2, featureMap: 'linear', featureDim: 4, phi0Initializer: 'glorotUniform', normalizeHopfieldSpace: true, normalizeHopfieldSpaceAffine: true, concatBiasPattern: true, addZeroAssociation: true, separationLoss: 'uniform', seed: 102 });
+    const hop = new Hopfield({
+      numHeads: 2,
+      featureMap: 'linear',
+      featureDim: 4,
+      phi0Initializer: 'glorotUniform',
+      normalizeHopfieldSpace: true,
+      normalizeHopfieldSpaceAffine: true,
+      concatBiasPattern: true,
+      addZeroAssociation: true,
+      separationLoss: 'uniform',
+      seed: 102,
+    });
     const y = hop.apply([x, mask]) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: [x, mask], outputs: y });
     const xs = tf.randomNormal([4, 5, 6], 0, 1, 'float32', 2);
-    const ms = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 1, 1, 0], [1, 1, 0, 0, 0]]);
+    const ms = tf.tensor2d([
+      [1, 1, 1, 1, 1],
+      [1, 1, 1, 0, 0],
+      [1, 0, 1, 1, 0],
+      [1, 1, 0, 0, 0],
+    ]);
     const cb = new AlternatingFitCallback({ x: [xs, ms], batchSize: 4 });
     cb.setModel(model);
     const trace = hop.fitLossTrace([xs, ms]);
@@ -98,19 +132,31 @@ forEachBackend('AlternatingFitCallback', () => {
       lr: 0.02,
       evaluate: false,
       onPhiEpochEnd: () => {
-        phiAfterPhiEpoch.push(snapshot(model).filter((w) => isPhi0(w.name)).map((w) => w.value));
+        phiAfterPhiEpoch.push(
+          snapshot(model)
+            .filter((w) => isPhi0(w.name))
+            .map((w) => w.value),
+        );
       },
     });
     const phiAtEpochEnd: Float32Array[][] = [];
     const spy = new (class extends tfl.Callback {
       override async onEpochEnd() {
-        phiAtEpochEnd.push(snapshot(model).filter((w) => isPhi0(w.name)).map((w) => w.value));
+        phiAtEpochEnd.push(
+          snapshot(model)
+            .filter((w) => isPhi0(w.name))
+            .map((w) => w.value),
+        );
       }
     })();
     const others = () => snapshot(model).filter((w) => !isPhi0(w.name));
     const start = others();
     await model.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0, callbacks: [cb, spy] });
-    assert.deepEqual(cb.history.map((h) => h.epoch), [0, 1], 'one Phi epoch before each of the first two task epochs');
+    assert.deepEqual(
+      cb.history.map((h) => h.epoch),
+      [0, 1],
+      'one Phi epoch before each of the first two task epochs',
+    );
     for (const e of [0, 1]) {
       phiAtEpochEnd[e].forEach((v, j) => assert.deepEqual(v, phiAfterPhiEpoch[e][j], `Phi0 ${j} moved in task epoch ${e}`));
     }
@@ -119,7 +165,10 @@ forEachBackend('AlternatingFitCallback', () => {
     assert.ok(moved, 'Phi0 trains with the task in epoch 2');
     for (const info of findUHopLayers(model)) for (const v of info.phi0) assert.equal(v.trainable, true, `${v.name} unfrozen`);
     const end = others();
-    assert.ok(end.some((w, i) => w.value.some((a, j) => a !== start[i].value[j])), 'task epochs train the rest');
+    assert.ok(
+      end.some((w, i) => w.value.some((a, j) => a !== start[i].value[j])),
+      'task epochs train the rest',
+    );
     cb.dispose();
     tf.dispose([x, y]);
     model.dispose();
@@ -145,7 +194,10 @@ forEachBackend('AlternatingFitCallback', () => {
     const x = tf.zeros([2, 3]);
     assert.throws(() => new AlternatingFitCallback({ x, lr: 0 }), /lr must be a finite number > 0, got 0/);
     const inp = tfl.input({ shape: [3, 4] });
-    const plain = tfl.model({ inputs: inp, outputs: new UHopAttention({ numHeads: 1, keyDim: 4, seed: 103 }).apply(inp) as tfl.SymbolicTensor });
+    const plain = tfl.model({
+      inputs: inp,
+      outputs: new UHopAttention({ numHeads: 1, keyDim: 4, seed: 103 }).apply(inp) as tfl.SymbolicTensor,
+    });
     const cb = new AlternatingFitCallback({ x });
     cb.setModel(plain);
     assert.throws(() => cb.uhopLayers, /has no U-Hop layer/);

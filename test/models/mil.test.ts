@@ -51,7 +51,7 @@ function paddedBatch(sizes: number[], S: number, seed: number, padValue?: number
       mask[b * S + s] = real ? 1 : 0;
       for (let f = 0; f < F; f++) {
         const z = rng.normal(); // drawn for padding too, so real rows do not depend on padValue
-        x[(b * S + s) * F + f] = real ? z : padValue ?? 1000 * z;
+        x[(b * S + s) * F + f] = real ? z : (padValue ?? 1000 * z);
       }
     }
   }
@@ -67,8 +67,22 @@ function twoPaddings(sizes: number[], S: number): [{ x: tf.Tensor3D; mask: tf.Te
 
 forEachBackend('MIL poolings', () => {
   it('mean and max pool the real instances only (closed form)', () => {
-    const x = tf.tensor3d([[[1, 2], [3, -4], [100, 100]], [[-1, 5], [7, 7], [9, -9]]]);
-    const mask = tf.tensor2d([[1, 1, 0], [1, 0, 0]]);
+    const x = tf.tensor3d([
+      [
+        [1, 2],
+        [3, -4],
+        [100, 100],
+      ],
+      [
+        [-1, 5],
+        [7, 7],
+        [9, -9],
+      ],
+    ]);
+    const mask = tf.tensor2d([
+      [1, 1, 0],
+      [1, 0, 0],
+    ]);
     const mean = new MaskedMeanPooling().apply([x, mask]) as tf.Tensor;
     const max = new MaskedMaxPooling().apply([x, mask]) as tf.Tensor;
     assertClose(mean, [2, -1, -1, 5], 1e-6, 'mean');
@@ -78,8 +92,16 @@ forEachBackend('MIL poolings', () => {
 
   it('a bag without real instances pools to zeros (no NaN)', () => {
     const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 301);
-    const mask = tf.tensor2d([[0, 0, 0], [1, 0, 1]]);
-    for (const layer of [new MaskedMeanPooling(), new MaskedMaxPooling(), new AttentionMilPooling({ units: 3, seed: 3 }), new GatedAttentionMilPooling({ units: 3, seed: 3 })]) {
+    const mask = tf.tensor2d([
+      [0, 0, 0],
+      [1, 0, 1],
+    ]);
+    for (const layer of [
+      new MaskedMeanPooling(),
+      new MaskedMaxPooling(),
+      new AttentionMilPooling({ units: 3, seed: 3 }),
+      new GatedAttentionMilPooling({ units: 3, seed: 3 }),
+    ]) {
       const z = layer.apply([x, mask]) as tf.Tensor;
       const v = z.dataSync();
       assert.ok(v.every(Number.isFinite), `${layer.getClassName()} gave a non-finite value`);
@@ -121,7 +143,9 @@ forEachBackend('MIL poolings', () => {
     assertClose(y, tf.reshape(expected, [2, 4, 3]), 1e-5, 'forward');
     const w = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 2);
     const gLayer = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(layer.apply(xx) as tf.Tensor, w)))(x);
-    const gPlain = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.reshape(tf.relu(tf.add(tf.matMul(tf.reshape(xx, [8, 5]), W), b)), [2, 4, 3]), w)))(x);
+    const gPlain = tf.grad((xx: tf.Tensor) =>
+      tf.sum(tf.mul(tf.reshape(tf.relu(tf.add(tf.matMul(tf.reshape(xx, [8, 5]), W), b)), [2, 4, 3]), w)),
+    )(x);
     assertClose(gLayer, gPlain, 1e-5, 'input gradient');
     assert.deepEqual(layer.computeOutputShape([null, null, 5]), [null, null, 3]);
     assert.throws(() => new InstanceDense({ units: 0 }), /InstanceDense: units must be an integer >= 1, got 0/);
@@ -130,8 +154,14 @@ forEachBackend('MIL poolings', () => {
   });
 
   it('maskedSoftmax matches softmax over the unmasked entries', () => {
-    const s = tf.tensor2d([[1, 2, 3, 40], [0.5, -1, 2, 2]]);
-    const m = tf.tensor2d([[1, 1, 1, 0], [1, 0, 1, 1]]);
+    const s = tf.tensor2d([
+      [1, 2, 3, 40],
+      [0.5, -1, 2, 2],
+    ]);
+    const m = tf.tensor2d([
+      [1, 1, 1, 0],
+      [1, 0, 1, 1],
+    ]);
     const p = maskedSoftmax(s, m);
     const e = [1, 2, 3].map(Math.exp);
     const z = e.reduce((a, b) => a + b);
@@ -142,15 +172,29 @@ forEachBackend('MIL poolings', () => {
   });
 
   it('gradients never reach padded instances', () => {
-    for (const layer of [new MaskedMeanPooling(), new MaskedMaxPooling(), new AttentionMilPooling({ units: 4, seed: 2 }), new GatedAttentionMilPooling({ units: 4, seed: 2 })]) {
+    for (const layer of [
+      new MaskedMeanPooling(),
+      new MaskedMaxPooling(),
+      new AttentionMilPooling({ units: 4, seed: 2 }),
+      new GatedAttentionMilPooling({ units: 4, seed: 2 }),
+    ]) {
       const { x, mask } = paddedBatch([2, 4], 4, 9);
       const g = tf.grad((xx: tf.Tensor) => tf.sum(tf.square(layer.apply([xx, mask]) as tf.Tensor)))(x);
       const gv = g.arraySync() as number[][][];
       const mv = mask.arraySync();
-      gv.forEach((bag, b) => bag.forEach((row, s) => {
-        if (mv[b][s] === 0) assert.ok(row.every((v) => v === 0), `${layer.getClassName()}: gradient on padding bag ${b} row ${s}`);
-      }));
-      assert.ok(gv[0][0].some((v) => v !== 0), `${layer.getClassName()}: some gradient on real instances`);
+      gv.forEach((bag, b) =>
+        bag.forEach((row, s) => {
+          if (mv[b][s] === 0)
+            assert.ok(
+              row.every((v) => v === 0),
+              `${layer.getClassName()}: gradient on padding bag ${b} row ${s}`,
+            );
+        }),
+      );
+      assert.ok(
+        gv[0][0].some((v) => v !== 0),
+        `${layer.getClassName()}: some gradient on real instances`,
+      );
       tf.dispose([x, mask, g]);
       layer.dispose();
     }
@@ -247,12 +291,22 @@ forEachBackend('milClassifier', () => {
 describe('milClassifier save/load', () => {
   for (const [name, variant] of Object.entries(VARIANTS)) {
     it(`${name}: round trip through tf.io gives identical predictions`, async () => {
-      const model = milClassifier({ numFeatures: F, hidden: [8, 6], dropout: 0.1, bagDropout: 0.2, weightDecay: 1e-3, seed: 5, ...variant });
+      const model = milClassifier({
+        numFeatures: F,
+        hidden: [8, 6],
+        dropout: 0.1,
+        bagDropout: 0.2,
+        weightDecay: 1e-3,
+        seed: 5,
+        ...variant,
+      });
       let artifacts: tf.io.ModelArtifacts | undefined;
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }));
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          artifacts = a;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
       const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
       const { x, mask } = paddedBatch([2, 6, 4], 6, 8);
       const p = model.predict([x, mask]) as tf.Tensor;
@@ -266,10 +320,16 @@ describe('milClassifier save/load', () => {
   }
 
   it('rejects unknown options and bad values with clear messages', () => {
-    assert.throws(() => milClassifier({ numFeatures: 3, pooling: 'sum' as never }), /milClassifier: pooling must be one of hopfield, attention/);
+    assert.throws(
+      () => milClassifier({ numFeatures: 3, pooling: 'sum' as never }),
+      /milClassifier: pooling must be one of hopfield, attention/,
+    );
     assert.throws(() => milClassifier({ numFeatures: 3, hiden: [3] } as never), /milClassifier: unknown option 'hiden'/);
     assert.throws(() => milClassifier({ numFeatures: 0 }), /numFeatures must be an integer >= 1, got 0/);
-    assert.throws(() => milClassifier({ numFeatures: 3, pooling: 'mean', hopfield: {} }), /hopfield options were given but pooling is 'mean'/);
+    assert.throws(
+      () => milClassifier({ numFeatures: 3, pooling: 'mean', hopfield: {} }),
+      /hopfield options were given but pooling is 'mean'/,
+    );
     assert.throws(() => milClassifier({ numFeatures: 3, bagDropout: 1 }), /bagDropout must be a number in \[0, 1\), got 1/);
   });
 
@@ -307,9 +367,18 @@ describe('MIL training', () => {
     const train = syntheticBags(120, 1);
     const val = syntheticBags(30, 2);
     const test = syntheticBags(200, 3);
-    for (const [name, variant] of [['attention', VARIANTS.attention], ['uhop', VARIANTS.uhop]] as const) {
+    for (const [name, variant] of [
+      ['attention', VARIANTS.attention],
+      ['uhop', VARIANTS.uhop],
+    ] as const) {
       const model = milClassifier({ numFeatures: F, hidden: [16], seed: 1, ...variant });
-      const { history, bestEpoch } = await trainMilModel(model, train, { epochs: 10, batchSize: 8, learningRate: 1e-2, validation: val, seed: 1 });
+      const { history, bestEpoch } = await trainMilModel(model, train, {
+        epochs: 10,
+        batchSize: 8,
+        learningRate: 1e-2,
+        validation: val,
+        seed: 1,
+      });
       const p = predictBags(model, test);
       const labels = test.map((b) => b.label);
       const acc = bagAccuracy(p, labels);
@@ -326,7 +395,12 @@ describe('MIL training', () => {
     const model = milClassifier({ numFeatures: F, hidden: [8], pooling: 'mean', seed: 2 });
     const seen: number[] = [];
     const { history, bestEpoch } = await trainMilModel(model, train, {
-      epochs: 40, batchSize: 4, learningRate: 0.05, lrDecay: 0.5, validation: val, patience: 3,
+      epochs: 40,
+      batchSize: 4,
+      learningRate: 0.05,
+      lrDecay: 0.5,
+      validation: val,
+      patience: 3,
       onEpochEnd: (log) => seen.push(log.learningRate),
     });
     seen.forEach((lr, e) => assertClose([lr], [0.05 * 0.5 ** e], 1e-9, 'lr'));
@@ -402,12 +476,13 @@ describe('rocAuc', () => {
     const y = Array.from({ length: 60 }, () => rng.int(2));
     let won = 0;
     let pairs = 0;
-    for (let i = 0; i < 60; i++) for (let j = 0; j < 60; j++) {
-      if (y[i] === 1 && y[j] === 0) {
-        pairs++;
-        won += s[i] > s[j] ? 1 : s[i] === s[j] ? 0.5 : 0;
+    for (let i = 0; i < 60; i++)
+      for (let j = 0; j < 60; j++) {
+        if (y[i] === 1 && y[j] === 0) {
+          pairs++;
+          won += s[i] > s[j] ? 1 : s[i] === s[j] ? 0.5 : 0;
+        }
       }
-    }
     assertClose([rocAuc(s, y)], [won / pairs], 1e-12);
   });
 

@@ -39,24 +39,60 @@ describe('unknown options are errors, with a did-you-mean', () => {
     const mil = milClassifier({ numFeatures: 3, hidden: [], seed: 1 });
     const cases: [() => unknown, RegExp][] = [
       [() => milClassifier({ numFeatures: 3, hiden: [3] } as never), /milClassifier: unknown option 'hiden' \(did you mean 'hidden'\?\)/],
-      [() => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, numLayer: 1 } as never), /sequenceClassifier: unknown option 'numLayer' \(did you mean 'numLayers'\?\)/],
-      [() => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, poolingOptions: { quantites: 2 } } as never), /sequenceClassifier poolingOptions: unknown option 'quantites' \(did you mean 'quantity'\?\)/],
-      [() => visionClassifier({ imageSize: 8, patchSize: 4, numClasses: 2, dModel: 8, patchSize2: 2 } as never), /visionClassifier: unknown option 'patchSize2' \(did you mean 'patchSize'\?\)/],
-      [() => transformerEncoder({ dModel: 8, numHead: 2 } as never), /transformerEncoder: unknown option 'numHead' \(did you mean 'numHeads'/],
-      [() => transformerEncoderBlock(tfl.input({ shape: [4, 8] }), { mlpDims: 16 } as never), /transformerEncoderBlock: unknown option 'mlpDims' \(did you mean 'mlpDim'\?\)/],
-      [() => new AlternatingFitCallback({ x: tf.zeros([2, 3]), alternation: 2 } as never), /AlternatingFitCallback: unknown option 'alternation' \(did you mean 'alternations'\?\)/],
+      [
+        () => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, numLayer: 1 } as never),
+        /sequenceClassifier: unknown option 'numLayer' \(did you mean 'numLayers'\?\)/,
+      ],
+      [
+        () => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, poolingOptions: { quantites: 2 } } as never),
+        /sequenceClassifier poolingOptions: unknown option 'quantites' \(did you mean 'quantity'\?\)/,
+      ],
+      [
+        () => visionClassifier({ imageSize: 8, patchSize: 4, numClasses: 2, dModel: 8, patchSize2: 2 } as never),
+        /visionClassifier: unknown option 'patchSize2' \(did you mean 'patchSize'\?\)/,
+      ],
+      [
+        () => transformerEncoder({ dModel: 8, numHead: 2 } as never),
+        /transformerEncoder: unknown option 'numHead' \(did you mean 'numHeads'/,
+      ],
+      [
+        () => transformerEncoderBlock(tfl.input({ shape: [4, 8] }), { mlpDims: 16 } as never),
+        /transformerEncoderBlock: unknown option 'mlpDims' \(did you mean 'mlpDim'\?\)/,
+      ],
+      [
+        () => new AlternatingFitCallback({ x: tf.zeros([2, 3]), alternation: 2 } as never),
+        /AlternatingFitCallback: unknown option 'alternation' \(did you mean 'alternations'\?\)/,
+      ],
       [() => padBags([bag], { maxsize: 3 } as never), /padBags: unknown option 'maxsize' \(did you mean 'maxSize'\?\)/],
-      [() => (readMilCsv as (p: string, o: unknown) => unknown)('x.csv', { name: 'x' }), /readMilCsv: takes one argument \(the CSV path\), got 2/],
+      [
+        () => (readMilCsv as (p: string, o: unknown) => unknown)('x.csv', { name: 'x' }),
+        /readMilCsv: takes one argument \(the CSV path\), got 2/,
+      ],
       [() => predictBags(mil, [bag], { batch: 2 } as never), /predictBags: unknown option 'batch'/],
-      [() => retrieve(tf.zeros([1, 2]), tf.zeros([3, 2]), { step: 2 } as never), /retrieve: unknown option 'step' \(did you mean 'steps'\?\)/],
+      [
+        () => retrieve(tf.zeros([1, 2]), tf.zeros([3, 2]), { step: 2 } as never),
+        /retrieve: unknown option 'step' \(did you mean 'steps'\?\)/,
+      ],
       [() => new UHopMemory({ fitStep: 2 } as never), /UHopMemory: unknown option 'fitStep' \(did you mean 'fitSteps'\?\)/],
-      [() => uhopRetrieve(tf.zeros([3, 2]), tf.zeros([1, 2]), { fitstep: 2 } as never), /UHopMemory: unknown option 'fitstep' \(did you mean 'fitSteps'\?\)/],
+      [
+        () => uhopRetrieve(tf.zeros([3, 2]), tf.zeros([1, 2]), { fitstep: 2 } as never),
+        /UHopMemory: unknown option 'fitstep' \(did you mean 'fitSteps'\?\)/,
+      ],
       [() => new Hopfield({ updateStepMax: 2 } as never), /Hopfield: unknown option 'updateStepMax' \(did you mean 'updateStepsMax'\?\)/],
     ];
     for (const [f, re] of cases) assert.throws(f, re);
-    await assert.rejects(trainMilModel(mil, [bag], { epoch: 1 } as never), /trainMilModel: unknown option 'epoch' \(did you mean 'epochs'\?\)/);
-    await assert.rejects(saveModel(mil, '/nonexistent-dir-for-test', { includeOptimiser: true } as never), /saveModel: unknown option 'includeOptimiser' \(did you mean 'includeOptimizer'\?\)/);
-    await assert.rejects(loadModel('/nonexistent-dir-for-test', { strct: true } as never), /loadModel: unknown option 'strct' \(did you mean 'strict'\?\)/);
+    await assert.rejects(
+      trainMilModel(mil, [bag], { epoch: 1 } as never),
+      /trainMilModel: unknown option 'epoch' \(did you mean 'epochs'\?\)/,
+    );
+    await assert.rejects(
+      saveModel(mil, '/nonexistent-dir-for-test', { includeOptimiser: true } as never),
+      /saveModel: unknown option 'includeOptimiser' \(did you mean 'includeOptimizer'\?\)/,
+    );
+    await assert.rejects(
+      loadModel('/nonexistent-dir-for-test', { strct: true } as never),
+      /loadModel: unknown option 'strct' \(did you mean 'strict'\?\)/,
+    );
     mil.dispose();
   });
 
@@ -64,7 +100,10 @@ describe('unknown options are errors, with a did-you-mean', () => {
     const x = tfl.input({ shape: [4, 8] });
     const y = new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'attn', seed: 5 } as never).apply(x) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: x, outputs: y });
-    assert.throws(() => replaceAttention(model, {}, ['atn']), /replaceAttention: only names 'atn', which is no MultiHeadAttention layer of the model \(did you mean 'attn'\?\); its MultiHeadAttention layers: attn/);
+    assert.throws(
+      () => replaceAttention(model, {}, ['atn']),
+      /replaceAttention: only names 'atn', which is no MultiHeadAttention layer of the model \(did you mean 'attn'\?\); its MultiHeadAttention layers: attn/,
+    );
     const replaced = replaceAttention(model, { separation: 'sparsemax' }, ['attn']);
     assert.equal(replaced.getLayer('attn').getClassName(), 'UHopAttention');
     model.dispose();

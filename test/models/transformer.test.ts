@@ -24,7 +24,10 @@ function ids(n: number, L: number, vocab: number, seed: number): tf.Tensor2D {
 forEachBackend('transformer builders', () => {
   it('transformerEncoder maps [B, L, d] to [B, L, d] for every attention kind, with the expected layers', () => {
     for (const attention of ['mha', 'uhop-attention', 'hopfield'] as const) {
-      const enc = seeded(() => transformerEncoder({ dModel: 8, numLayers: 2, numHeads: 2, mlpDim: 12, attention, ...(attention === 'mha' ? {} : UHOP) }), 1);
+      const enc = seeded(
+        () => transformerEncoder({ dModel: 8, numLayers: 2, numHeads: 2, mlpDim: 12, attention, ...(attention === 'mha' ? {} : UHOP) }),
+        1,
+      );
       const x = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 1);
       const y = enc.predict(x) as tf.Tensor;
       assert.deepEqual(y.shape, [3, 5, 8], attention);
@@ -63,18 +66,44 @@ forEachBackend('transformer builders', () => {
   });
 
   it('rejects Hopfield options on plain attention and bad sizes, naming the argument', () => {
-    assert.throws(() => transformerEncoder({ dModel: 8, attention: 'mha', featureMap: 'linear' }), /attention 'mha'.*featureMap.*uhop-attention/);
+    assert.throws(
+      () => transformerEncoder({ dModel: 8, attention: 'mha', featureMap: 'linear' }),
+      /attention 'mha'.*featureMap.*uhop-attention/,
+    );
     assert.throws(() => transformerEncoder({ dModel: 6, numHeads: 4 }), /not divisible by numHeads 4/);
-    assert.throws(() => transformerEncoder({ dModel: 8, attention: 'bogus' as never }), /attention must be one of mha, uhop-attention, hopfield/);
+    assert.throws(
+      () => transformerEncoder({ dModel: 8, attention: 'bogus' as never }),
+      /attention must be one of mha, uhop-attention, hopfield/,
+    );
     assert.throws(() => transformerEncoder({ dModel: 0 }), /dModel must be an integer >= 1, got 0/);
-    assert.throws(() => visionClassifier({ imageSize: 28, patchSize: 5, dModel: 8, numClasses: 10 }), /patchSize 5 must divide the image size 28x28/);
-    assert.throws(() => sequenceClassifier({ vocabSize: 5, maxLen: 4, dModel: 8, numClasses: 2, pooling: 'max' as never }), /pooling must be one of/);
+    assert.throws(
+      () => visionClassifier({ imageSize: 28, patchSize: 5, dModel: 8, numClasses: 10 }),
+      /patchSize 5 must divide the image size 28x28/,
+    );
+    assert.throws(
+      () => sequenceClassifier({ vocabSize: 5, maxLen: 4, dModel: 8, numClasses: 2, pooling: 'max' as never }),
+      /pooling must be one of/,
+    );
   });
 
   it('sequenceClassifier gives [B, numClasses] probabilities for every pooling', () => {
     const x = ids(3, 6, 11, 5);
     for (const pooling of ['cls', 'mean', 'last', 'hopfield'] as const) {
-      const model = seeded(() => sequenceClassifier({ vocabSize: 11, maxLen: 6, dModel: 8, numClasses: 4, numLayers: 1, numHeads: 2, pooling, attention: 'uhop-attention', ...UHOP }), 3);
+      const model = seeded(
+        () =>
+          sequenceClassifier({
+            vocabSize: 11,
+            maxLen: 6,
+            dModel: 8,
+            numClasses: 4,
+            numLayers: 1,
+            numHeads: 2,
+            pooling,
+            attention: 'uhop-attention',
+            ...UHOP,
+          }),
+        3,
+      );
       const y = model.predict(x) as tf.Tensor;
       assert.deepEqual(y.shape, [3, 4], pooling);
       assertClose(tf.sum(y, 1), [1, 1, 1], 1e-5, `${pooling}: rows are probabilities`);
@@ -88,7 +117,22 @@ forEachBackend('transformer builders', () => {
     const img = tf.randomUniform([2, 8, 12, 3], 0, 1, 'float32', 7);
     for (const encoder of ['transformer', 'single-hopfield'] as const) {
       for (const patchEmbedding of ['conv', 'dense'] as const) {
-        const model = seeded(() => visionClassifier({ imageSize: [8, 12], channels: 3, patchSize: 4, dModel: 8, numClasses: 5, encoder, patchEmbedding, numHeads: 2, ...(encoder === 'transformer' ? { attention: 'uhop-attention' as const } : {}), ...UHOP }), 4);
+        const model = seeded(
+          () =>
+            visionClassifier({
+              imageSize: [8, 12],
+              channels: 3,
+              patchSize: 4,
+              dModel: 8,
+              numClasses: 5,
+              encoder,
+              patchEmbedding,
+              numHeads: 2,
+              ...(encoder === 'transformer' ? { attention: 'uhop-attention' as const } : {}),
+              ...UHOP,
+            }),
+          4,
+        );
         const y = model.predict(img) as tf.Tensor;
         assert.deepEqual(y.shape, [2, 5], `${encoder}/${patchEmbedding}`);
         const tokens = model.getLayer('position_embedding').outputShape as number[];
@@ -101,14 +145,24 @@ forEachBackend('transformer builders', () => {
   });
 
   it("the 'dense' patch embedding cuts the same patches as the strided Conv2D", () => {
-    const opts = { imageSize: [8, 12] as [number, number], channels: 2, patchSize: 4, dModel: 6, numClasses: 3, numLayers: 0, pooling: 'mean' as const };
+    const opts = {
+      imageSize: [8, 12] as [number, number],
+      channels: 2,
+      patchSize: 4,
+      dModel: 6,
+      numClasses: 3,
+      numLayers: 0,
+      pooling: 'mean' as const,
+    };
     const conv = seeded(() => visionClassifier({ ...opts, patchEmbedding: 'conv' }), 5);
     const dense = seeded(() => visionClassifier({ ...opts, patchEmbedding: 'dense' }), 6);
     // Conv kernel [p, p, C, d] flattened row-major is the Dense kernel [p*p*C, d] on (row, col, channel) patches.
     const [k, b] = conv.getLayer('patch_embedding').getWeights();
     dense.getLayer('patch_embedding').setWeights([tf.reshape(k, [4 * 4 * 2, 6]), b]);
-    for (const name of ['position_embedding', 'encoder_block_final_ln', 'classifier']) dense.getLayer(name).setWeights(conv.getLayer(name).getWeights());
-    const tokensOf = (m: tfl.LayersModel) => tfl.model({ inputs: m.inputs, outputs: m.getLayer('position_embedding').output as tfl.SymbolicTensor });
+    for (const name of ['position_embedding', 'encoder_block_final_ln', 'classifier'])
+      dense.getLayer(name).setWeights(conv.getLayer(name).getWeights());
+    const tokensOf = (m: tfl.LayersModel) =>
+      tfl.model({ inputs: m.inputs, outputs: m.getLayer('position_embedding').output as tfl.SymbolicTensor });
     const img = tf.randomUniform([2, 8, 12, 2], 0, 1, 'float32', 9);
     assertClose(tokensOf(dense).predict(img) as tf.Tensor, tokensOf(conv).predict(img) as tf.Tensor, 1e-4, 'patch tokens');
     img.dispose();
@@ -140,7 +194,14 @@ forEachBackend('token layers', () => {
 
   it('TokenEmbedding looks rows up, and its one-hot gradient equals the scatter-add of dy (trains on wasm too)', () => {
     const table = tf.randomNormal([5, 3], 0, 1, 'float32', 12);
-    const idx = tf.tensor2d([[0, 4, 4], [2, 0, 1]], [2, 3], 'int32');
+    const idx = tf.tensor2d(
+      [
+        [0, 4, 4],
+        [2, 0, 1],
+      ],
+      [2, 3],
+      'int32',
+    );
     const w = tf.randomNormal([2, 3, 3], 0, 1, 'float32', 13);
     assertClose(gatherRows(table, idx, 'one-hot'), tf.gather(table, idx), 0, 'forward');
     const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gatherRows(t, idx, 'one-hot'), w)))(table);
@@ -170,7 +231,12 @@ forEachBackend('token layers', () => {
     assertClose(y, tf.add(x, tf.slice(table, [0, 0], [3, 4])), 1e-6, 'first L rows of the table added');
     assert.throws(() => pe.apply(tf.zeros([1, 6, 4])), /exceeds maxLen 5/);
 
-    assertClose(new SelectToken({ index: -1 }).apply(x) as tf.Tensor, tf.reshape(tf.slice(x, [0, 2, 0], [2, 1, 4]), [2, 4]), 0, 'last token');
+    assertClose(
+      new SelectToken({ index: -1 }).apply(x) as tf.Tensor,
+      tf.reshape(tf.slice(x, [0, 2, 0], [2, 1, 4]), [2, 4]),
+      0,
+      'last token',
+    );
     assert.throws(() => new SelectToken({ index: 3 }).apply(x), /index 3 is outside a sequence of length 3/);
     tf.dispose([x, withCls, y]);
   });
@@ -180,8 +246,27 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
   it('saveModel/loadModel round-trips sequence and vision models with identical predictions', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'uhop-transformer-'));
     try {
-      const seq = seeded(() => sequenceClassifier({ vocabSize: 9, maxLen: 5, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, pooling: 'hopfield', attention: 'uhop-attention', separation: 'sparsemax', ...UHOP, poolingOptions: UHOP }), 7);
-      const vis = seeded(() => visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, encoder: 'single-hopfield', numHeads: 2, ...UHOP }), 8);
+      const seq = seeded(
+        () =>
+          sequenceClassifier({
+            vocabSize: 9,
+            maxLen: 5,
+            dModel: 8,
+            numClasses: 3,
+            numLayers: 1,
+            numHeads: 2,
+            pooling: 'hopfield',
+            attention: 'uhop-attention',
+            separation: 'sparsemax',
+            ...UHOP,
+            poolingOptions: UHOP,
+          }),
+        7,
+      );
+      const vis = seeded(
+        () => visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, encoder: 'single-hopfield', numHeads: 2, ...UHOP }),
+        8,
+      );
       const cases: [tfl.LayersModel, tf.Tensor][] = [
         [seq, ids(4, 5, 9, 13)],
         [vis, tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 14)],
@@ -190,7 +275,10 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
         const path = join(dir, `m${i}`);
         await saveModel(model, path);
         const loaded = await loadModel(path);
-        assert.deepEqual(loaded.layers.map((l) => l.getClassName()), model.layers.map((l) => l.getClassName()));
+        assert.deepEqual(
+          loaded.layers.map((l) => l.getClassName()),
+          model.layers.map((l) => l.getClassName()),
+        );
         assertClose(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor, 1e-6, model.name);
         x.dispose();
         loaded.dispose();
@@ -208,7 +296,22 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
     for (const attention of ['mha', 'uhop-attention'] as const) {
       // One seeded model, no shuffling: the run is the same every time. Measured (cpu and wasm):
       // the loss ends at 1.1% (mha) and 1.6% (U-Hop) of its start.
-      const model = seeded(() => sequenceClassifier({ vocabSize: 3, maxLen: 4, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, mlpDim: 16, pooling: 'mean', attention, ...(attention === 'mha' ? {} : UHOP) }), 9);
+      const model = seeded(
+        () =>
+          sequenceClassifier({
+            vocabSize: 3,
+            maxLen: 4,
+            dModel: 8,
+            numClasses: 3,
+            numLayers: 1,
+            numHeads: 2,
+            mlpDim: 16,
+            pooling: 'mean',
+            attention,
+            ...(attention === 'mha' ? {} : UHOP),
+          }),
+        9,
+      );
       model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
       const h = await model.fit(x, y, { epochs: 15, batchSize: 16, verbose: 0, shuffle: false });
       model.dispose();
@@ -219,7 +322,21 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
   });
 
   it('no tensors leak over training steps and predictions', async () => {
-    const model = seeded(() => visionClassifier({ imageSize: 8, patchSize: 4, dModel: 8, numClasses: 3, numLayers: 1, numHeads: 2, attention: 'uhop-attention', ...UHOP, pooling: 'cls' }), 10);
+    const model = seeded(
+      () =>
+        visionClassifier({
+          imageSize: 8,
+          patchSize: 4,
+          dModel: 8,
+          numClasses: 3,
+          numLayers: 1,
+          numHeads: 2,
+          attention: 'uhop-attention',
+          ...UHOP,
+          pooling: 'cls',
+        }),
+      10,
+    );
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
     const x = tf.randomUniform([6, 8, 8, 1], 0, 1, 'float32', 31);
     const y = tf.tensor1d([0, 1, 2, 0, 1, 2]);
@@ -236,7 +353,10 @@ forEachBackend('transformer models: save/load, training, leaks', () => {
   });
 
   it("replaceAttention on an 'mha' model gives UHopAttention layers with the same projections (same outputs with fitSteps 0)", () => {
-    const model = seeded(() => sequenceClassifier({ vocabSize: 7, maxLen: 5, dModel: 8, numClasses: 2, numLayers: 2, numHeads: 2, pooling: 'cls' }), 11);
+    const model = seeded(
+      () => sequenceClassifier({ vocabSize: 7, maxLen: 5, dModel: 8, numClasses: 2, numLayers: 2, numHeads: 2, pooling: 'cls' }),
+      11,
+    );
     const swapped = replaceAttention(model, { featureMap: 'linear', fitSteps: 0 });
     assert.equal(swapped.layers.filter((l) => l instanceof UHopAttention && l.uhop.featureMap === 'linear').length, 2);
     const x = ids(3, 5, 7, 41);

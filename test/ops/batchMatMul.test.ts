@@ -22,7 +22,10 @@ forEachBackend('bmm / batchMatMul', () => {
   });
 
   it('batchMatMul equals tf.matMul in value and gradient, with one product and with several', () => {
-    for (const lead of [[1, 1], [2, 3]]) {
+    for (const lead of [
+      [1, 1],
+      [2, 3],
+    ]) {
       const a = tf.randomNormal([...lead, 5, 4], 0, 1, 'float32', 3);
       const w = tf.randomNormal([...lead, 5, 6], 0, 1, 'float32', 4);
       for (const transposeB of [true, false]) {

@@ -94,7 +94,10 @@ forEachBackend('featureMap', () => {
     ] as const) {
       const phi = mlpFeatureMap(d, D, { hidden, seed: 7 });
       const H = hidden ?? 2 * D;
-      assert.deepEqual(phi.params.map((p) => p.shape), [[H, d], [H], [D, H]]);
+      assert.deepEqual(
+        phi.params.map((p) => p.shape),
+        [[H, d], [H], [D, H]],
+      );
       const info = featureMapInfo(phi);
       assert.equal(info.hidden, H);
       const f = applyFeatureMap(phi, x);
@@ -148,7 +151,12 @@ forEachBackend('featureMap', () => {
     const xm = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 5);
     const h = applyFeatureMap(perSet, xm);
     assert.deepEqual(h.shape, [2, 5, 3]);
-    assertClose(tf.reshape(tf.slice(h, [0, 0, 0], [1, 5, 3]), [5, 3]), applyFeatureMap(mlp, tf.reshape(tf.slice(xm, [0, 0, 0], [1, 5, 4]), [5, 4])), 1e-5, 'mlp set 0');
+    assertClose(
+      tf.reshape(tf.slice(h, [0, 0, 0], [1, 5, 3]), [5, 3]),
+      applyFeatureMap(mlp, tf.reshape(tf.slice(xm, [0, 0, 0], [1, 5, 4]), [5, 4])),
+      1e-5,
+      'mlp set 0',
+    );
     tf.dispose([x, f, g, h, xm, ...perHead.params, ...perSet.params]);
     disposeFeatureMap(shared);
     disposeFeatureMap(mlp);
@@ -158,7 +166,10 @@ forEachBackend('featureMap', () => {
     const x = tf.randomNormal([2, 3, 5, 4], 0, 1, 'float32', 6);
     const mlp = mlpFeatureMap(4, 3, { hidden: 5, seed: 9 });
     // perturb so that the relu pattern is not symmetric
-    const mlpP: FeatureMap = { kind: 'mlp', params: mlp.params.map((p, i) => tf.add(p, tf.randomNormal(p.shape, 0, 0.3, 'float32', 20 + i))) };
+    const mlpP: FeatureMap = {
+      kind: 'mlp',
+      params: mlp.params.map((p, i) => tf.add(p, tf.randomNormal(p.shape, 0, 0.3, 'float32', 20 + i))),
+    };
     const cases: Array<[string, FeatureMap]> = [
       ['linear shared', linearFeatureMap(4, 3, { init: 'normal', seed: 1 })],
       ['linear per set', { kind: 'linear', params: [tf.randomNormal([2, 3, 3, 4], 0, 1, 'float32', 2)] }],
@@ -177,7 +188,10 @@ forEachBackend('featureMap', () => {
         assertClose(g, want[i], 1e-4, `${name} param ${i}`);
       });
       // tf.grad through applyFeatureMap (on wasm a customGrad with the analytic backward)
-      const viaTape = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(dF, applyFeatureMap({ kind: phi.kind, params: a.slice(1) }, a[0]))))([x, ...phi.params]);
+      const viaTape = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(dF, applyFeatureMap({ kind: phi.kind, params: a.slice(1) }, a[0]))))([
+        x,
+        ...phi.params,
+      ]);
       assertClose(viaTape[0], wantX, 1e-4, `${name} d/dx`);
       viaTape.slice(1).forEach((g, i) => assertClose(g, want[i], 1e-4, `${name} tf.grad param ${i}`));
       tf.dispose([dF, wantX, ...got, ...want, ...viaTape, ...phi.params]);
@@ -208,7 +222,10 @@ forEachBackend('featureMap', () => {
         const moved = (d: number) => base.map((q, j) => (j === pi ? q.map((v, k) => (k === i ? v + d : v)) : q));
         const fd = (value(moved(h)) - value(moved(-h))) / (2 * h);
         largest = Math.max(largest, Math.abs(fd));
-        assert.ok(Math.abs(fd - an[i]) <= 1e-4 + 1e-3 * Math.abs(fd), `param ${pi}[${i}]: analytic ${an[i]} vs float64 finite difference ${fd}`);
+        assert.ok(
+          Math.abs(fd - an[i]) <= 1e-4 + 1e-3 * Math.abs(fd),
+          `param ${pi}[${i}]: analytic ${an[i]} vs float64 finite difference ${fd}`,
+        );
       }
     });
     assert.ok(largest > 1e-2, `vacuous check: largest gradient ${largest}`);
@@ -257,11 +274,23 @@ forEachBackend('featureMap', () => {
     assert.throws(() => applyFeatureMap(phi, x), /applyFeatureMap: x must be \[\.\.\., n, d\] with d = 3 .*got shape \[2, 5, 2\]/);
     assert.throws(() => applyFeatureMap(phi, tf.zeros([3])), /x must be \[\.\.\., n, d\]/);
     const perSet: FeatureMap = { kind: 'linear', params: [tf.zeros([3, 4, 3])] };
-    assert.throws(() => applyFeatureMap(perSet, tf.zeros([2, 5, 3])), /leading dims of x \[2\] and of the feature map's params \[3\] do not broadcast/);
-    assert.throws(() => featureMapBackward(phi, tf.zeros([5, 3]), tf.zeros([5, 3])), /featureMapBackward: dF must have the shape of Phi\(x\), \[5, 4\], got \[5, 3\]/);
+    assert.throws(
+      () => applyFeatureMap(perSet, tf.zeros([2, 5, 3])),
+      /leading dims of x \[2\] and of the feature map's params \[3\] do not broadcast/,
+    );
+    assert.throws(
+      () => featureMapBackward(phi, tf.zeros([5, 3]), tf.zeros([5, 3])),
+      /featureMapBackward: dF must have the shape of Phi\(x\), \[5, 4\], got \[5, 3\]/,
+    );
     assert.throws(() => applyFeatureMap({ kind: 'linear', params: [] }, tf.zeros([5, 3])), /a linear feature map has params \[W\]/);
-    assert.throws(() => applyFeatureMap({ kind: 'mlp', params: [tf.zeros([4, 3]), tf.zeros([5]), tf.zeros([2, 4])] }, tf.zeros([5, 3])), /an mlp feature map needs W1 \[\.\.\., H, d\], b1 \[\.\.\., H\], W2 \[\.\.\., D, H\]/);
-    assert.throws(() => applyFeatureMap({ kind: 'rbf' as never, params: [] }, tf.zeros([5, 3])), /kind must be 'linear' or 'mlp', got 'rbf'/);
+    assert.throws(
+      () => applyFeatureMap({ kind: 'mlp', params: [tf.zeros([4, 3]), tf.zeros([5]), tf.zeros([2, 4])] }, tf.zeros([5, 3])),
+      /an mlp feature map needs W1 \[\.\.\., H, d\], b1 \[\.\.\., H\], W2 \[\.\.\., D, H\]/,
+    );
+    assert.throws(
+      () => applyFeatureMap({ kind: 'rbf' as never, params: [] }, tf.zeros([5, 3])),
+      /kind must be 'linear' or 'mlp', got 'rbf'/,
+    );
     tf.dispose([x, ...perSet.params]);
     disposeFeatureMap(phi);
   });

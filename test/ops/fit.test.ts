@@ -3,13 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients tf.grad needs
 import { fitFeatureMap, fitFeatureMapOp, fitFeatureMapSpanForTest } from '../../src/ops/fit.js';
-import {
-  applyFeatureMap,
-  disposeFeatureMap,
-  featureMapBackward,
-  linearFeatureMap,
-  mlpFeatureMap,
-} from '../../src/ops/featureMap.js';
+import { applyFeatureMap, disposeFeatureMap, featureMapBackward, linearFeatureMap, mlpFeatureMap } from '../../src/ops/featureMap.js';
 import { separationLossAndGrad } from '../../src/ops/separationLoss.js';
 import type { FeatureMap, SeparationLossKind } from '../../src/ops/types.js';
 import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
@@ -52,7 +46,14 @@ forEachBackend('fitFeatureMap', () => {
     }
     const mlp = mlpFeatureMap(6, 6, { seed: 1 });
     const { featureMap, lossTrace } = fitFeatureMap(keys, mlp, { steps: 20, lr: 0.2, loss: 'uniform' });
-    assert.deepEqual(featureMap.params.map((p) => p.shape), [[3, 12, 6], [3, 12], [3, 6, 12]]);
+    assert.deepEqual(
+      featureMap.params.map((p) => p.shape),
+      [
+        [3, 12, 6],
+        [3, 12],
+        [3, 6, 12],
+      ],
+    );
     const tr = lossTrace.arraySync() as number[][];
     for (let s = 0; s < 3; s++) assert.ok(tr[20][s] < tr[0][s] - 1e-3, `mlp set ${s}: ${tr[0][s]} -> ${tr[20][s]}`);
     tf.dispose([keys, lossTrace]);
@@ -82,7 +83,11 @@ forEachBackend('fitFeatureMap', () => {
   });
 
   it('the span-of-the-memories engine (sgd and normalized, S < 2d) gives the same fit as the W-space one', () => {
-    const mask = tf.tensor2d([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 0, 1, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 0],
+      [1, 1, 1, 1, 1],
+      [1, 0, 1, 1, 1],
+    ]);
     for (const B of [1, 3]) {
       const keys = clustered(B === 1 ? [5, 6] : [B, 5, 6], 30 + B);
       const phi0 = linearFeatureMap(6, 8, { init: 'orthogonal', seed: 3 });
@@ -114,7 +119,10 @@ forEachBackend('fitFeatureMap', () => {
     const A = clustered([7, 5], 3);
     const B = clustered([7, 5], 4);
     const both = tf.stack([A, B]);
-    const maskAB = tf.tensor2d([[1, 1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0]]);
+    const maskAB = tf.tensor2d([
+      [1, 1, 1, 0, 1, 1, 1],
+      [1, 1, 1, 1, 1, 1, 0],
+    ]);
     for (const [phi0, opts] of [
       [linearFeatureMap(5, 5, { init: 'orthogonal', seed: 1 }), { steps: 6, lr: 0.3, loss: 'uniform' as const }],
       [linearFeatureMap(5, 8), { steps: 6, lr: 0.05, loss: 'lse' as const, optimizer: 'adam' as const }],
@@ -143,13 +151,25 @@ forEachBackend('fitFeatureMap', () => {
 
   it('broadcasts phi0 over the sets and keeps the leading dims', () => {
     const keys = clustered([2, 3, 6, 4], 5);
-    const perHead: FeatureMap = { kind: 'linear', params: [tf.stack([0, 1, 2].map((s) => linearFeatureMap(4, 4, { init: 'orthogonal', seed: s }).params[0]))] };
+    const perHead: FeatureMap = {
+      kind: 'linear',
+      params: [tf.stack([0, 1, 2].map((s) => linearFeatureMap(4, 4, { init: 'orthogonal', seed: s }).params[0]))],
+    };
     const { featureMap, lossTrace } = fitFeatureMap(keys, perHead, { steps: 3 });
     assert.deepEqual(featureMap.params[0].shape, [2, 3, 4, 4]);
     assert.deepEqual(lossTrace.shape, [4, 2, 3]);
     // set (1, 2) alone with its head's phi0
-    const one = fitFeatureMap(tf.reshape(tf.slice(keys, [1, 2, 0, 0], [1, 1, 6, 4]), [6, 4]), { kind: 'linear', params: [slice0(perHead.params[0], 2)] }, { steps: 3 });
-    assertClose(tf.reshape(tf.slice(featureMap.params[0], [1, 2, 0, 0], [1, 1, 4, 4]), [4, 4]), one.featureMap.params[0], 1e-5, 'set (1,2)');
+    const one = fitFeatureMap(
+      tf.reshape(tf.slice(keys, [1, 2, 0, 0], [1, 1, 6, 4]), [6, 4]),
+      { kind: 'linear', params: [slice0(perHead.params[0], 2)] },
+      { steps: 3 },
+    );
+    assertClose(
+      tf.reshape(tf.slice(featureMap.params[0], [1, 2, 0, 0], [1, 1, 4, 4]), [4, 4]),
+      one.featureMap.params[0],
+      1e-5,
+      'set (1,2)',
+    );
     assert.deepEqual(one.lossTrace.shape, [4]);
     // zero steps: phi0 broadcast, unchanged
     const zero = fitFeatureMap(keys, perHead, { steps: 0 });
@@ -161,7 +181,10 @@ forEachBackend('fitFeatureMap', () => {
 
   it('a masked memory does not influence the fit', () => {
     const keys = clustered([2, 6, 4], 6);
-    const mask = tf.tensor2d([[1, 1, 0, 1, 1, 1], [0, 1, 1, 1, 1, 0]]);
+    const mask = tf.tensor2d([
+      [1, 1, 0, 1, 1, 1],
+      [0, 1, 1, 1, 1, 0],
+    ]);
     const changed = tf.add(keys, tf.mul(tf.randomNormal([2, 6, 4], 0, 3, 'float32', 7), tf.expandDims(tf.sub(1, mask), -1)));
     const phi0 = linearFeatureMap(4, 4);
     for (const loss of KINDS) {
@@ -205,7 +228,10 @@ forEachBackend('fitFeatureMap', () => {
 
   it('does not leak tensors, also under tf.grad', () => {
     const keys = clustered([2, 5, 3], 11);
-    const mask = tf.tensor2d([[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 0, 1],
+      [1, 1, 1, 1, 1],
+    ]);
     for (const phi0 of [linearFeatureMap(3, 4), mlpFeatureMap(3, 3, { seed: 1 })]) {
       for (const optimizer of ['normalized', 'sgd', 'adam'] as const) {
         assertNoLeak(() => {
@@ -222,7 +248,10 @@ forEachBackend('fitFeatureMap', () => {
   it('gives clear errors', () => {
     const keys = tf.zeros([2, 5, 3]);
     const phi0 = linearFeatureMap(3, 3);
-    const fit = (o: object, k: tf.Tensor = keys, p: FeatureMap = phi0) => () => fitFeatureMap(k, p, o);
+    const fit =
+      (o: object, k: tf.Tensor = keys, p: FeatureMap = phi0) =>
+      () =>
+        fitFeatureMap(k, p, o);
     assert.throws(fit({ steps: -1 }), /fitFeatureMap: steps must be an integer >= 0, got -1/);
     assert.throws(fit({ steps: 1.5 }), /steps must be an integer >= 0, got 1.5/);
     assert.throws(fit({ lr: 0 }), /lr must be a finite number > 0, got 0/);
@@ -233,10 +262,16 @@ forEachBackend('fitFeatureMap', () => {
     assert.throws(fit({}, tf.zeros([3])), /fitFeatureMap: memory sets must be \[\.\.\., S, d\], got shape \[3\]/);
     assert.throws(fit({}, tf.zeros([2, 5, 4])), /the memories' dim d = 4 .* does not match the feature map's input dim 3/);
     assert.throws(fit({ mask: tf.ones([2, 4]) }), /mask must broadcast to \[2, 5\].*got shape \[2, 4\]/);
-    assert.throws(fit({}, keys, { kind: 'linear', params: [tf.zeros([3, 3, 3])] }), /the feature map's leading dims \[3\] must broadcast to the memory sets' leading dims \[2\]/);
+    assert.throws(
+      fit({}, keys, { kind: 'linear', params: [tf.zeros([3, 3, 3])] }),
+      /the feature map's leading dims \[3\] must broadcast to the memory sets' leading dims \[2\]/,
+    );
     const mlp = mlpFeatureMap(3, 3);
     assert.throws(fit({ rowNormalize: true }, keys, mlp), /rowNormalize applies to a linear feature map only, got kind 'mlp'/);
-    assert.throws(() => fitFeatureMapOp(keys, [tf.zeros([3, 3]), tf.zeros([3])]), /fitFeatureMapOp: phi0Params must be \[W\] \(linear\) or \[W1, b1, W2\] \(mlp\), got 2 tensors/);
+    assert.throws(
+      () => fitFeatureMapOp(keys, [tf.zeros([3, 3]), tf.zeros([3])]),
+      /fitFeatureMapOp: phi0Params must be \[W\] \(linear\) or \[W1, b1, W2\] \(mlp\), got 2 tensors/,
+    );
     assert.throws(() => fitFeatureMapOp(keys, phi0.params, { steps: -2 }), /fitFeatureMapOp: steps must be an integer >= 0, got -2/);
     keys.dispose();
     disposeFeatureMap(phi0);

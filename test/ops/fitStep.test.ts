@@ -99,7 +99,7 @@ forEachBackend('Stage-I step rule (normalized, the default)', () => {
     }
   });
 
-  it('no step raises any set\'s loss: every loss, linear and mlp Phi, correlated or not, any scale, masked memories', () => {
+  it("no step raises any set's loss: every loss, linear and mlp Phi, correlated or not, any scale, masked memories", () => {
     const mask = tf.tensor2d([
       [1, 1, 1, 1, 1, 1, 1, 1],
       [1, 1, 0, 1, 1, 0, 1, 1],

@@ -20,7 +20,11 @@ forEachBackend('retrieve', () => {
   });
 
   it('applies beta before the separation (large beta retrieves the nearest memory exactly)', () => {
-    const k = tf.tensor2d([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+    const k = tf.tensor2d([
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
     const q = tf.tensor2d([[0.9, 0.2, 0.1]]);
     const soft = retrieve(q, k, { beta: 1 }).states;
     const sharp = retrieve(q, k, { beta: 100 }).states;
@@ -87,7 +91,9 @@ forEachBackend('retrieve', () => {
       for (let step = 0; step < 5; step++) {
         x = retrieve(x, k, { beta: 2, featureMap }).states;
         const next = energy(x, k, { beta: 2, featureMap }).dataSync();
-        next.forEach((v, i) => assert.ok(v <= e[i] + 1e-4, `step ${step} query ${i}: ${v} > ${e[i]} (${featureMap ? 'kernelized' : 'dense'})`));
+        next.forEach((v, i) =>
+          assert.ok(v <= e[i] + 1e-4, `step ${step} query ${i}: ${v} > ${e[i]} (${featureMap ? 'kernelized' : 'dense'})`),
+        );
         e = next;
       }
     }

@@ -53,10 +53,7 @@ for (const [name, kind, opts] of cases) {
   const bwd = await median(() =>
     tf.tidy(() => {
       if (opts.alpha instanceof tf.Tensor) {
-        const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(separation(z, kind, { alpha: a }), w)))([
-          x,
-          opts.alpha,
-        ]);
+        const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(separation(z, kind, { alpha: a }), w)))([x, opts.alpha]);
         return tf.add(tf.sum(gx), tf.sum(ga));
       }
       return tf.grad((z: tf.Tensor) => tf.sum(tf.mul(separation(z, kind, opts), w)))(x);

@@ -207,7 +207,17 @@ forEachBackend('separation', () => {
       const y = topkSoftmax(rows, 3).arraySync() as number[][];
       for (const row of y) assert.equal(row.filter((v) => v > 0).length, 3);
       assertClose(hardmax(tf.tensor1d([1, 3, 3])), [0, 0.5, 0.5], 0, 'hardmax tie');
-      assertClose(hardmax(tf.tensor2d([[1, 5, 3], [-2, -3, -9]])), [0, 1, 0, 1, 0, 0], 0, 'hardmax');
+      assertClose(
+        hardmax(
+          tf.tensor2d([
+            [1, 5, 3],
+            [-2, -3, -9],
+          ]),
+        ),
+        [0, 1, 0, 1, 0, 0],
+        0,
+        'hardmax',
+      );
     });
   });
 
@@ -245,10 +255,26 @@ forEachBackend('separation', () => {
     assertStableSupport(x, n, 1.5, 1e-2);
     assertStableSupport(x, n, 1.3, 1e-2);
     const xt = tf.tensor2d(x, [3, n]);
-    checkGradient(sparsemax, xt, rowwise(n, (r) => refEntmax(r, 2)));
-    checkGradient(entmax15, xt, rowwise(n, (r) => refEntmax(r, 1.5)));
-    checkGradient((z) => entmaxBisect(z, 1.3), xt, rowwise(n, (r) => refEntmax(r, 1.3)));
-    checkGradient((z) => entmaxBisect(z, 2), xt, rowwise(n, (r) => refEntmax(r, 2)));
+    checkGradient(
+      sparsemax,
+      xt,
+      rowwise(n, (r) => refEntmax(r, 2)),
+    );
+    checkGradient(
+      entmax15,
+      xt,
+      rowwise(n, (r) => refEntmax(r, 1.5)),
+    );
+    checkGradient(
+      (z) => entmaxBisect(z, 1.3),
+      xt,
+      rowwise(n, (r) => refEntmax(r, 1.3)),
+    );
+    checkGradient(
+      (z) => entmaxBisect(z, 2),
+      xt,
+      rowwise(n, (r) => refEntmax(r, 2)),
+    );
     xt.dispose();
   });
 
@@ -260,16 +286,32 @@ forEachBackend('separation', () => {
     const xt = tf.tensor2d(x, [2, n]);
     const alpha = tf.tensor2d([[1.3], [1.7]]);
     const xf = Array.from(xt.dataSync()); // the float32 values the op sees
-    checkGradient((z) => entmaxBisect(z, alpha), xt, (v) => refRows(v, n, [Math.fround(1.3), Math.fround(1.7)]));
-    checkGradient((a) => entmaxBisect(xt, a), alpha, (a) => refRows(xf, n, a));
+    checkGradient(
+      (z) => entmaxBisect(z, alpha),
+      xt,
+      (v) => refRows(v, n, [Math.fround(1.3), Math.fround(1.7)]),
+    );
+    checkGradient(
+      (a) => entmaxBisect(xt, a),
+      alpha,
+      (a) => refRows(xf, n, a),
+    );
     // A scalar alpha shared by both rows: its gradient is summed over them.
     const shared = tf.scalar(1.3);
     assertStableSupport(x, n, 1.3, 0, 1e-2);
-    checkGradient((a) => entmaxBisect(xt, a), shared, ([a]) => refRows(xf, n, a));
+    checkGradient(
+      (a) => entmaxBisect(xt, a),
+      shared,
+      ([a]) => refRows(xf, n, a),
+    );
     // Near softmax (alpha = 1.05) the alpha gradient is still accurate.
     const near = tf.scalar(1.05);
     assertStableSupport(x, n, 1.05, 0, 1e-2);
-    checkGradient((a) => entmaxBisect(xt, a), near, ([a]) => refRows(xf, n, a));
+    checkGradient(
+      (a) => entmaxBisect(xt, a),
+      near,
+      ([a]) => refRows(xf, n, a),
+    );
     tf.dispose([xt, alpha, shared, near]);
   });
 
@@ -300,8 +342,11 @@ forEachBackend('separation', () => {
     for (const alpha of [1.001, 1.01, 1.1]) {
       const h = 1e-6 * (alpha - 1);
       const fd = (loss(alpha + h) - loss(alpha - h)) / (2 * h);
-      const g = tf.tidy(() =>
-        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(tf.tensor1d(x), a), tf.tensor1d(w))))(tf.scalar(alpha)).dataSync()[0],
+      const g = tf.tidy(
+        () =>
+          tf
+            .grad((a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(tf.tensor1d(x), a), tf.tensor1d(w))))(tf.scalar(alpha))
+            .dataSync()[0],
       );
       assert.ok(Math.abs(g - fd) <= 1e-3 * Math.abs(fd), `alpha ${alpha}: d/dalpha ${g} vs float64 ${fd}`);
     }
@@ -313,8 +358,16 @@ forEachBackend('separation', () => {
       [2.2, 0.1, -0.6, 0.8, 0.4],
     ];
     const xt = tf.tensor2d(rows);
-    checkGradient((z) => topkSoftmax(z, 2), xt, rowwise(5, (r) => refTopk(r, 2)));
-    checkGradient((z) => topkSoftmax(z, 3), xt, rowwise(5, (r) => refTopk(r, 3)));
+    checkGradient(
+      (z) => topkSoftmax(z, 2),
+      xt,
+      rowwise(5, (r) => refTopk(r, 2)),
+    );
+    checkGradient(
+      (z) => topkSoftmax(z, 3),
+      xt,
+      rowwise(5, (r) => refTopk(r, 3)),
+    );
     checkGradient(softmax1, xt, rowwise(5, refSoftmax1));
     const maskRows = [
       [1, 1, 0, 1, 1],
@@ -322,7 +375,11 @@ forEachBackend('separation', () => {
     ];
     const mask = tf.tensor2d(maskRows);
     for (const { kind, options } of KIND_CASES.filter((c) => c.kind !== 'max')) {
-      checkGradient((z) => separation(z, kind, { ...options, mask }), xt, rowwise(5, (r) => refSeparation(r, kind, options), maskRows));
+      checkGradient(
+        (z) => separation(z, kind, { ...options, mask }),
+        xt,
+        rowwise(5, (r) => refSeparation(r, kind, options), maskRows),
+      );
     }
     const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(hardmax(z), tf.tensor1d([1, 2, 3, 4, 5]))))(xt);
     assertClose(g, new Float32Array(10), 0, 'hardmax gradient');
@@ -366,16 +423,15 @@ forEachBackend('separation', () => {
         assertFinite(g, `${kind} gradient`);
         const gv = g.arraySync() as number[][];
         for (let r = 0; r < 3; r++) {
-          for (let j = 0; j < 5; j++) if (maskRows[r][j] === 0) assert.ok(gv[r][j] === 0, `${kind}: masked gradient [${r},${j}] = ${gv[r][j]}`);
+          for (let j = 0; j < 5; j++)
+            if (maskRows[r][j] === 0) assert.ok(gv[r][j] === 0, `${kind}: masked gradient [${r},${j}] = ${gv[r][j]}`);
         }
       });
     }
     // Trained alpha with an all-masked row: finite alpha gradient.
     tf.tidy(() => {
       const alpha = tf.tensor2d([[1.4], [1.6], [1.9]]);
-      const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) =>
-        tf.sum(tf.mul(separation(z, 'entmax', { alpha: a, mask }), w)),
-      )([x, alpha]);
+      const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(separation(z, 'entmax', { alpha: a, mask }), w)))([x, alpha]);
       assertFinite(gx, 'entmax x gradient');
       assertFinite(ga, 'entmax alpha gradient');
       assert.ok(ga.dataSync()[1] === 0, 'all-masked row gives no alpha gradient');
@@ -433,10 +489,13 @@ forEachBackend('separation', () => {
 
   it('clear errors for bad kinds, k, alpha, ranks and masks', () => {
     const x = tf.tensor2d([[1, 2, 3]]);
-    assert.throws(() => separation(x, 'gumbel' as SeparationKind), (e: Error) => {
-      for (const k of SEPARATION_KINDS) assert.ok(e.message.includes(`'${k}'`), e.message);
-      return /separation: unknown separation 'gumbel'; expected one of /.test(e.message);
-    });
+    assert.throws(
+      () => separation(x, 'gumbel' as SeparationKind),
+      (e: Error) => {
+        for (const k of SEPARATION_KINDS) assert.ok(e.message.includes(`'${k}'`), e.message);
+        return /separation: unknown separation 'gumbel'; expected one of /.test(e.message);
+      },
+    );
     assert.throws(() => checkSeparationKind('soft', 'Hopfield'), /Hopfield: unknown separation 'soft'; expected one of 'softmax'/);
     assert.doesNotThrow(() => checkSeparationKind('entmax', 'Hopfield'));
     for (const k of [0, -1, 1.5, Number.NaN]) {

@@ -62,9 +62,18 @@ function reference64(flat: number[], [B, S, D]: number[], kind: SeparationLossKi
 
 forEachBackend('separationLoss', () => {
   it('matches closed forms: two orthogonal, two equal and two opposite unit vectors', () => {
-    const orth = tf.tensor2d([[1, 0, 0], [0, 2, 0]]); // norms do not matter
-    const equal = tf.tensor2d([[1, 1, 0], [3, 3, 0]]);
-    const opposite = tf.tensor2d([[0, 0, 1], [0, 0, -0.5]]);
+    const orth = tf.tensor2d([
+      [1, 0, 0],
+      [0, 2, 0],
+    ]); // norms do not matter
+    const equal = tf.tensor2d([
+      [1, 1, 0],
+      [3, 3, 0],
+    ]);
+    const opposite = tf.tensor2d([
+      [0, 0, 1],
+      [0, 0, -0.5],
+    ]);
     const t = 2;
     const tau = 0.1;
     // ||u-v||^2 = 2, 0, 4; <u,v> = 0, 1, -1
@@ -102,7 +111,11 @@ forEachBackend('separationLoss', () => {
 
   it('the gradient equals tf.grad of the straightforward formula, with and without a mask', () => {
     const F = tf.randomNormal([3, 6, 4], 0, 1, 'float32', 1);
-    const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 1], [0, 1, 1, 0, 0, 0]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 1, 0, 1],
+      [0, 1, 1, 0, 0, 0],
+    ]);
     for (const kind of KINDS) {
       for (const m of [undefined, mask]) {
         const { loss, grad } = separationLossAndGrad(F, kind, { mask: m });
@@ -124,19 +137,33 @@ forEachBackend('separationLoss', () => {
 
   it('the gradient agrees with float64 finite differences', () => {
     const F = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 2);
-    const mask = tf.tensor2d([[1, 1, 0, 1], [1, 1, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 0, 1],
+      [1, 1, 1, 1],
+    ]);
     const M = mask.arraySync() as number[][];
     for (const kind of KINDS) {
       // tf.grad of separationLoss runs its analytic gradient (a customGrad); float64 reference.
-      checkGradient((x) => separationLoss(x, kind), F, (v) => reference64(v, F.shape, kind));
-      checkGradient((x) => separationLoss(x, kind, { mask }), F, (v) => reference64(v, F.shape, kind, M));
+      checkGradient(
+        (x) => separationLoss(x, kind),
+        F,
+        (v) => reference64(v, F.shape, kind),
+      );
+      checkGradient(
+        (x) => separationLoss(x, kind, { mask }),
+        F,
+        (v) => reference64(v, F.shape, kind, M),
+      );
     }
     tf.dispose([F, mask]);
   });
 
   it('excludes pairs with a masked memory: changing a masked memory changes nothing', () => {
     const F = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 3);
-    const mask = tf.tensor2d([[1, 0, 1, 1, 0], [1, 1, 1, 0, 1]]);
+    const mask = tf.tensor2d([
+      [1, 0, 1, 1, 0],
+      [1, 1, 1, 0, 1],
+    ]);
     const noise = tf.mul(tf.randomNormal([2, 5, 3], 0, 5, 'float32', 4), tf.expandDims(tf.sub(1, mask), -1));
     const F2 = tf.add(F, noise); // only masked rows differ
     for (const kind of KINDS) {
@@ -167,9 +194,17 @@ forEachBackend('separationLoss', () => {
         tf.tensor2d([v, v.map((x) => -2 * x), [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]),
       ]),
     );
-    const mask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 0, 1], [1, 1, 0, 0, 0]]);
+    const mask = tf.tensor2d([
+      [1, 1, 1, 1, 1],
+      [1, 1, 1, 1, 1],
+      [0, 1, 1, 0, 1],
+      [1, 1, 0, 0, 0],
+    ]);
     for (const kind of ['uniform', 'lse'] as const) {
-      for (const spec of [{ kind, t: 2, tau: 0.1 }, { kind, t: 9, tau: 0.03 }]) {
+      for (const spec of [
+        { kind, t: 2, tau: 0.1 },
+        { kind, t: 9, tau: 0.03 },
+      ]) {
         const results: Array<{ loss: tf.Tensor; dF: tf.Tensor; what: string }> = [];
         for (const layout of ['bsd', 'dbs'] as PairLayout[]) {
           for (const rowRef of [false, true]) {
@@ -199,7 +234,10 @@ forEachBackend('separationLoss', () => {
     // B*S = 2560: pooled as 4 x 640 channels (in one 2560-channel pool, XNNPACK keeps a 2560-float
     // accumulator on the wasm stack; 16384 channels overflow it);
     // B*S = 1031 (prime, > 1024): no usable chunk, the tf.sum fallback
-    for (const [B, S, D] of [[40, 64, 8], [1, 1031, 3]]) {
+    for (const [B, S, D] of [
+      [40, 64, 8],
+      [1, 1031, 3],
+    ]) {
       const F = tf.randomNormal([B, S, D], 0.5, 1, 'float32', 7);
       const mask = tf.cast(tf.greater(tf.randomUniform([B, S], 0, 1, 'float32', 8), 0.2), 'float32') as tf.Tensor2D;
       const spec = { kind: 'lse' as const, t: 2, tau: 0.1 };
@@ -220,7 +258,11 @@ forEachBackend('separationLoss', () => {
 
   it('sets with fewer than two unmasked memories have loss 0 and gradient 0 (no NaN)', () => {
     const F = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 5);
-    const mask = tf.tensor2d([[0, 0, 0, 0], [0, 0, 1, 0], [1, 1, 0, 0]]);
+    const mask = tf.tensor2d([
+      [0, 0, 0, 0],
+      [0, 0, 1, 0],
+      [1, 1, 0, 0],
+    ]);
     const one = tf.randomNormal([1, 3], 0, 1, 'float32', 6); // S = 1
     for (const kind of KINDS) {
       const { loss, grad } = separationLossAndGrad(F, kind, { mask });
@@ -230,7 +272,10 @@ forEachBackend('separationLoss', () => {
       assert.ok(Number.isFinite(l[2]) && l[2] !== 0);
       const g = grad.dataSync();
       assert.ok(g.every(Number.isFinite), `${kind}: finite gradient`);
-      assert.ok(g.slice(0, 16).every((v) => v === 0), `${kind}: zero gradient for the degenerate sets`);
+      assert.ok(
+        g.slice(0, 16).every((v) => v === 0),
+        `${kind}: zero gradient for the degenerate sets`,
+      );
       const single = separationLossAndGrad(one, kind);
       assert.equal(single.loss.dataSync()[0], 0);
       assert.ok(single.grad.dataSync().every((v) => v === 0));
@@ -240,7 +285,11 @@ forEachBackend('separationLoss', () => {
   });
 
   it('is numerically stable for small temperatures and extreme feature norms', () => {
-    const big = tf.tensor2d([[1e4, 0], [0, 1e4], [1e4, 1e4]]);
+    const big = tf.tensor2d([
+      [1e4, 0],
+      [0, 1e4],
+      [1e4, 1e4],
+    ]);
     const tiny = tf.mul(big, 1e-7);
     // <u,v>: 0, 1/sqrt2, 1/sqrt2
     const c = Math.SQRT1_2;
@@ -275,7 +324,10 @@ forEachBackend('separationLoss', () => {
 
   it('does not leak tensors, also under tf.grad', () => {
     const F = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 8);
-    const mask = tf.tensor2d([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1]]);
+    const mask = tf.tensor2d([
+      [1, 1, 0, 1, 1],
+      [1, 1, 1, 1, 1],
+    ]);
     for (const kind of KINDS) {
       assertNoLeak(() => separationLoss(F, kind));
       assertNoLeak(() => separationLossAndGrad(F, kind, { mask }));

@@ -36,7 +36,8 @@ export function refEntmax(x: number[], alpha: number): number[] {
 /** Row-wise reference over a flat [rows, n] array; `alpha` may differ per row. */
 export function refRows(flat: number[], n: number, alpha: number | number[]): number[] {
   const out: number[] = [];
-  for (let r = 0; r < flat.length / n; r++) out.push(...refEntmax(flat.slice(r * n, (r + 1) * n), typeof alpha === 'number' ? alpha : alpha[r]));
+  for (let r = 0; r < flat.length / n; r++)
+    out.push(...refEntmax(flat.slice(r * n, (r + 1) * n), typeof alpha === 'number' ? alpha : alpha[r]));
   return out;
 }
 
@@ -50,8 +51,17 @@ export function refSoftmax1(x: number[]): number[] {
 
 /** softmax over the k largest scores of one row (zeros elsewhere), float64. */
 export function refTopk(x: number[], k: number): number[] {
-  const keep = new Set(x.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => i));
-  const kept = refEntmax(x.filter((_, i) => keep.has(i)), 1);
+  const keep = new Set(
+    x
+      .map((v, i) => [v, i])
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, k)
+      .map(([, i]) => i),
+  );
+  const kept = refEntmax(
+    x.filter((_, i) => keep.has(i)),
+    1,
+  );
   let j = 0;
   return x.map((_, i) => (keep.has(i) ? kept[j++] : 0));
 }

@@ -24,21 +24,31 @@ forEachBackend('similarity', () => {
       const qa = q.arraySync() as number[][][][];
       const ka = k.arraySync() as number[][][][];
       const expected: number[] = [];
-      for (let b = 0; b < 2; b++) for (let h = 0; h < 3; h++) for (let l = 0; l < 4; l++) for (let j = 0; j < 6; j++) {
-        expected.push(reference(qa[b][h][l], ka[b][h][j], kind));
-      }
+      for (let b = 0; b < 2; b++)
+        for (let h = 0; h < 3; h++)
+          for (let l = 0; l < 4; l++)
+            for (let j = 0; j < 6; j++) {
+              expected.push(reference(qa[b][h][l], ka[b][h][j], kind));
+            }
       assertClose(s, expected, 1e-4, kind);
       tf.dispose([q, k, s]);
     });
   }
 
   it('distances are negative scores: the nearest memory scores highest', () => {
-    const memories = tf.tensor2d([[0, 0], [10, 10], [3, 4]]);
+    const memories = tf.tensor2d([
+      [0, 0],
+      [10, 10],
+      [3, 4],
+    ]);
     const query = tf.tensor2d([[2.5, 3.5]]);
     for (const kind of ['euclidean', 'manhattan'] as const) {
       const s = similarity(query, memories, kind);
       assert.equal(tf.argMax(s, -1).dataSync()[0], 2, kind);
-      assert.ok(s.dataSync().every((v) => v <= 0), `${kind} scores must be <= 0`);
+      assert.ok(
+        s.dataSync().every((v) => v <= 0),
+        `${kind} scores must be <= 0`,
+      );
       s.dispose();
     }
     tf.dispose([memories, query]);

@@ -70,7 +70,11 @@ forEachBackend('U-Hop with a distance similarity', () => {
       const both = uhopRetrieve(sets, q, opts);
       for (let b = 0; b < 2; b++) {
         const one = tf.tidy(() => {
-          const r = uhopRetrieve(tf.squeeze(tf.slice(sets, [b, 0, 0], [1, 6, 5]), [0]), tf.squeeze(tf.slice(q, [b, 0, 0], [1, 3, 5]), [0]), opts);
+          const r = uhopRetrieve(
+            tf.squeeze(tf.slice(sets, [b, 0, 0], [1, 6, 5]), [0]),
+            tf.squeeze(tf.slice(q, [b, 0, 0], [1, 3, 5]), [0]),
+            opts,
+          );
           r.lossTrace.dispose();
           return r.states;
         });

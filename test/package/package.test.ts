@@ -69,7 +69,8 @@ function buildInputs(): string[] {
   };
   walk(join(ROOT, 'src'));
   walk(join(ROOT, 'bin'));
-  for (const f of ['package.json', 'tsup.config.ts', 'tsconfig.json', 'README.md', 'LICENSE']) if (existsSync(join(ROOT, f))) out.push(join(ROOT, f));
+  for (const f of ['package.json', 'tsup.config.ts', 'tsconfig.json', 'README.md', 'LICENSE'])
+    if (existsSync(join(ROOT, f))) out.push(join(ROOT, f));
   return out.sort();
 }
 
@@ -99,9 +100,16 @@ function packedTarball(): string {
   pruneCache('pkg-', `pkg-${key}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin']) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
-  check(run(process.execPath, [join(ROOT, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', join(dir, 'dist'), '--silent'], ROOT), 'tsup build');
-  const name = check(run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], dir), 'npm pack').trim().split('\n').pop()!;
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin'])
+    if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+  check(
+    run(process.execPath, [join(ROOT, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', join(dir, 'dist'), '--silent'], ROOT),
+    'tsup build',
+  );
+  const name = check(run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], dir), 'npm pack')
+    .trim()
+    .split('\n')
+    .pop()!;
   cpSync(join(dir, name), tgz);
   return tgz;
 }
@@ -122,7 +130,18 @@ function consumerProject(tgz: string, version: string): { dir: string } | { skip
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'uhop-consumer', version: '1.0.0', private: true, type: 'module' }));
   const r = run(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', '--save-exact', '--cache', NPM_CACHE, tgz, `@tensorflow/tfjs@${version}`, `@tensorflow/tfjs-backend-wasm@${version}`],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      '--save-exact',
+      '--cache',
+      NPM_CACHE,
+      tgz,
+      `@tensorflow/tfjs@${version}`,
+      `@tensorflow/tfjs-backend-wasm@${version}`,
+    ],
     dir,
   );
   if (r.status !== 0) {
@@ -269,12 +288,18 @@ before(() => {
 
 describe('the packed package', () => {
   it('ships the entry points, their types and no source maps or tests', () => {
-    const list = check(run('tar', ['-tzf', tgz], ROOT), 'tar').split('\n').filter(Boolean);
+    const list = check(run('tar', ['-tzf', tgz], ROOT), 'tar')
+      .split('\n')
+      .filter(Boolean);
     for (const f of ['index', 'node', 'browser', 'experiments']) {
-      for (const ext of ['.js', '.cjs', '.d.ts', '.d.cts']) assert.ok(list.includes(`package/dist/${f}${ext}`), `dist/${f}${ext} in the tarball`);
+      for (const ext of ['.js', '.cjs', '.d.ts', '.d.cts'])
+        assert.ok(list.includes(`package/dist/${f}${ext}`), `dist/${f}${ext} in the tarball`);
     }
     assert.ok(list.includes('package/bin/uhop.js'));
-    assert.deepEqual(list.filter((f) => /\.map$|^package\/(src|test)\//.test(f)), []);
+    assert.deepEqual(
+      list.filter((f) => /\.map$|^package\/(src|test)\//.test(f)),
+      [],
+    );
   });
 
   it('has no deep imports of tfjs internals in its types', () => {
@@ -290,12 +315,34 @@ describe('the packed package', () => {
     const dir = unpacked;
     for (const entry of ['dist/index.js', 'dist/browser.js']) {
       const meta = join(CACHE, 'browser-meta.json');
-      const r = run(ESBUILD, [join(dir, entry), '--bundle', '--platform=browser', '--format=esm', '--external:@tensorflow/*', `--metafile=${meta}`, '--outfile=/dev/null', '--log-level=error'], ROOT);
+      const r = run(
+        ESBUILD,
+        [
+          join(dir, entry),
+          '--bundle',
+          '--platform=browser',
+          '--format=esm',
+          '--external:@tensorflow/*',
+          `--metafile=${meta}`,
+          '--outfile=/dev/null',
+          '--log-level=error',
+        ],
+        ROOT,
+      );
       check(r, `esbuild ${entry}`);
       const inputs = Object.keys((JSON.parse(readFileSync(meta, 'utf8')) as { inputs: object }).inputs);
-      assert.deepEqual(inputs.filter((p) => /^node:|(^|\/)(fs|path|module|url|zlib|child_process)$/.test(p)), []);
-      const imports = Object.values((JSON.parse(readFileSync(meta, 'utf8')) as { inputs: Record<string, { imports: { path: string }[] }> }).inputs).flatMap((i) => i.imports.map((x) => x.path));
-      assert.deepEqual(imports.filter((p) => p.startsWith('node:')), [], `${entry} imports node builtins`);
+      assert.deepEqual(
+        inputs.filter((p) => /^node:|(^|\/)(fs|path|module|url|zlib|child_process)$/.test(p)),
+        [],
+      );
+      const imports = Object.values(
+        (JSON.parse(readFileSync(meta, 'utf8')) as { inputs: Record<string, { imports: { path: string }[] }> }).inputs,
+      ).flatMap((i) => i.imports.map((x) => x.path));
+      assert.deepEqual(
+        imports.filter((p) => p.startsWith('node:')),
+        [],
+        `${entry} imports node builtins`,
+      );
     }
   });
 });
@@ -332,7 +379,13 @@ for (const version of TFJS_VERSIONS) {
       const r = run(process.execPath, ['model.mjs'], dir, { UHOP_BACKEND: '' });
       const out = check(r, 'model.mjs');
       assert.equal(r.stderr, '', 'nothing on stderr');
-      const res = JSON.parse(out.trim().split('\n').pop()!) as { backend: string; line: string; loss: number[]; diff: number; tfjs: string };
+      const res = JSON.parse(out.trim().split('\n').pop()!) as {
+        backend: string;
+        line: string;
+        loss: number[];
+        diff: number;
+        tfjs: string;
+      };
       assert.equal(res.tfjs, version);
       assert.equal(res.backend, 'wasm', res.line);
       assert.doesNotMatch(res.line, /chunk-|\/dist\//);
