@@ -110,20 +110,7 @@ function rate(v: unknown, name: string, where: string): number {
 /** The U-Hop options that are set (undefined ones dropped, so the layers apply their defaults). */
 function uhopOptions(o: EncoderAttentionOptions): UHopArgs {
   const out: Record<string, unknown> = {};
-  for (const k of [
-    'featureMap',
-    'featureDim',
-    'featureHiddenDim',
-    'separationLoss',
-    'separationLossT',
-    'separationLossTau',
-    'fitSteps',
-    'fitLr',
-    'fitOptimizer',
-    'fitRowNormalize',
-    'phiTrainable',
-    'phi0Initializer',
-  ] as const) {
+  for (const k of UHOP_ARG_KEYS) {
     if (o[k] !== undefined) out[k] = o[k];
   }
   return out as UHopArgs;
