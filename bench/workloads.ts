@@ -13,7 +13,7 @@ import { Hopfield, HopfieldPooling } from '../src/layers/index.js';
 import { fitFeatureMap, FIT_OPTIMIZERS, type FitOptimizer } from '../src/ops/fit.js';
 import { linearFeatureMap, disposeFeatureMap } from '../src/ops/featureMap.js';
 import { retrieve } from '../src/ops/retrieve.js';
-import { InstanceDense } from '../src/models/instanceDense.js';
+import { InstanceDense } from '../src/layers/instanceDense.js';
 
 export const WORKLOAD_IDS = ['T1', 'T2', 'T3', 'T4', 'R1'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { TokenEmbedding, SelectToken } from '../models/tokenLayers.js';
+import { TokenEmbedding, SelectToken } from '../layers/tokenLayers.js';
 import { encoderStack, type EncoderAttentionOptions } from '../models/transformer.js';
 import { seededRandom } from '../data/random.js';
 import {

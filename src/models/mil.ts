@@ -17,9 +17,9 @@ import {
   MaskedMaxPooling,
   MaskedMeanPooling,
   MaskPadding,
-} from './milPooling.js';
+} from '../layers/milPooling.js';
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
-import { InstanceDense } from './instanceDense.js';
+import { InstanceDense } from '../layers/instanceDense.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { SeededDropout } from './seededDropout.js';
 

@@ -11,8 +11,8 @@ export {
   maskedSoftmax,
   type AttentionMilPoolingArgs,
   type BagDropoutArgs,
-} from './milPooling.js';
-export { InstanceDense, type InstanceDenseArgs } from './instanceDense.js';
+} from '../layers/milPooling.js';
+export { InstanceDense, type InstanceDenseArgs } from '../layers/instanceDense.js';
 export { milClassifier, MIL_POOLINGS, type MilClassifierOptions, type MilHopfieldOptions, type MilPoolingKind } from './mil.js';
 export {
   trainMilModel,

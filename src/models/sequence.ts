@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { HopfieldPooling } from '../layers/hopfieldPooling.js';
 import type { UHopArgs } from '../layers/hopfieldCore.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
-import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from './tokenLayers.js';
+import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from '../layers/tokenLayers.js';
 import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';

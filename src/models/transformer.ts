@@ -14,7 +14,7 @@ import { UHopAttention } from '../layers/uhopAttention.js';
 import { MultiHeadAttention } from '../layers/multiHeadAttention.js';
 import { Hopfield } from '../layers/hopfield.js';
 import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
-import { LayerNorm } from './tokenLayers.js';
+import { LayerNorm } from '../layers/tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';

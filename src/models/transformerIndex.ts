@@ -35,7 +35,7 @@ export {
   type ClassTokenArgs,
   type AddPositionEmbeddingArgs,
   type SelectTokenArgs,
-} from './tokenLayers.js';
+} from '../layers/tokenLayers.js';
 export {
   AlternatingFitCallback,
   findUHopLayers,

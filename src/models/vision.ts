@@ -10,7 +10,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { partSeed, seededKernel, builderDropout } from './seededDropout.js';
-import { LayerNorm } from './tokenLayers.js';
+import { LayerNorm } from '../layers/tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import {
   addClassAndPositions,

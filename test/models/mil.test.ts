@@ -10,9 +10,9 @@ import {
   MaskedMaxPooling,
   MaskedMeanPooling,
   maskedSoftmax,
-} from '../../src/models/milPooling.js';
+} from '../../src/layers/milPooling.js';
 import { milClassifier, type MilClassifierOptions } from '../../src/models/mil.js';
-import { InstanceDense } from '../../src/models/instanceDense.js';
+import { InstanceDense } from '../../src/layers/instanceDense.js';
 import {
   LearningRateScheduler,
   bagAccuracy,

@@ -8,7 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { transformerEncoder, transformerEncoderBlock } from '../../src/models/transformer.js';
 import { sequenceClassifier } from '../../src/models/sequence.js';
 import { visionClassifier } from '../../src/models/vision.js';
-import { AddPositionEmbedding, ClassToken, LayerNorm, SelectToken, TokenEmbedding, gatherRows } from '../../src/models/tokenLayers.js';
+import { AddPositionEmbedding, ClassToken, LayerNorm, SelectToken, TokenEmbedding, gatherRows } from '../../src/layers/tokenLayers.js';
 import { saveModel, loadModel } from '../../src/node/io.js';
 import { replaceAttention } from '../../src/layers/replaceAttention.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';

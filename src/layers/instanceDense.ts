@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '../layers/keras.js';
-import type { Kwargs } from '../layers/keras.js';
+import type { LayerArgs } from './keras.js';
+import type { Kwargs } from './keras.js';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { dense3d } from '../ops/tensor.js';
 

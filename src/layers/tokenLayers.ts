@@ -18,10 +18,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '../layers/keras.js';
+import type { LayerArgs } from './keras.js';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import type { Kwargs } from '../layers/keras.js';
-import { checkKnownArgs, getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from '../layers/keras.js';
+import type { Kwargs } from './keras.js';
+import { checkKnownArgs, getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
 
 type Shape = tfl.Shape;
 
