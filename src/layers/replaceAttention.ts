@@ -5,13 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
-import {
-  UHopAttention,
-  HOPFIELD_ATTENTION_KEYS,
-  MHA_PROJECTION_KEYS,
-  type UHopAttentionArgs,
-  type UHopAttentionOptions,
-} from './uhopAttention.js';
+import { UHopAttention, HOPFIELD_ATTENTION_KEYS, type UHopAttentionArgs, type UHopAttentionOptions } from './uhopAttention.js';
+import { MultiHeadAttention, MHA_PROJECTION_KEYS } from './multiHeadAttention.js';
 import { checkKnownArgs } from './keras.js';
 import { suggestKeys } from '../ops/options.js';
 
@@ -60,7 +55,7 @@ function isContainer(layer: Layer): layer is tfl.LayersModel {
  * ```
  */
 export function attentionProjectionWeights(layer: Layer): tf.Tensor[] {
-  if (layer instanceof UHopAttention) {
+  if (layer instanceof MultiHeadAttention) {
     const n = layer.useBias ? 8 : 4;
     return layer.built ? layer.getWeights().slice(0, n) : [];
   }
@@ -224,7 +219,7 @@ export function replaceAttention(model: tfl.LayersModel, options: UHopAttentionO
   };
   const fill = (from: Layer, to: Layer): void => {
     if (isContainer(from)) return; // weights copied by the recursive call
-    if (to instanceof UHopAttention && !(from instanceof UHopAttention && from.getClassName() === to.getClassName()))
+    if (to instanceof UHopAttention && !(from instanceof MultiHeadAttention && from.getClassName() === to.getClassName()))
       copyProjections(from, to);
     else copyWeights(from, to);
   };
