@@ -124,7 +124,8 @@ export function normalizeCall(
   for (const role of ['value', 'key', 'attentionMask'] as const) {
     const t = kwargs[role];
     if (t == null) continue;
-    if (!(t instanceof tf.Tensor) && !isSymbolic(t)) throw new Error(`${where}: ${role} must be a tensor or a symbolic tensor, got ${describe(t)}`);
+    if (!(t instanceof tf.Tensor) && !isSymbolic(t))
+      throw new Error(`${where}: ${role} must be a tensor or a symbolic tensor, got ${describe(t)}`);
     const same = list.indexOf(t);
     if (same >= 0) {
       roles[same] += `+${role}`;
@@ -140,7 +141,10 @@ export function normalizeCall(
 }
 
 /** The inputs of a call by role: value defaults to the query, key to the value. */
-export function tensorsByRole(list: readonly tf.Tensor[], spec: CallSpec): { query: tf.Tensor; value: tf.Tensor; key: tf.Tensor; attentionMask?: tf.Tensor } {
+export function tensorsByRole(
+  list: readonly tf.Tensor[],
+  spec: CallSpec,
+): { query: tf.Tensor; value: tf.Tensor; key: tf.Tensor; attentionMask?: tf.Tensor } {
   const get = (role: AttentionInputRole): tf.Tensor | undefined => {
     const i = roleIndex(spec.roles, role);
     return i < 0 ? undefined : list[i];

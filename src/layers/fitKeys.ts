@@ -42,4 +42,3 @@ export function fitSets(k: tf.Tensor, B: number, memoryMask?: tf.Tensor, fitMask
     return fm3 ? { keys: tf.clone(keys), mask: tf.cast(tf.notEqual(fm3, 0), 'float32') } : { keys: tf.clone(keys) };
   });
 }
-

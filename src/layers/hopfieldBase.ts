@@ -15,12 +15,13 @@ import type { Kwargs } from './keras.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { SEPARATION_KINDS } from '../ops/separation.js';
 import { SIMILARITY_KINDS } from '../ops/similarity.js';
-import { checkUpdateSteps } from '../ops/retrievalCore.js';
+import { checkUpdateSteps, multiHeadRetrieval } from '../ops/retrievalCore.js';
+import type { FeatureMap } from '../ops/types.js';
+import { fitSets, type UHopKeys } from './fitKeys.js';
 import { allowedMask, checkMaskType, zeroPadded, type MaskType } from '../ops/masks.js';
 import {
   appendMemory,
   dense3d,
-  hopfieldRetrieval,
   layerNorm,
   mergeHeads,
   padMask,
@@ -28,6 +29,7 @@ import {
   resolveUHopArgs,
   splitHeads,
   uhopConfigToJSON,
+  uhopFit,
   uhopFitLossTrace,
   UHOP_ARG_KEYS,
   type UHopArgs,
@@ -592,7 +594,8 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       if (q.shape[0] !== B) q = tf.broadcastTo(q, [B, ...q.shape.slice(1)]);
       const { memoryMask, fitMask, associationMask } = this.masks(p, p.stored.shape[1] as number);
       const beta = this.scalingArg ?? 1 / Math.sqrt(this.dims!.keyDim);
-      const { output, association } = hopfieldRetrieval(q, k, v, {
+      const uhop = this.uhopRuntime();
+      const { output, association } = multiHeadRetrieval(q, k, v, {
         beta,
         similarity: this.similarity,
         separation: this.separation,
@@ -607,7 +610,7 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
         // Seeded layers draw a fresh, reproducible dropout mask per call.
         ...(training && this.dropoutRate > 0 && this.seed != null ? { dropoutSeed: this.seed + 2000 + this.dropoutCalls++ } : {}),
         training,
-        uhop: this.uhopRuntime(),
+        fit: uhop ? (keys: tf.Tensor, mask: tf.Tensor | undefined) => this.fitPhi(keys, mask, uhop) : undefined,
         returnAssociation: this.returnAssociation,
       });
       let out = mergeHeads(output);
@@ -636,20 +639,46 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
    * ```
    */
   fitLossTrace(inputs: tf.Tensor | tf.Tensor[], kwargs: HopfieldCallKwargs = {}): tf.Tensor {
-    if (!this.built) this.buildFor(inputs);
-    const p = this.patterns(inputs, kwargs as Kwargs);
     if (this.uhop.featureMap === 'none') {
       throw new Error(`${this.where}: fitLossTrace needs a feature map (featureMap 'linear' or 'mlp'), got featureMap 'none'`);
     }
+    const { keys, mask } = this.uhopKeys(inputs, kwargs);
+    try {
+      return uhopFitLossTrace(keys, mask, this.uhopRuntime()!);
+    } finally {
+      tf.dispose([keys, mask ?? []]);
+    }
+  }
+
+  /**
+   * The projected keys and the fit mask that this layer's U-Hop fit sees in a call on
+   * `inputs`: keys [B|1, numHeads, S', hiddenSize] per head (after the norms, with the bias
+   * memory and the zero memory appended, padded memories zeroed) and a 0/1 fit mask
+   * [B|1, 1, S'] (0 = padding or the zero memory), or no mask when every memory is fitted.
+   * Takes the call's arguments; builds the layer if needed. The caller disposes the tensors.
+   *
+   * @example
+   * ```ts
+   * const { keys, mask } = layer.uhopKeys(x, { storedPatternPaddingMask: padding });
+   * ```
+   */
+  uhopKeys(inputs: tf.Tensor | tf.Tensor[], kwargs: HopfieldCallKwargs = {}): UHopKeys {
+    if (!this.built) this.buildFor(inputs);
+    const p = this.patterns(inputs, kwargs as Kwargs);
     this.checkDims(p);
     return tf.tidy(() => {
       const { k } = this.project(p);
-      const { fitMask, memoryMask } = this.masks(p, p.stored.shape[1] as number);
-      const m = fitMask ?? memoryMask;
-      const B = Math.max(k.shape[0], m ? m.shape[0] : 1);
-      const kb = k.shape[0] === B ? k : tf.broadcastTo(k, [B, ...k.shape.slice(1)]);
-      return uhopFitLossTrace(kb, m ? tf.expandDims(m, 1) : undefined, this.uhopRuntime()!);
+      const { memoryMask, fitMask } = this.masks(p, p.stored.shape[1] as number);
+      return fitSets(k, p.batchSize, memoryMask, fitMask);
     });
+  }
+
+  /**
+   * Stage I of a call: Phi fitted from Phi0 on the keys and fit mask the retrieval core hands
+   * over (those `uhopKeys` gives). A seam for tests and subclasses; not to be called directly.
+   */
+  protected fitPhi(keys: tf.Tensor, fitMask: tf.Tensor | undefined, uhop: UHopRuntime): FeatureMap {
+    return uhopFit(keys, fitMask, uhop);
   }
 
   /**

@@ -599,7 +599,13 @@ export class MultiHeadAttention extends tfl.layers.Layer {
    * }
    * ```
    */
-  protected computeAttention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, masks: AttentionMasks, training: boolean): [tf.Tensor, tf.Tensor] {
+  protected computeAttention(
+    query: tf.Tensor,
+    key: tf.Tensor,
+    value: tf.Tensor,
+    masks: AttentionMasks,
+    training: boolean,
+  ): [tf.Tensor, tf.Tensor] {
     const H = this.numHeads;
     const beta = this.beta;
     const betaT = typeof beta === 'number' ? beta : tf.reshape(tf.tensor1d(beta), [1, H, 1, 1]);

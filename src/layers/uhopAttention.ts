@@ -21,7 +21,16 @@ import { checkSeparationKind } from '../ops/separation.js';
 import { checkUpdateSteps, multiHeadRetrieval } from '../ops/retrievalCore.js';
 import { checkMaskType, type MaskType } from '../ops/masks.js';
 import type { FeatureMap, SeparationKind, SimilarityKind } from '../ops/types.js';
-import { phi0WeightSpecs, resolveUHopArgs, uhopConfigToJSON, uhopFit, UHOP_ARG_KEYS, type UHopArgs, type UHopConfig } from './hopfieldCore.js';
+import {
+  phi0WeightSpecs,
+  resolveUHopArgs,
+  uhopConfigToJSON,
+  uhopFit,
+  UHOP_ARG_KEYS,
+  type UHopArgs,
+  type UHopConfig,
+  type UHopRuntime,
+} from './hopfieldCore.js';
 import {
   MultiHeadAttention,
   MHA_PROJECTION_KEYS,
@@ -68,7 +77,6 @@ export interface UHopAttentionArgs extends MultiHeadAttentionArgs, HopfieldAtten
 
 /** The Hopfield and U-Hop options (what `replaceAttention` adds to a MultiHeadAttention config). */
 export type UHopAttentionOptions = HopfieldAttentionOptions & UHopArgs;
-
 
 /** Call options, as `MultiHeadAttention.call(query, options)` takes them. */
 export type UHopAttentionCallArgs = MultiHeadAttentionCallArgs;
@@ -220,8 +228,8 @@ export class UHopAttention extends MultiHeadAttention {
    * Stage I of a call: Phi fitted from Phi0 on the keys and fit mask the retrieval core hands
    * over (those `uhopKeys` gives). A seam for tests and subclasses; not to be called directly.
    */
-  protected fitPhi(keys: tf.Tensor, fitMask: tf.Tensor | undefined): FeatureMap {
-    return uhopFit(keys, fitMask, { config: this.uhop, phi0: this.phi0.map((p) => p.read()) });
+  protected fitPhi(keys: tf.Tensor, fitMask: tf.Tensor | undefined, uhop: UHopRuntime): FeatureMap {
+    return uhopFit(keys, fitMask, uhop);
   }
 
   /**
@@ -237,7 +245,8 @@ export class UHopAttention extends MultiHeadAttention {
     training: boolean,
   ): [tf.Tensor, tf.Tensor] {
     if (this.isPlainAttention) return super.computeAttention(query, key, value, masks, training);
-    const uhopOn = this.uhop.featureMap !== 'none';
+    const uhop: UHopRuntime | undefined =
+      this.uhop.featureMap !== 'none' ? { config: this.uhop, phi0: this.phi0.map((p) => p.read()) } : undefined;
     const result = multiHeadRetrieval(query, key, value, {
       beta: this.beta,
       similarity: this.similarity,
@@ -251,7 +260,7 @@ export class UHopAttention extends MultiHeadAttention {
       dropout: this.dropout,
       ...(training && this.dropout > 0 ? { dropoutSeed: this.nextDropoutSeed() } : {}),
       training,
-      fit: uhopOn ? (keys: tf.Tensor, fitMask: tf.Tensor | undefined) => this.fitPhi(keys, fitMask) : undefined,
+      fit: uhop ? (keys: tf.Tensor, fitMask: tf.Tensor | undefined) => this.fitPhi(keys, fitMask, uhop) : undefined,
       returnAssociation: true,
     });
     return [result.output, result.association as tf.Tensor];

@@ -24,7 +24,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { UHopAttention } from '../layers/uhopAttention.js';
 import { HopfieldBase } from '../layers/hopfieldBase.js';
-import { dense3d, layerNorm, splitHeads } from '../ops/tensor.js';
+import type { UHopKeys, UHopKeysHook } from '../layers/fitKeys.js';
 import type { UHopConfig } from '../layers/hopfieldCore.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { applyFeatureMap, featureMapBackward } from '../ops/featureMap.js';
@@ -34,19 +34,7 @@ import { seededRandom } from '../data/random.js';
 
 type Layer = tfl.layers.Layer;
 
-/** The memory sets a U-Hop layer fits on for one batch: keys [B|1, H, S, dk] and a fit mask [B|1, 1|H, S]. */
-export interface UHopKeys {
-  keys: tf.Tensor;
-  mask?: tf.Tensor;
-}
-
-/**
- * A hook a layer may implement so that the callback does not need to know its internals:
- * the projected keys and fit mask the layer's own U-Hop fit would use for these inputs.
- */
-export interface UHopKeysHook {
-  uhopKeys(inputs: tf.Tensor[], kwargs?: Record<string, unknown>): UHopKeys;
-}
+export type { UHopKeys, UHopKeysHook };
 
 /** One U-Hop layer as the callback sees it. */
 export interface UHopLayerInfo {
@@ -64,10 +52,7 @@ function baseName(v: LayerVariable): string {
 }
 
 function uhopConfigOf(layer: Layer): UHopConfig | null {
-  if (layer instanceof UHopAttention || layer instanceof HopfieldBase) {
-    const cfg = (layer as unknown as { uhop: UHopConfig }).uhop;
-    return cfg.featureMap === 'none' ? null : cfg;
-  }
+  if (layer instanceof UHopAttention || layer instanceof HopfieldBase) return layer.uhop.featureMap === 'none' ? null : layer.uhop;
   return null;
 }
 
@@ -104,77 +89,6 @@ export function findUHopLayers(model: tfl.LayersModel): UHopLayerInfo[] {
   };
   visit(model.layers);
   return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// Projected keys of each kind of layer (what its own U-Hop fit sees)
-
-function weightByName(layer: Layer, name: string): tf.Tensor | undefined {
-  const w = layer.weights.find((v) => baseName(v) === name);
-  return w?.read();
-}
-
-/** UHopAttention: key input [B, S, F] -> key projection [B, H, S, keyDim]; fit mask from the attention mask. */
-function uhopAttentionKeys(layer: UHopAttention, inputs: tf.Tensor[], roles: string[]): UHopKeys {
-  const where = `AlternatingFitCallback: layer '${layer.name}'`;
-  const byRole = (r: string) => {
-    const i = roles.indexOf(r);
-    return i < 0 ? undefined : inputs[i];
-  };
-  const query = byRole('query')!;
-  const key = byRole('key') ?? byRole('value') ?? query;
-  if (key.rank !== 3) {
-    throw new Error(`${where}: Phi epochs support attention over one axis (inputs [batch, positions, features]), got key [${key.shape}]`);
-  }
-  const n = layer.useBias ? 8 : 4;
-  const w = layer.getWeights().slice(0, n);
-  const kernel = w[layer.useBias ? 2 : 1]; // [F, H, dk]
-  const bias = layer.useBias ? w[3] : undefined; // [H, dk]
-  const [F, H, dk] = kernel.shape;
-  const [B, S] = key.shape;
-  // (No fused bias: tfjs-backend-wasm's fused matMul rejects a bias reshaped from rank 2.)
-  let projected = tf.reshape(dense3d(key, tf.reshape(kernel, [F, H * dk])), [B, S, H, dk]);
-  if (bias) projected = tf.add(projected, bias);
-  const keys = tf.transpose(projected, [0, 2, 1, 3]);
-  const am = byRole('attentionMask');
-  let mask: tf.Tensor | undefined;
-  if (am) {
-    // The layer fits on every memory at least one query may attend to.
-    const m = tf.cast(tf.notEqual(am, 0), 'float32');
-    const m3 = m.rank === 2 ? tf.expandDims(m, 0) : m; // [B|1, T, S]
-    mask = tf.expandDims(tf.cast(tf.any(tf.cast(m3, 'bool'), 1), 'float32'), 1); // [B|1, 1, S]
-  }
-  return { keys, mask };
-}
-
-interface HopfieldInternals {
-  numHeads: number;
-  normalizeStoredPattern: boolean;
-  normalizeHopfieldSpace: boolean;
-  normalizeEps: number;
-  concatBiasPattern: boolean;
-  addZeroAssociation: boolean;
-}
-
-/** Hopfield-family: stored patterns [B|1, S, F] -> keys [B|1, H, S', dk] as HopfieldBase projects them. */
-function hopfieldKeys(layer: HopfieldBase, stored: tf.Tensor, padding: tf.Tensor | undefined): UHopKeys {
-  const h = layer as unknown as HopfieldInternals;
-  const H = h.numHeads;
-  let s = stored;
-  if (h.normalizeStoredPattern)
-    s = layerNorm(s, h.normalizeEps, weightByName(layer, 'stored_norm_gamma'), weightByName(layer, 'stored_norm_beta'));
-  let k = splitHeads(dense3d(s, weightByName(layer, 'key_kernel')!, weightByName(layer, 'key_bias')), H);
-  if (h.normalizeHopfieldSpace)
-    k = layerNorm(k, h.normalizeEps, weightByName(layer, 'hopfield_norm_gamma'), weightByName(layer, 'hopfield_norm_beta'));
-  let mask = padding ? tf.cast(tf.notEqual(padding, 0), 'float32') : undefined; // [B, S]
-  if (h.concatBiasPattern) {
-    const bk = weightByName(layer, 'bias_key')!; // [H, dk]
-    const [Bk, , , dk] = k.shape;
-    k = tf.concat([k, tf.broadcastTo(tf.reshape(bk, [1, H, 1, dk]), [Bk, H, 1, dk])], 2);
-    if (mask) mask = tf.concat([mask, tf.ones([mask.shape[0], 1])], 1);
-  }
-  // The zero memory (addZeroAssociation) has no direction and is left out of the fit.
-  return { keys: k, mask: mask ? tf.expandDims(mask, 1) : undefined };
 }
 
 /** The input tensors of a layer's node, with the call options tfjs recorded for it. */
@@ -286,7 +200,7 @@ export class AlternatingFitCallback extends tfl.Callback {
   private readonly onPhiEpochEnd?: AlternatingFitOptions['onPhiEpochEnd'];
   private readonly rng: () => number;
   private layersInfo: UHopLayerInfo[] | null = null;
-  private probe: { model: tfl.LayersModel; inputs: number[][]; roles: string[][] } | null = null;
+  private probe: { model: tfl.LayersModel; inputs: number[][]; callArgs: Record<string, unknown>[] } | null = null;
   private saved: Map<LayerVariable, boolean> | null = null;
 
   constructor(options: AlternatingFitOptions) {
@@ -358,13 +272,8 @@ export class AlternatingFitCallback extends tfl.Callback {
     const outputs: tfl.SymbolicTensor[] = [];
     const index = new Map<number, number>();
     const inputs: number[][] = [];
-    const roles: string[][] = [];
+    const callArgs: Record<string, unknown>[] = [];
     for (const info of this.uhopLayers) {
-      if (info.layer.getClassName() === 'HopfieldLayer') {
-        inputs.push([]);
-        roles.push([]);
-        continue;
-      }
       const node = nodeOf(model, info.layer);
       if (!node) {
         throw new Error(
@@ -381,34 +290,30 @@ export class AlternatingFitCallback extends tfl.Callback {
           return index.get(t.id)!;
         }),
       );
-      const r = node.callArgs.inputRoles;
-      roles.push(Array.isArray(r) ? (r as string[]) : ['query', 'value', 'key', 'attentionMask'].slice(0, node.tensors.length));
+      // The call options the node recorded (UHopAttention: inputRoles, useCausalMask), without
+      // the ones that belong to one run (training, a propagated mask).
+      const { training: _training, mask: _mask, ...args } = node.callArgs;
+      callArgs.push(args);
     }
-    const probe = outputs.length ? tfl.model({ inputs: model.inputs, outputs }) : model;
-    this.probe = { model: probe, inputs, roles };
+    const probe = tfl.model({ inputs: model.inputs, outputs });
+    this.probe = { model: probe, inputs, callArgs };
     return this.probe;
   }
 
-  /** The memory sets (keys and fit mask) of layer i for a batch of probe outputs. */
+  /**
+   * The memory sets (keys and fit mask) of layer i for a batch of probe outputs: what the
+   * layer's own `uhopKeys` gives for its node's inputs, so the Phi epochs fit exactly the keys
+   * and masks the layer's per-call fit sees.
+   */
   private keysOf(i: number, values: tf.Tensor[]): UHopKeys {
     const { layer } = this.uhopLayers[i];
     const probe = this.probeModel();
     const ins = probe.inputs[i].map((j) => values[j]);
     const hook = (layer as unknown as Partial<UHopKeysHook>).uhopKeys;
-    if (typeof hook === 'function') return hook.call(layer, ins);
-    if (layer instanceof UHopAttention) return uhopAttentionKeys(layer, ins, probe.roles[i]);
-    const cls = layer.getClassName();
-    if (cls === 'HopfieldLayer') {
-      const stored = weightByName(layer, 'lookup_weights')!; // [1, Q, F]
-      return hopfieldKeys(layer as HopfieldBase, stored, undefined);
+    if (typeof hook !== 'function') {
+      throw new Error(`AlternatingFitCallback: layer '${layer.name}' (${layer.getClassName()}) has no uhopKeys method to give its keys`);
     }
-    if (layer instanceof HopfieldBase) {
-      // Hopfield: [x] | [stored, state, projection] (+ mask); HopfieldPooling: [x] | [stored, projection] (+ mask).
-      const last = ins[ins.length - 1];
-      const padding = ins.length > 1 && last.rank === 2 ? last : undefined;
-      return hopfieldKeys(layer, ins[0], padding);
-    }
-    throw new Error(`AlternatingFitCallback: no way to read the keys of layer '${layer.name}' (${cls})`);
+    return hook.call(layer, ins.length === 1 ? ins[0] : ins, probe.callArgs[i]);
   }
 
   /** Per-layer mean separation loss at Phi0 and, when `withGrad`, the Phi0 gradients (mean over sets). */
@@ -416,17 +321,17 @@ export class AlternatingFitCallback extends tfl.Callback {
     const grads: tf.NamedTensorMap = {};
     const loss = tf.tidy(() => {
       const probe = this.probeModel();
-      const out =
-        probe.model === this.model && probe.inputs.every((l) => l.length === 0)
-          ? []
-          : probe.model.predict(batch.length === 1 ? batch[0] : batch);
+      const out = probe.model.predict(batch.length === 1 ? batch[0] : batch);
       const values = Array.isArray(out) ? out : [out];
       let total: tf.Tensor = tf.scalar(0);
       this.uhopLayers.forEach((info, i) => {
-        const { keys, mask } = this.keysOf(i, values);
+        const sets = this.keysOf(i, values);
         const phi = { kind: info.config.featureMap as FeatureMapKind, params: info.phi0.map((v) => v.read()) };
-        const [B, H, S] = keys.shape;
-        const fitMask = mask ? tf.broadcastTo(mask, [B, H, S]) : undefined;
+        // keys [B|1, H, S, dk] and mask [B|1, 1|H, S] to one batch, as the layer's fit does.
+        const [Bk, H, S, dk] = sets.keys.shape as number[];
+        const B = Math.max(Bk, sets.mask ? (sets.mask.shape[0] as number) : 1);
+        const keys = Bk === B ? sets.keys : tf.broadcastTo(sets.keys, [B, H, S, dk]);
+        const fitMask = sets.mask ? tf.broadcastTo(sets.mask, [B, H, S]) : undefined;
         const features = applyFeatureMap(phi, keys);
         const opts = {
           ...(fitMask ? { mask: fitMask } : {}),

@@ -8,6 +8,46 @@ import { Hopfield } from '../../src/layers/hopfield.js';
 import { HopfieldPooling } from '../../src/layers/hopfieldPooling.js';
 import { UHopAttention } from '../../src/layers/uhopAttention.js';
 import { forEachBackend, assertClose, seeded } from '../helpers.js';
+import type { UHopRuntime } from '../../src/layers/hopfieldCore.js';
+import type { FeatureMap, FeatureMapKind } from '../../src/ops/types.js';
+import { applyFeatureMap } from '../../src/ops/featureMap.js';
+import { separationLossAndGrad } from '../../src/ops/separationLoss.js';
+
+type FitSets = { keys: tf.Tensor; mask?: tf.Tensor };
+
+/** UHopAttention that records the keys and fit mask its own Stage-I fit receives. */
+class RecordingUHop extends UHopAttention {
+  static override className = 'RecordingUHopAltTest';
+  seen: FitSets[] = [];
+  protected override fitPhi(keys: tf.Tensor, mask: tf.Tensor | undefined, uhop: UHopRuntime): FeatureMap {
+    this.seen.push({ keys: tf.keep(tf.clone(keys)), ...(mask ? { mask: tf.keep(tf.clone(mask)) } : {}) });
+    return super.fitPhi(keys, mask, uhop);
+  }
+}
+
+/** Hopfield that records the keys and fit mask its own Stage-I fit receives. */
+class RecordingHopfield extends Hopfield {
+  static override className = 'RecordingHopfieldAltTest';
+  seen: FitSets[] = [];
+  protected override fitPhi(keys: tf.Tensor, mask: tf.Tensor | undefined, uhop: UHopRuntime): FeatureMap {
+    this.seen.push({ keys: tf.keep(tf.clone(keys)), ...(mask ? { mask: tf.keep(tf.clone(mask)) } : {}) });
+    return super.fitPhi(keys, mask, uhop);
+  }
+}
+
+/** The mean Stage-I loss at Phi0 over the memory sets a layer's fit received (written out, not the callback's code). */
+function lossAtPhi0(sets: FitSets, layer: UHopAttention | Hopfield): number {
+  return tf.tidy(() => {
+    const phi0 = layer.weights.filter((w) => isPhi0((w as unknown as { originalName: string }).originalName)).map((w) => w.read());
+    const [Bk, H, S, dk] = sets.keys.shape as number[];
+    const B = Math.max(Bk, sets.mask ? (sets.mask.shape[0] as number) : 1);
+    const keys = tf.broadcastTo(sets.keys, [B, H, S, dk]);
+    const mask = sets.mask ? tf.broadcastTo(sets.mask, [B, H, S]) : undefined;
+    const features = applyFeatureMap({ kind: layer.uhop.featureMap as FeatureMapKind, params: phi0 }, keys);
+    const { loss } = separationLossAndGrad(features, layer.uhop.separationLoss, mask ? { mask } : {});
+    return tf.mean(loss).dataSync()[0];
+  });
+}
 
 /** A model with all three kinds of U-Hop layer (UHopAttention, Hopfield, HopfieldPooling) and a plain MHA. */
 function buildModel(): tfl.LayersModel {
@@ -116,6 +156,59 @@ forEachBackend('AlternatingFitCallback', () => {
     const expected = tf.mean(tf.slice(trace, [0, 0, 0], [1, -1, -1])).dataSync()[0];
     assertClose([await cb.separationLoss()], [expected], 1e-5, 'separation loss at Phi0');
     tf.dispose([xs, ms, trace]);
+    cb.dispose();
+    model.dispose();
+  });
+
+  it("its keys and fit mask are the layer's own (UHopAttention with an additive attention mask, which the callback once inverted)", async () => {
+    const x = tfl.input({ shape: [6, 5] });
+    const v = tfl.input({ shape: [6, 5] });
+    const am = tfl.input({ shape: [6, 6] });
+    const layer = new RecordingUHop({ numHeads: 2, keyDim: 3, featureMap: 'linear', fitSteps: 1, maskType: 'additive', seed: 51 });
+    const model = tfl.model({ inputs: [x, v, am], outputs: layer.apply(x, { value: v, attentionMask: am }) as tfl.SymbolicTensor });
+    const xs = tf.randomNormal([4, 6, 5], 0, 1, 'float32', 12);
+    const vs = tf.randomNormal([4, 6, 5], 0, 1, 'float32', 14);
+    // PyTorch's form: 0 = allowed, -Infinity = blocked; sample b blocks memories >= 6 - b - 1 for every query.
+    const ams = tf.tensor3d(
+      Array.from({ length: 4 * 6 * 6 }, (_, i) => (i % 6 >= 6 - Math.floor(i / 36) - 1 ? -Infinity : 0)),
+      [4, 6, 6],
+    );
+    const cb = new AlternatingFitCallback({ x: [xs, vs, ams], batchSize: 4 });
+    cb.setModel(model);
+    tf.dispose(model.predict([xs, vs, ams]) as tf.Tensor);
+    assert.equal(layer.seen.length, 1);
+    assert.deepEqual(Array.from(layer.seen[0].mask!.dataSync()).slice(0, 6), [1, 1, 1, 1, 1, 0]);
+    const expected = lossAtPhi0(layer.seen[0], layer);
+    assert.ok(Number.isFinite(expected));
+    assertClose([await cb.separationLoss()], [expected], 1e-5, 'separation loss at Phi0');
+    tf.dispose([xs, vs, ams, ...layer.seen.flatMap((s) => [s.keys, s.mask ?? []])]);
+    cb.dispose();
+    model.dispose();
+  });
+
+  it("its keys and fit mask are the layer's own (Hopfield with NaN in padded stored patterns, which the callback once read)", async () => {
+    const x = tfl.input({ shape: [5, 6] });
+    const mask = tfl.input({ shape: [5] });
+    const hop = new RecordingHopfield({ numHeads: 2, featureMap: 'linear', featureDim: 4, fitSteps: 1, concatBiasPattern: true, seed: 52 });
+    const model = tfl.model({ inputs: [x, mask], outputs: hop.apply([x, mask]) as tfl.SymbolicTensor });
+    const ms = tf.tensor2d([
+      [1, 1, 1, 1, 1],
+      [1, 1, 1, 0, 0],
+      [1, 0, 1, 1, 0],
+      [1, 1, 0, 0, 0],
+    ]);
+    const x0 = tf.randomNormal([4, 5, 6], 0, 1, 'float32', 13);
+    const xs = tf.where(tf.cast(tf.expandDims(ms, 2), 'bool'), x0, tf.fill([4, 5, 6], NaN));
+    const cb = new AlternatingFitCallback({ x: [xs, ms], batchSize: 4 });
+    cb.setModel(model);
+    tf.dispose(model.predict([xs, ms]) as tf.Tensor);
+    assert.equal(hop.seen.length, 1);
+    const expected = lossAtPhi0(hop.seen[0], hop);
+    assert.ok(Number.isFinite(expected));
+    assertClose([await cb.separationLoss()], [expected], 1e-5, 'separation loss at Phi0');
+    const log = await cb.phiEpoch();
+    assert.ok(Number.isFinite(log.lossAfter) && Number.isFinite(log.lossDuring), 'a Phi epoch on NaN padding stays finite');
+    tf.dispose([xs, x0, ms, ...hop.seen.flatMap((s) => [s.keys, s.mask ?? []])]);
     cb.dispose();
     model.dispose();
   });
