@@ -8,7 +8,8 @@
  * gradient steps over mini-batches of the training inputs, on the layer's Stage-I separation
  * loss (its `separationLoss` kind and temperature) of Phi0 applied to the layer's projected
  * keys, the memory sets exactly as the layer forms them in a call (per sample and head, padded
- * memories left out, the zero memory left out, the bias memory in). The keys are detached:
+ * memories left out, the zero memory left out, the bias memory in): the callback takes them from
+ * the layer's own `uhopKeys` on the inputs of the layer's node, so it cannot drift from the fit. The keys are detached:
  * nothing but Phi0 changes. The loss is the mean over memory sets, summed over layers.
  *
  * Task epoch: the ordinary `model.fit` epoch; with `freezePhi` (default) Phi0 is held fixed so
