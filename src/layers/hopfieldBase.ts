@@ -1,9 +1,10 @@
 /**
  * The association machinery the three Hopfield layers share (ml-jku's `Hopfield` wrapped
  * around its `HopfieldCore`): input layer norms, per-head projections, Hopfield-space norm,
- * bias and zero memories, mask assembly, the retrieval (`hopfieldRetrieval`), head merge and
- * output projection. `Hopfield`, `HopfieldPooling` and `HopfieldLayer` only decide where the
- * stored, state and projection patterns come from.
+ * bias and zero memories, mask assembly, the retrieval (`multiHeadRetrieval` with the U-Hop fit
+ * `fitPhi`), head merge and output projection; `uhopKeys` gives the keys and fit mask that fit
+ * sees. `Hopfield`, `HopfieldPooling` and `HopfieldLayer` only decide where the stored, state
+ * and projection patterns come from.
  *
  * Not exported from the package: users see the three layers.
  */
