@@ -74,7 +74,7 @@ export class Hopfield extends HopfieldBase {
   static className = 'Hopfield';
 
   constructor(args: HopfieldArgs = {}) {
-    super(args, []);
+    super(args);
   }
 
   private splitShapes(inputShape: Shape | Shape[]): Split<Shape> {

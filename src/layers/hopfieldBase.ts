@@ -14,12 +14,10 @@ import type { LayerArgs } from './keras.js';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
-import { SEPARATION_KINDS } from '../ops/separation.js';
-import { SIMILARITY_KINDS } from '../ops/similarity.js';
-import { checkUpdateSteps, multiHeadRetrieval } from '../ops/retrievalCore.js';
+import { multiHeadRetrieval } from '../ops/retrievalCore.js';
 import type { FeatureMap } from '../ops/types.js';
 import { fitSets, type UHopKeys } from './fitKeys.js';
-import { allowedMask, checkMaskType, zeroPadded, type MaskType } from '../ops/masks.js';
+import { allowedMask, zeroPadded, type MaskType } from '../ops/masks.js';
 import {
   appendMemory,
   dense3d,
@@ -32,18 +30,35 @@ import {
   uhopConfigToJSON,
   uhopFit,
   uhopFitLossTrace,
-  UHOP_ARG_KEYS,
+  UHOP_SCHEMA,
   type UHopArgs,
   type UHopConfig,
   type UHopRuntime,
 } from './hopfieldCore.js';
+import { configOf, type OptionSpec, type Renamed, type Schema } from '../ops/schema.js';
+import { bool, defineSchema, int, number } from '../ops/schema.js';
 import {
-  checkKnownArgs,
+  ALPHA,
+  ALPHA_TRAINABLE,
+  BETA,
+  LAYER_RENAMES,
+  MASK_TYPE,
+  RENAMED_IN,
+  SEED,
+  SEPARATION,
+  SIMILARITY,
+  TOP_K,
+  UPDATE_STEPS_EPS,
+  UPDATE_STEPS_MAX,
+} from '../ops/vocabulary.js';
+import {
+  migrateLayerConfig,
+  parseLayerArgs,
+  PROJECTION_WEIGHT_SCHEMA,
   getConstraint,
   getInitializer,
   getRegularizer,
   serializeKerasObject,
-  PROJECTION_WEIGHT_KEYS,
   type ProjectionWeightArgs,
   type Constraint,
   type Initializer,
@@ -61,9 +76,10 @@ export interface HopfieldBaseArgs extends LayerArgs, UHopArgs, ProjectionWeightA
   patternSize?: number;
   /** Dimension of the output projection. Default: the state pattern dim (ignored dims check: with disableOutProjection the output is numHeads * patternSize). */
   outputSize?: number;
-  /** beta: inverse temperature, one number or one per head, multiplies the scores before the separation. Default 1/sqrt(hiddenSize). */
-  scaling?: number | number[];
-  /** Alias of `scaling` in the papers' vocabulary (and `UHopAttention`'s name); give one or the other. */
+  /**
+   * beta: inverse temperature, one number or one per head, multiplies the scores before the
+   * separation (ml-jku's `scaling`, renamed in 0.2.0). Default 1/sqrt(hiddenSize).
+   */
   beta?: number | number[];
   /**
    * Extra update steps, ml-jku semantics: 0 = one retrieval step (attention-like), n = up to
@@ -104,10 +120,8 @@ export interface HopfieldBaseArgs extends LayerArgs, UHopArgs, ProjectionWeightA
   normalizeEps?: number;
   /** Dropout rate on the association matrix (training only). Default 0. */
   dropout?: number;
-  /** Biases in the input and output projections (Keras name). Default true. */
+  /** Biases in the input and output projections (Keras name; ml-jku's input_bias, the trio's inputBias before 0.2.0). Default true. */
   useBias?: boolean;
-  /** ml-jku's name for useBias; give one of the two. */
-  inputBias?: boolean;
   /** Append a learned bias memory (key and value) per head (ml-jku's concat_bias_pattern). Default false. */
   concatBiasPattern?: boolean;
   /** Append a zero memory (key and value) per head, so a query can retrieve "nothing". Default false. */
@@ -147,41 +161,61 @@ export interface HopfieldCallKwargs {
   training?: boolean;
 }
 
-const BASE_KEYS = [
-  'maskType',
-  'numHeads',
-  'hiddenSize',
-  'patternSize',
-  'outputSize',
-  'scaling',
-  'beta',
-  'updateStepsMax',
-  'updateStepsEps',
-  'normalizeStoredPattern',
-  'normalizeStoredPatternAffine',
-  'normalizeStatePattern',
-  'normalizeStatePatternAffine',
-  'normalizePatternProjection',
-  'normalizePatternProjectionAffine',
-  'normalizeHopfieldSpace',
-  'normalizeHopfieldSpaceAffine',
-  'normalizeEps',
-  'dropout',
-  'useBias',
-  'inputBias',
-  'concatBiasPattern',
-  'addZeroAssociation',
-  'disableOutProjection',
-  'separation',
-  'similarity',
-  'alpha',
-  'alphaTrainable',
-  'topK',
-  'returnAssociation',
-  ...PROJECTION_WEIGHT_KEYS,
-  'seed',
-  ...UHOP_ARG_KEYS,
-] as const;
+const normalize = (what: string): OptionSpec<boolean> => ({ check: bool, default: true, doc: `LayerNorm the ${what} before their projection.` });
+const affine = (on: string): OptionSpec<boolean> => ({
+  check: bool,
+  defaultText: on,
+  doc: 'Learnable gain and bias of that LayerNorm.',
+});
+
+/** The declaration of every option of the trio (src/ops/schema.ts): check, default, doc. */
+export const HOPFIELD_BASE_SCHEMA = defineSchema<Omit<HopfieldBaseArgs, keyof LayerArgs>>()({
+  numHeads: { check: int(1), default: 1, doc: 'Number of parallel association heads.' },
+  hiddenSize: {
+    check: int(1),
+    defaultText: 'state pattern dim / numHeads',
+    doc: 'Dimension of the Hopfield (association) space per head, i.e. keyDim.',
+  },
+  patternSize: { check: int(1), defaultText: 'hiddenSize', doc: 'Dimension of the retrieved (value) pattern per head, i.e. valueDim.' },
+  outputSize: { check: int(1), defaultText: 'the state pattern dim', doc: 'Dimension of the output projection.' },
+  beta: { ...BETA, defaultText: '1/sqrt(hiddenSize)' },
+  updateStepsMax: UPDATE_STEPS_MAX,
+  updateStepsEps: UPDATE_STEPS_EPS,
+  maskType: MASK_TYPE,
+  normalizeStoredPattern: normalize('stored patterns'),
+  normalizeStoredPatternAffine: affine('normalizeStoredPattern'),
+  normalizeStatePattern: normalize('state patterns'),
+  normalizeStatePatternAffine: affine('normalizeStatePattern'),
+  normalizePatternProjection: normalize('pattern projections (values)'),
+  normalizePatternProjectionAffine: affine('normalizePatternProjection'),
+  normalizeHopfieldSpace: { check: bool, default: false, doc: 'LayerNorm projected queries and keys per head in the Hopfield space.' },
+  normalizeHopfieldSpaceAffine: { check: bool, default: false, doc: 'Learnable gain and bias of that LayerNorm (shared by the heads).' },
+  normalizeEps: { check: number({ gt: 0 }), default: 1e-5, doc: 'epsilon of every LayerNorm.' },
+  dropout: { check: number({ ge: 0, lt: 1 }), default: 0, doc: 'Dropout rate on the association matrix (training only).' },
+  useBias: { check: bool, default: true, doc: 'Biases in the input and output projections.' },
+  concatBiasPattern: { check: bool, default: false, doc: "Append a learned bias memory (key and value) per head (ml-jku's concat_bias_pattern)." },
+  addZeroAssociation: { check: bool, default: false, doc: 'Append a zero memory (key and value) per head, so a query can retrieve "nothing".' },
+  disableOutProjection: { check: bool, default: false, doc: "No output projection: the output is the heads' retrieved patterns concatenated." },
+  separation: SEPARATION,
+  similarity: SIMILARITY,
+  alpha: ALPHA,
+  alphaTrainable: ALPHA_TRAINABLE,
+  topK: TOP_K,
+  returnAssociation: {
+    check: bool,
+    default: false,
+    doc: 'Return [output, association] where association is [batch, numHeads, queries, memories].',
+  },
+  seed: { ...SEED, doc: 'Seed of the initializers given by name (each weight gets seed + its index).' },
+  ...PROJECTION_WEIGHT_SCHEMA,
+  ...UHOP_SCHEMA,
+});
+
+/** The trio's renames of 0.2.0 (a config saved before loads; the old name given now is an error). */
+export const HOPFIELD_RENAMES: Renamed = {
+  ...LAYER_RENAMES,
+  inputBias: { to: 'useBias', since: RENAMED_IN },
+};
 
 /** The patterns a subclass hands to `associate`. */
 export interface HopfieldPatterns {
@@ -206,27 +240,13 @@ export interface HopfieldDims {
   projectionDim: number;
 }
 
-function checkBool(v: unknown, name: string, where: string): boolean | undefined {
-  if (v == null) return undefined;
-  if (typeof v !== 'boolean') throw new Error(`${where}: ${name} must be a boolean, got ${String(v)}`);
-  return v;
-}
-
-function checkInt(v: unknown, name: string, where: string, min: number): number | undefined {
-  if (v == null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}`);
-  }
-  return v;
-}
-
 /** Base class of the Hopfield layers. Not registered for serialization (abstract). */
 export abstract class HopfieldBase extends tfl.layers.Layer {
   readonly numHeads: number;
   readonly hiddenSizeArg: number | null;
   readonly patternSizeArg: number | null;
   readonly outputSizeArg: number | null;
-  readonly scalingArg: number | number[] | null;
+  readonly betaArg: number | number[] | null;
   readonly updateStepsMax: number;
   readonly updateStepsEps: number;
   readonly normalizeStoredPattern: boolean;
@@ -252,6 +272,8 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
   readonly maskType: MaskType;
   readonly uhop: UHopConfig;
   readonly seed: number | null;
+  /** Every option with its default filled in (a subclass reads its own options here). */
+  protected readonly parsedArgs: Readonly<Record<string, unknown>>;
   private seedIndex = 0;
   private dropoutCalls = 0;
   private readonly kernelInitializerId: InitializerLike | undefined;
@@ -268,95 +290,65 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
   private w: Record<string, LayerVariable> = {};
   private phi0Vars: LayerVariable[] = [];
 
-  protected constructor(args: HopfieldBaseArgs, extraKeys: readonly string[]) {
+  protected constructor(args: HopfieldBaseArgs, extraSchema: Schema<object> = {}) {
     super(args);
     const where = (this.constructor as unknown as { className: string }).className;
-    checkKnownArgs(args, [...BASE_KEYS, ...extraKeys], where);
-    this.maskType = checkMaskType(args.maskType, where);
-    this.numHeads = checkInt(args.numHeads, 'numHeads', where, 1) ?? 1;
-    this.hiddenSizeArg = checkInt(args.hiddenSize, 'hiddenSize', where, 1) ?? null;
-    this.patternSizeArg = checkInt(args.patternSize, 'patternSize', where, 1) ?? null;
-    this.outputSizeArg = checkInt(args.outputSize, 'outputSize', where, 1) ?? null;
-    if (args.scaling != null && args.beta != null) {
-      throw new Error(
-        `${where}: give beta or its alias scaling, not both (got scaling ${JSON.stringify(args.scaling)} and beta ${JSON.stringify(args.beta)})`,
-      );
+    const o = parseLayerArgs({ ...HOPFIELD_BASE_SCHEMA, ...extraSchema } as typeof HOPFIELD_BASE_SCHEMA, args, where, HOPFIELD_RENAMES);
+    this.parsedArgs = o;
+    this.maskType = o.maskType;
+    this.numHeads = o.numHeads;
+    this.hiddenSizeArg = o.hiddenSize ?? null;
+    this.patternSizeArg = o.patternSize ?? null;
+    this.outputSizeArg = o.outputSize ?? null;
+    const beta = o.beta;
+    if (Array.isArray(beta) && beta.length !== this.numHeads) {
+      throw new Error(`${where}: beta must be a finite number > 0 or an array of ${this.numHeads} of them (one per head), got ${JSON.stringify(beta)}`);
     }
-    const s = args.scaling ?? args.beta;
-    if (s != null) {
-      const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
-      if (Array.isArray(s) ? s.length !== this.numHeads || !s.every(ok) : !ok(s)) {
-        throw new Error(
-          `${where}: scaling (beta) must be a finite number > 0 or an array of ${this.numHeads} of them (one per head), got ${JSON.stringify(s)}`,
-        );
-      }
-    }
-    this.scalingArg = s == null ? null : Array.isArray(s) ? s.slice() : s;
-    // updateStepsMax counts the extra steps here (ml-jku): 0..MAX_UPDATE_STEPS - 1.
-    const steps = args.updateStepsMax === undefined ? 0 : args.updateStepsMax;
-    const eps = args.updateStepsEps ?? 1e-4;
-    checkUpdateSteps(steps, eps, where, { steps: 'updateStepsMax', eps: 'updateStepsEps' }, 1);
-    this.updateStepsMax = steps;
-    this.updateStepsEps = eps;
-    const norm = (name: string, affineName: string, dflt: boolean): [boolean, boolean] => {
-      const on = checkBool((args as Record<string, unknown>)[name], name, where) ?? dflt;
-      const affine = checkBool((args as Record<string, unknown>)[affineName], affineName, where);
-      if (affine && !on) throw new Error(`${where}: ${affineName} needs ${name}: affine normalization without normalization has no effect`);
-      return [on, affine ?? (on && dflt)];
+    this.betaArg = beta == null ? null : Array.isArray(beta) ? beta.slice() : beta;
+    this.updateStepsMax = o.updateStepsMax;
+    this.updateStepsEps = o.updateStepsEps;
+    const norm = (on: boolean, affineName: string, given: boolean | undefined, dflt: boolean): [boolean, boolean] => {
+      if (given && !on) throw new Error(`${where}: ${affineName} needs its normalization: affine normalization without normalization has no effect`);
+      return [on, given ?? (on && dflt)];
     };
-    [this.normalizeStoredPattern, this.normalizeStoredPatternAffine] = norm('normalizeStoredPattern', 'normalizeStoredPatternAffine', true);
-    [this.normalizeStatePattern, this.normalizeStatePatternAffine] = norm('normalizeStatePattern', 'normalizeStatePatternAffine', true);
+    [this.normalizeStoredPattern, this.normalizeStoredPatternAffine] = norm(
+      o.normalizeStoredPattern,
+      'normalizeStoredPatternAffine',
+      o.normalizeStoredPatternAffine,
+      true,
+    );
+    [this.normalizeStatePattern, this.normalizeStatePatternAffine] = norm(
+      o.normalizeStatePattern,
+      'normalizeStatePatternAffine',
+      o.normalizeStatePatternAffine,
+      true,
+    );
     [this.normalizePatternProjection, this.normalizePatternProjectionAffine] = norm(
-      'normalizePatternProjection',
+      o.normalizePatternProjection,
       'normalizePatternProjectionAffine',
+      o.normalizePatternProjectionAffine,
       true,
     );
     [this.normalizeHopfieldSpace, this.normalizeHopfieldSpaceAffine] = norm(
-      'normalizeHopfieldSpace',
+      o.normalizeHopfieldSpace,
       'normalizeHopfieldSpaceAffine',
+      o.normalizeHopfieldSpaceAffine,
       false,
     );
-    const ne = args.normalizeEps ?? 1e-5;
-    if (typeof ne !== 'number' || !(ne > 0)) throw new Error(`${where}: normalizeEps must be a number > 0, got ${String(ne)}`);
-    this.normalizeEps = ne;
-    const dr = args.dropout ?? 0;
-    if (typeof dr !== 'number' || !(dr >= 0 && dr < 1)) throw new Error(`${where}: dropout must be a number in [0, 1), got ${String(dr)}`);
-    this.dropoutRate = dr;
-    const ub = checkBool(args.useBias, 'useBias', where);
-    const ib = checkBool(args.inputBias, 'inputBias', where);
-    if (ub != null && ib != null && ub !== ib) {
-      throw new Error(
-        `${where}: useBias (${ub}) and inputBias (${ib}) are the same option (ml-jku's name and the Keras name) and disagree`,
-      );
-    }
-    this.useBias = ub ?? ib ?? true;
-    this.concatBiasPattern = checkBool(args.concatBiasPattern, 'concatBiasPattern', where) ?? false;
-    this.addZeroAssociation = checkBool(args.addZeroAssociation, 'addZeroAssociation', where) ?? false;
-    this.disableOutProjection = checkBool(args.disableOutProjection, 'disableOutProjection', where) ?? false;
-    this.returnAssociation = checkBool(args.returnAssociation, 'returnAssociation', where) ?? false;
-    const sep = args.separation ?? 'softmax';
-    if (!SEPARATION_KINDS.includes(sep))
-      throw new Error(`${where}: separation must be one of ${SEPARATION_KINDS.join(', ')}, got '${String(sep)}'`);
-    this.separation = sep;
-    const sim = args.similarity ?? 'dot';
-    if (!SIMILARITY_KINDS.includes(sim))
-      throw new Error(`${where}: similarity must be one of ${SIMILARITY_KINDS.join(', ')}, got '${String(sim)}'`);
-    this.similarity = sim;
-    const alpha = args.alpha ?? 1.5;
-    if (typeof alpha !== 'number' || !(alpha >= 1 && alpha <= 2)) {
-      throw new Error(`${where}: alpha must be a number in [1, 2] (1 = softmax, 1.5 = entmax15, 2 = sparsemax), got ${String(alpha)}`);
-    }
-    if (args.alpha != null && sep !== 'entmax')
-      throw new Error(`${where}: alpha applies to separation 'entmax' only, got separation '${sep}'`);
-    this.alphaInit = alpha;
-    this.alphaTrainable = checkBool(args.alphaTrainable, 'alphaTrainable', where) ?? true;
-    this.topK = checkInt(args.topK, 'topK', where, 1) ?? 1;
-    if (args.topK != null && sep !== 'topk') throw new Error(`${where}: topK applies to separation 'topk' only, got separation '${sep}'`);
+    this.normalizeEps = o.normalizeEps;
+    this.dropoutRate = o.dropout;
+    this.useBias = o.useBias;
+    this.concatBiasPattern = o.concatBiasPattern;
+    this.addZeroAssociation = o.addZeroAssociation;
+    this.disableOutProjection = o.disableOutProjection;
+    this.returnAssociation = o.returnAssociation;
+    this.separation = o.separation;
+    this.similarity = o.similarity;
+    this.alphaInit = o.alpha;
+    this.alphaTrainable = o.alphaTrainable;
+    this.topK = o.topK;
     this.uhop = resolveUHopArgs(args, where);
-    if (args.seed != null && (typeof args.seed !== 'number' || !Number.isFinite(args.seed))) {
-      throw new Error(`${where}: seed must be a finite number, got ${String(args.seed)}`);
-    }
-    this.seed = args.seed ?? null;
+    this.seed = o.seed ?? null;
     this.kernelInitializerId = args.kernelInitializer;
     this.biasInitializerId = args.biasInitializer;
     this.kernelInitializer = getInitializer(args.kernelInitializer, 'glorotUniform', where, 'kernelInitializer');
@@ -366,6 +358,14 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     this.kernelConstraint = getConstraint(args.kernelConstraint, where, 'kernelConstraint');
     this.biasConstraint = getConstraint(args.biasConstraint, where, 'biasConstraint');
     this.supportsMasking = true;
+  }
+
+  /** Loads a config saved by any version: 0.1's `scaling` becomes `beta` (HOPFIELD_RENAMES). */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    return new cls(migrateLayerConfig(config, HOPFIELD_RENAMES));
   }
 
   protected get where(): string {
@@ -594,7 +594,7 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       let { q, k, v } = this.project(p);
       if (q.shape[0] !== B) q = tf.broadcastTo(q, [B, ...q.shape.slice(1)]);
       const { memoryMask, fitMask, associationMask } = this.masks(p, p.stored.shape[1] as number);
-      const beta = this.scalingArg ?? 1 / Math.sqrt(this.dims!.keyDim);
+      const beta = this.betaArg ?? 1 / Math.sqrt(this.dims!.keyDim);
       const uhop = this.uhopRuntime();
       const { output, association } = multiHeadRetrieval(q, k, v, {
         beta,
@@ -708,12 +708,12 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
 
   /** The shared part of getConfig. */
   protected baseConfig(): tf.serialization.ConfigDict {
-    const cfg: tf.serialization.ConfigDict = {
+    const values = {
       numHeads: this.numHeads,
       hiddenSize: this.hiddenSizeArg,
       patternSize: this.patternSizeArg,
       outputSize: this.outputSizeArg,
-      scaling: this.scalingArg,
+      beta: this.betaArg,
       updateStepsMax: this.updateStepsMax,
       updateStepsEps: this.updateStepsEps,
       normalizeStoredPattern: this.normalizeStoredPattern,
@@ -732,8 +732,11 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       disableOutProjection: this.disableOutProjection,
       separation: this.separation,
       similarity: this.similarity,
+      alpha: this.alphaInit,
+      alphaTrainable: this.alphaTrainable,
+      topK: this.topK,
       returnAssociation: this.returnAssociation,
-      ...(this.maskType !== 'allowed' ? { maskType: this.maskType } : {}),
+      maskType: this.maskType !== 'allowed' ? this.maskType : null,
       // Names stay names (so that `seed` still seeds them after fromConfig); defaults stay unset.
       kernelInitializer: this.initializerConfig(this.kernelInitializerId, this.kernelInitializer),
       biasInitializer: this.initializerConfig(this.biasInitializerId, this.biasInitializer),
@@ -742,11 +745,13 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
       biasRegularizer: serializeKerasObject(this.biasRegularizer),
       kernelConstraint: serializeKerasObject(this.kernelConstraint),
       biasConstraint: serializeKerasObject(this.biasConstraint),
-      ...uhopConfigToJSON(this.uhop),
     };
-    if (this.separation === 'entmax') Object.assign(cfg, { alpha: this.alphaInit, alphaTrainable: this.alphaTrainable });
-    if (this.separation === 'topk') cfg.topK = this.topK;
-    // Drop nulls so that fromConfig sees exactly the options that were set.
+    // The schema writes what applies (alpha for 'entmax', topK for 'topk') and drops nulls,
+    // so that fromConfig sees exactly the options that were set.
+    const cfg = {
+      ...configOf(HOPFIELD_BASE_SCHEMA, values),
+      ...uhopConfigToJSON(this.uhop),
+    } as tf.serialization.ConfigDict;
     for (const key of Object.keys(cfg)) if (cfg[key] === null) delete cfg[key];
     return { ...cfg, ...super.getConfig() };
   }

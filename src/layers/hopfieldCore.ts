@@ -14,11 +14,21 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../ops/featureMap.js';
-import { fitFeatureMap, fitFeatureMapOp, defaultFitLr, FIT_OPTIMIZERS, type FitOptimizer } from '../ops/fit.js';
+import { fitFeatureMap, fitFeatureMapOp, defaultFitLr, type FitOptimizer } from '../ops/fit.js';
 import { batchMatMul } from '../ops/batchMatMul.js';
 import { multiHeadRetrieval, type MultiHeadRetrievalOptions, type MultiHeadRetrievalResult } from '../ops/retrievalCore.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from '../ops/types.js';
 import { getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
+import { anything, bool, custom, defineSchema, int, oneOf, parseOptions } from '../ops/schema.js';
+import {
+  FEATURE_DIM,
+  FIT_LR,
+  FIT_OPTIMIZER,
+  FIT_ROW_NORMALIZE,
+  SEPARATION_LOSS,
+  SEPARATION_LOSS_T,
+  SEPARATION_LOSS_TAU,
+} from '../ops/vocabulary.js';
 
 // ---------------------------------------------------------------------------------------
 // U-Hop options
@@ -26,6 +36,8 @@ import { getInitializer, serializeKerasObject, type Initializer, type Initialize
 
 /** Which feature map Phi a layer fits per memory set; 'none' = plain modern Hopfield. */
 export type FeatureMapOption = 'none' | FeatureMapKind;
+
+const FEATURE_MAPS: readonly FeatureMapOption[] = ['none', 'linear', 'mlp'];
 
 /** The U-Hop options every layer of this package accepts (camelCase, with the defaults below). */
 export interface UHopArgs {
@@ -90,22 +102,6 @@ export interface UHopConfig {
   phi0Initializer: string | tf.serialization.ConfigDict;
 }
 
-/** Names of the `UHopArgs` options (for unknown-option checks). */
-export const UHOP_ARG_KEYS: readonly (keyof UHopArgs)[] = [
-  'featureMap',
-  'featureDim',
-  'featureHiddenDim',
-  'separationLoss',
-  'separationLossT',
-  'separationLossTau',
-  'fitSteps',
-  'fitLr',
-  'fitOptimizer',
-  'fitRowNormalize',
-  'phiTrainable',
-  'phi0Initializer',
-];
-
 /**
  * The largest `fitSteps` a layer accepts. The Stage-I fit runs in every call of the layer,
  * training and inference alike, so its steps multiply the cost of every forward pass;
@@ -114,74 +110,70 @@ export const UHOP_ARG_KEYS: readonly (keyof UHopArgs)[] = [
  */
 export const MAX_LAYER_FIT_STEPS = 1000;
 
-const FEATURE_MAPS: readonly FeatureMapOption[] = ['none', 'linear', 'mlp'];
-const SEPARATION_LOSSES: readonly SeparationLossKind[] = ['uniform', 'worst-pair', 'lse'];
+/** The declaration of every U-Hop option (src/ops/schema.ts): check, default, doc. */
+export const UHOP_SCHEMA = defineSchema<UHopArgs>()({
+  featureMap: {
+    check: oneOf(FEATURE_MAPS),
+    default: 'none',
+    doc: "Phi: 'none' (plain modern Hopfield), 'linear' (Phi(x) = W x, the paper's) or 'mlp'.",
+  },
+  featureDim: FEATURE_DIM,
+  featureHiddenDim: { check: int(1), defaultText: '2 * featureDim', doc: "Hidden width of the 'mlp' feature map." },
+  separationLoss: SEPARATION_LOSS,
+  separationLossT: SEPARATION_LOSS_T,
+  separationLossTau: SEPARATION_LOSS_TAU,
+  fitSteps: {
+    check: custom<number>(
+      `an integer in [0, ${MAX_LAYER_FIT_STEPS}] (the fit runs in every call, training and inference alike: each step costs every forward pass)`,
+      (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_LAYER_FIT_STEPS,
+    ),
+    default: 5,
+    doc: 'Stage-I steps per call (0 = use Phi0 as is).',
+  },
+  fitLr: FIT_LR,
+  fitOptimizer: FIT_OPTIMIZER,
+  fitRowNormalize: FIT_ROW_NORMALIZE,
+  phiTrainable: { check: bool, default: true, doc: 'Train Phi0 with the task loss (straight through the fit).' },
+  phi0Initializer: {
+    check: anything<InitializerLike>("'isometry', 'identity' or a Keras initializer"),
+    default: 'isometry',
+    doc: "Initializer of the linear Phi0: 'isometry' (fitSteps 0 reproduces the plain layer), 'identity' or any Keras initializer.",
+  },
+});
 
-function isNonNegInt(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 0;
-}
+/** Names of the `UHopArgs` options (for unknown-option checks). */
+export const UHOP_ARG_KEYS = Object.keys(UHOP_SCHEMA) as (keyof UHopArgs)[];
 
-/** Validates the U-Hop options and fills in the defaults; errors name `where` and the option. */
+
+
+/**
+ * Validates the U-Hop options and fills in the defaults (UHOP_SCHEMA); errors name `where` and
+ * the option. Keys that are not U-Hop options are left to the caller's unknown-key check.
+ */
 export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
-  const featureMap = args.featureMap ?? 'none';
-  if (!FEATURE_MAPS.includes(featureMap)) {
-    throw new Error(`${where}: featureMap must be one of ${FEATURE_MAPS.join(', ')}, got '${String(featureMap)}'`);
-  }
-  const posInt = (v: unknown, name: string): number | null => {
-    if (v == null) return null;
-    if (!isNonNegInt(v) || v < 1) throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
-    return v;
-  };
-  const posNum = (v: unknown, name: string): number | null => {
-    if (v == null) return null;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      throw new Error(`${where}: ${name} must be a finite number > 0, got ${String(v)}`);
-    return v;
-  };
-  const separationLoss = args.separationLoss ?? 'lse';
-  if (!SEPARATION_LOSSES.includes(separationLoss)) {
-    throw new Error(`${where}: separationLoss must be one of ${SEPARATION_LOSSES.join(', ')}, got '${String(separationLoss)}'`);
-  }
-  const fitSteps = args.fitSteps ?? 5;
-  if (!isNonNegInt(fitSteps)) throw new Error(`${where}: fitSteps must be an integer >= 0, got ${String(fitSteps)}`);
-  if (fitSteps > MAX_LAYER_FIT_STEPS) {
-    throw new Error(
-      `${where}: fitSteps must be at most ${MAX_LAYER_FIT_STEPS}, got ${fitSteps}: the fit runs in every call (training and inference), so each step costs every forward pass; a few steps (default 5) is the design`,
-    );
-  }
-  const fitOptimizer = args.fitOptimizer ?? 'normalized';
-  if (!FIT_OPTIMIZERS.includes(fitOptimizer)) {
-    throw new Error(
-      `${where}: fitOptimizer must be one of ${FIT_OPTIMIZERS.map((o) => `'${o}'`).join(', ')}, got '${String(fitOptimizer)}'`,
-    );
-  }
-  for (const name of ['fitRowNormalize', 'phiTrainable'] as const) {
-    if (args[name] != null && typeof args[name] !== 'boolean') {
-      throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
-    }
-  }
-  let phi0Initializer: string | tf.serialization.ConfigDict = 'isometry';
-  if (args.phi0Initializer != null) {
-    const p = args.phi0Initializer;
-    if (p === 'isometry' || p === 'identity') phi0Initializer = p;
-    else {
-      // Resolve now so that a bad name fails at construction; keep the serializable form.
-      const init = getInitializer(p, 'zeros', where, 'phi0Initializer');
-      phi0Initializer = typeof p === 'string' ? p : (serializeKerasObject(init) as tf.serialization.ConfigDict);
-    }
+  const uhopOnly = Object.fromEntries(UHOP_ARG_KEYS.filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
+  const o = parseOptions(UHOP_SCHEMA, uhopOnly, where);
+  const featureMap = o.featureMap;
+  let phi0Initializer: string | tf.serialization.ConfigDict;
+  const p = o.phi0Initializer;
+  if (p === 'isometry' || p === 'identity') phi0Initializer = p;
+  else {
+    // Resolve now so that a bad name fails at construction; keep the serializable form.
+    const init = getInitializer(p, 'zeros', where, 'phi0Initializer');
+    phi0Initializer = typeof p === 'string' ? p : (serializeKerasObject(init) as tf.serialization.ConfigDict);
   }
   const cfg: UHopConfig = {
     featureMap,
-    featureDim: posInt(args.featureDim, 'featureDim'),
-    featureHiddenDim: posInt(args.featureHiddenDim, 'featureHiddenDim'),
-    separationLoss,
-    separationLossT: posNum(args.separationLossT, 'separationLossT'),
-    separationLossTau: posNum(args.separationLossTau, 'separationLossTau'),
-    fitSteps,
-    fitLr: posNum(args.fitLr, 'fitLr') ?? defaultFitLr(fitOptimizer, featureMap === 'mlp' ? 'mlp' : 'linear'),
-    fitOptimizer,
-    fitRowNormalize: args.fitRowNormalize ?? false,
-    phiTrainable: args.phiTrainable ?? true,
+    featureDim: o.featureDim ?? null,
+    featureHiddenDim: o.featureHiddenDim ?? null,
+    separationLoss: o.separationLoss,
+    separationLossT: o.separationLossT ?? null,
+    separationLossTau: o.separationLossTau ?? null,
+    fitSteps: o.fitSteps,
+    fitLr: o.fitLr ?? defaultFitLr(o.fitOptimizer, featureMap === 'mlp' ? 'mlp' : 'linear'),
+    fitOptimizer: o.fitOptimizer,
+    fitRowNormalize: o.fitRowNormalize,
+    phiTrainable: o.phiTrainable,
     phi0Initializer,
   };
   if (cfg.fitRowNormalize && featureMap === 'mlp') {

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
+import { bool, configOf, defineSchema, int, type Resolved } from '../ops/schema.js';
 import { HopfieldBase, type HopfieldBaseArgs, type HopfieldCallKwargs, type HopfieldPatterns } from './hopfieldBase.js';
 
 export interface HopfieldLayerArgs extends HopfieldBaseArgs {
@@ -17,6 +18,25 @@ export interface HopfieldLayerArgs extends HopfieldBaseArgs {
   /** Train the separate pattern projections (ml-jku's lookup_targets_as_trainable). Default true. */
   lookupTargetsAsTrainable?: boolean;
 }
+
+type HopfieldLayerOwnArgs = Omit<HopfieldLayerArgs, keyof HopfieldBaseArgs>;
+
+/** The options HopfieldLayer adds to the trio's (HOPFIELD_BASE_SCHEMA). */
+export const HOPFIELD_LAYER_SCHEMA = defineSchema<HopfieldLayerOwnArgs>()({
+  quantity: { check: int(1), default: 1, doc: 'Number of learned stored patterns.' },
+  lookupWeightsAsSeparated: {
+    check: bool,
+    default: false,
+    doc: 'Separate learned pattern projections (values) instead of reusing the stored patterns.',
+  },
+  lookupWeightsTrainable: { check: bool, default: true, doc: "Train the stored patterns (ml-jku's `trainable`)." },
+  lookupTargetsAsTrainable: {
+    check: bool,
+    default: true,
+    appliesIf: { option: 'lookupWeightsAsSeparated', is: [true] },
+    doc: 'Train the separate pattern projections.',
+  },
+});
 
 /**
  * A learned memory queried by its input: the input [batch, L, features] is the state
@@ -47,21 +67,12 @@ export class HopfieldLayer extends HopfieldBase {
   private targetWeights: LayerVariable | null = null;
 
   constructor(args: HopfieldLayerArgs = {}) {
-    super(args, ['quantity', 'lookupWeightsAsSeparated', 'lookupWeightsTrainable', 'lookupTargetsAsTrainable']);
-    const where = 'HopfieldLayer';
-    const q = args.quantity ?? 1;
-    if (!Number.isInteger(q) || q < 1) throw new Error(`${where}: quantity must be an integer >= 1, got ${String(q)}`);
-    this.quantity = q;
-    for (const name of ['lookupWeightsAsSeparated', 'lookupWeightsTrainable', 'lookupTargetsAsTrainable'] as const) {
-      if (args[name] != null && typeof args[name] !== 'boolean')
-        throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
-    }
-    this.lookupWeightsAsSeparated = args.lookupWeightsAsSeparated ?? false;
-    this.lookupWeightsTrainable = args.lookupWeightsTrainable ?? true;
-    this.lookupTargetsAsTrainable = args.lookupTargetsAsTrainable ?? true;
-    if (args.lookupTargetsAsTrainable != null && !this.lookupWeightsAsSeparated) {
-      throw new Error(`${where}: lookupTargetsAsTrainable applies with lookupWeightsAsSeparated: true only`);
-    }
+    super(args, HOPFIELD_LAYER_SCHEMA);
+    const o = this.parsedArgs as Resolved<HopfieldLayerOwnArgs>;
+    this.quantity = o.quantity;
+    this.lookupWeightsAsSeparated = o.lookupWeightsAsSeparated;
+    this.lookupWeightsTrainable = o.lookupWeightsTrainable;
+    this.lookupTargetsAsTrainable = o.lookupTargetsAsTrainable;
   }
 
   private checkShape(inputShape: Shape | Shape[]): Shape {
@@ -134,12 +145,7 @@ export class HopfieldLayer extends HopfieldBase {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    const cfg: tf.serialization.ConfigDict = {
-      quantity: this.quantity,
-      lookupWeightsAsSeparated: this.lookupWeightsAsSeparated,
-      lookupWeightsTrainable: this.lookupWeightsTrainable,
-    };
-    if (this.lookupWeightsAsSeparated) cfg.lookupTargetsAsTrainable = this.lookupTargetsAsTrainable;
+    const cfg = configOf(HOPFIELD_LAYER_SCHEMA, this);
     return { ...cfg, ...this.baseConfig() };
   }
 }

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
+import { bool, configOf, defineSchema, int, type Resolved } from '../ops/schema.js';
 import { HopfieldBase, type HopfieldBaseArgs, type HopfieldCallKwargs, type HopfieldPatterns } from './hopfieldBase.js';
 
 export interface HopfieldPoolingArgs extends HopfieldBaseArgs {
@@ -18,6 +19,15 @@ export interface HopfieldPoolingArgs extends HopfieldBaseArgs {
    */
   flatten?: boolean;
 }
+
+type HopfieldPoolingOwnArgs = Omit<HopfieldPoolingArgs, keyof HopfieldBaseArgs>;
+
+/** The options HopfieldPooling adds to the trio's (HOPFIELD_BASE_SCHEMA). */
+export const HOPFIELD_POOLING_SCHEMA = defineSchema<HopfieldPoolingOwnArgs>()({
+  quantity: { check: int(1), default: 1, doc: 'Number of learned state patterns (queries), each pooling the set once.' },
+  stateTrainable: { check: bool, default: true, doc: "Train the state patterns (ml-jku's `trainable`)." },
+  flatten: { check: bool, default: true, doc: 'Output [batch, quantity * outputSize] (true) or [batch, quantity, outputSize] (false).' },
+});
 
 interface Split<T> {
   stored: T;
@@ -69,17 +79,11 @@ export class HopfieldPooling extends HopfieldBase {
   private poolingWeights: LayerVariable | null = null;
 
   constructor(args: HopfieldPoolingArgs = {}) {
-    super(args, ['quantity', 'stateTrainable', 'flatten']);
-    const where = 'HopfieldPooling';
-    const q = args.quantity ?? 1;
-    if (!Number.isInteger(q) || q < 1) throw new Error(`${where}: quantity must be an integer >= 1, got ${String(q)}`);
-    this.quantity = q;
-    for (const name of ['stateTrainable', 'flatten'] as const) {
-      if (args[name] != null && typeof args[name] !== 'boolean')
-        throw new Error(`${where}: ${name} must be a boolean, got ${String(args[name])}`);
-    }
-    this.stateTrainable = args.stateTrainable ?? true;
-    this.flatten = args.flatten ?? true;
+    super(args, HOPFIELD_POOLING_SCHEMA);
+    const o = this.parsedArgs as Resolved<HopfieldPoolingOwnArgs>;
+    this.quantity = o.quantity;
+    this.stateTrainable = o.stateTrainable;
+    this.flatten = o.flatten;
   }
 
   private splitShapes(inputShape: Shape | Shape[]): Split<Shape> {
@@ -153,7 +157,7 @@ export class HopfieldPooling extends HopfieldBase {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { quantity: this.quantity, stateTrainable: this.stateTrainable, flatten: this.flatten, ...this.baseConfig() };
+    return { ...configOf(HOPFIELD_POOLING_SCHEMA, this), ...this.baseConfig() };
   }
 }
 tf.serialization.registerClass(HopfieldPooling);

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { checkOptions } from '../ops/options.js';
+import { anything, defineSchema, migrateConfig, parseOptions, type Renamed, type Resolved, type Schema } from '../ops/schema.js';
 
 // tfjs-layers' own names for these types sit in files under its dist/ folder, which a
 // consumer's TypeScript cannot always reach (package "exports", moduleResolution NodeNext):
@@ -150,15 +151,25 @@ export interface ProjectionWeightArgs {
   biasConstraint?: ConstraintLike | null;
 }
 
+const INITIALIZER = anything<InitializerLike>('an initializer name, a {className, config} object or an initializer instance');
+const REGULARIZER = anything<RegularizerLike>('a regularizer name, a {className, config} object or a regularizer instance');
+const CONSTRAINT = anything<ConstraintLike>('a constraint name, a {className, config} object or a constraint instance');
+
+/**
+ * The declaration of {@link ProjectionWeightArgs} (src/ops/schema.ts). The values are resolved
+ * (and checked) by `getInitializer`, `getRegularizer` and `getConstraint`, which name the layer.
+ */
+export const PROJECTION_WEIGHT_SCHEMA = defineSchema<ProjectionWeightArgs>()({
+  kernelInitializer: { check: INITIALIZER, defaultText: "'glorotUniform'", doc: 'Initializer of the projection kernels.' },
+  biasInitializer: { check: INITIALIZER, defaultText: "'zeros'", doc: 'Initializer of the projection biases.' },
+  kernelRegularizer: { check: REGULARIZER, defaultText: 'none', doc: 'Regularizer of the projection kernels.' },
+  biasRegularizer: { check: REGULARIZER, defaultText: 'none', doc: 'Regularizer of the projection biases.' },
+  kernelConstraint: { check: CONSTRAINT, defaultText: 'none', doc: 'Constraint of the projection kernels.' },
+  biasConstraint: { check: CONSTRAINT, defaultText: 'none', doc: 'Constraint of the projection biases.' },
+});
+
 /** The names of {@link ProjectionWeightArgs}. */
-export const PROJECTION_WEIGHT_KEYS: readonly (keyof ProjectionWeightArgs)[] = [
-  'kernelInitializer',
-  'biasInitializer',
-  'kernelRegularizer',
-  'biasRegularizer',
-  'kernelConstraint',
-  'biasConstraint',
-];
+export const PROJECTION_WEIGHT_KEYS = Object.keys(PROJECTION_WEIGHT_SCHEMA) as (keyof ProjectionWeightArgs)[];
 
 /** The keys every tfjs `LayerArgs` may carry (accepted by every layer of this package). */
 export const LAYER_ARG_KEYS: readonly string[] = [
@@ -182,4 +193,33 @@ export const LAYER_ARG_KEYS: readonly string[] = [
  */
 export function checkKnownArgs(args: object, known: readonly string[], where: string): void {
   checkOptions(args, [...known, ...LAYER_ARG_KEYS], where);
+}
+
+/**
+ * Parses a layer's args against its schema (src/ops/schema.ts): tfjs' own LayerArgs are
+ * accepted as they are, an old option name is an error that names the new one.
+ */
+export function parseLayerArgs<T>(schema: Schema<T>, args: object, where: string, renamed: Renamed = {}): Resolved<T> {
+  return parseOptions(schema, args, where, { renamed, extraKeys: LAYER_ARG_KEYS });
+}
+
+/**
+ * The `fromConfig` of a layer whose options were renamed: a config saved by an earlier
+ * version (old names) is brought to today's names (`renamed`, then `migrate` for a change of
+ * meaning) before the constructor sees it.
+ *
+ * @example
+ * ```ts
+ * static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+ *   return new cls(migrateLayerConfig(config, LAYER_RENAMES));
+ * }
+ * ```
+ */
+export function migrateLayerConfig(
+  config: tf.serialization.ConfigDict,
+  renamed: Renamed,
+  migrate?: (config: tf.serialization.ConfigDict) => tf.serialization.ConfigDict,
+): tf.serialization.ConfigDict {
+  const c = migrateConfig(config as Record<string, unknown>, renamed) as tf.serialization.ConfigDict;
+  return migrate ? migrate(c) : c;
 }

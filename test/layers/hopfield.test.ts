@@ -81,11 +81,11 @@ forEachBackend('Hopfield', () => {
     const X = xs.arraySync() as number[][][];
     for (let b = 0; b < B; b++)
       assertClose(y[b].flat(), referenceSample(layer, X[b], X[b], X[b], 2, 1 / Math.sqrt(4)).flat(), 1e-5, `sample ${b}`);
-    // Three inputs of different widths, hiddenSize / patternSize / outputSize / scaling given.
+    // Three inputs of different widths, hiddenSize / patternSize / outputSize / beta given.
     const stored = tf.randomNormal([B, S, 5], 0, 1, 'float32', 4);
     const state = tf.randomNormal([B, 4, 6], 0, 1, 'float32', 5);
     const proj = tf.randomNormal([B, S, 7], 0, 1, 'float32', 6);
-    const l3 = new Hopfield({ numHeads: 3, hiddenSize: 4, patternSize: 2, outputSize: 9, scaling: 0.3, seed: 107 });
+    const l3 = new Hopfield({ numHeads: 3, hiddenSize: 4, patternSize: 2, outputSize: 9, beta: 0.3, seed: 107 });
     out(l3, [stored, state, proj]).dispose();
     randomizeWeights(l3, 7);
     const y3 = out(l3, [stored, state, proj]).arraySync() as number[][][];
@@ -354,7 +354,7 @@ forEachBackend('Hopfield', () => {
       hiddenSize: 3,
       patternSize: 5,
       outputSize: 7,
-      scaling: [0.5, 0.25],
+      beta: [0.5, 0.25],
       updateStepsMax: 2,
       updateStepsEps: 1e-3,
       normalizeStatePattern: false,
@@ -464,11 +464,11 @@ forEachBackend('Hopfield', () => {
       /associationMask must be \[state patterns=6, stored patterns=6\]/,
     );
     assert.throws(() => new Hopfield({ numHead: 2 } as never), /Hopfield: unknown option 'numHead' \(did you mean 'numHeads'\?\)/);
-    assert.throws(() => new Hopfield({ scaling: 0 }), /Hopfield: scaling \(beta\) must be a finite number > 0/);
-    assert.throws(() => new Hopfield({ numHeads: 2, scaling: [1] }), /an array of 2 of them/);
-    assert.throws(() => new Hopfield({ updateStepsMax: -1 }), /updateStepsMax must be an integer >= 0, got -1/);
-    assert.throws(() => new Hopfield({ updateStepsMax: Infinity }), /unbounded iteration is not offered/);
-    assert.throws(() => new Hopfield({ featureMap: 'linear', fitSteps: 1.5 }), /Hopfield: fitSteps must be an integer >= 0, got 1.5/);
+    assert.throws(() => new Hopfield({ beta: 0 }), /Hopfield: beta must be a finite number > 0 or an array of them \(one per head\), got 0/);
+    assert.throws(() => new Hopfield({ numHeads: 2, beta: [1] }), /an array of 2 of them/);
+    assert.throws(() => new Hopfield({ updateStepsMax: -1 }), /updateStepsMax must be an integer in \[0, 999\] \(extra update steps.*, got -1/);
+    assert.throws(() => new Hopfield({ updateStepsMax: Infinity }), /ml-jku's None, iterate until convergence, is not offered/);
+    assert.throws(() => new Hopfield({ featureMap: 'linear', fitSteps: 1.5 }), /Hopfield: fitSteps must be an integer in \[0, 1000\].*, got 1.5/);
     assert.throws(() => new Hopfield({ fitLr: 0 }), /fitLr must be a finite number > 0/);
     assert.throws(() => new Hopfield({ separation: 'softermax' as never }), /separation must be one of/);
     assert.throws(() => new Hopfield({ similarity: 'l2' as never }), /similarity must be one of/);
@@ -478,7 +478,7 @@ forEachBackend('Hopfield', () => {
       () => new Hopfield({ normalizeStoredPattern: false, normalizeStoredPatternAffine: true }),
       /affine normalization without normalization/,
     );
-    assert.throws(() => new Hopfield({ useBias: true, inputBias: false }), /useBias \(true\) and inputBias \(false\)/);
+    assert.throws(() => new Hopfield({ inputBias: false } as never), /Hopfield: 'inputBias' was renamed 'useBias' in 0.2.0/);
     assert.throws(() => new Hopfield({ kernelInitializer: 'glorotUniformm' }), /kernelInitializer: unknown initializer 'glorotUniformm'/);
     assert.throws(
       () => new Hopfield({ disableOutProjection: true, outputSize: 3 }).apply(xs),
@@ -489,17 +489,23 @@ forEachBackend('Hopfield', () => {
   });
 });
 
-forEachBackend('Hopfield beta alias', () => {
-  it('beta is the same option as scaling, and giving both is an error', () => {
+forEachBackend('Hopfield renamed options', () => {
+  it("'scaling' is an error that names 'beta'; a saved config with scaling loads as beta", () => {
     const x = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 3);
+    assert.throws(() => new Hopfield({ scaling: 0.7 } as never), /Hopfield: 'scaling' was renamed 'beta' in 0.2.0; got scaling: 0.7/);
     const a = new Hopfield({ numHeads: 2, beta: 0.7, seed: 1 });
-    const b = new Hopfield({ numHeads: 2, scaling: 0.7, seed: 1 });
     const ya = a.apply(x) as tf.Tensor;
+    const cfg = a.getConfig();
+    assert.equal(cfg.beta, 0.7);
+    assert.ok(!('scaling' in cfg));
+    // A config written by 0.1 (scaling) loads as beta, with the same output.
+    const { beta: _beta, ...rest } = cfg;
+    const b = tf.serialization.SerializationMap.getMap().classNameMap['Hopfield'][1](Hopfield, { ...rest, scaling: 0.7 }) as Hopfield;
+    b.apply(x);
+    b.setWeights(a.getWeights());
     const yb = b.apply(x) as tf.Tensor;
     assert.ok(maxDiff(ya, yb) < 1e-6);
-    assert.equal((a.getConfig() as { scaling: number }).scaling, 0.7);
-    assert.throws(() => new Hopfield({ scaling: 1, beta: 1 }), /Hopfield: give beta or its alias scaling, not both/);
-    assert.throws(() => new Hopfield({ beta: -1 }), /Hopfield: scaling \(beta\) must be a finite number > 0/);
+    assert.equal(b.getConfig().beta, 0.7);
     tf.dispose([x, ya, yb]);
   });
 });

@@ -155,7 +155,7 @@ forEachBackend('HopfieldLayer', () => {
     assert.throws(() => new HopfieldLayer({ quantity: 1.5 }), /HopfieldLayer: quantity must be an integer >= 1, got 1.5/);
     assert.throws(
       () => new HopfieldLayer({ lookupTargetsAsTrainable: false }),
-      /lookupTargetsAsTrainable applies with lookupWeightsAsSeparated: true only/,
+      /lookupTargetsAsTrainable applies to lookupWeightsAsSeparated true only/,
     );
     assert.throws(() => new HopfieldLayer().apply([tf.zeros([1, 2, 3]), tf.zeros([1, 2, 3])]), /expects one input \[batch, n, features\]/);
   });

@@ -442,7 +442,7 @@ forEachBackend('UHopAttention', () => {
       [{ numHeads: 2, keyDim: 2, outputShape: [0] }, /outputShape must be/],
       [{ numHeads: 2, keyDim: 2, activityRegularizer: 'l1l2' }, /activityRegularizer is not supported/],
       [{ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 2 }, /featureDim \(2\) < key dimension per head \(4\)/],
-      [{ numHeads: 2, keyDim: 2, featureMap: 'kernel' }, /featureMap must be one of none, linear, mlp/],
+      [{ numHeads: 2, keyDim: 2, featureMap: 'kernel' }, /featureMap must be one of 'none', 'linear', 'mlp'/],
       [{ numHeads: 2, keyDim: 2, kernelInitializer: 'glorotUnifrm' }, /unknown initializer 'glorotUnifrm'/],
     ];
     for (const [args, re] of bad) assert.throws(() => new UHopAttention(args as never), re, JSON.stringify(args));

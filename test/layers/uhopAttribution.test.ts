@@ -52,7 +52,7 @@ forEachBackend('U-Hop attribution', () => {
       const opts = {
         numHeads: 1,
         hiddenSize: d,
-        scaling: 1,
+        beta: 1,
         featureMap: 'linear' as const,
         seed,
         returnAssociation: true,

@@ -43,11 +43,11 @@ async function save(model: tfl.LayersModel, inputs: tf.Tensor[]) {
 // The trio with the options 0.2.0 renames or redefines.
 const xi = tfl.input({ shape: [5, 4], name: 'x' });
 const mi = tfl.input({ shape: [5], name: 'mask' });
-const h1 = new Hopfield({ name: 'scaling_per_head', numHeads: 2, scaling: [0.6, 0.9], updateStepsMax: 2, seed: 1 }).apply([
+const h1 = new Hopfield({ name: 'scaling_per_head', numHeads: 2, scaling: [0.6, 0.9], updateStepsMax: 2, seed: 1 } as never).apply([
   xi,
   mi,
 ]) as tfl.SymbolicTensor;
-const h2 = new Hopfield({ name: 'topk_scaling', scaling: 0.8, separation: 'topk', topK: 2, seed: 2 }).apply(h1) as tfl.SymbolicTensor;
+const h2 = new Hopfield({ name: 'topk_scaling', scaling: 0.8, separation: 'topk', topK: 2, seed: 2 } as never).apply(h1) as tfl.SymbolicTensor;
 const h3 = new HopfieldLayer({ name: 'entmax_trainable', quantity: 3, separation: 'entmax', alpha: 1.3, seed: 3 }).apply(
   h2,
 ) as tfl.SymbolicTensor;
@@ -61,7 +61,7 @@ const p = new HopfieldPooling({
   updateStepsMax: 1,
   updateStepsEps: 0,
   seed: 4,
-}).apply([h3, mi]) as tfl.SymbolicTensor;
+} as never).apply([h3, mi]) as tfl.SymbolicTensor;
 const trio = tfl.model({ inputs: [xi, mi], outputs: p, name: 'trio_b8689e7' });
 
 // UHopAttention: updateStepsMax counted ALL steps (default 1), updateStepsEps defaulted to 0, alpha was fixed.
