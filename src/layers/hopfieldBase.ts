@@ -161,7 +161,11 @@ export interface HopfieldCallKwargs {
   training?: boolean;
 }
 
-const normalize = (what: string): OptionSpec<boolean> => ({ check: bool, default: true, doc: `LayerNorm the ${what} before their projection.` });
+const normalize = (what: string): OptionSpec<boolean> => ({
+  check: bool,
+  default: true,
+  doc: `LayerNorm the ${what} before their projection.`,
+});
 const affine = (on: string): OptionSpec<boolean> => ({
   check: bool,
   defaultText: on,
@@ -193,9 +197,21 @@ export const HOPFIELD_BASE_SCHEMA = defineSchema<Omit<HopfieldBaseArgs, keyof La
   normalizeEps: { check: number({ gt: 0 }), default: 1e-5, doc: 'epsilon of every LayerNorm.' },
   dropout: { check: number({ ge: 0, lt: 1 }), default: 0, doc: 'Dropout rate on the association matrix (training only).' },
   useBias: { check: bool, default: true, doc: 'Biases in the input and output projections.' },
-  concatBiasPattern: { check: bool, default: false, doc: "Append a learned bias memory (key and value) per head (ml-jku's concat_bias_pattern)." },
-  addZeroAssociation: { check: bool, default: false, doc: 'Append a zero memory (key and value) per head, so a query can retrieve "nothing".' },
-  disableOutProjection: { check: bool, default: false, doc: "No output projection: the output is the heads' retrieved patterns concatenated." },
+  concatBiasPattern: {
+    check: bool,
+    default: false,
+    doc: "Append a learned bias memory (key and value) per head (ml-jku's concat_bias_pattern).",
+  },
+  addZeroAssociation: {
+    check: bool,
+    default: false,
+    doc: 'Append a zero memory (key and value) per head, so a query can retrieve "nothing".',
+  },
+  disableOutProjection: {
+    check: bool,
+    default: false,
+    doc: "No output projection: the output is the heads' retrieved patterns concatenated.",
+  },
   separation: SEPARATION,
   similarity: SIMILARITY,
   alpha: ALPHA,
@@ -302,13 +318,16 @@ export abstract class HopfieldBase extends tfl.layers.Layer {
     this.outputSizeArg = o.outputSize ?? null;
     const beta = o.beta;
     if (Array.isArray(beta) && beta.length !== this.numHeads) {
-      throw new Error(`${where}: beta must be a finite number > 0 or an array of ${this.numHeads} of them (one per head), got ${JSON.stringify(beta)}`);
+      throw new Error(
+        `${where}: beta must be a finite number > 0 or an array of ${this.numHeads} of them (one per head), got ${JSON.stringify(beta)}`,
+      );
     }
     this.betaArg = beta == null ? null : Array.isArray(beta) ? beta.slice() : beta;
     this.updateStepsMax = o.updateStepsMax;
     this.updateStepsEps = o.updateStepsEps;
     const norm = (on: boolean, affineName: string, given: boolean | undefined, dflt: boolean): [boolean, boolean] => {
-      if (given && !on) throw new Error(`${where}: ${affineName} needs its normalization: affine normalization without normalization has no effect`);
+      if (given && !on)
+        throw new Error(`${where}: ${affineName} needs its normalization: affine normalization without normalization has no effect`);
       return [on, given ?? (on && dflt)];
     };
     [this.normalizeStoredPattern, this.normalizeStoredPatternAffine] = norm(

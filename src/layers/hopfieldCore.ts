@@ -144,8 +144,6 @@ export const UHOP_SCHEMA = defineSchema<UHopArgs>()({
 /** Names of the `UHopArgs` options (for unknown-option checks). */
 export const UHOP_ARG_KEYS = Object.keys(UHOP_SCHEMA) as (keyof UHopArgs)[];
 
-
-
 /**
  * Validates the U-Hop options and fills in the defaults (UHOP_SCHEMA); errors name `where` and
  * the option. Keys that are not U-Hop options are left to the caller's unknown-key check.

@@ -6,6 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { bool, configOf, defineSchema, int, number, oneOf } from '../ops/schema.js';
+import { parseLayerArgs } from './keras.js';
 import type { LayerArgs } from './keras.js';
 import type { Kwargs } from './keras.js';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
@@ -34,6 +36,15 @@ export interface InstanceDenseArgs extends LayerArgs {
  * const h = new InstanceDense({ units: 128, activation: 'relu' }).apply(x) as tfl.SymbolicTensor; // [B, S, 128]
  * ```
  */
+/** The declaration of {@link InstanceDenseArgs} (src/ops/schema.ts). */
+export const INSTANCE_DENSE_SCHEMA = defineSchema<Omit<InstanceDenseArgs, keyof LayerArgs>>()({
+  units: { check: int(1), required: true, doc: 'Output width.' },
+  activation: { check: oneOf(['relu', 'linear'] as const), default: 'relu', doc: "'relu' or 'linear'." },
+  useBias: { check: bool, default: true, doc: 'Bias term.' },
+  l2: { check: number({ ge: 0 }), default: 0, doc: 'L2 coefficient on the kernel.' },
+  seed: { check: int(), doc: 'Seed of the Glorot-uniform kernel initializer.' },
+});
+
 export class InstanceDense extends tfl.layers.Layer {
   static readonly className = 'UhopInstanceDense';
   readonly units: number;
@@ -46,13 +57,7 @@ export class InstanceDense extends tfl.layers.Layer {
 
   constructor(args: InstanceDenseArgs) {
     super(args);
-    const { units, activation = 'relu', useBias = true, l2 = 0, seed } = args ?? ({} as InstanceDenseArgs);
-    if (!Number.isInteger(units) || units < 1) throw new Error(`InstanceDense: units must be an integer >= 1, got ${String(units)}`);
-    if (activation !== 'relu' && activation !== 'linear')
-      throw new Error(`InstanceDense: activation must be 'relu' or 'linear', got '${String(activation)}'`);
-    if (typeof useBias !== 'boolean') throw new Error(`InstanceDense: useBias must be a boolean, got ${String(useBias)}`);
-    if (typeof l2 !== 'number' || !(l2 >= 0)) throw new Error(`InstanceDense: l2 must be a number >= 0, got ${String(l2)}`);
-    if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`InstanceDense: seed must be an integer, got ${String(seed)}`);
+    const { units, activation, useBias, l2, seed } = parseLayerArgs(INSTANCE_DENSE_SCHEMA, args, 'InstanceDense');
     this.units = units;
     this.activation = activation;
     this.useBias = useBias;
@@ -89,9 +94,7 @@ export class InstanceDense extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    const config: tf.serialization.ConfigDict = { units: this.units, activation: this.activation, useBias: this.useBias, l2: this.l2 };
-    if (this.seed !== undefined) config.seed = this.seed;
-    return { ...config, ...super.getConfig() };
+    return { ...configOf(INSTANCE_DENSE_SCHEMA, this), ...super.getConfig() };
   }
 }
 

@@ -17,6 +17,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { configOf, defineSchema, int, number } from '../ops/schema.js';
+import { parseLayerArgs } from './keras.js';
 import type { LayerArgs } from './keras.js';
 import type { Kwargs } from './keras.js';
 import type { Shape } from '@tensorflow/tfjs-layers';
@@ -161,6 +163,13 @@ export interface AttentionMilPoolingArgs extends LayerArgs {
  * const z = new AttentionMilPooling({ units: 128 }).apply([x, m]) as tfl.SymbolicTensor;
  * ```
  */
+/** The declaration of {@link AttentionMilPoolingArgs} (src/ops/schema.ts). */
+export const ATTENTION_MIL_POOLING_SCHEMA = defineSchema<Omit<AttentionMilPoolingArgs, keyof LayerArgs>>()({
+  units: { check: int(1), default: 128, doc: 'Width L of the attention network (rows of V and U).' },
+  l2: { check: number({ ge: 0 }), default: 0, doc: 'L2 coefficient on the attention kernels V, U, w.' },
+  seed: { check: int(), doc: 'Seed of the Glorot-uniform initializers.' },
+});
+
 export class AttentionMilPooling extends tfl.layers.Layer {
   static readonly className: string = 'UhopAttentionMilPooling';
   readonly units: number;
@@ -176,10 +185,7 @@ export class AttentionMilPooling extends tfl.layers.Layer {
   constructor(args: AttentionMilPoolingArgs = {}) {
     super(args);
     const name = this.getClassName().replace(/^Uhop/, '');
-    const { units = 128, l2 = 0, seed } = args;
-    if (!Number.isInteger(units) || units < 1) throw new Error(`${name}: units must be an integer >= 1, got ${String(units)}`);
-    if (typeof l2 !== 'number' || !(l2 >= 0)) throw new Error(`${name}: l2 must be a number >= 0, got ${String(l2)}`);
-    if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${name}: seed must be an integer, got ${String(seed)}`);
+    const { units, l2, seed } = parseLayerArgs(ATTENTION_MIL_POOLING_SCHEMA, args, name);
     this.units = units;
     this.l2 = l2;
     this.seed = seed;
@@ -235,9 +241,7 @@ export class AttentionMilPooling extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    const config: tf.serialization.ConfigDict = { units: this.units, l2: this.l2 };
-    if (this.seed !== undefined) config.seed = this.seed;
-    return { ...config, ...super.getConfig() };
+    return { ...configOf(ATTENTION_MIL_POOLING_SCHEMA, this), ...super.getConfig() };
   }
 }
 
@@ -283,6 +287,12 @@ export interface BagDropoutArgs extends LayerArgs {
  * const mTrain = new BagDropout({ rate: 0.3 }).apply(m) as tfl.SymbolicTensor;
  * ```
  */
+/** The declaration of {@link BagDropoutArgs} (src/ops/schema.ts). */
+export const BAG_DROPOUT_SCHEMA = defineSchema<Omit<BagDropoutArgs, keyof LayerArgs>>()({
+  rate: { check: number({ ge: 0, lt: 1 }), required: true, doc: 'Probability of dropping each real instance during training.' },
+  seed: { check: int(), doc: 'Seed of the drop pattern; each call advances it.' },
+});
+
 export class BagDropout extends tfl.layers.Layer {
   static readonly className = 'UhopBagDropout';
   readonly rate: number;
@@ -291,15 +301,9 @@ export class BagDropout extends tfl.layers.Layer {
 
   constructor(args: BagDropoutArgs) {
     super(args);
-    const rate = args?.rate;
-    if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
-      throw new Error(`BagDropout: rate must be a number in [0, 1), got ${String(rate)}`);
-    }
-    if (args.seed !== undefined && !Number.isInteger(args.seed)) {
-      throw new Error(`BagDropout: seed must be an integer, got ${String(args.seed)}`);
-    }
+    const { rate, seed } = parseLayerArgs(BAG_DROPOUT_SCHEMA, args, 'BagDropout');
     this.rate = rate;
-    this.seed = args.seed;
+    this.seed = seed;
   }
 
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
@@ -330,9 +334,7 @@ export class BagDropout extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    const config: tf.serialization.ConfigDict = { rate: this.rate };
-    if (this.seed !== undefined) config.seed = this.seed;
-    return { ...config, ...super.getConfig() };
+    return { ...configOf(BAG_DROPOUT_SCHEMA, this), ...super.getConfig() };
   }
 }
 

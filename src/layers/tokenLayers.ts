@@ -21,7 +21,10 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from './keras.js';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
-import { checkKnownArgs, getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
+import { getInitializer, parseLayerArgs, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
+import { anything, bool, configOf, defineSchema, int, number } from '../ops/schema.js';
+
+const INITIALIZER = anything<InitializerLike>('an initializer name, a {className, config} object or an initializer instance');
 
 type Shape = tfl.Shape;
 
@@ -100,6 +103,13 @@ export interface TokenEmbeddingArgs extends LayerArgs {
  * const x = new TokenEmbedding({ inputDim: 32, outputDim: 64 }).apply(ids) as tfl.SymbolicTensor; // [null, 20, 64]
  * ```
  */
+/** The declaration of {@link TokenEmbeddingArgs} (src/ops/schema.ts). */
+export const TOKEN_EMBEDDING_SCHEMA = defineSchema<Omit<TokenEmbeddingArgs, keyof LayerArgs>>()({
+  inputDim: { check: int(1), required: true, doc: 'Vocabulary size V (ids in [0, V)).' },
+  outputDim: { check: int(1), required: true, doc: 'Embedding width d.' },
+  embeddingsInitializer: { check: INITIALIZER, defaultText: 'randomNormal(0, 0.02)', doc: 'Initializer of the table [V, d].' },
+});
+
 export class TokenEmbedding extends tfl.layers.Layer {
   static className = 'TokenEmbedding';
   readonly inputDim: number;
@@ -112,12 +122,9 @@ export class TokenEmbedding extends tfl.layers.Layer {
     const where = 'TokenEmbedding';
     if (args == null || typeof args !== 'object')
       throw new Error(`${where}: args must be an object with inputDim and outputDim, got ${String(args)}`);
-    checkKnownArgs(args, ['inputDim', 'outputDim', 'embeddingsInitializer'], where);
-    for (const k of ['inputDim', 'outputDim'] as const) {
-      if (!Number.isInteger(args[k]) || args[k] < 1) throw new Error(`${where}: ${k} must be an integer >= 1, got ${String(args[k])}`);
-    }
-    this.inputDim = args.inputDim;
-    this.outputDim = args.outputDim;
+    const o = parseLayerArgs(TOKEN_EMBEDDING_SCHEMA, args, where);
+    this.inputDim = o.inputDim;
+    this.outputDim = o.outputDim;
     this.initializer = getInitializer(args.embeddingsInitializer ?? embeddingInitializer(), 'zeros', where, 'embeddingsInitializer');
   }
 
@@ -167,6 +174,11 @@ export interface ClassTokenArgs extends LayerArgs {
  * const tokens = new ClassToken().apply(patches) as tfl.SymbolicTensor;   // [null, 50, 64]
  * ```
  */
+/** The declaration of {@link ClassTokenArgs} (src/ops/schema.ts). */
+export const CLASS_TOKEN_SCHEMA = defineSchema<Omit<ClassTokenArgs, keyof LayerArgs>>()({
+  initializer: { check: INITIALIZER, defaultText: "'zeros'", doc: 'Initializer of the token [1, d] (zeros as in ViT).' },
+});
+
 export class ClassToken extends tfl.layers.Layer {
   static className = 'ClassToken';
   private readonly initializer: Initializer;
@@ -174,7 +186,7 @@ export class ClassToken extends tfl.layers.Layer {
 
   constructor(args: ClassTokenArgs = {}) {
     super(args);
-    checkKnownArgs(args, ['initializer'], 'ClassToken');
+    parseLayerArgs(CLASS_TOKEN_SCHEMA, args, 'ClassToken');
     this.initializer = getInitializer(args.initializer, 'zeros', 'ClassToken', 'initializer');
   }
 
@@ -224,6 +236,12 @@ export interface AddPositionEmbeddingArgs extends LayerArgs {
  * const x = new AddPositionEmbedding({ maxLen: 64 }).apply(emb) as tfl.SymbolicTensor;
  * ```
  */
+/** The declaration of {@link AddPositionEmbeddingArgs} (src/ops/schema.ts). */
+export const ADD_POSITION_EMBEDDING_SCHEMA = defineSchema<Omit<AddPositionEmbeddingArgs, keyof LayerArgs>>()({
+  maxLen: { check: int(1), required: true, doc: 'Longest sequence the layer accepts (rows of the learned table).' },
+  initializer: { check: INITIALIZER, defaultText: 'randomNormal(0, 0.02)', doc: 'Initializer of the table [maxLen, d] (BERT/ViT).' },
+});
+
 export class AddPositionEmbedding extends tfl.layers.Layer {
   static className = 'AddPositionEmbedding';
   readonly maxLen: number;
@@ -234,10 +252,7 @@ export class AddPositionEmbedding extends tfl.layers.Layer {
     super(args);
     const where = 'AddPositionEmbedding';
     if (args == null || typeof args !== 'object') throw new Error(`${where}: args must be an object with maxLen, got ${String(args)}`);
-    checkKnownArgs(args, ['maxLen', 'initializer'], where);
-    if (!Number.isInteger(args.maxLen) || args.maxLen < 1)
-      throw new Error(`${where}: maxLen must be an integer >= 1, got ${String(args.maxLen)}`);
-    this.maxLen = args.maxLen;
+    this.maxLen = parseLayerArgs(ADD_POSITION_EMBEDDING_SCHEMA, args, where).maxLen;
     this.initializer = getInitializer(args.initializer ?? embeddingInitializer(), 'zeros', where, 'initializer');
   }
 
@@ -287,16 +302,18 @@ export interface SelectTokenArgs extends LayerArgs {
  * const cls = new SelectToken({ index: 0 }).apply(encoded) as tfl.SymbolicTensor; // [null, d]
  * ```
  */
+/** The declaration of {@link SelectTokenArgs} (src/ops/schema.ts). */
+export const SELECT_TOKEN_SCHEMA = defineSchema<Omit<SelectTokenArgs, keyof LayerArgs>>()({
+  index: { check: int(), default: 0, doc: 'Position to take; negative counts from the end (0 = the class token).' },
+});
+
 export class SelectToken extends tfl.layers.Layer {
   static className = 'SelectToken';
   readonly index: number;
 
   constructor(args: SelectTokenArgs = {}) {
     super(args);
-    checkKnownArgs(args, ['index'], 'SelectToken');
-    const index = args.index ?? 0;
-    if (!Number.isInteger(index)) throw new Error(`SelectToken: index must be an integer, got ${String(index)}`);
-    this.index = index;
+    this.index = parseLayerArgs(SELECT_TOKEN_SCHEMA, args, 'SelectToken').index;
   }
 
   private position(L: number): number {
@@ -326,7 +343,7 @@ export class SelectToken extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), index: this.index };
+    return { ...super.getConfig(), ...configOf(SELECT_TOKEN_SCHEMA, this) };
   }
 }
 tf.serialization.registerClass(SelectToken);
@@ -353,6 +370,13 @@ export interface LayerNormArgs extends LayerArgs {
  * const y = new LayerNorm({ epsilon: 1e-6 }).apply(x) as tfl.SymbolicTensor;   // x [B, L, d]
  * ```
  */
+/** The declaration of {@link LayerNormArgs} (src/ops/schema.ts). */
+export const LAYER_NORM_SCHEMA = defineSchema<Omit<LayerNormArgs, keyof LayerArgs>>()({
+  epsilon: { check: number({ gt: 0 }), default: 1e-6, doc: 'epsilon added to the variance.' },
+  center: { check: bool, default: true, doc: 'Learn a bias (beta).' },
+  scale: { check: bool, default: true, doc: 'Learn a gain (gamma).' },
+});
+
 export class LayerNorm extends tfl.layers.Layer {
   static className = 'LayerNorm';
   readonly epsilon: number;
@@ -364,16 +388,10 @@ export class LayerNorm extends tfl.layers.Layer {
   constructor(args: LayerNormArgs = {}) {
     super(args);
     const where = 'LayerNorm';
-    checkKnownArgs(args, ['epsilon', 'center', 'scale'], where);
-    const eps = args.epsilon ?? 1e-6;
-    if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
-      throw new Error(`${where}: epsilon must be a finite number > 0, got ${String(args.epsilon)}`);
-    for (const k of ['center', 'scale'] as const) {
-      if (args[k] != null && typeof args[k] !== 'boolean') throw new Error(`${where}: ${k} must be a boolean, got ${String(args[k])}`);
-    }
-    this.epsilon = eps;
-    this.center = args.center ?? true;
-    this.scale = args.scale ?? true;
+    const o = parseLayerArgs(LAYER_NORM_SCHEMA, args, where);
+    this.epsilon = o.epsilon;
+    this.center = o.center;
+    this.scale = o.scale;
     this.supportsMasking = true;
   }
 
@@ -402,7 +420,7 @@ export class LayerNorm extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), epsilon: this.epsilon, center: this.center, scale: this.scale };
+    return { ...super.getConfig(), ...configOf(LAYER_NORM_SCHEMA, this) };
   }
 }
 tf.serialization.registerClass(LayerNorm);

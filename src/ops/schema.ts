@@ -36,10 +36,10 @@ function describe(value: unknown): string {
   return String(value);
 }
 
-/** An integer >= min (and <= max when given). */
-export function int(min: number, max?: number): Check<number> {
+/** An integer >= min (and <= max when given); any integer without bounds. */
+export function int(min = -Infinity, max?: number): Check<number> {
   return {
-    expected: max == null ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`,
+    expected: max == null ? (min === -Infinity ? 'an integer' : `an integer >= ${min}`) : `an integer in [${min}, ${max}]`,
     test: (v): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && (max == null || v <= max),
   };
 }
@@ -108,6 +108,8 @@ export interface OptionSpec<T> {
    * error (`strict`, the default) or ignored; getConfig writes it only then.
    */
   readonly appliesIf?: { readonly option: string; readonly is: readonly unknown[]; readonly strict?: boolean };
+  /** The option must be given (an absent one is an error). Default false. */
+  readonly required?: boolean;
   /** null is a value to check (an error unless the check accepts it), not "absent". Default false. */
   readonly nullIsValue?: boolean;
   /** Not written by getConfig (e.g. an option that only affects construction). Default false. */
@@ -170,7 +172,9 @@ export function parseOptions<T>(
   const keys = Object.keys(schema);
   for (const [old, r] of Object.entries(renamed)) {
     if (given[old] !== undefined && !keys.includes(old)) {
-      throw new Error(`${where}: '${old}' was renamed '${r.to}' in ${r.since}${r.note ? ` (${r.note})` : ''}; got ${old}: ${describe(given[old])}`);
+      throw new Error(
+        `${where}: '${old}' was renamed '${r.to}' in ${r.since}${r.note ? ` (${r.note})` : ''}; got ${old}: ${describe(given[old])}`,
+      );
     }
   }
   checkOptions(options, [...keys, ...extraKeys], where);
@@ -180,6 +184,7 @@ export function parseOptions<T>(
     const spec = specs[key];
     const v = given[key];
     const absent = v === undefined || (v === null && !spec.nullIsValue);
+    if (absent && spec.required) checkValue(v, spec.check, key, where);
     out[key] = absent ? spec.default : checkValue(v, spec.check, key, where);
   }
   for (const key of keys) {

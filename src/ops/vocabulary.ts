@@ -153,7 +153,11 @@ export const LAYER_RENAMES: Renamed = {
 /** Renames of the retrieval ops (`retrieve`, `uhopRetrieve`, `UHopMemory`). */
 export const RETRIEVE_RENAMES: Renamed = {
   k: { to: 'topK', since: RENAMED_IN },
-  steps: { to: 'updateStepsMax', since: RENAMED_IN, note: 'it now counts the extra steps after the first: steps n is updateStepsMax n - 1' },
+  steps: {
+    to: 'updateStepsMax',
+    since: RENAMED_IN,
+    note: 'it now counts the extra steps after the first: steps n is updateStepsMax n - 1',
+  },
   eps: { to: 'updateStepsEps', since: RENAMED_IN, note: 'default 1e-4, was 0' },
 };
 
