@@ -486,7 +486,10 @@ function measure(
       const r = retrieve(q, keys, {
         values: keys === memories ? undefined : memories,
         beta,
-        steps,
+        // `steps` counts all updates here; retrieve's updateStepsMax the extra ones, and its
+        // stopping tolerance stays off so that the results match those published before 0.2.0.
+        updateStepsMax: steps - 1,
+        updateStepsEps: 0,
         similarity: spec.similarity,
         separation: spec.separation,
         featureMap,

@@ -44,6 +44,33 @@ export function suggestKeys(key: string, known: readonly string[]): string[] {
     .map(({ c }) => c);
 }
 
+/** Option names renamed in a release: old name -> new name, the version, and a note on a change of meaning. */
+export interface Renamed {
+  readonly [oldName: string]: { readonly to: string; readonly since: string; readonly note?: string };
+}
+
+/**
+ * Throws for an option of `options` given under a name `renamed` lists: the error names the
+ * new name and the version ("separation: 'k' was renamed 'topK' in 0.2.0").
+ *
+ * @example
+ * ```ts
+ * rejectRenamed({ k: 2 }, { k: { to: 'topK', since: '0.2.0' } }, 'separation'); // throws
+ * ```
+ */
+export function rejectRenamed(options: unknown, renamed: Renamed, where: string): void {
+  if (options == null || typeof options !== 'object') return;
+  const given = options as Record<string, unknown>;
+  for (const [old, r] of Object.entries(renamed)) {
+    if (given[old] !== undefined) {
+      const v = given[old];
+      throw new Error(
+        `${where}: '${old}' was renamed '${r.to}' in ${r.since}${r.note ? ` (${r.note})` : ''}; got ${old}: ${typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v))}`,
+      );
+    }
+  }
+}
+
 /**
  * Throws for a key of `options` that is not in `known` (keys with the value undefined are
  * skipped). Also rejects a non-object `options`.
@@ -51,6 +78,7 @@ export function suggestKeys(key: string, known: readonly string[]): string[] {
  * @param options the options object as the caller gave it (undefined/null = none)
  * @param known the keys the function or layer accepts
  * @param where the function or layer, for the message (e.g. 'trainMilModel')
+ * @param renamed options renamed in a release: given under the old name, the error names the new one
  *
  * @example
  * ```ts
@@ -58,8 +86,9 @@ export function suggestKeys(key: string, known: readonly string[]): string[] {
  * // Error: trainMilModel: unknown option 'epoch' (did you mean 'epochs'?); known options: epochs, batchSize
  * ```
  */
-export function checkOptions(options: unknown, known: readonly string[], where: string): void {
+export function checkOptions(options: unknown, known: readonly string[], where: string, { renamed }: { renamed?: Renamed } = {}): void {
   if (options == null) return;
+  if (renamed) rejectRenamed(options, renamed, where);
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new Error(`${where}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`);
   }

@@ -281,7 +281,7 @@ export function multiHeadRetrieval(
           ? batchMatMul(applyPhi(x), kPhi)
           : similarity(applyPhi(x), kPhi, simKind);
       const scores = tf.mul(sim, beta);
-      return separation(scores, sepKind, { mask, alpha: options.alpha, k: options.topK });
+      return separation(scores, sepKind, { mask, alpha: options.alpha, topK: options.topK });
     };
     const xi = iterateRetrieval(q, associate, (a) => batchMatMul(a, kB, false), steps, eps);
     const weights = options.training && rate > 0 ? tf.dropout(xi, rate, undefined, options.dropoutSeed) : xi;

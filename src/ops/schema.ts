@@ -15,7 +15,9 @@
  * check whose type matches the field's.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { checkOptions } from './options.js';
+import { checkOptions, type Renamed } from './options.js';
+
+export type { Renamed };
 
 /** A value check: a type guard and the words for what it accepts (used after "must be"). */
 export interface Check<T> {
@@ -134,11 +136,6 @@ export type Schema<T> = { readonly [K in keyof T & string]-?: OptionSpec<Exclude
  */
 export function defineSchema<T>() {
   return <S extends Schema<T>>(schema: S & Record<Exclude<keyof S, keyof T>, never>): S => schema;
-}
-
-/** Option names renamed in a release: old name -> new name and the version. */
-export interface Renamed {
-  readonly [oldName: string]: { readonly to: string; readonly since: string; readonly note?: string };
 }
 
 /** Options with their defaults filled in (a computed default stays undefined). */

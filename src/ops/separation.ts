@@ -20,6 +20,9 @@ import * as tf from '@tensorflow/tfjs-core';
 // them all as a side effect of loading, for its node bundle and its ESM entry alike.
 import '@tensorflow/tfjs-layers';
 import type { SeparationKind, SeparationOptions } from './types.js';
+import { checkOptions } from './options.js';
+
+const SEPARATION_OPTION_KEYS = ['mask', 'alpha', 'topK'];
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -120,9 +123,9 @@ function checkScores(fn: string, x: unknown, arg = 'scores'): number {
   return n;
 }
 
-function checkK(fn: string, k: unknown): asserts k is number {
+function checkK(fn: string, k: unknown, name = 'k'): asserts k is number {
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) {
-    throw new Error(`${fn}: k must be a positive integer (memories kept per query), got ${describe(k)}`);
+    throw new Error(`${fn}: ${name} must be a positive integer (memories kept per query), got ${describe(k)}`);
   }
 }
 
@@ -642,7 +645,7 @@ export function maskScores(scores: tf.Tensor, mask: tf.Tensor): tf.Tensor {
  * | 'entmax15'  | entmax15                                                   |
  * | 'entmax'    | alpha-entmax, `options.alpha` (default 1.5; number or Tensor) |
  * | 'softmax1'  | softmax1 (extra zero logit)                                |
- * | 'topk'      | topkSoftmax with `options.k` (default 1)                   |
+ * | 'topk'      | topkSoftmax with `options.topK` (default 1)                |
  * | 'max'       | hardmax (zero gradient)                                    |
  *
  * For 'entmax' with a number alpha, the exact closed forms are used where they exist
@@ -654,7 +657,7 @@ export function maskScores(scores: tf.Tensor, mask: tf.Tensor): tf.Tensor {
  *
  * @param scores [..., S] float32, rank >= 1.
  * @param kind one of SEPARATION_KINDS.
- * @param options mask (broadcastable to scores), alpha ('entmax'), k ('topk').
+ * @param options mask (broadcastable to scores), alpha ('entmax'), topK ('topk').
  * @returns weights [..., S].
  *
  * @example
@@ -664,18 +667,19 @@ export function maskScores(scores: tf.Tensor, mask: tf.Tensor): tf.Tensor {
  * const scores = tf.tensor2d([[0.1, 0.5, 0.6], [2, 1, 0]]);
  * separation(scores, 'sparsemax').print();
  * separation(scores, 'entmax', { alpha: 1.25 }).print();
- * separation(scores, 'topk', { k: 2, mask: tf.tensor2d([[1, 1, 0], [1, 1, 1]]) }).print();
+ * separation(scores, 'topk', { topK: 2, mask: tf.tensor2d([[1, 1, 0], [1, 1, 1]]) }).print();
  * ```
  */
 export function separation(scores: tf.Tensor, kind: SeparationKind, options: SeparationOptions = {}): tf.Tensor {
   const fn = 'separation';
   checkSeparationKind(kind, fn);
   checkScores(fn, scores);
+  checkOptions(options, SEPARATION_OPTION_KEYS, fn, { renamed: { k: { to: 'topK', since: '0.2.0' } } });
   const { mask } = options;
   const alpha = options.alpha ?? 1.5;
-  const k = options.k ?? 1;
+  const k = options.topK ?? 1;
   if (kind === 'entmax') checkAlpha(fn, alpha, scores);
-  if (kind === 'topk') checkK(fn, k);
+  if (kind === 'topk') checkK(fn, k, 'topK');
   if (mask !== undefined) checkMask(fn, mask, scores);
 
   const map = (x: tf.Tensor): tf.Tensor => {

@@ -38,8 +38,8 @@ export interface SeparationOptions {
   mask?: Tensor;
   /** alpha of 'entmax', in [1, 2]; a scalar number or a (possibly trainable) tensor. Default 1.5. */
   alpha?: number | Tensor;
-  /** k of 'topk' (number of memories kept per query). Default 1; must be >= 1. */
-  k?: number;
+  /** k of 'topk' (number of memories kept per query; `k` before 0.2.0). Default 1; must be >= 1. */
+  topK?: number;
 }
 
 export interface SeparationLossOptions {

@@ -5,9 +5,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fitFeatureMap, type FitOptimizer } from './fit.js';
 import { linearFeatureMap, mlpFeatureMap, disposeFeatureMap } from './featureMap.js';
-import { retrieve, checkPositiveInt, type RetrieveOptions, type RetrieveResult } from './retrieve.js';
+import { retrieve, RETRIEVE_SCHEMA, type RetrieveOptions, type RetrieveResult } from './retrieve.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from './types.js';
-import { checkOptions, optionKeys } from './options.js';
+import { checkOptions } from './options.js';
+import { defineSchema, int, oneOf, parseOptions, type Resolved } from './schema.js';
+import {
+  FEATURE_DIM,
+  FEATURE_MAP_KINDS,
+  FIT_LR,
+  FIT_OPTIMIZER,
+  FIT_ROW_NORMALIZE,
+  MEMORY_FIT_RENAMES,
+  RETRIEVE_RENAMES,
+  SEED,
+  SEPARATION_LOSS,
+  SEPARATION_LOSS_T,
+  SEPARATION_LOSS_TAU,
+} from './vocabulary.js';
 import { allowedMask, combineMasks } from './masks.js';
 
 export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'values' | 'returnAssociation'> {
@@ -30,12 +44,12 @@ export interface UHopOptions extends Omit<RetrieveOptions, 'featureMap' | 'value
   fitOptimizer?: FitOptimizer;
   /** Separation loss of Stage I. Default 'lse' (U-Hop+). */
   separationLoss?: SeparationLossKind;
-  /** Row-normalize W after Stage I (the U-Hop paper's variant). Default false. */
-  rowNormalize?: boolean;
-  /** Temperature t of 'uniform'/'worst-pair'. */
-  t?: number;
-  /** Temperature tau of 'lse'. */
-  tau?: number;
+  /** Row-normalize W after Stage I (the U-Hop paper's variant; `rowNormalize` before 0.2.0). Default false. */
+  fitRowNormalize?: boolean;
+  /** Temperature t of 'uniform'/'worst-pair' (`t` before 0.2.0). Default 2. */
+  separationLossT?: number;
+  /** Temperature tau of 'lse' (`tau` before 0.2.0). Default 0.1. */
+  separationLossTau?: number;
   /** Seed for a random Phi0 init. */
   seed?: number;
   /** [..., S] 1 = the stored pattern takes part (in the fit and in the retrieval). */
@@ -61,46 +75,45 @@ export const MAX_MEMORY_FIT_STEPS = 100_000;
  * memory.dispose();
  * ```
  */
-const UHOP_MEMORY_KEYS = optionKeys<UHopOptions>()([
-  'featureMap',
-  'featureDim',
-  'init',
-  'fitSteps',
-  'fitLr',
-  'fitOptimizer',
-  'separationLoss',
-  'rowNormalize',
-  't',
-  'tau',
-  'seed',
-  'memoryMask',
-  'separation',
-  'similarity',
-  'beta',
-  'alpha',
-  'k',
-  'steps',
-  'eps',
-  'mask',
-  'maskType',
-]);
+const { featureMap: _featureMap, values: _values, returnAssociation: _returnAssociation, ...RETRIEVE_PART } = RETRIEVE_SCHEMA;
+
+/** The declaration of {@link UHopOptions} (src/ops/schema.ts): the Stage-I options carry the layers' names. */
+export const UHOP_MEMORY_SCHEMA = defineSchema<UHopOptions>()({
+  featureMap: { check: oneOf(FEATURE_MAP_KINDS), default: 'linear', doc: "Kind of Phi: 'linear' or 'mlp'." },
+  featureDim: { ...FEATURE_DIM, defaultText: "the memories' dimension d" },
+  init: {
+    check: oneOf(['identity', 'orthogonal', 'normal'] as const),
+    default: 'identity',
+    doc: "Initial linear Phi0: 'identity' (fitSteps 0 equals the plain network), 'orthogonal' or 'normal'.",
+  },
+  fitSteps: {
+    check: int(0, MAX_MEMORY_FIT_STEPS),
+    default: 100,
+    doc: 'Stage-I steps (once per store).',
+  },
+  fitLr: FIT_LR,
+  fitOptimizer: FIT_OPTIMIZER,
+  separationLoss: SEPARATION_LOSS,
+  fitRowNormalize: FIT_ROW_NORMALIZE,
+  separationLossT: SEPARATION_LOSS_T,
+  separationLossTau: SEPARATION_LOSS_TAU,
+  seed: { ...SEED, doc: 'Seed for a random Phi0 init.' },
+  memoryMask: { check: RETRIEVE_SCHEMA.mask.check, doc: '[..., S] 1 = the stored pattern takes part (in the fit and in the retrieval).' },
+  ...RETRIEVE_PART,
+});
+
+const UHOP_MEMORY_RENAMES = { ...RETRIEVE_RENAMES, ...MEMORY_FIT_RENAMES };
 
 export class UHopMemory {
   readonly options: UHopOptions;
+  private readonly resolved: Resolved<UHopOptions>;
   private memories?: tf.Tensor;
   private phi?: FeatureMap;
   private trace?: tf.Tensor;
 
   constructor(options: UHopOptions = {}) {
-    checkOptions(options, UHOP_MEMORY_KEYS, 'UHopMemory');
+    this.resolved = parseOptions(UHOP_MEMORY_SCHEMA, options, 'UHopMemory', { renamed: UHOP_MEMORY_RENAMES });
     this.options = { ...options };
-    const fitSteps = checkPositiveInt(options.fitSteps ?? 100, 'fitSteps', 'UHopMemory', 0);
-    if (fitSteps > MAX_MEMORY_FIT_STEPS) {
-      throw new Error(
-        `UHopMemory: fitSteps must be at most ${MAX_MEMORY_FIT_STEPS}, got ${fitSteps} (Stage I runs once per store; the loss flattens within a few hundred steps)`,
-      );
-    }
-    if (options.featureDim !== undefined) checkPositiveInt(options.featureDim, 'featureDim', 'UHopMemory');
   }
 
   /** The fitted Phi (params carry the memory sets' leading dims). */
@@ -121,22 +134,20 @@ export class UHopMemory {
       throw new Error(`UHopMemory.store: memories must be [..., S, d], got shape [${memories.shape}]`);
     }
     this.dispose();
-    const o = this.options;
+    const o = this.resolved;
     const d = memories.shape[memories.rank - 1];
     const D = o.featureDim ?? d;
-    const kind = o.featureMap ?? 'linear';
-    const phi0 =
-      kind === 'linear' ? linearFeatureMap(d, D, { init: o.init ?? 'identity', seed: o.seed }) : mlpFeatureMap(d, D, { seed: o.seed });
+    const phi0 = o.featureMap === 'linear' ? linearFeatureMap(d, D, { init: o.init, seed: o.seed }) : mlpFeatureMap(d, D, { seed: o.seed });
     try {
       const { featureMap, lossTrace } = fitFeatureMap(memories, phi0, {
-        steps: o.fitSteps ?? 100,
+        steps: o.fitSteps,
         lr: o.fitLr,
-        loss: o.separationLoss ?? 'lse',
-        optimizer: o.fitOptimizer ?? 'normalized',
-        rowNormalize: o.rowNormalize ?? false,
+        loss: o.separationLoss,
+        optimizer: o.fitOptimizer,
+        rowNormalize: o.fitRowNormalize,
         mask: o.memoryMask,
-        t: o.t,
-        tau: o.tau,
+        t: o.separationLossT,
+        tau: o.separationLossTau,
       });
       this.phi = featureMap;
       this.trace = lossTrace;
@@ -159,9 +170,9 @@ export class UHopMemory {
       fitLr: _l,
       fitOptimizer: _o,
       separationLoss: _L,
-      rowNormalize: _r,
-      t: _t,
-      tau: _tau,
+      fitRowNormalize: _r,
+      separationLossT: _t,
+      separationLossTau: _tau,
       seed: _seed,
       memoryMask,
       mask: associationMask,
@@ -203,16 +214,16 @@ export class UHopMemory {
 
 /**
  * One-shot U-Hop: fit Phi on `memories`, retrieve from `queries`, free everything but the
- * returned tensors.
+ * returned tensors. Queries first, as in `retrieve` (before 0.2.0 the memories came first).
  *
  * @example
  * ```ts
- * const { states, lossTrace } = uhopRetrieve(memories, queries, { fitSteps: 100, separation: 'softmax' });
+ * const { states, lossTrace } = uhopRetrieve(queries, memories, { fitSteps: 100, separation: 'softmax' });
  * ```
  */
 export function uhopRetrieve(
-  memories: tf.Tensor,
   queries: tf.Tensor,
+  memories: tf.Tensor,
   options: UHopOptions & { returnAssociation?: boolean } = {},
 ): RetrieveResult & { lossTrace: tf.Tensor } {
   const { returnAssociation: _r, ...memoryOptions } = options;

@@ -61,7 +61,7 @@ function computeAll(): Record<string, tf.Tensor> {
     const mask = tf.tensor(maskValues, [2, 3, 6]);
     const weights = seeded(4, [2, 3, 6]);
     for (const kind of SEPARATIONS) {
-      const options = { mask, alpha: 1.3, k: 2 };
+      const options = { mask, alpha: 1.3, topK: 2 };
       out[`separation ${kind}`] = separation(scores, kind, options);
       // 'max' is a hard argmax: its gradient is zero wherever it is defined, so checking it
       // adds nothing; the others are checked through d(sum(w * sep(s)))/ds.
@@ -106,7 +106,7 @@ function computeAll(): Record<string, tf.Tensor> {
         [2, 8, 6],
       ),
     );
-    out['retrieve dense, 2 steps'] = retrieve(corrupted, images, { beta: 2, steps: 2 }).states;
+    out['retrieve dense, 2 steps'] = retrieve(corrupted, images, { beta: 2, updateStepsMax: 1, updateStepsEps: 0 }).states;
     out['retrieve euclidean sparsemax'] = retrieve(corrupted, images, { beta: 2, similarity: 'euclidean', separation: 'sparsemax' }).states;
     out['energy dense'] = energy(corrupted, images, { beta: 2 });
     const memory = new UHopMemory({ fitSteps: 4, fitLr: 0.1, separationLoss: 'uniform', beta: 2 });

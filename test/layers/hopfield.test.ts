@@ -464,11 +464,20 @@ forEachBackend('Hopfield', () => {
       /associationMask must be \[state patterns=6, stored patterns=6\]/,
     );
     assert.throws(() => new Hopfield({ numHead: 2 } as never), /Hopfield: unknown option 'numHead' \(did you mean 'numHeads'\?\)/);
-    assert.throws(() => new Hopfield({ beta: 0 }), /Hopfield: beta must be a finite number > 0 or an array of them \(one per head\), got 0/);
+    assert.throws(
+      () => new Hopfield({ beta: 0 }),
+      /Hopfield: beta must be a finite number > 0 or an array of them \(one per head\), got 0/,
+    );
     assert.throws(() => new Hopfield({ numHeads: 2, beta: [1] }), /an array of 2 of them/);
-    assert.throws(() => new Hopfield({ updateStepsMax: -1 }), /updateStepsMax must be an integer in \[0, 999\] \(extra update steps.*, got -1/);
+    assert.throws(
+      () => new Hopfield({ updateStepsMax: -1 }),
+      /updateStepsMax must be an integer in \[0, 999\] \(extra update steps.*, got -1/,
+    );
     assert.throws(() => new Hopfield({ updateStepsMax: Infinity }), /ml-jku's None, iterate until convergence, is not offered/);
-    assert.throws(() => new Hopfield({ featureMap: 'linear', fitSteps: 1.5 }), /Hopfield: fitSteps must be an integer in \[0, 1000\].*, got 1.5/);
+    assert.throws(
+      () => new Hopfield({ featureMap: 'linear', fitSteps: 1.5 }),
+      /Hopfield: fitSteps must be an integer in \[0, 1000\].*, got 1.5/,
+    );
     assert.throws(() => new Hopfield({ fitLr: 0 }), /fitLr must be a finite number > 0/);
     assert.throws(() => new Hopfield({ separation: 'softermax' as never }), /separation must be one of/);
     assert.throws(() => new Hopfield({ similarity: 'l2' as never }), /similarity must be one of/);

@@ -333,8 +333,14 @@ forEachBackend('hopfieldRetrieval', () => {
     assert.throws(() => hopfieldRetrieval(q, k, v, { beta: [1, 2] }), /one number per head|per head must be 3/);
     assert.throws(() => hopfieldRetrieval(q, k, v, { beta: 1, steps: 0 }), /steps must be an integer >= 1, got 0/);
     assert.throws(() => hopfieldRetrieval(q, k, v, { beta: 1, memoryMask: tf.ones([B, S + 1]) }), /memoryMask must be \[B, S\]/);
-    assert.throws(() => resolveUHopArgs({ featureMap: 'linear', fitSteps: -1 }, 'X'), /X: fitSteps must be an integer in \[0, 1000\].*, got -1/);
-    assert.throws(() => resolveUHopArgs({ featureMap: 'quadratic' as never }, 'X'), /X: featureMap must be one of 'none', 'linear', 'mlp', got 'quadratic'/);
+    assert.throws(
+      () => resolveUHopArgs({ featureMap: 'linear', fitSteps: -1 }, 'X'),
+      /X: fitSteps must be an integer in \[0, 1000\].*, got -1/,
+    );
+    assert.throws(
+      () => resolveUHopArgs({ featureMap: 'quadratic' as never }, 'X'),
+      /X: featureMap must be one of 'none', 'linear', 'mlp', got 'quadratic'/,
+    );
     assert.throws(() => resolveUHopArgs({ separationLoss: 'l2' as never }, 'X'), /separationLoss must be one of/);
     tf.dispose([q, k, v]);
   });

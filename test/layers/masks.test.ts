@@ -56,7 +56,7 @@ forEachBackend('association masks: allowed and additive forms, per head', () => 
     assert.equal(plain.getConfig().maskType, undefined);
     assert.throws(
       () => new Hopfield({ maskType: 'inverted' as never }),
-      /Hopfield: maskType must be one of 'allowed', 'additive', got "inverted"/,
+      /Hopfield: maskType must be one of 'allowed', 'additive', got 'inverted'/,
     );
     tf.dispose([x, stored, ref, viaBool, viaAdd]);
   });
@@ -117,8 +117,8 @@ forEachBackend('retrieve: mask forms', () => {
     const { retrieve } = await import('../../src/ops/retrieve.js');
     const k = tf.randomNormal([S, F], 0, 1, 'float32', 11);
     const q = tf.randomNormal([L, F], 0, 1, 'float32', 12);
-    const ref = retrieve(q, k, { mask: tf.tensor2d(ALLOWED), steps: 2 }).states;
-    const add = retrieve(q, k, { mask: tf.tensor2d(ADDITIVE), maskType: 'additive', steps: 2 }).states;
+    const ref = retrieve(q, k, { mask: tf.tensor2d(ALLOWED), updateStepsMax: 1 }).states;
+    const add = retrieve(q, k, { mask: tf.tensor2d(ADDITIVE), maskType: 'additive', updateStepsMax: 1 }).states;
     assertClose(add, ref, 1e-6, 'additive');
     assert.throws(() => retrieve(q, k, { mask: tf.tensor2d(ADDITIVE) }), /retrieve: mask must hold 0\/1 or bool values/);
     tf.dispose([k, q, ref, add]);

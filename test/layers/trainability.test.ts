@@ -181,7 +181,12 @@ forEachBackend('trainability: every layer and option combination gets gradients'
     const q = tf.randomNormal([3, F], 0, 1, 'float32', 42);
     for (const separation of SEPARATION_KINDS) {
       const [gq, gk] = tf.grads((qq: tf.Tensor, kk: tf.Tensor) =>
-        tf.sum(tf.mul(retrieve(qq, kk, { steps: 3, eps: 1e-4, beta: 0.3, separation, k: 2 }).states, tf.reshape(tf.range(0, F), [1, F]))),
+        tf.sum(
+          tf.mul(
+            retrieve(qq, kk, { updateStepsMax: 2, updateStepsEps: 1e-4, beta: 0.3, separation, topK: 2 }).states,
+            tf.reshape(tf.range(0, F), [1, F]),
+          ),
+        ),
       )([q, k]);
       for (const [g, what] of [
         [gq, 'queries'],
@@ -259,7 +264,7 @@ forEachBackend('trainability: every layer and option combination gets gradients'
   it("tf.grad through UHopMemory's retrieval (Stage II) with steps and eps", () => {
     const memories = tf.randomNormal([6, F], 0, 1, 'float32', 61);
     const queries = tf.randomNormal([3, F], 0, 1, 'float32', 62);
-    const memory = new UHopMemory({ fitSteps: 3, steps: 3, eps: 1e-4, beta: 2 }).store(memories);
+    const memory = new UHopMemory({ fitSteps: 3, updateStepsMax: 2, updateStepsEps: 1e-4, beta: 2 }).store(memories);
     const g = tf.grad((qq: tf.Tensor) => tf.sum(tf.mul(memory.retrieve(qq).states, tf.reshape(tf.range(0, F), [1, F]))))(queries);
     assert.ok(g.dataSync().every(Number.isFinite));
     assert.ok(g.dataSync().some((z) => z !== 0));

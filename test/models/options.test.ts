@@ -70,12 +70,12 @@ describe('unknown options are errors, with a did-you-mean', () => {
       ],
       [() => predictBags(mil, [bag], { batch: 2 } as never), /predictBags: unknown option 'batch'/],
       [
-        () => retrieve(tf.zeros([1, 2]), tf.zeros([3, 2]), { step: 2 } as never),
-        /retrieve: unknown option 'step' \(did you mean 'steps'\?\)/,
+        () => retrieve(tf.zeros([1, 2]), tf.zeros([3, 2]), { updateStepMax: 2 } as never),
+        /retrieve: unknown option 'updateStepMax' \(did you mean 'updateStepsMax'\?\)/,
       ],
       [() => new UHopMemory({ fitStep: 2 } as never), /UHopMemory: unknown option 'fitStep' \(did you mean 'fitSteps'\?\)/],
       [
-        () => uhopRetrieve(tf.zeros([3, 2]), tf.zeros([1, 2]), { fitstep: 2 } as never),
+        () => uhopRetrieve(tf.zeros([1, 2]), tf.zeros([3, 2]), { fitstep: 2 } as never),
         /UHopMemory: unknown option 'fitstep' \(did you mean 'fitSteps'\?\)/,
       ],
       [() => new Hopfield({ updateStepMax: 2 } as never), /Hopfield: unknown option 'updateStepMax' \(did you mean 'updateStepsMax'\?\)/],

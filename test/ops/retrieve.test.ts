@@ -53,19 +53,19 @@ forEachBackend('retrieve', () => {
   it('several steps iterate the update in key space', () => {
     const k = tf.randomNormal([2, 8, 4], 0, 1, 'float32', 6);
     const q = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 7);
-    const three = retrieve(q, k, { steps: 3, beta: 2 }).states;
+    const three = retrieve(q, k, { updateStepsMax: 2, updateStepsEps: 0, beta: 2 }).states;
     let x = q;
     for (let i = 0; i < 3; i++) x = retrieve(x, k, { beta: 2 }).states;
     assertClose(three, x, 1e-5, 'three steps');
     tf.dispose([k, q, three, x]);
   });
 
-  it('eps freezes converged queries (a huge eps keeps the first update: a step, then the test)', () => {
+  it('updateStepsEps freezes converged queries (a huge eps keeps the first update: a step, then the test)', () => {
     const k = tf.randomNormal([8, 4], 0, 1, 'float32', 8);
     const q = tf.randomNormal([3, 4], 0, 1, 'float32', 9);
-    const frozen = retrieve(q, k, { steps: 5, eps: 1e9 }).states;
-    const two = retrieve(q, k, { steps: 2 }).states;
-    const five = retrieve(q, k, { steps: 5 }).states;
+    const frozen = retrieve(q, k, { updateStepsMax: 4, updateStepsEps: 1e9 }).states;
+    const two = retrieve(q, k, { updateStepsMax: 1, updateStepsEps: 0 }).states;
+    const five = retrieve(q, k, { updateStepsMax: 4, updateStepsEps: 0 }).states;
     assertClose(frozen, two, 1e-6, 'frozen');
     assert.ok(tf.max(tf.abs(tf.sub(five, two))).dataSync()[0] > 1e-4, 'eps 0 runs every step');
     tf.dispose([k, q, frozen, two, five]);
@@ -104,7 +104,7 @@ forEachBackend('retrieve', () => {
     const k = tf.randomNormal([2, 8, 4], 0, 1, 'float32', 301);
     const q = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 302);
     const mask = tf.ones([2, 1, 8]);
-    assertNoLeak(() => retrieve(q, k, { steps: 3, eps: 1e-3, mask, returnAssociation: true }));
+    assertNoLeak(() => retrieve(q, k, { updateStepsMax: 2, updateStepsEps: 1e-3, mask, returnAssociation: true }));
     assertNoLeak(() => energy(q, k, { beta: 2 }));
     tf.dispose([k, q, mask]);
   });
@@ -113,7 +113,14 @@ forEachBackend('retrieve', () => {
     const k = tf.zeros([8, 4]);
     const q = tf.zeros([3, 4]);
     assert.throws(() => retrieve(q, k, { beta: -1 }), /beta must be a finite number > 0/);
-    assert.throws(() => retrieve(q, k, { steps: 0 }), /steps must be an integer >= 1/);
+    assert.throws(() => retrieve(q, k, { updateStepsMax: -1 }), /retrieve: updateStepsMax must be an integer in \[0, 999\]/);
+    assert.throws(
+      () => retrieve(q, k, { steps: 2 } as never),
+      /retrieve: 'steps' was renamed 'updateStepsMax' in 0.2.0 \(it now counts the extra steps/,
+    );
+    assert.throws(() => retrieve(q, k, { eps: 0 } as never), /retrieve: 'eps' was renamed 'updateStepsEps'/);
+    assert.throws(() => retrieve(q, k, { k: 2 } as never), /retrieve: 'k' was renamed 'topK' in 0.2.0/);
+    assert.throws(() => retrieve(q, k, { topk: 2 } as never), /retrieve: unknown option 'topk' \(did you mean 'topK'\?\)/);
     assert.throws(() => retrieve(q, k, { values: tf.zeros([7, 2]) }), /values must be \[\.\.\., S=8, dv\]/);
     assert.throws(() => retrieve(q, k, { separation: 'argmax' as never }), /argmax/);
     assert.throws(() => retrieve(tf.zeros([4]), k), /rank >= 2/);

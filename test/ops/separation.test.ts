@@ -65,13 +65,13 @@ function assertFinite(t: tf.Tensor, what: string): void {
 }
 
 /** Every separation map, as the name `separation` gives it, with the options it needs. */
-const KIND_CASES: { kind: SeparationKind; options: { alpha?: number; k?: number } }[] = [
+const KIND_CASES: { kind: SeparationKind; options: { alpha?: number; topK?: number } }[] = [
   { kind: 'softmax', options: {} },
   { kind: 'sparsemax', options: {} },
   { kind: 'entmax15', options: {} },
   { kind: 'entmax', options: { alpha: 1.3 } },
   { kind: 'softmax1', options: {} },
-  { kind: 'topk', options: { k: 2 } },
+  { kind: 'topk', options: { topK: 2 } },
   { kind: 'max', options: {} },
 ];
 
@@ -499,7 +499,8 @@ forEachBackend('separation', () => {
     assert.throws(() => checkSeparationKind('soft', 'Hopfield'), /Hopfield: unknown separation 'soft'; expected one of 'softmax'/);
     assert.doesNotThrow(() => checkSeparationKind('entmax', 'Hopfield'));
     for (const k of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(() => separation(x, 'topk', { k }), /separation: k must be a positive integer/);
+      assert.throws(() => separation(x, 'topk', { topK: k }), /separation: topK must be a positive integer/);
+      assert.throws(() => separation(x, 'topk', { k } as never), /separation: 'k' was renamed 'topK' in 0.2.0/);
       assert.throws(() => topkSoftmax(x, k), /topkSoftmax: k must be a positive integer/);
     }
     for (const alpha of [0.5, 2.5, Number.NaN]) {

@@ -67,7 +67,7 @@ export function refTopk(x: number[], k: number): number[] {
 }
 
 /** The float64 reference of `separation(kind, options)` on one row. */
-export function refSeparation(x: number[], kind: SeparationKind, options: { alpha?: number; k?: number }): number[] {
+export function refSeparation(x: number[], kind: SeparationKind, options: { alpha?: number; topK?: number }): number[] {
   switch (kind) {
     case 'softmax':
       return refEntmax(x, 1);
@@ -80,7 +80,7 @@ export function refSeparation(x: number[], kind: SeparationKind, options: { alph
     case 'softmax1':
       return refSoftmax1(x);
     case 'topk':
-      return refTopk(x, options.k ?? 1);
+      return refTopk(x, options.topK ?? 1);
     case 'max':
       return refHardmax(x);
     default:

@@ -30,7 +30,7 @@ forEachBackend('U-Hop associative memory', () => {
   it('Stage I lowers the separation loss and Stage II beats dense retrieval on correlated memories', () => {
     const memories = correlatedPatterns(40, 64, 1);
     const queries = halfMasked(memories);
-    const { states, lossTrace } = uhopRetrieve(memories, queries, { fitSteps: 50, fitLr: 0.5, beta: 1 });
+    const { states, lossTrace } = uhopRetrieve(queries, memories, { fitSteps: 50, fitLr: 0.5, beta: 1 });
     const trace = lossTrace.dataSync();
     assert.equal(trace.length, 51);
     assert.ok(trace[50] < trace[0], `loss ${trace[0]} -> ${trace[50]} must go down`);
@@ -44,7 +44,7 @@ forEachBackend('U-Hop associative memory', () => {
   it('with zero fit steps and identity Phi0 it is the plain network', () => {
     const memories = tf.randomUniform([10, 8], 0, 1, 'float32', 2);
     const queries = tf.randomUniform([4, 8], 0, 1, 'float32', 3);
-    const a = uhopRetrieve(memories, queries, { fitSteps: 0, beta: 3 });
+    const a = uhopRetrieve(queries, memories, { fitSteps: 0, beta: 3 });
     const b = retrieve(queries, memories, { beta: 3 });
     assertClose(a.states, b.states, 1e-5);
     tf.dispose([memories, queries, a.states, a.lossTrace, b.states]);
@@ -54,8 +54,8 @@ forEachBackend('U-Hop associative memory', () => {
     const A = tf.randomUniform([6, 8], 0, 1, 'float32', 4);
     const B = tf.randomUniform([6, 8], 0, 1, 'float32', 5);
     const q = tf.randomUniform([2, 3, 8], 0, 1, 'float32', 6);
-    const both = uhopRetrieve(tf.stack([A, B]), q, { fitSteps: 10 });
-    const onlyA = uhopRetrieve(A, tf.squeeze(tf.slice(q, [0, 0, 0], [1, 3, 8]), [0]), { fitSteps: 10 });
+    const both = uhopRetrieve(q, tf.stack([A, B]), { fitSteps: 10 });
+    const onlyA = uhopRetrieve(tf.squeeze(tf.slice(q, [0, 0, 0], [1, 3, 8]), [0]), A, { fitSteps: 10 });
     assertClose(tf.squeeze(tf.slice(both.states, [0, 0, 0], [1, 3, 8]), [0]), onlyA.states, 1e-4);
     tf.dispose([A, B, q, both.states, both.lossTrace, onlyA.states, onlyA.lossTrace]);
   });
@@ -71,12 +71,18 @@ forEachBackend('U-Hop associative memory', () => {
     memory.dispose();
     assert.equal(tf.memory().numTensors, before);
     assert.throws(() => memory.retrieve(queries), /call store\(memories\) first/);
-    assertNoLeak(() => uhopRetrieve(memories, queries, { fitSteps: 3, featureMap: 'mlp' }));
+    assertNoLeak(() => uhopRetrieve(queries, memories, { fitSteps: 3, featureMap: 'mlp' }));
     tf.dispose([memories, queries]);
   });
 
   it('gives clear errors', () => {
-    assert.throws(() => new UHopMemory({ fitSteps: -1 }), /fitSteps must be an integer >= 0/);
+    assert.throws(() => new UHopMemory({ fitSteps: -1 }), /UHopMemory: fitSteps must be an integer in \[0, 100000\], got -1/);
+    assert.throws(
+      () => new UHopMemory({ rowNormalize: true } as never),
+      /UHopMemory: 'rowNormalize' was renamed 'fitRowNormalize' in 0.2.0/,
+    );
+    assert.throws(() => new UHopMemory({ tau: 0.1 } as never), /UHopMemory: 'tau' was renamed 'separationLossTau' in 0.2.0/);
+    assert.throws(() => new UHopMemory({ steps: 2 } as never), /UHopMemory: 'steps' was renamed 'updateStepsMax' in 0.2.0/);
     assert.throws(() => new UHopMemory().store(tf.zeros([5])), /memories must be \[\.\.\., S, d\]/);
   });
 });

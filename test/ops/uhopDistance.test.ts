@@ -57,7 +57,7 @@ forEachBackend('U-Hop with a distance similarity', () => {
     it(`${kind}: fitSteps 0 from the identity is the UHN network with that similarity`, () => {
       const memories = tf.randomUniform([9, 5], 0, 1, 'float32', 23);
       const queries = tf.randomUniform([3, 5], 0, 1, 'float32', 24);
-      const u = uhopRetrieve(memories, queries, { similarity: kind, beta: 2, fitSteps: 0 });
+      const u = uhopRetrieve(queries, memories, { similarity: kind, beta: 2, fitSteps: 0 });
       const plain = retrieve(queries, memories, { similarity: kind, beta: 2 });
       assertClose(u.states, plain.states, 1e-5);
       tf.dispose([memories, queries, u.states, u.lossTrace, plain.states]);
@@ -67,12 +67,12 @@ forEachBackend('U-Hop with a distance similarity', () => {
       const sets = tf.randomUniform([2, 6, 5], 0, 1, 'float32', 25);
       const q = tf.randomUniform([2, 3, 5], 0, 1, 'float32', 26);
       const opts = { similarity: kind, fitSteps: 5, separationLoss: 'uniform' as const };
-      const both = uhopRetrieve(sets, q, opts);
+      const both = uhopRetrieve(q, sets, opts);
       for (let b = 0; b < 2; b++) {
         const one = tf.tidy(() => {
           const r = uhopRetrieve(
-            tf.squeeze(tf.slice(sets, [b, 0, 0], [1, 6, 5]), [0]),
             tf.squeeze(tf.slice(q, [b, 0, 0], [1, 3, 5]), [0]),
+            tf.squeeze(tf.slice(sets, [b, 0, 0], [1, 6, 5]), [0]),
             opts,
           );
           r.lossTrace.dispose();
@@ -83,7 +83,7 @@ forEachBackend('U-Hop with a distance similarity', () => {
         tf.dispose([one, part]);
       }
       assertNoLeak(() => {
-        const r = uhopRetrieve(sets, q, opts);
+        const r = uhopRetrieve(q, sets, opts);
         return [r.states, r.lossTrace];
       });
       tf.dispose([sets, q, both.states, both.lossTrace]);
@@ -111,7 +111,7 @@ forEachBackend('U-Hop+ with an mlp Phi (D > d)', () => {
     const memories = tf.randomUniform([10, 8], 0, 1, 'float32', 32);
     const queries = tf.randomUniform([4, 8], 0, 1, 'float32', 33);
     for (const similarity of ['dot', 'euclidean'] as const) {
-      const u = uhopRetrieve(memories, queries, { featureMap: 'mlp', featureDim: 16, seed: 5, fitSteps: 0, similarity, beta: 1.5 });
+      const u = uhopRetrieve(queries, memories, { featureMap: 'mlp', featureDim: 16, seed: 5, fitSteps: 0, similarity, beta: 1.5 });
       const phi0 = mlpFeatureMap(8, 16, { seed: 5 });
       const withPhi0 = retrieve(queries, memories, { featureMap: phi0, similarity, beta: 1.5 });
       const plain = retrieve(queries, memories, { similarity, beta: 1.5 });
