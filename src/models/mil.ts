@@ -216,7 +216,7 @@ function hopfieldPooling(
   const { beta, ...rest } = opts;
   const layer = new HopfieldPooling({
     ...rest,
-    ...(beta !== undefined ? { scaling: beta } : {}),
+    ...(beta !== undefined ? { beta } : {}),
     ...(l2 > 0 ? { kernelRegularizer: tfl.regularizers.l2({ l2 }) } : {}),
     ...(seed !== undefined ? { seed } : {}),
     flatten: true,

@@ -13,7 +13,7 @@ import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from '.
 import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
-import { ENCODER_STACK_KEYS } from './transformer.js';
+import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
 /**
@@ -147,7 +147,7 @@ export function poolTokens(
     name: 'hopfield_pool',
     quantity: quantity ?? 1,
     numHeads: heads ?? numHeads,
-    ...(beta !== undefined ? { scaling: beta } : {}),
+    ...(beta !== undefined ? { beta } : {}),
     ...rest,
   }).apply(h) as tfl.SymbolicTensor;
 }
@@ -193,7 +193,7 @@ const SEQUENCE_CLASSIFIER_KEYS = optionKeys<SequenceClassifierOptions>()([
 export function sequenceClassifier(options: SequenceClassifierOptions): tfl.LayersModel {
   const where = 'sequenceClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
-  checkOptions(options, SEQUENCE_CLASSIFIER_KEYS, where);
+  checkOptions(options, SEQUENCE_CLASSIFIER_KEYS, where, { renamed: BUILDER_RENAMES });
   checkOptions(options.poolingOptions, HOPFIELD_POOLING_OPTION_KEYS, `${where} poolingOptions`);
   const vocabSize = requirePosInt(options.vocabSize, 'vocabSize', where);
   const maxLen = requirePosInt(options.maxLen, 'maxLen', where);

@@ -16,7 +16,9 @@ import { Hopfield } from '../layers/hopfield.js';
 import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
 import { LayerNorm } from '../layers/tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
-import { checkOptions, optionKeys } from '../ops/options.js';
+import { checkOptions, optionKeys, type Renamed } from '../ops/options.js';
+import { checkValue } from '../ops/schema.js';
+import { RENAMED_IN, UPDATE_STEPS_MAX } from '../ops/vocabulary.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
 /**
@@ -47,8 +49,11 @@ export interface EncoderAttentionOptions extends UHopArgs {
   beta?: number;
   /** alpha of separation 'entmax', in [1, 2]. */
   alpha?: number;
-  /** Number of Hopfield update steps (1 = attention-like). Default 1. */
-  updateSteps?: number;
+  /**
+   * Extra Hopfield update steps after the first retrieval (0 = attention-like), as the layers'
+   * `updateStepsMax` (`updateSteps`, the total, before 0.2.0). Default 0.
+   */
+  updateStepsMax?: number;
   /** Dropout on the association (attention weights), training only. Default 0. */
   attentionDropout?: number;
   /**
@@ -92,7 +97,16 @@ export interface TransformerEncoderOptions extends Omit<TransformerBlockOptions,
   name?: string;
 }
 
-const HOPFIELD_OPTION_KEYS = ['separation', 'similarity', 'beta', 'alpha', 'updateSteps', ...UHOP_ARG_KEYS] as const;
+const HOPFIELD_OPTION_KEYS = ['separation', 'similarity', 'beta', 'alpha', 'updateStepsMax', ...UHOP_ARG_KEYS] as const;
+
+/** The builders' renames of 0.2.0 (the old name given now is an error that names the new one). */
+export const BUILDER_RENAMES: Renamed = {
+  updateSteps: {
+    to: 'updateStepsMax',
+    since: RENAMED_IN,
+    note: 'it counts the extra steps after the first: updateSteps n is updateStepsMax n - 1',
+  },
+};
 
 function posInt(v: unknown, name: string, where: string): number | undefined {
   if (v == null) return undefined;
@@ -141,14 +155,14 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
     if (d % numHeads !== 0) throw new Error(`${where}: the model width ${d} is not divisible by numHeads ${numHeads}; set keyDim`);
     keyDim = d / numHeads;
   }
-  const steps = posInt(o.updateSteps, 'updateSteps', where) ?? 1;
+  const extraSteps = o.updateStepsMax === undefined ? 0 : checkValue(o.updateStepsMax, UPDATE_STEPS_MAX.check, 'updateStepsMax', where);
   const dropout = rate(o.attentionDropout, 'attentionDropout', where);
   const name = o.name;
   if (kind === 'mha') {
     const neutral = (k: (typeof HOPFIELD_OPTION_KEYS)[number]) =>
       (k === 'separation' && o[k] === 'softmax') ||
       (k === 'featureMap' && o[k] === 'none') ||
-      (k === 'updateSteps' && o[k] === 1) ||
+      (k === 'updateStepsMax' && o[k] === 0) ||
       (k === 'similarity' && o[k] === 'dot');
     const set = HOPFIELD_OPTION_KEYS.filter((k) => o[k] !== undefined && !neutral(k));
     if (set.length) {
@@ -168,7 +182,8 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
       ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
       ...(o.beta !== undefined ? { beta: o.beta } : {}),
       ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
-      updateStepsMax: steps,
+      // UHopAttention's updateStepsMax still counts all steps until it moves to the one vocabulary.
+      updateStepsMax: extraSteps + 1,
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...uhopOptions(o),
     });
@@ -184,9 +199,9 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
     normalizePatternProjection: false,
     ...(o.separation !== undefined ? { separation: o.separation } : {}),
     ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
-    ...(o.beta !== undefined ? { scaling: o.beta } : {}),
+    ...(o.beta !== undefined ? { beta: o.beta } : {}),
     ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
-    updateStepsMax: steps - 1,
+    updateStepsMax: extraSteps,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...uhopOptions(o),
   });
@@ -222,7 +237,7 @@ const ENCODER_ATTENTION_KEYS = optionKeys<EncoderAttentionOptions>()([
   'similarity',
   'beta',
   'alpha',
-  'updateSteps',
+  'updateStepsMax',
   'attentionDropout',
   'seed',
   ...UHOP_ARG_KEYS,
@@ -250,7 +265,7 @@ const TRANSFORMER_ENCODER_KEYS = optionKeys<TransformerEncoderOptions>()(['dMode
 
 export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: TransformerBlockOptions = {}): tfl.SymbolicTensor {
   const where = 'transformerEncoderBlock';
-  checkOptions(options, TRANSFORMER_BLOCK_KEYS, where);
+  checkOptions(options, TRANSFORMER_BLOCK_KEYS, where, { renamed: BUILDER_RENAMES });
   const d = lastDim(x, where);
   const mlpDim = posInt(options.mlpDim, 'mlpDim', where) ?? 2 * d;
   const dropout = rate(options.dropout, 'dropout', where);
@@ -332,7 +347,7 @@ export function transformerEncoder(options: TransformerEncoderOptions): tfl.Laye
   const where = 'transformerEncoder';
   if (options == null || typeof options !== 'object')
     throw new Error(`${where}: options must be an object with dModel, got ${String(options)}`);
-  checkOptions(options, TRANSFORMER_ENCODER_KEYS, where);
+  checkOptions(options, TRANSFORMER_ENCODER_KEYS, where, { renamed: BUILDER_RENAMES });
   const dModel = posInt(options.dModel, 'dModel', where);
   if (dModel == null) throw new Error(`${where}: dModel (the token width) is required`);
   const seqLen = options.seqLen ?? null;

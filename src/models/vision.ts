@@ -22,7 +22,7 @@ import {
 } from './sequence.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { HOPFIELD_POOLING_OPTION_KEYS } from './sequence.js';
-import { ENCODER_STACK_KEYS } from './transformer.js';
+import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
 
 /** The token mixer of {@link visionClassifier}. */
 export type VisionEncoderKind = 'transformer' | 'single-hopfield';
@@ -95,7 +95,7 @@ const VISION_CLASSIFIER_KEYS = optionKeys<VisionClassifierOptions>()([
 export function visionClassifier(options: VisionClassifierOptions): tfl.LayersModel {
   const where = 'visionClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
-  checkOptions(options, VISION_CLASSIFIER_KEYS, where);
+  checkOptions(options, VISION_CLASSIFIER_KEYS, where, { renamed: BUILDER_RENAMES });
   checkOptions(options.poolingOptions, HOPFIELD_POOLING_OPTION_KEYS, `${where} poolingOptions`);
   const [Hh, Ww] = Array.isArray(options.imageSize) ? options.imageSize : [options.imageSize, options.imageSize];
   requirePosInt(Hh, 'imageSize (height)', where);

@@ -44,6 +44,10 @@ describe('unknown options are errors, with a did-you-mean', () => {
         /sequenceClassifier: unknown option 'numLayer' \(did you mean 'numLayers'\?\)/,
       ],
       [
+        () => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, updateSteps: 2 } as never),
+        /sequenceClassifier: 'updateSteps' was renamed 'updateStepsMax' in 0.2.0 \(it counts the extra steps/,
+      ],
+      [
         () => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, poolingOptions: { quantites: 2 } } as never),
         /sequenceClassifier poolingOptions: unknown option 'quantites' \(did you mean 'quantity'\?\)/,
       ],
