@@ -10,6 +10,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as uhop from '../../src/index.js';
+import { HOPFIELD_BASE_SCHEMA } from '../../src/layers/hopfieldBase.js';
+import type { OptionSpec } from '../../src/ops/schema.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -101,6 +103,43 @@ test('README: every option in the layer option tables is accepted by the layers 
   }
   const unknown = uhopNames.filter((n) => !accepts(ATTENTION[1], n));
   assert.deepEqual(unknown, [], 'UHopAttention rejects U-Hop options the README lists');
+});
+
+/**
+ * A README default cell's value in the schema's terms: `'softmax'` -> 'softmax', true -> true,
+ * 1e-4 -> 0.0001; undefined for a default in words ("stateDim / numHeads", "unseeded").
+ */
+function cellValue(cell: string): unknown {
+  const c = cell
+    .replace(/\(.*\)/, '')
+    .replace(/`/g, '')
+    .trim();
+  if (/^'[^']*'$/.test(c)) return c.slice(1, -1);
+  if (c === 'true' || c === 'false') return c === 'true';
+  if (/^-?[\d.]+(e-?\d+)?$/.test(c)) return Number(c);
+  return undefined;
+}
+
+test("README: the layer tables' defaults are the schema's (src/layers/hopfieldBase.ts, src/layers/hopfieldCore.ts)", () => {
+  const specs = HOPFIELD_BASE_SCHEMA as unknown as Record<string, OptionSpec<unknown>>;
+  const [hopfieldTable, uhopTable] = tables(section('Layers'), 'option');
+  let compared = 0;
+  for (const row of [...hopfieldTable, ...uhopTable]) {
+    const names = codeNames(row[0]);
+    const defaults = row[1].split(/,\s*/);
+    if (defaults.length !== names.length && defaults.length !== 1) continue;
+    names.forEach((name, i) => {
+      const spec = specs[name];
+      assert.ok(spec, `the README lists '${name}', which the trio's schema does not declare`);
+      const given = cellValue(defaults.length === 1 ? defaults[0] : defaults[i]);
+      const declared = spec.default !== undefined ? spec.default : spec.defaultText != null ? cellValue(spec.defaultText) : undefined;
+      if (given === undefined || declared === undefined) return;
+      assert.deepEqual(given, declared, `README default of ${name}`);
+      compared++;
+    });
+  }
+  // numHeads, separation, similarity, updateStepsMax/Eps, normalize*, dropout ... featureMap, separationLoss(T/Tau), fitSteps ...
+  assert.ok(compared >= 20, `only ${compared} defaults compared: has the table format changed?`);
 });
 
 test('README: every layer, builder and op the tables name is exported by the root entry', () => {
