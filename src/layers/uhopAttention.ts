@@ -16,17 +16,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import type { Kwargs } from './keras.js';
-import { checkSimilarityKind } from '../ops/similarity.js';
-import { checkSeparationKind } from '../ops/separation.js';
-import { checkUpdateSteps, multiHeadRetrieval } from '../ops/retrievalCore.js';
-import { checkMaskType, type MaskType } from '../ops/masks.js';
+import { multiHeadRetrieval } from '../ops/retrievalCore.js';
+import type { MaskType } from '../ops/masks.js';
+import { configOf, defineSchema, parseOptions } from '../ops/schema.js';
+import {
+  ALPHA,
+  ALPHA_TRAINABLE,
+  BETA,
+  MASK_TYPE,
+  SEPARATION,
+  SIMILARITY,
+  TOP_K,
+  UPDATE_STEPS_EPS,
+  UPDATE_STEPS_MAX,
+} from '../ops/vocabulary.js';
+import { getInitializer } from './keras.js';
 import type { FeatureMap, SeparationKind, SimilarityKind } from '../ops/types.js';
 import {
   phi0WeightSpecs,
   resolveUHopArgs,
   uhopConfigToJSON,
   uhopFit,
-  UHOP_ARG_KEYS,
+  UHOP_SCHEMA,
   type UHopArgs,
   type UHopConfig,
   type UHopRuntime,
@@ -56,13 +67,19 @@ export interface HopfieldAttentionOptions {
    * per head. Default 1/sqrt(keyDim) (MultiHeadAttention's scaling).
    */
   beta?: number | number[] | null;
-  /** alpha of separation 'entmax', in [1, 2]. Default 1.5. */
+  /** alpha of separation 'entmax', in [1, 2] (the initial value when trainable). Default 1.5. */
   alpha?: number | null;
+  /** Learn alpha (one per head) with the task loss, as the Hopfield trio does (separation 'entmax'). Default true. */
+  alphaTrainable?: boolean;
   /** k of separation 'topk'. Default 1. */
   topK?: number | null;
-  /** Number of Hopfield update steps (state patterns iterate in key space). Default 1. */
+  /**
+   * Extra Hopfield update steps after the first retrieval (ml-jku's and the trio's meaning):
+   * 0 = attention, n = up to n + 1 steps, state patterns iterating in key space. Default 0.
+   * (Before 0.2.0 it counted all steps, default 1; saved models are migrated on load.)
+   */
   updateStepsMax?: number;
-  /** A query row stops updating once its association moves by <= eps (L2). Default 0. */
+  /** A query row stops updating once its association moves by <= this (L2). Default 1e-4 (0 before 0.2.0). */
   updateStepsEps?: number;
   /**
    * How `attentionMask` is written: 'allowed' (default, Keras and tfjs: bool or 0/1, 1 = may
@@ -81,21 +98,41 @@ export type UHopAttentionOptions = HopfieldAttentionOptions & UHopArgs;
 /** Call options, as `MultiHeadAttention.call(query, options)` takes them. */
 export type UHopAttentionCallArgs = MultiHeadAttentionCallArgs;
 
-/** Names of the Hopfield/U-Hop options (everything UHopAttention adds to MultiHeadAttention). */
-export const HOPFIELD_ATTENTION_KEYS: readonly string[] = [
-  'separation',
-  'similarity',
-  'beta',
-  'alpha',
-  'topK',
-  'updateStepsMax',
-  'updateStepsEps',
-  'maskType',
-  ...UHOP_ARG_KEYS,
-];
+/** The declaration of the Hopfield and U-Hop options (src/ops/schema.ts; the shared specs in src/ops/vocabulary.ts). */
+export const HOPFIELD_ATTENTION_SCHEMA = defineSchema<UHopAttentionOptions>()({
+  separation: { ...SEPARATION, doc: `${SEPARATION.doc} 'softmax' is MultiHeadAttention.` },
+  similarity: SIMILARITY,
+  beta: { ...BETA, defaultText: '1/sqrt(keyDim)' },
+  alpha: ALPHA,
+  alphaTrainable: ALPHA_TRAINABLE,
+  topK: TOP_K,
+  updateStepsMax: UPDATE_STEPS_MAX,
+  updateStepsEps: UPDATE_STEPS_EPS,
+  maskType: MASK_TYPE,
+  ...UHOP_SCHEMA,
+});
 
-function isPosInt(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 1;
+/** Names of the Hopfield/U-Hop options (everything UHopAttention adds to MultiHeadAttention). */
+export const HOPFIELD_ATTENTION_KEYS: readonly string[] = Object.keys(HOPFIELD_ATTENTION_SCHEMA);
+
+/**
+ * The config key that marks a config written in the 0.2.0 vocabulary: a config without it was
+ * written by 0.1, whose `updateStepsMax` counted all steps and whose entmax alpha was fixed.
+ */
+const VOCABULARY_KEY = 'optionsVersion';
+
+/** A UHopAttention config saved by 0.1, in today's meaning (same outputs). */
+function migrateAttentionConfig(config: tf.serialization.ConfigDict): tf.serialization.ConfigDict {
+  const { [VOCABULARY_KEY]: version, ...c } = config;
+  if (version != null) return c;
+  const steps = c.updateStepsMax;
+  if (typeof steps === 'number') c.updateStepsMax = Math.max(0, steps - 1);
+  else if (steps === undefined) c.updateStepsMax = 0;
+  if (c.updateStepsEps === undefined) c.updateStepsEps = 0;
+  if (c.separation === 'entmax') c.alphaTrainable = false;
+  else delete c.alpha;
+  if (c.separation !== 'topk') delete c.topK;
+  return c;
 }
 
 /**
@@ -139,50 +176,35 @@ export class UHopAttention extends MultiHeadAttention {
   readonly separation: SeparationKind;
   readonly similarity: SimilarityKind;
   protected readonly betaArg: number | number[] | null;
-  readonly alpha: number | null;
-  readonly topK: number | null;
+  readonly alpha: number;
+  readonly alphaTrainable: boolean;
+  readonly topK: number;
   readonly updateStepsMax: number;
   readonly updateStepsEps: number;
   readonly uhop: UHopConfig;
   readonly maskType: MaskType;
   private phi0: LayerVariable[] = [];
+  private alphaWeight: LayerVariable | null = null;
 
   /** @param args MultiHeadAttention's arguments plus the Hopfield and U-Hop options. */
   constructor(args: UHopAttentionArgs) {
     super(args, HOPFIELD_ATTENTION_KEYS);
     const where = `${this.getClassName()}${args.name ? ` '${args.name}'` : ''}`;
-    this.maskType = checkMaskType(args.maskType, where);
-    const separation = args.separation ?? 'softmax';
-    checkSeparationKind(separation, where);
-    const similarity = args.similarity ?? 'dot';
-    checkSimilarityKind(similarity, where);
-    this.separation = separation;
-    this.similarity = similarity;
-    const beta = args.beta ?? null;
-    if (beta != null) {
-      const bs = Array.isArray(beta) ? beta : [beta];
-      if (!bs.every((b) => typeof b === 'number' && Number.isFinite(b) && b > 0)) {
-        throw new Error(`${where}: beta must be a finite number > 0 or an array of them (one per head), got ${JSON.stringify(beta)}`);
-      }
-      if (Array.isArray(beta) && beta.length !== this.numHeads) {
-        throw new Error(`${where}: beta per head must have numHeads=${this.numHeads} entries, got ${beta.length}`);
-      }
+    const hopfieldOnly = Object.fromEntries(HOPFIELD_ATTENTION_KEYS.map((k) => [k, (args as unknown as Record<string, unknown>)[k]]));
+    const o = parseOptions(HOPFIELD_ATTENTION_SCHEMA, hopfieldOnly, where);
+    this.maskType = o.maskType;
+    this.separation = o.separation;
+    this.similarity = o.similarity;
+    const beta = o.beta;
+    if (Array.isArray(beta) && beta.length !== this.numHeads) {
+      throw new Error(`${where}: beta per head must have numHeads=${this.numHeads} entries, got ${beta.length}`);
     }
-    this.betaArg = Array.isArray(beta) ? beta.slice() : beta;
-    const alpha = args.alpha ?? null;
-    if (alpha != null && (typeof alpha !== 'number' || !(alpha >= 1 && alpha <= 2))) {
-      throw new Error(`${where}: alpha (entmax) must be a number in [1, 2], got ${String(alpha)}`);
-    }
-    this.alpha = alpha;
-    const topK = args.topK ?? null;
-    if (topK != null && !isPosInt(topK)) throw new Error(`${where}: topK must be an integer >= 1, got ${String(topK)}`);
-    this.topK = topK;
-    // updateStepsMax counts all steps here (1..MAX_UPDATE_STEPS).
-    const steps = args.updateStepsMax === undefined ? 1 : args.updateStepsMax;
-    const eps = args.updateStepsEps ?? 0;
-    checkUpdateSteps(steps, eps, where, { steps: 'updateStepsMax', eps: 'updateStepsEps' });
-    this.updateStepsMax = steps;
-    this.updateStepsEps = eps;
+    this.betaArg = beta == null ? null : Array.isArray(beta) ? beta.slice() : beta;
+    this.alpha = o.alpha;
+    this.alphaTrainable = o.alphaTrainable;
+    this.topK = o.topK;
+    this.updateStepsMax = o.updateStepsMax;
+    this.updateStepsEps = o.updateStepsEps;
     this.uhop = resolveUHopArgs(args, where);
     // Fail at construction, not at the first call, on an impossible Phi0 (e.g. D < keyDim).
     phi0WeightSpecs(this.numHeads, this.keyDim, this.uhop, where);
@@ -199,7 +221,7 @@ export class UHopAttention extends MultiHeadAttention {
 
   /** True when the layer computes exactly MultiHeadAttention (no Hopfield option changes it). */
   get isPlainAttention(): boolean {
-    return this.separation === 'softmax' && this.similarity === 'dot' && this.uhop.featureMap === 'none' && this.updateStepsMax === 1;
+    return this.separation === 'softmax' && this.similarity === 'dot' && this.uhop.featureMap === 'none' && this.updateStepsMax === 0;
   }
 
   /** A per-call U-Hop fit reads every key, future ones included: refuse it in causal attention. */
@@ -216,6 +238,12 @@ export class UHopAttention extends MultiHeadAttention {
     this.phi0 = phi0WeightSpecs(this.numHeads, this.keyDim, this.uhop, this.where, this.seed == null ? null : this.seed + 1000).map((s) =>
       this.addWeight(s.name, s.shape, 'float32', s.initializer, undefined, s.trainable),
     );
+    // A trainable entmax alpha per head (as in the trio), after Phi0; a fixed alpha is a
+    // number, not a weight (models saved by 0.1, whose alpha was fixed, have no such weight).
+    if (this.separation === 'entmax' && this.alphaTrainable) {
+      const init = getInitializer({ className: 'Constant', config: { value: this.alpha } }, 'zeros', this.where, 'alpha');
+      this.alphaWeight = this.addWeight('alpha', [this.numHeads, 1, 1], 'float32', init, undefined, true);
+    }
   }
 
   /** The memory mask of the fit: a memory no query may attend to is padding, left out of the fit. */
@@ -251,11 +279,11 @@ export class UHopAttention extends MultiHeadAttention {
       beta: this.beta,
       similarity: this.similarity,
       separation: this.separation,
-      ...(this.alpha != null ? { alpha: this.alpha } : {}),
-      ...(this.topK != null ? { topK: this.topK } : {}),
+      ...(this.separation === 'entmax' ? { alpha: this.alphaWeight ? this.alphaWeight.read() : this.alpha } : {}),
+      ...(this.separation === 'topk' ? { topK: this.topK } : {}),
       associationMask: masks.attentionMask,
       memoryMask: this.fitMemoryMask(masks),
-      steps: this.updateStepsMax,
+      steps: this.updateStepsMax + 1,
       stepsEps: this.updateStepsEps,
       dropout: this.dropout,
       ...(training && this.dropout > 0 ? { dropoutSeed: this.nextDropoutSeed() } : {}),
@@ -294,16 +322,28 @@ export class UHopAttention extends MultiHeadAttention {
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
-      separation: this.separation,
-      similarity: this.similarity,
-      beta: this.betaArg,
-      alpha: this.alpha,
-      topK: this.topK,
-      updateStepsMax: this.updateStepsMax,
-      updateStepsEps: this.updateStepsEps,
-      ...(this.maskType !== 'allowed' ? { maskType: this.maskType } : {}),
+      ...configOf(HOPFIELD_ATTENTION_SCHEMA, {
+        separation: this.separation,
+        similarity: this.similarity,
+        beta: this.betaArg,
+        alpha: this.alpha,
+        alphaTrainable: this.alphaTrainable,
+        topK: this.topK,
+        updateStepsMax: this.updateStepsMax,
+        updateStepsEps: this.updateStepsEps,
+        maskType: this.maskType !== 'allowed' ? this.maskType : null,
+      }),
       ...uhopConfigToJSON(this.uhop),
+      [VOCABULARY_KEY]: 2,
     };
+  }
+
+  /** Loads a config saved by any version (0.1's counted all steps and had a fixed alpha). */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    return new cls(migrateAttentionConfig(config));
   }
 }
 tf.serialization.registerClass(UHopAttention);

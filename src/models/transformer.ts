@@ -182,8 +182,7 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
       ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
       ...(o.beta !== undefined ? { beta: o.beta } : {}),
       ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
-      // UHopAttention's updateStepsMax still counts all steps until it moves to the one vocabulary.
-      updateStepsMax: extraSteps + 1,
+      updateStepsMax: extraSteps,
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...uhopOptions(o),
     });

@@ -99,7 +99,7 @@ forEachBackend('empty memories and empty batches', () => {
     );
     assert.throws(
       () => new UHopAttention({ numHeads: 1, keyDim: 2, updateStepsMax: null as never }),
-      /UHopAttention: updateStepsMax must be an integer, got null/,
+      /UHopAttention: updateStepsMax must be an integer in \[0, 999\] .*, got null/,
     );
   });
 });

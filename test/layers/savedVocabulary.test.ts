@@ -10,7 +10,8 @@ import { it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../../src/layers/index.js';
+import assert from 'node:assert/strict';
+import { UHopAttention } from '../../src/layers/index.js';
 import { forEachBackend, assertClose } from '../helpers.js';
 
 interface Saved {
@@ -60,4 +61,46 @@ forEachBackend('models saved before the 0.2.0 renames load with the same outputs
       reloaded.dispose();
     });
   }
+});
+
+forEachBackend('UHopAttention in the one vocabulary', () => {
+  it('updateStepsMax counts the extra steps (0 = attention), and a 0.2.0 config is not migrated twice', () => {
+    const x = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 41);
+    const plain = new UHopAttention({ numHeads: 2, keyDim: 2, seed: 1 });
+    assert.equal(plain.updateStepsMax, 0);
+    assert.equal(plain.updateStepsEps, 1e-4);
+    assert.ok(plain.isPlainAttention);
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 2, updateStepsMax: 2, separation: 'sparsemax', seed: 1 });
+    const y = layer.apply(x) as tf.Tensor;
+    const cfg = layer.getConfig();
+    assert.equal(cfg.updateStepsMax, 2);
+    const again = tf.serialization.SerializationMap.getMap().classNameMap['UHopAttention'][1](UHopAttention, cfg) as UHopAttention;
+    assert.equal(again.updateStepsMax, 2);
+    again.apply(x);
+    again.setWeights(layer.getWeights());
+    const y2 = again.apply(x) as tf.Tensor;
+    assertClose(y2, y, 1e-6, 'round trip');
+    tf.dispose([x, y, y2]);
+  });
+
+  it('entmax alpha is a trainable weight by default (as in the trio) and gets a gradient; alphaTrainable false keeps it fixed', () => {
+    const x = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 42);
+    const layer = new UHopAttention({ numHeads: 2, keyDim: 2, separation: 'entmax', alpha: 1.3, seed: 2 });
+    layer.apply(x);
+    const alpha = layer.trainableWeights.find((w) => w.originalName.endsWith('alpha'));
+    assert.ok(alpha, 'an alpha weight');
+    const { grads } = tf.variableGrads(
+      () => tf.sum(tf.square(layer.apply(x) as tf.Tensor)) as tf.Scalar,
+      [(alpha as unknown as { val: tf.Variable }).val],
+    );
+    const ga = Object.values(grads)[0];
+    assert.ok(
+      Array.from(ga.dataSync()).some((v) => v !== 0 && Number.isFinite(v)),
+      'alpha gets a gradient',
+    );
+    const fixed = new UHopAttention({ numHeads: 2, keyDim: 2, separation: 'entmax', alpha: 1.3, alphaTrainable: false, seed: 2 });
+    fixed.apply(x);
+    assert.ok(!fixed.weights.some((w) => w.originalName.endsWith('alpha')));
+    tf.dispose([x, ga]);
+  });
 });

@@ -390,7 +390,14 @@ forEachBackend('UHopAttention', () => {
     const v = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 17);
     const mask = tf.tensor3d([[[1, 1, 0, 1, 1]], [[1, 0, 1, 1, 0]]]); // [B, 1, S]
     for (const separation of ['sparsemax', 'entmax15', 'entmax', 'topk', 'max'] as const) {
-      const layer = new UHopAttention({ numHeads: 2, keyDim: 3, separation, alpha: 1.3, topK: 2, updateStepsMax: 2, seed: 114 });
+      const layer = new UHopAttention({
+        numHeads: 2,
+        keyDim: 3,
+        separation,
+        ...(separation === 'entmax' ? { alpha: 1.3 } : separation === 'topk' ? { topK: 2 } : {}),
+        updateStepsMax: 2,
+        seed: 114,
+      });
       const [out, a] = layer.callAndReturnAttentionScores(q, { value: v, attentionMask: mask });
       assert.deepEqual(out.shape, [2, 4, 6]);
       assertClose(tf.sum(a, -1), tf.ones([2, 2, 4]), 1e-5, `${separation}: rows sum to 1`);
@@ -437,8 +444,9 @@ forEachBackend('UHopAttention', () => {
       [{ numHeads: 2, keyDim: 2, similarity: 'l2' }, /similarity/],
       [{ numHeads: 2, keyDim: 2, beta: -1 }, /beta must be a finite number > 0/],
       [{ numHeads: 2, keyDim: 2, beta: [1, 2, 3] }, /beta per head must have numHeads=2 entries, got 3/],
-      [{ numHeads: 2, keyDim: 2, alpha: 3 }, /alpha \(entmax\) must be a number in \[1, 2\], got 3/],
-      [{ numHeads: 2, keyDim: 2, updateStepsMax: 0 }, /updateStepsMax must be an integer >= 1/],
+      [{ numHeads: 2, keyDim: 2, separation: 'entmax', alpha: 3 }, /UHopAttention: alpha must be a number in \[1, 2\], got 3/],
+      [{ numHeads: 2, keyDim: 2, updateStepsMax: -1 }, /updateStepsMax must be an integer in \[0, 999\]/],
+      [{ numHeads: 2, keyDim: 2, alpha: 1.3 }, /alpha applies to separation 'entmax' only, got separation 'softmax'/],
       [{ numHeads: 2, keyDim: 2, outputShape: [0] }, /outputShape must be/],
       [{ numHeads: 2, keyDim: 2, activityRegularizer: 'l1l2' }, /activityRegularizer is not supported/],
       [{ numHeads: 2, keyDim: 4, featureMap: 'linear', featureDim: 2 }, /featureDim \(2\) < key dimension per head \(4\)/],
