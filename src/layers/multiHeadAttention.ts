@@ -34,8 +34,10 @@ import {
   type AnyTensor,
   type CallSpec,
 } from './attentionCall.js';
+import { anything, bool, custom, defineSchema, int, number, parseOptions } from '../ops/schema.js';
 import {
-  checkKnownArgs,
+  LAYER_ARG_KEYS,
+  PROJECTION_WEIGHT_SCHEMA,
   getConstraint,
   getInitializer,
   getRegularizer,
@@ -111,6 +113,37 @@ export interface AttentionMasks {
  * MultiHeadAttention's arguments that define its projections: what `replaceAttention` carries
  * over from a MultiHeadAttention config.
  */
+/** The declaration of {@link MultiHeadAttentionArgs} (src/ops/schema.ts): Keras' names, defaults and ranges. */
+export const MHA_SCHEMA = defineSchema<Omit<MultiHeadAttentionArgs, keyof LayerArgs>>()({
+  numHeads: { check: int(1), required: true, doc: 'Number of attention heads.' },
+  keyDim: { check: int(1), required: true, doc: 'Size of each head for query and key.' },
+  valueDim: { check: int(1), defaultText: 'keyDim', doc: 'Size of each head for value.' },
+  dropout: { check: number({ ge: 0, lt: 1 }), default: 0, doc: 'Dropout rate on the attention weights (association), when training.' },
+  useBias: { check: bool, default: true, doc: 'Whether the projections have biases.' },
+  outputShape: {
+    check: custom<number | number[]>(
+      'an integer >= 1 or an array of them',
+      (v) => isPosInt(v) || (Array.isArray(v) && v.length > 0 && v.every(isPosInt)),
+    ),
+    defaultText: "the query's last dim",
+    doc: 'Output shape besides the batch and sequence dims.',
+  },
+  attentionAxes: {
+    check: custom<number | number[]>(
+      'an integer or an array of distinct integers',
+      (v) => Number.isInteger(v) || (Array.isArray(v) && v.length > 0 && v.every(Number.isInteger) && new Set(v).size === v.length),
+    ),
+    defaultText: 'all but batch and features',
+    doc: 'Axes (of the inputs, 1..rank-2) attended over.',
+  },
+  activityRegularizer: { check: anything<RegularizerLike>(), doc: "Not supported by tfjs-layers' Layer.apply; accepted only as null." },
+  queryShape: { check: anything<Shape>(), noConfig: true, doc: 'Written by tfjs/Keras configs; accepted and ignored (built lazily).' },
+  keyShape: { check: anything<Shape>(), noConfig: true, doc: 'Written by tfjs/Keras configs; accepted and ignored.' },
+  valueShape: { check: anything<Shape>(), noConfig: true, doc: 'Written by tfjs/Keras configs; accepted and ignored.' },
+  seed: { check: int(), doc: 'Seed of the weight initializers, of a random Phi0 and of the association dropout.' },
+  ...PROJECTION_WEIGHT_SCHEMA,
+});
+
 export const MHA_PROJECTION_KEYS = [
   'numHeads',
   'keyDim',
@@ -208,43 +241,15 @@ export class MultiHeadAttention extends tfl.layers.Layer {
     }
     super(args);
     const where = `${cls}${args.name ? ` '${args.name}'` : ''}`;
-    checkKnownArgs(args, [...MHA_ARG_KEYS, ...extraKeys], where);
-    if (!isPosInt(args.numHeads)) throw new Error(`${where}: numHeads must be an integer >= 1, got ${String(args.numHeads)}`);
-    if (!isPosInt(args.keyDim)) throw new Error(`${where}: keyDim must be an integer >= 1, got ${String(args.keyDim)}`);
-    if (args.valueDim != null && !isPosInt(args.valueDim))
-      throw new Error(`${where}: valueDim must be an integer >= 1, got ${String(args.valueDim)}`);
-    const dropout = args.dropout ?? 0;
-    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
-      throw new Error(`${where}: dropout must be a number in [0, 1), got ${String(dropout)}`);
-    if (args.useBias != null && typeof args.useBias !== 'boolean')
-      throw new Error(`${where}: useBias must be a boolean, got ${String(args.useBias)}`);
-    this.numHeads = args.numHeads;
-    this.keyDim = args.keyDim;
-    this.valueDim = args.valueDim ?? args.keyDim;
-    this.dropout = dropout;
-    this.useBias = args.useBias ?? true;
-    if (args.seed != null && !Number.isInteger(args.seed)) throw new Error(`${where}: seed must be an integer, got ${String(args.seed)}`);
-    this.seed = args.seed ?? null;
-
-    if (args.outputShape != null) {
-      const os = Array.isArray(args.outputShape) ? args.outputShape : [args.outputShape];
-      if (os.length === 0 || !os.every(isPosInt))
-        throw new Error(`${where}: outputShape must be an integer >= 1 or an array of them, got ${JSON.stringify(args.outputShape)}`);
-      this.outputShapeArg = os.slice();
-    } else {
-      this.outputShapeArg = null;
-    }
-    if (args.attentionAxes != null) {
-      const ax = Array.isArray(args.attentionAxes) ? args.attentionAxes : [args.attentionAxes];
-      if (ax.length === 0 || !ax.every((a) => Number.isInteger(a)) || new Set(ax).size !== ax.length) {
-        throw new Error(
-          `${where}: attentionAxes must be an integer or an array of distinct integers, got ${JSON.stringify(args.attentionAxes)}`,
-        );
-      }
-      this.attentionAxesArg = ax.slice();
-    } else {
-      this.attentionAxesArg = null;
-    }
+    const o = parseOptions(MHA_SCHEMA, args, where, { extraKeys: [...LAYER_ARG_KEYS, ...extraKeys] });
+    this.numHeads = o.numHeads;
+    this.keyDim = o.keyDim;
+    this.valueDim = o.valueDim ?? o.keyDim;
+    this.dropout = o.dropout;
+    this.useBias = o.useBias;
+    this.seed = o.seed ?? null;
+    this.outputShapeArg = o.outputShape == null ? null : Array.isArray(o.outputShape) ? o.outputShape.slice() : [o.outputShape];
+    this.attentionAxesArg = o.attentionAxes == null ? null : Array.isArray(o.attentionAxes) ? o.attentionAxes.slice() : [o.attentionAxes];
 
     this.kernelInitializer = getInitializer(args.kernelInitializer, 'glorotUniform', where, 'kernelInitializer');
     this.biasInitializer = getInitializer(args.biasInitializer, 'zeros', where, 'biasInitializer');

@@ -437,7 +437,7 @@ forEachBackend('UHopAttention', () => {
   it('gives clear errors for bad arguments and calls', () => {
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ numHeads: 0, keyDim: 2 }, /numHeads must be an integer >= 1, got 0/],
-      [{ numHeads: 2, keyDim: 'a' }, /keyDim must be an integer >= 1, got a/],
+      [{ numHeads: 2, keyDim: 'a' }, /keyDim must be an integer >= 1, got 'a'/],
       [{ numHeads: 2, keyDim: 2, dropout: 1 }, /dropout must be a number in \[0, 1\), got 1/],
       [{ numHeads: 2, keyDim: 2, seperation: 'sparsemax' }, /unknown option 'seperation'/],
       [{ numHeads: 2, keyDim: 2, separation: 'soft' }, /separation/],
