@@ -12,6 +12,7 @@ import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from '../layers/tokenLayers.js';
 import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
+import { checkValue, int, number, oneOf } from '../ops/schema.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
 import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
@@ -65,9 +66,7 @@ export interface SequenceClassifierOptions extends Omit<TransformerEncoderOption
 
 /** @internal shared with the vision classifier */
 export function requirePosInt(v: unknown, name: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
-  return v;
+  return checkValue(v, int(1), name, where);
 }
 
 /** The checked head options of a token classifier. @internal */
@@ -85,14 +84,9 @@ export function checkClassifierHead(
   options: Pick<SequenceClassifierOptions, 'pooling' | 'outputActivation' | 'classifierDropout'>,
   where: string,
 ): ClassifierHead {
-  const pooling = options.pooling ?? 'cls';
-  if (!POOLING_KINDS.includes(pooling))
-    throw new Error(`${where}: pooling must be one of ${POOLING_KINDS.join(', ')}, got '${String(pooling)}'`);
-  const outAct = options.outputActivation ?? 'softmax';
-  if (outAct !== 'softmax' && outAct !== 'linear')
-    throw new Error(`${where}: outputActivation must be 'softmax' or 'linear', got '${String(outAct)}'`);
-  const cd = options.classifierDropout ?? 0;
-  if (typeof cd !== 'number' || !(cd >= 0 && cd < 1)) throw new Error(`${where}: classifierDropout must be in [0, 1), got ${String(cd)}`);
+  const pooling = checkValue(options.pooling ?? 'cls', oneOf(POOLING_KINDS), 'pooling', where);
+  const outAct = checkValue(options.outputActivation ?? 'softmax', oneOf(['softmax', 'linear'] as const), 'outputActivation', where);
+  const cd = checkValue(options.classifierDropout ?? 0, number({ ge: 0, lt: 1 }), 'classifierDropout', where);
   return { pooling, outAct, cd };
 }
 
@@ -213,7 +207,7 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
     ...encoder
   } = options;
   const seed = encoder.seed;
-  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
+  if (seed !== undefined) checkValue(seed, int(), 'seed', where);
 
   const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
   const table =

@@ -17,7 +17,7 @@ import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
 import { LayerNorm } from '../layers/tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { checkOptions, optionKeys, type Renamed } from '../ops/options.js';
-import { checkValue } from '../ops/schema.js';
+import { checkValue, int, number, oneOf } from '../ops/schema.js';
 import { RENAMED_IN, UPDATE_STEPS_MAX } from '../ops/vocabulary.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
@@ -108,17 +108,13 @@ export const BUILDER_RENAMES: Renamed = {
   },
 };
 
+// The builders check their values with the schema's checks (src/ops/schema.ts): one message form.
 function posInt(v: unknown, name: string, where: string): number | undefined {
-  if (v == null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new Error(`${where}: ${name} must be an integer >= 1, got ${String(v)}`);
-  return v;
+  return v == null ? undefined : checkValue(v, int(1), name, where);
 }
 
 function rate(v: unknown, name: string, where: string): number {
-  if (v == null) return 0;
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new Error(`${where}: ${name} must be a number in [0, 1), got ${String(v)}`);
-  return v;
+  return v == null ? 0 : checkValue(v, number({ ge: 0, lt: 1 }), name, where);
 }
 
 /** The U-Hop options that are set (undefined ones dropped, so the layers apply their defaults). */
@@ -146,9 +142,7 @@ export function defaultNumHeads(d: number): number {
  */
 export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: string }): tfl.layers.Layer {
   const where = 'transformerEncoderBlock';
-  const kind = o.attention ?? 'mha';
-  if (!ATTENTION_KINDS.includes(kind))
-    throw new Error(`${where}: attention must be one of ${ATTENTION_KINDS.join(', ')}, got '${String(kind)}'`);
+  const kind = checkValue(o.attention ?? 'mha', oneOf(ATTENTION_KINDS), 'attention', where);
   const numHeads = posInt(o.numHeads, 'numHeads', where) ?? defaultNumHeads(d);
   let keyDim = posInt(o.keyDim, 'keyDim', where);
   if (keyDim == null) {
@@ -268,17 +262,13 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
   const d = lastDim(x, where);
   const mlpDim = posInt(options.mlpDim, 'mlpDim', where) ?? 2 * d;
   const dropout = rate(options.dropout, 'dropout', where);
-  const activation = options.activation ?? 'gelu';
-  if (activation !== 'gelu' && activation !== 'relu')
-    throw new Error(`${where}: activation must be 'gelu' or 'relu', got '${String(activation)}'`);
-  const eps = options.layerNormEpsilon ?? 1e-6;
-  if (typeof eps !== 'number' || !(eps > 0)) throw new Error(`${where}: layerNormEpsilon must be a number > 0, got ${String(eps)}`);
+  const activation = checkValue(options.activation ?? 'gelu', oneOf(['gelu', 'relu'] as const), 'activation', where);
+  const eps = checkValue(options.layerNormEpsilon ?? 1e-6, number({ gt: 0 }), 'layerNormEpsilon', where);
   const p = options.name;
   const n = (suffix: string) => (p ? `${p}_${suffix}` : undefined);
   const apply = (layer: tfl.layers.Layer, input: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(input) as tfl.SymbolicTensor;
 
-  const seed = options.seed;
-  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
+  const seed = options.seed === undefined ? undefined : checkValue(options.seed, int(), 'seed', where);
   const attn = attentionLayer(d, { ...options, seed: partSeed(seed, 1), name: n('attention') });
   const normed = apply(new LayerNorm({ epsilon: eps, name: n('ln1') }), x);
   let a: tfl.SymbolicTensor;
@@ -318,9 +308,7 @@ export function encoderStack(
   prefix = 'encoder_block',
 ): tfl.SymbolicTensor {
   const where = 'transformerEncoder';
-  const numLayers = options.numLayers ?? 2;
-  if (!Number.isInteger(numLayers) || numLayers < 0)
-    throw new Error(`${where}: numLayers must be an integer >= 0, got ${String(numLayers)}`);
+  const numLayers = checkValue(options.numLayers ?? 2, int(0), 'numLayers', where);
   const { numLayers: _n, finalNorm, ...block } = options;
   let h = x;
   // Block i is seeded from seed + 100 i, so its parts (seed + 1 ... + 6) never meet another block's.

@@ -22,6 +22,7 @@ import {
 } from './sequence.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
 import { HOPFIELD_POOLING_OPTION_KEYS } from './sequence.js';
+import { checkValue, int, oneOf } from '../ops/schema.js';
 import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
 
 /** The token mixer of {@link visionClassifier}. */
@@ -105,12 +106,8 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   if (Hh % p !== 0 || Ww % p !== 0) throw new Error(`${where}: patchSize ${p} must divide the image size ${Hh}x${Ww}`);
   const d = requirePosInt(options.dModel, 'dModel', where);
   const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
-  const encoderKind = options.encoder ?? 'transformer';
-  if (!VISION_ENCODERS.includes(encoderKind))
-    throw new Error(`${where}: encoder must be one of ${VISION_ENCODERS.join(', ')}, got '${String(encoderKind)}'`);
-  const patchEmbedding = options.patchEmbedding ?? 'dense';
-  if (patchEmbedding !== 'conv' && patchEmbedding !== 'dense')
-    throw new Error(`${where}: patchEmbedding must be 'conv' or 'dense', got '${String(patchEmbedding)}'`);
+  const encoderKind = checkValue(options.encoder ?? 'transformer', oneOf(VISION_ENCODERS), 'encoder', where);
+  const patchEmbedding = checkValue(options.patchEmbedding ?? 'dense', oneOf(['conv', 'dense'] as const), 'patchEmbedding', where);
   const head = checkClassifierHead(options, where);
   const {
     imageSize: _i,
@@ -128,7 +125,7 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     ...encoder
   } = options;
   const seed = encoder.seed;
-  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
+  if (seed !== undefined) checkValue(seed, int(), 'seed', where);
 
   const gh = Hh / p;
   const gw = Ww / p;

@@ -73,7 +73,7 @@ forEachBackend('transformer builders', () => {
     assert.throws(() => transformerEncoder({ dModel: 6, numHeads: 4 }), /not divisible by numHeads 4/);
     assert.throws(
       () => transformerEncoder({ dModel: 8, attention: 'bogus' as never }),
-      /attention must be one of mha, uhop-attention, hopfield/,
+      /attention must be one of 'mha', 'uhop-attention', 'hopfield'/,
     );
     assert.throws(() => transformerEncoder({ dModel: 0 }), /dModel must be an integer >= 1, got 0/);
     assert.throws(
