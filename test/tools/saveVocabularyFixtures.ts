@@ -47,7 +47,9 @@ const h1 = new Hopfield({ name: 'scaling_per_head', numHeads: 2, scaling: [0.6, 
   xi,
   mi,
 ]) as tfl.SymbolicTensor;
-const h2 = new Hopfield({ name: 'topk_scaling', scaling: 0.8, separation: 'topk', topK: 2, seed: 2 } as never).apply(h1) as tfl.SymbolicTensor;
+const h2 = new Hopfield({ name: 'topk_scaling', scaling: 0.8, separation: 'topk', topK: 2, seed: 2 } as never).apply(
+  h1,
+) as tfl.SymbolicTensor;
 const h3 = new HopfieldLayer({ name: 'entmax_trainable', quantity: 3, separation: 'entmax', alpha: 1.3, seed: 3 }).apply(
   h2,
 ) as tfl.SymbolicTensor;
