@@ -58,7 +58,7 @@ forEachBackend('hopfieldRetrieval', () => {
       it(`${separation} x ${similarity}: association and output equal the float64 reference sep(beta sim(q, k)) over the unmasked memories`, () => {
         const { q, k, v } = inputs(5);
         const beta = 0.8;
-        const options = { alpha: separation === 'entmax' ? 1.3 : undefined, k: separation === 'topk' ? 2 : undefined };
+        const options = { alpha: separation === 'entmax' ? 1.3 : undefined, topK: separation === 'topk' ? 2 : undefined };
         const memoryMask = tf.tensor2d([
           [1, 1, 0, 1, 1, 0],
           [1, 0, 1, 1, 1, 1],
@@ -74,7 +74,7 @@ forEachBackend('hopfieldRetrieval', () => {
           separation,
           similarity,
           alpha: options.alpha,
-          topK: options.k,
+          topK: options.topK,
           memoryMask,
           associationMask,
           returnAssociation: true,
