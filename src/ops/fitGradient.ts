@@ -11,6 +11,8 @@
  * the gradient is that of the piecewise-smooth map on the branch the forward pass took.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone registers no gradients; tfjs-layers registers them all when it loads (as in separation.ts)
+import '@tensorflow/tfjs-layers';
 import type { SeparationLossKind } from './types.js';
 import { detach } from './detach.js';
 import { defaultFitLr, type FitOptimizer } from './fit.js';
