@@ -194,18 +194,36 @@ export const UHOP_FIT_OPTIONS = {
   'fit-loss': { type: 'string' },
   'fit-optimizer': { type: 'string' },
   'feature-dim': { type: 'string' },
+  'fit-gradient': { type: 'string' },
+  'fit-keep-norm': { type: 'boolean' },
+  'fit-strength': { type: 'string' },
+  'fit-strength-trainable': { type: 'boolean' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 /** The experiment options of {@link UHOP_FIT_OPTIONS} (undefined where a flag is not given). */
 export function uhopFitFlags(
   command: string,
-  v: { 'fit-steps'?: string; 'fit-lr'?: string; 'fit-loss'?: string; 'fit-optimizer'?: string; 'feature-dim'?: string },
+  v: {
+    'fit-steps'?: string;
+    'fit-lr'?: string;
+    'fit-loss'?: string;
+    'fit-optimizer'?: string;
+    'feature-dim'?: string;
+    'fit-gradient'?: string;
+    'fit-keep-norm'?: boolean;
+    'fit-strength'?: string;
+    'fit-strength-trainable'?: boolean;
+  },
 ): {
   fitSteps?: number;
   fitLr?: number;
   separationLoss?: 'lse' | 'uniform' | 'worst-pair';
   fitOptimizer?: 'normalized' | 'sgd' | 'adam';
   featureDim?: number;
+  fitGradient?: 'straight-through' | 'unrolled';
+  fitKeepNorm?: boolean;
+  fitStrength?: number;
+  fitStrengthTrainable?: boolean;
 } {
   const int = intFlags(command, v);
   return {
@@ -214,6 +232,10 @@ export function uhopFitFlags(
     separationLoss: choiceFlag(command, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
     fitOptimizer: choiceFlag(command, 'fit-optimizer', v['fit-optimizer'], ['normalized', 'sgd', 'adam'] as const),
     featureDim: int('feature-dim'),
+    fitGradient: choiceFlag(command, 'fit-gradient', v['fit-gradient'], ['straight-through', 'unrolled'] as const),
+    fitKeepNorm: v['fit-keep-norm'],
+    fitStrength: numberFlag(command, 'fit-strength', v['fit-strength'], {}),
+    fitStrengthTrainable: v['fit-strength-trainable'],
   };
 }
 

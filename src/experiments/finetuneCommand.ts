@@ -87,6 +87,11 @@ U-Hop:
                        (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)
+  --fit-gradient NAME  straight-through (default: the fitted Phi's gradient given to Phi0)
+                       or unrolled (the exact gradient through the fit steps)
+  --fit-keep-norm      rescale each fitted W to the norm of Phi0
+  --fit-strength G     use Phi0 + G (Phi_fit - Phi0) (default 1)
+  --fit-strength-trainable  learn G per head (starting at --fit-strength)
 
 Output:
   --out DIR            (default results/finetune)

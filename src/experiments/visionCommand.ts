@@ -86,6 +86,11 @@ U-Hop (variants uhop-*):
                        (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim; larger = U-Hop+)
+  --fit-gradient NAME  straight-through (default: the fitted Phi's gradient given to Phi0)
+                       or unrolled (the exact gradient through the fit steps)
+  --fit-keep-norm      rescale each fitted W to the norm of Phi0
+  --fit-strength G     use Phi0 + G (Phi_fit - Phi0) (default 1)
+  --fit-strength-trainable  learn G per head (starting at --fit-strength)
   --alternate N        also alternate N Phi epochs over the training set with the first task
                        epochs (the paper's other schedule; default 0)
 
