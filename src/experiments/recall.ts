@@ -222,6 +222,11 @@ export interface RecallResults {
     fitOptimizer: string;
     separationLoss: string;
     featureDim: number | null;
+    /** The fit-strength study's options (see UHopExperimentOptions). */
+    fitGradient: string;
+    fitKeepNorm: boolean;
+    fitStrength: number;
+    fitStrengthTrainable: boolean;
   };
   backend: string;
   runs: RecallRun[];
@@ -364,6 +369,10 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
       fitOptimizer: uhop.fitOptimizer!,
       separationLoss: uhop.separationLoss!,
       featureDim: options.featureDim ?? null,
+      fitGradient: uhop.fitGradient ?? 'straight-through',
+      fitKeepNorm: uhop.fitKeepNorm ?? false,
+      fitStrength: uhop.fitStrength ?? 1,
+      fitStrengthTrainable: uhop.fitStrengthTrainable ?? false,
     },
     backend: tf.getBackend(),
     runs,

@@ -149,7 +149,9 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
   out.write(
     `task: ${c.numKeys} keys, ${c.numValues} values (chance ${(100 / c.numValues).toFixed(1)}%), ${c.trainSize} train / ${c.testSize} test problems per setting\n` +
       `model: pair tokens, ${c.numLayers} encoder block(s) of width ${c.dModel}, ${c.numHeads} heads; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
-      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${c.fitOptimizer}, lr ${c.fitLr}) per call\n\n`,
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${c.fitOptimizer}, lr ${c.fitLr}) per call` +
+      `${c.fitGradient && c.fitGradient !== 'straight-through' ? `, ${c.fitGradient} gradient` : ''}${c.fitKeepNorm ? ', W kept at ||Phi0||' : ''}` +
+      `${c.fitStrengthTrainable ? `, trainable fit strength from ${c.fitStrength}` : c.fitStrength !== undefined && c.fitStrength !== 1 ? `, fit strength ${c.fitStrength}` : ''}\n\n`,
   );
   out.write(`Test accuracy % after ${c.epochs} epochs (mean ± std over ${c.seeds.length} seeds)\n`);
   const rows = c.variants.map((variant) => {
