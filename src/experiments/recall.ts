@@ -262,7 +262,8 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
   const numLayers = int(options.numLayers ?? 1, 'numLayers');
   const uhop = withUHopDefaults(options);
   const testPairs = (options.testPairs ?? []).map((p) => int(p, 'testPairs'));
-  for (const p of [...pairsList, ...testPairs]) if (p > numKeys) throw new Error(`${fn}: ${p} pairs need at least ${p} distinct keys, got numKeys ${numKeys}`);
+  for (const p of [...pairsList, ...testPairs])
+    if (p > numKeys) throw new Error(`${fn}: ${p} pairs need at least ${p} distinct keys, got numKeys ${numKeys}`);
 
   const runs: RecallRun[] = [];
   const total = pairsList.length * seeds.length * variants.length * epochs;

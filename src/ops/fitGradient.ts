@@ -51,10 +51,10 @@ const acceptOp = tf.customGrad(((a: tf.Tensor, b: tf.Tensor) => ({
 })) as Parameters<typeof tf.customGrad>[0]);
 
 /** The row max of x [B, n] with zero gradient: a shift for a log-sum-exp, which does not depend on it. */
-const rowMaxConst = tf.customGrad(((x: tf.Tensor) => ({
-  value: tf.max(x, 1, true),
-  gradFunc: (dy: tf.Tensor) => tf.zerosLike(x),
-})) as Parameters<typeof tf.customGrad>[0]);
+const rowMaxConst = tf.customGrad(((x: tf.Tensor) => {
+  const shape = x.shape; // not x itself: the gradient needs only its shape
+  return { value: tf.max(x, 1, true), gradFunc: () => tf.zeros(shape) };
+}) as Parameters<typeof tf.customGrad>[0]);
 
 /**
  * exp(x) whose gradient is computed from x: tfjs's own Exp gradient multiplies by the SAVED
@@ -106,7 +106,8 @@ export function unrolledLinearFit(keys: tf.Tensor, W0: tf.Tensor, options: Unrol
   if (!(W0 instanceof tf.Tensor) || W0.rank < 2) throw new Error(`${fn}: W0 must be a tensor [..., D, d], got ${String(W0)}`);
   const { steps = 5, loss = 'lse', optimizer = 'normalized', t = 2, tau = 0.1, rowNormalize = false } = options;
   if (!Number.isInteger(steps) || steps < 0) throw new Error(`${fn}: steps must be an integer >= 0, got ${String(steps)}`);
-  if (optimizer !== 'normalized' && optimizer !== 'sgd') throw new Error(`${fn}: optimizer must be 'normalized' or 'sgd', got '${String(optimizer)}'`);
+  if (optimizer !== 'normalized' && optimizer !== 'sgd')
+    throw new Error(`${fn}: optimizer must be 'normalized' or 'sgd', got '${String(optimizer)}'`);
   // 'worst-pair' is a max over pairs: its gradient has no gradient in tfjs (and is piecewise constant anyway)
   if (loss !== 'lse' && loss !== 'uniform') throw new Error(`${fn}: loss must be 'lse' or 'uniform', got '${String(loss)}'`);
   const lr = options.lr ?? defaultFitLr(optimizer, 'linear');
@@ -119,7 +120,9 @@ export function unrolledLinearFit(keys: tf.Tensor, W0: tf.Tensor, options: Unrol
   const B = lead.reduce((a, b) => a * b, 1);
   return tf.tidy(() => {
     const K = tf.reshape(detach(keys), [B, S, d]) as tf.Tensor3D;
-    const m = options.mask ? tf.reshape(tf.broadcastTo(tf.cast(tf.notEqual(options.mask, 0), 'float32'), [...lead, S]), [B, S]) : tf.ones([B, S]);
+    const m = options.mask
+      ? tf.reshape(tf.broadcastTo(tf.cast(tf.notEqual(options.mask, 0), 'float32'), [...lead, S]), [B, S])
+      : tf.ones([B, S]);
     const eye = tf.eye(S);
     const keep = tf.mul(tf.mul(tf.expandDims(m, 2), tf.expandDims(m, 1)), tf.sub(1, eye)); // [B, S, S]
     const pairBias = tf.mul(tf.sub(1, keep), EXCLUDED);

@@ -96,12 +96,24 @@ forEachBackend('U-Hop fit options', () => {
     assert.ok(tf.min(tf.sub(norms(free.params[0]), n0)).dataSync()[0] > 0);
     tf.dispose([keys, W0, n0, ...free.params, ...kept.params]);
     assertNoLeak(() =>
-      tf.tidy(() => uhopFit(tf.ones([1, 1, 3, 2]), undefined, { config: resolveUHopArgs({ featureMap: 'linear', fitKeepNorm: true, fitStrength: 0.5 }, 't'), phi0: [tf.expandDims(tf.eye(2), 0)] }).params),
+      tf.tidy(
+        () =>
+          uhopFit(tf.ones([1, 1, 3, 2]), undefined, {
+            config: resolveUHopArgs({ featureMap: 'linear', fitKeepNorm: true, fitStrength: 0.5 }, 't'),
+            phi0: [tf.expandDims(tf.eye(2), 0)],
+          }).params,
+      ),
     );
   });
 
   it('config: the new options are written only when not the default, and read back', () => {
-    const args: UHopArgs = { featureMap: 'linear', fitGradient: 'unrolled', fitKeepNorm: true, fitStrength: 0.25, fitStrengthTrainable: true };
+    const args: UHopArgs = {
+      featureMap: 'linear',
+      fitGradient: 'unrolled',
+      fitKeepNorm: true,
+      fitStrength: 0.25,
+      fitStrengthTrainable: true,
+    };
     const json = uhopConfigToJSON(resolveUHopArgs(args, 't'));
     assert.deepEqual([json.fitGradient, json.fitKeepNorm, json.fitStrength, json.fitStrengthTrainable], ['unrolled', true, 0.25, true]);
     const plain = uhopConfigToJSON(resolveUHopArgs({ featureMap: 'linear' }, 't'));
@@ -112,11 +124,23 @@ forEachBackend('U-Hop fit options', () => {
   });
 
   it('errors name the layer and the option', () => {
-    assert.throws(() => new Hopfield({ ...common, fitGradient: 'exact' as never }), /fitGradient must be one of 'straight-through', 'unrolled'/);
+    assert.throws(
+      () => new Hopfield({ ...common, fitGradient: 'exact' as never }),
+      /fitGradient must be one of 'straight-through', 'unrolled'/,
+    );
     assert.throws(() => new Hopfield({ ...common, fitStrength: NaN }), /fitStrength must be a finite number/);
-    assert.throws(() => new Hopfield({ ...common, featureMap: 'mlp', fitGradient: 'unrolled' }), /'unrolled' applies to the 'linear' feature map only/);
-    assert.throws(() => new Hopfield({ ...common, featureMap: 'mlp', fitKeepNorm: true }), /fitKeepNorm applies to the 'linear' feature map only/);
-    assert.throws(() => new Hopfield({ ...common, fitGradient: 'unrolled', fitOptimizer: 'adam' }), /takes fitOptimizer 'normalized' or 'sgd'/);
+    assert.throws(
+      () => new Hopfield({ ...common, featureMap: 'mlp', fitGradient: 'unrolled' }),
+      /'unrolled' applies to the 'linear' feature map only/,
+    );
+    assert.throws(
+      () => new Hopfield({ ...common, featureMap: 'mlp', fitKeepNorm: true }),
+      /fitKeepNorm applies to the 'linear' feature map only/,
+    );
+    assert.throws(
+      () => new Hopfield({ ...common, fitGradient: 'unrolled', fitOptimizer: 'adam' }),
+      /takes fitOptimizer 'normalized' or 'sgd'/,
+    );
     assert.throws(() => new Hopfield({ ...common, fitKeepNorm: 1 as never }), /fitKeepNorm must be a boolean/);
   });
 });
