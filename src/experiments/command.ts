@@ -288,3 +288,14 @@ export async function runExperimentCommand<R extends { backend: string }>(
   io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
   return 0;
 }
+
+/** The fit-strength options of a run as a header suffix ('' when all are the defaults). */
+export function fitVariantText(c: object): string {
+  const o = c as { fitGradient?: unknown; fitKeepNorm?: unknown; fitStrength?: unknown; fitStrengthTrainable?: unknown };
+  const parts: string[] = [];
+  if (o.fitGradient && o.fitGradient !== 'straight-through') parts.push(`${String(o.fitGradient)} gradient`);
+  if (o.fitKeepNorm) parts.push('W kept at ||Phi0||');
+  if (o.fitStrengthTrainable) parts.push(`trainable fit strength from ${String(o.fitStrength ?? 1)}`);
+  else if (o.fitStrength !== undefined && o.fitStrength !== 1) parts.push(`fit strength ${String(o.fitStrength)}`);
+  return parts.length ? `, ${parts.join(', ')}` : '';
+}

@@ -4,6 +4,7 @@
  * continuing the original) and prints and writes the comparison.
  */
 import {
+  fitVariantText,
   COMMON_HELP,
   COMMON_OPTIONS,
   UsageError,
@@ -154,7 +155,7 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
   out.write(
     `task: ${String(c.describe)}\n` +
       `pretrain ${String(c.pretrainEpochs)} epochs with MultiHeadAttention (Adam lr ${String(c.lr)}), then ${String(c.finetuneEpochs)} epochs per branch (Adam lr ${String(c.finetuneLr)}); ` +
-      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, ${String(c.fitOptimizer)} lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
+      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, ${String(c.fitOptimizer)} lr ${String(c.fitLr)}${fitVariantText(c)}); seeds ${c.seeds.join(',')}\n\n`,
   );
   out.write('Test accuracy % per seed\n');
   const rows = res.runs.map((r) => ({

@@ -3,6 +3,7 @@
  * accuracy table and writes the results JSON and the learning-curve SVG.
  */
 import {
+  fitVariantText,
   COMMON_HELP,
   COMMON_OPTIONS,
   choiceFlag,
@@ -148,7 +149,7 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
   out.write(
     `data: ${c.dataSource}, ${c.trainSize} train / ${c.testSize} test images, ${c.numClasses} classes\n` +
       `model: ${model}, ${c.pooling} pooling; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
-      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${String(c.fitOptimizer)}, lr ${c.fitLr}) per call` +
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${String(c.fitOptimizer)}, lr ${c.fitLr}) per call${fitVariantText(c)}` +
       `${c.alternations ? `, ${c.alternations} alternating Phi epochs` : ''}\n\n`,
   );
   out.write(`Test accuracy % (mean ± std over ${c.seeds.length} seeds) after each epoch\n`);
