@@ -18,7 +18,7 @@ it('every layer construction and random draw in test/ is seeded', () => {
   assert.deepEqual(found, [], `unseeded draws in test/:\n${found.join('\n')}`);
 });
 
-it('the scan finds an unseeded layer, dense layer and random op, and accepts seeded ones and expected errors', () => {
+it('the scan finds an unseeded layer, dense layer, random op and options variable, and accepts seeded ones and expected errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'uhop-unseeded-'));
   try {
     const file = join(dir, 'probe.test.ts');
@@ -31,13 +31,17 @@ it('the scan finds an unseeded layer, dense layer and random op, and accepts see
         'const d = new HopfieldPooling({ quantity: 2, seed: 4 });',
         "const e = tf.randomNormal([2, 3], 0, 1, 'float32', 5);",
         'assert.throws(\n  () => new HopfieldLayer({ quantity: 0 }),\n  /quantity/,\n);',
+        'const base = { numHeads: 2 };',
+        'const f = new Hopfield({ ...base, fitSteps: 2 });',
+        'const seededBase = { numHeads: 2, seed: 3 };',
+        'const g = new Hopfield(seededBase);',
         '',
       ].join('\n'),
     );
     const found = findUnseeded([file]).map((f) => f.slice(file.length + 1));
     assert.deepEqual(
-      found.map((f) => f.split(':')[0]),
-      ['1', '2', '3'],
+      found.map((f) => Number(f.split(':')[0])).sort((x, y) => x - y),
+      [1, 2, 3, 11],
       found.join('\n'),
     );
   } finally {

@@ -81,8 +81,14 @@ function scan(file: string, found: string[]): void {
     const { text } = callText(s, m.index! + m[0].length - 1);
     if (/\bseed\s*[:,}]/.test(text) || inThrows(m.index!) || inComment(m.index!) || /\[\(\) => (\w+\()?new /.test(lineOf(m.index!)))
       continue;
-    // Options passed as a variable (or spread from one): seeded where they are built.
-    if (/^\(\w+[^{]*\)$/.test(text) || /^\(\{ \.\.\.\(?\w+/.test(text)) continue;
+    // Options passed as a variable (or spread from one): seeded where they are built. A variable
+    // built in this file as an object literal must hold the seed; one built elsewhere (a
+    // parameter, a case list) cannot be checked here.
+    const variable = /^\((\w+)[^{]*\)$/.exec(text) ?? /^\(\{ \.\.\.\(?(\w+)/.exec(text);
+    if (variable) {
+      const decl = new RegExp(`(?:const|let) ${variable[1]}\\b[^=;]*= \\{`).exec(s);
+      if (!decl || /\bseed\s*[:,}]/.test(callText(s, decl.index + decl[0].length - 1).text)) continue;
+    }
     found.push(`${where(m.index!)}: ${m[0]}${text.slice(1, 70)}`);
   }
   for (const m of s.matchAll(/tfl?\.layers\.dense\(/g)) {
