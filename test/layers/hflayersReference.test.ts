@@ -45,7 +45,10 @@ const FIXTURES: Fixture[] = readdirSync(DIR)
   .sort()
   .map((f) => JSON.parse(readFileSync(DIR + f, 'utf8')) as Fixture);
 
-const TOL = 1e-4;
+// Measured 2026-12-06 (cpu and wasm): at most 8.3e-7 over the 22 fixtures (float32 rounding),
+// so 1e-5 leaves a factor of 12 for other backends and summation orders and still catches a drift
+// far below the 1e-4 the comparison was asked to hold.
+const TOL = 1e-5;
 
 const LAYERS = { Hopfield, HopfieldPooling, HopfieldLayer } as const;
 
