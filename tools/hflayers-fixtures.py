@@ -56,7 +56,7 @@ def enc_exact(t):
 
 
 def enc_ref(t):
-    """Reference outputs: float64, 8 significant digits (far below the test's 1e-4)."""
+    """Reference outputs: float64, 8 significant digits (far below the test's 1e-5)."""
     a = t.detach().numpy().astype(np.float64).reshape(-1)
     return {'shape': list(t.shape), 'data': [float('%.8g' % x) for x in a]}
 
