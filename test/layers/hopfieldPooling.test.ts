@@ -149,8 +149,9 @@ forEachBackend('HopfieldPooling', () => {
         // 2e-7 (below float32 rounding), while every per-step loss of both fits agrees to 1e-5.
         // In 3 steps of size 1 that bag's fit reaches the loss floor (one head's loss 0): there
         // the 'normalized' rule still scales the rounding-noise gradient to a full relative step
-        // (s = sqrt(ref / max(dir, tiny))), and the tie new loss == old loss is accepted
-        // (lessEqual), so Phi wanders along equally good directions that float32 rounding picks.
+        // (s = sqrt(ref / max(dir, tiny))), and a candidate whose loss equals the old one up to
+        // rounding is accepted (lessEqual), so Phi wanders along equally good directions that
+        // float32 rounding picks.
         // Two correct computations then end at different, equally fitted maps. (A strict
         // decrease test or a gradient-norm floor in src/ops/fit.ts would pin it; see the report.)
         const fitted = make(5);
