@@ -45,6 +45,8 @@ export interface PairConsts {
   valid: tf.Tensor1D;
   /** [B] valid as bool. */
   validMask: tf.Tensor1D;
+  /** [B] zeros: the loss of a set without a pair. */
+  zeros: tf.Tensor1D;
   /** [B] log of the number of ordered pairs n(n-1) (n clamped to >= 2). */
   logPairs: tf.Tensor1D;
   /** [B] n clamped to >= 2 (the 1/S of 'lse'). */
@@ -59,7 +61,7 @@ export interface PairConsts {
    */
   rowRef: boolean;
   /** rowRef: flat indices of the diagonal entries of z in (set, memory) order (bsd [B,S,S], dbs [S,B,S]). */
-  diagIdx?: tf.Tensor1D;
+  diagIdx?: tf.Tensor;
   /** rowRef with a mask: [B, S] 1 for the rows of unmasked memories (undefined: every row). */
   rowKeep?: tf.Tensor2D;
   /** Scalar operands used every step, uploaded once per set of constants. */
@@ -109,11 +111,11 @@ export function makePairConsts(
       n = tf.sum(mask, 1);
       if (rowRef) rowKeep = tf.clone(mask);
     }
-    let diagIdx: tf.Tensor1D | undefined;
+    let diagIdx: tf.Tensor | undefined;
     if (rowRef) {
       const idx = new Int32Array(B * S);
       for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) idx[b * S + i] = layout.diagIndex(b, i);
-      diagIdx = tf.tensor1d(idx, 'int32');
+      diagIdx = layout.diagIndices(idx);
     }
     const validMask = tf.greaterEqual(n, 2) as tf.Tensor1D;
     const valid = tf.cast(validMask, 'float32') as tf.Tensor1D;
@@ -122,13 +124,14 @@ export function makePairConsts(
     let coef: tf.Tensor1D;
     if (spec.kind === 'lse') coef = tf.mul(valid, tf.div(2 / spec.tau, nSafe));
     else coef = tf.mul(valid, 4 * spec.t);
-    return { bias, valid, validMask, nSafe, logPairs, coef, diagIdx, rowKeep };
+    const zeros = tf.zeros([B]) as tf.Tensor1D;
+    return { bias, valid, validMask, zeros, nSafe, logPairs, coef, diagIdx, rowKeep };
   });
   return { layout, spec, B, S, scale, rowRef, scalars: new Map(), ...kept };
 }
 
 export function disposePairConsts(c: PairConsts): void {
-  tf.dispose([c.bias, c.valid, c.validMask, c.nSafe, c.logPairs, c.coef]);
+  tf.dispose([c.bias, c.valid, c.validMask, c.zeros, c.nSafe, c.logPairs, c.coef]);
   if (c.diagIdx) c.diagIdx.dispose();
   if (c.rowKeep) c.rowKeep.dispose();
   tf.dispose([...c.scalars.values()]);
@@ -212,7 +215,8 @@ function pairKernel(
   const finish = (setLoss: tf.Tensor): tf.Tensor1D => {
     // setLoss [B]: log of the mean over pairs of exp z, or ('worst-pair') the largest pair logit
     const l = c.spec.kind === 'lse' ? tf.div(setLoss, c.nSafe) : tf.sub(setLoss, pairScalar(c, 2 * c.spec.t));
-    return tf.where(c.validMask, l, tf.zerosLike(l)) as tf.Tensor1D;
+    // the Select kernel itself: tf.where would first copy all three [B] operands (broadcastTo)
+    return tf.engine().runKernel('Select', { condition: c.validMask, t: l, e: c.zeros }) as tf.Tensor1D;
   };
   // P is symmetric, so (P U)_j = sum_i P_ij u_i = sum_i w_i pairs_ij u_i with w [B, S] (set, memory).
   const weightedProduct = (pairs: tf.Tensor, w: tf.Tensor): tf.Tensor => layout.weightedProduct(pairs, U, w, gram);

@@ -94,8 +94,10 @@ export interface Stage1Layout {
   colMask(mask: tf.Tensor): tf.Tensor;
   /** Flat index of the diagonal entry (set b, memory i) of a pair matrix. */
   diagIndex(b: number, i: number): number;
-  /** The entries of `x` at the flat indices `idx` (the backend's faster gather). */
-  diagonal(x: tf.Tensor, idx: tf.Tensor1D): tf.Tensor;
+  /** Flat indices as the tensor `diagonal` takes (made once per fit). */
+  diagIndices(idx: Int32Array): tf.Tensor;
+  /** The entries of `x` at the flat indices `idx` (from `diagIndices`; the backend's faster gather). */
+  diagonal(x: tf.Tensor, idx: tf.Tensor): tf.Tensor;
   /** Per-row weights of a pair matrix (rowShape) in (set, memory) order, [B, S]. */
   rowsToSets(w: tf.Tensor): tf.Tensor;
   /**
@@ -112,9 +114,17 @@ export interface Stage1Layout {
   span(K: tf.Tensor3D, W0: tf.Tensor): SpanProducts;
 }
 
-/** Batched depthwise convolution used as a batched matMul over the channel (set) axis. */
+/**
+ * Batched depthwise convolution used as a batched matMul over the channel (set) axis. An operand
+ * already in its 4-D shape (a constant filter shaped once per fit) is not reshaped again: every
+ * Reshape is a kernel dispatch.
+ */
 function dwConv(x: tf.Tensor, xShape: Shape4, filter: tf.Tensor, fShape: Shape4): tf.Tensor4D {
-  return tf.depthwiseConv2d(tf.reshape(x, xShape) as tf.Tensor4D, tf.reshape(filter, fShape) as tf.Tensor4D, 1, 'valid');
+  return tf.depthwiseConv2d(as4d(x, xShape), as4d(filter, fShape), 1, 'valid');
+}
+
+function as4d(x: tf.Tensor, shape: Shape4): tf.Tensor4D {
+  return (x.rank === 4 && x.shape.every((s, i) => s === shape[i]) ? x : tf.reshape(x, shape)) as tf.Tensor4D;
 }
 
 /** 'bsd': [B, S, D] features, batched matMuls (every backend but wasm). */
@@ -153,7 +163,10 @@ export class BsdLayout implements Stage1Layout {
   diagIndex(b: number, i: number): number {
     return b * this.S * this.S + i * this.S + i;
   }
-  diagonal(x: tf.Tensor, idx: tf.Tensor1D): tf.Tensor {
+  diagIndices(idx: Int32Array): tf.Tensor {
+    return tf.tensor1d(idx, 'int32');
+  }
+  diagonal(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
     return tf.gather(tf.reshape(x, [-1]), idx);
   }
   rowsToSets(w: tf.Tensor): tf.Tensor {
@@ -243,8 +256,11 @@ export class DbsLayout implements Stage1Layout {
    * (about 250 us for 4096 indices, 7x its GatherNd); the cpu backend is the other way round,
    * but this layout is wasm's.
    */
-  diagonal(x: tf.Tensor, idx: tf.Tensor1D): tf.Tensor {
-    return tf.gatherND(tf.reshape(x, [-1]), tf.reshape(idx, [-1, 1]));
+  diagIndices(idx: Int32Array): tf.Tensor {
+    return tf.tensor2d(idx, [idx.length, 1], 'int32');
+  }
+  diagonal(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
+    return tf.gatherND(tf.reshape(x, [-1]), idx);
   }
   rowsToSets(w: tf.Tensor): tf.Tensor {
     return tf.transpose(tf.reshape(w, [this.S, this.B]));
@@ -263,7 +279,9 @@ export class DbsLayout implements Stage1Layout {
     const ch = poolChannels(B * S);
     if (ch === 0) return tf.sum(X, 0, true);
     return tf.tidy(() => {
-      const mean = tf.avgPool(tf.reshape(X, [1, D, (B * S) / ch, ch]) as tf.Tensor4D, [D, 1], 1, 'valid');
+      // the AvgPool kernel itself: tf.avgPool adds a float32 -> float32 Cast kernel
+      const x = tf.reshape(X, [1, D, (B * S) / ch, ch]);
+      const mean = tf.engine().runKernel('AvgPool', { x }, { filterSize: [D, 1], strides: 1, pad: 'valid' }) as tf.Tensor;
       return tf.mul(tf.reshape(mean, [1, B, S]), scalar(D));
     });
   }
@@ -283,10 +301,11 @@ export class DbsLayout implements Stage1Layout {
     // over the B sets (channels): F^T_b = W_b K_b^T and dW_b = dF^T_b K_b.
     const { B, S } = this;
     const d = K.shape[2];
-    const Kf = tf.transpose(K, [2, 0, 1]); // [d, B, S]
-    const Kb = tf.transpose(K, [1, 0, 2]); // [S, B, d]
+    // the constant operands as the depthwise filters they are, shaped once
+    const Kf = tf.tidy(() => tf.reshape(tf.transpose(K, [2, 0, 1]), [1, d, B, S])); // [d, B, S]
+    const Kb = tf.tidy(() => tf.reshape(tf.transpose(K, [1, 0, 2]), [1, S, B, d])); // [S, B, d]
     // C as a depthwise filter [d, B, d] (C symmetric): (G C)_b = G_b C_b, like bwd
-    const C = Km ? tf.tidy(() => tf.transpose(bmm(Km, Km, true, false), [1, 0, 2])) : null;
+    const C = Km ? tf.tidy(() => tf.reshape(tf.transpose(bmm(Km, Km, true, false), [1, 0, 2]), [1, d, B, d])) : null;
     return {
       init: (W0) => tf.transpose(W0, [1, 0, 2]),
       fwd: (W) => tf.reshape(dwConv(tf.transpose(W, [0, 2, 1]), [1, D, d, B], Kf, [1, d, B, S]), [D, B, S]),
@@ -301,9 +320,10 @@ export class DbsLayout implements Stage1Layout {
     // F as [D, B, S]; (C dF)^T_b = dF^T_b C_b (C symmetric).
     const { B, S } = this;
     const [, D, d] = W0.shape;
-    const C = tf.tidy(() => tf.transpose(bmm(K, K, false, true), [1, 0, 2])); // [S, B, S]
-    const Kt = tf.transpose(K, [2, 0, 1]); // [d, B, S]
-    const Kb = tf.transpose(K, [1, 0, 2]); // [S, B, d]
+    // the constant operands as the depthwise filters they are, shaped once
+    const C = tf.tidy(() => tf.reshape(tf.transpose(bmm(K, K, false, true), [1, 0, 2]), [1, S, B, S])); // [S, B, S]
+    const Kt = tf.tidy(() => tf.reshape(tf.transpose(K, [2, 0, 1]), [1, d, B, S])); // [d, B, S]
+    const Kb = tf.tidy(() => tf.reshape(tf.transpose(K, [1, 0, 2]), [1, S, B, d])); // [S, B, d]
     const W0l = tf.transpose(W0, [1, 2, 0]); // [D, d, B]
     const F0 = tf.tidy(() => tf.reshape(dwConv(W0l, [1, D, d, B], Kt, [1, d, B, S]), [D, B, S]));
     return {
