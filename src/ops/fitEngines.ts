@@ -97,50 +97,75 @@ function maskedRowSum(x: tf.Tensor2D, mask: tf.Tensor2D | null): tf.Tensor1D {
 
 /**
  * The span engine's norms (see `EngineOutput.norms`): ref from the memories' squared feature
- * norms rowSq [B, S], dir from the step direction H = C dF = K G^T (pair layout), masked
- * memories out.
+ * norms rowSq [B, S], dir from the step direction H = K G^T (pair layout), masked memories
+ * out (`m`: the mask as `layout.perMemory` shapes it, once per fit).
  */
-function featureNorms(rowSq: tf.Tensor2D, H: tf.Tensor | undefined, mask: tf.Tensor2D | null, layout: Stage1Layout) {
+function featureNorms(rowSq: tf.Tensor2D, H: tf.Tensor | undefined, mask: tf.Tensor2D | null, m: tf.Tensor | null, layout: Stage1Layout) {
   const ref = maskedRowSum(rowSq, mask);
   if (!H) return { ref };
   const sq = tf.square(H);
-  const m = mask ? layout.perMemory(mask) : null;
   return { ref, dir: setSums([m ? tf.mul(sq, m) : sq], layout.setAxis, layout.B) };
 }
 
 /**
- * Linear Phi: everything stays in the pair kernel's layout (the layout's `linear` products;
- * the keys are transposed once). For the 'normalized' rule, the norms (see
- * `EngineOutput.norms`) come without any pass over the features: ||F||^2 from the
- * normalization, and ||K G^T||^2 = <G, G C> with the keys' d x d Gram matrix C = K^T K
- * (unmasked memories), formed once (D d^2 per set and step, against the 2 S d D of the step's
- * two products; this engine runs when S >= 2d).
+ * Linear Phi ('sgd', 'adam'): everything stays in the pair kernel's layout (the layout's
+ * `linear` products; the keys are transposed once).
  */
-function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan, mask: tf.Tensor2D | null): FitEngine {
-  const layout = consts.layout;
-  const normalized = plan.optimizer === 'normalized';
-  // the keys of the memories that take part (C must not see a masked memory)
-  const Km = normalized && mask ? tf.tidy(() => tf.mul(K, tf.expandDims(mask, 2)) as tf.Tensor3D) : K;
-  const products = layout.linear(K, normalized ? Km : null, plan.info.featureDim);
-  if (Km !== K) Km.dispose();
-  const { fwd, bwd, gramTimes, setAxis } = products;
+function linearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan): FitEngine {
+  const products = consts.layout.linear(K, plan.info.featureDim);
+  const { fwd, bwd, setAxis } = products;
   return {
     init: () => [tf.tidy(() => products.init(batchedParams([W0], plan)[0]))],
-    lossAndGrads: ([W], withGrad, withLoss = true, withNorms = false) =>
+    lossAndGrads: ([W], withGrad, withLoss = true) =>
       tf.tidy(() => {
-        const { loss, dF, rowSq } = pairLossAndGradF(fwd(W), consts, withGrad, withLoss, withNorms);
-        const G = withGrad ? bwd(dF!) : undefined;
-        if (!withNorms) return { loss, grads: G ? [G] : undefined };
-        const ref = maskedRowSum(rowSq!, mask);
-        return {
-          loss,
-          grads: G ? [G] : undefined,
-          norms: { ref, dir: G ? setSums([tf.mul(G, gramTimes(G))], setAxis, plan.B) : undefined },
-        };
+        const { loss, dF } = pairLossAndGradF(fwd(W), consts, withGrad, withLoss);
+        return { loss, grads: withGrad ? [bwd(dF!)] : undefined };
       }),
     finish: (p) => [products.finish(p[0])],
     setAxis,
     dispose: () => products.dispose(),
+  };
+}
+
+/**
+ * Linear Phi with the 'normalized' rule: the features are tracked next to W. The params are
+ * [F, W] with F = K W^T, the step direction is [H, G] with G = dL/dW = dF^T K and
+ * H = K G^T, the move of the features per unit step (F is linear in W). So a candidate is
+ * F - a H, with no product, and the rule's norms are ||F||^2 (from the normalization) and
+ * ||H||^2 over the unmasked memories: each step runs the two products of a gradient (bwd for
+ * G, fwd for H), where evaluating K W^T per candidate and ||K G^T||^2 = <G, G C> (the keys'
+ * d x d Gram matrix C, formed per fit) took one more product per step and one per fit.
+ * F differs from K W^T by float rounding only, as in `spanEngine`.
+ */
+function trackedLinearEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: FitPlan, mask: tf.Tensor2D | null): FitEngine {
+  const layout = consts.layout;
+  const products = layout.linear(K, plan.info.featureDim);
+  const { fwd, bwd } = products;
+  if (products.setAxis !== layout.setAxis) throw new Error('fitFeatureMap: W and the features must keep the sets on one axis');
+  const m = mask ? layout.perMemory(mask) : null; // shaped once per fit
+  return {
+    init: () =>
+      tf.tidy(() => {
+        const W = products.init(batchedParams([W0], plan)[0]);
+        return [fwd(W), W];
+      }),
+    lossAndGrads: ([F], withGrad, withLoss = true, withNorms = false) =>
+      tf.tidy(() => {
+        const { loss, dF, rowSq } = pairLossAndGradF(F, consts, withGrad, withLoss, withNorms);
+        let grads: tf.Tensor[] | undefined;
+        if (withGrad) {
+          const G = bwd(dF!);
+          grads = [fwd(G), G];
+        }
+        return { loss, grads, norms: withNorms ? featureNorms(rowSq!, grads?.[0], mask, m, layout) : undefined };
+      }),
+    finish: ([, W]) => [products.finish(W)],
+    setAxis: layout.setAxis,
+    evalUses: [true, false],
+    dispose: () => {
+      products.dispose();
+      m?.dispose();
+    },
   };
 }
 
@@ -158,20 +183,21 @@ function spanEngine(K: tf.Tensor3D, W0: tf.Tensor, consts: PairConsts, plan: Fit
   const layout = consts.layout;
   const W0b = tf.tidy(() => batchedParams([W0], plan)[0]); // [B, D, d]
   const products = layout.span(K, W0b);
+  const m = mask ? layout.perMemory(mask) : null; // shaped once per fit
   return {
     init: () => [products.F0.clone(), tf.zerosLike(products.F0)],
     lossAndGrads: ([F], withGrad, withLoss = true, withNorms = false) =>
       tf.tidy(() => {
         const { loss, dF, rowSq } = pairLossAndGradF(F, consts, withGrad, withLoss, withNorms);
         const grads = withGrad ? [products.step(dF!), dF!] : undefined;
-        return { loss, grads, norms: withNorms ? featureNorms(rowSq!, grads?.[0], mask, layout) : undefined };
+        return { loss, grads, norms: withNorms ? featureNorms(rowSq!, grads?.[0], mask, m, layout) : undefined };
       }),
     finish: ([, M]) => [products.finish(M)],
     setAxis: layout.setAxis,
     evalUses: [true, false],
     dispose: () => {
       products.dispose();
-      W0b.dispose();
+      tf.dispose([W0b, ...(m ? [m] : [])]);
     },
   };
 }
@@ -203,11 +229,13 @@ function mlpEngine(K: tf.Tensor3D, params0: tf.Tensor[], consts: PairConsts, pla
 
 /**
  * The engine of a fit: mlp maps get `mlpEngine`; linear maps the span engine for gradient
- * steps with S < 2d (or as `plan.span` forces), else `linearEngine`.
+ * steps with S < 2d (or as `plan.span` forces), else `trackedLinearEngine` ('normalized') or
+ * `linearEngine` ('sgd', 'adam').
  */
 export function makeEngine(K: tf.Tensor3D, params0: tf.Tensor[], mask: tf.Tensor2D | null, consts: PairConsts, plan: FitPlan): FitEngine {
   const span = plan.span ?? (plan.optimizer !== 'adam' && plan.S < 2 * plan.d);
   if (plan.info.kind === 'mlp') return mlpEngine(K, params0, consts, plan);
   if (span && plan.optimizer !== 'adam') return spanEngine(K, params0[0], consts, plan, mask);
-  return linearEngine(K, params0[0], consts, plan, mask);
+  if (plan.optimizer === 'normalized') return trackedLinearEngine(K, params0[0], consts, plan, mask);
+  return linearEngine(K, params0[0], consts, plan);
 }

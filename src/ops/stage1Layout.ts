@@ -35,8 +35,6 @@ export interface LinearProducts {
   fwd(W: tf.Tensor): tf.Tensor;
   /** dF^T K (W's form): the gradient of W from that of F. */
   bwd(dF: tf.Tensor): tf.Tensor;
-  /** G C, C = Km^T Km (the d x d Gram matrix of the keys given to `linear`); identity when none was given. */
-  gramTimes(G: tf.Tensor): tf.Tensor;
   /** W back as [B, D, d]. */
   finish(W: tf.Tensor): tf.Tensor;
   /** Axis of the sets in W. */
@@ -108,8 +106,8 @@ export interface Stage1Layout {
   gram(U: tf.Tensor, scale: tf.Scalar): GramResult;
   /** (P U) with P = pairs scaled per row by w [B, S] (P symmetric): sum_i w_i pairs_ij u_i, in U's form. */
   weightedProduct(pairs: tf.Tensor, U: tf.Tensor, w: tf.Tensor, gram: GramResult): tf.Tensor;
-  /** The products of a linear fit on keys K [B, S, d] (`Km`: keys for the d x d Gram matrix, or null for none). */
-  linear(K: tf.Tensor3D, Km: tf.Tensor3D | null, D: number): LinearProducts;
+  /** The products of a linear fit on keys K [B, S, d] with D features. */
+  linear(K: tf.Tensor3D, D: number): LinearProducts;
   /** The span form of a linear fit on keys K [B, S, d] from W0 [B, D, d]. */
   span(K: tf.Tensor3D, W0: tf.Tensor): SpanProducts;
 }
@@ -181,17 +179,15 @@ export class BsdLayout implements Stage1Layout {
   weightedProduct(pairs: tf.Tensor, U: tf.Tensor, w: tf.Tensor): tf.Tensor {
     return tf.matMul(pairs, tf.mul(U, tf.reshape(w, [this.B, this.S, 1])), true, false);
   }
-  linear(K: tf.Tensor3D, Km: tf.Tensor3D | null): LinearProducts {
+  linear(K: tf.Tensor3D): LinearProducts {
     // W [B, D, d]; F = K W^T [B, S, D]; dW = dF^T K.
-    const C = Km ? tf.matMul(Km, Km, true, false) : null; // [B, d, d]
     return {
       init: (W0) => W0,
       fwd: (W) => tf.matMul(K, W, false, true),
       bwd: (dF) => tf.matMul(dF, K, true, false),
-      gramTimes: (G) => (C ? tf.matMul(G, C) : G),
       finish: (W) => W.clone(),
       setAxis: 0,
-      dispose: () => C?.dispose(),
+      dispose: () => {},
     };
   }
   span(K: tf.Tensor3D, W0: tf.Tensor): SpanProducts {
@@ -296,7 +292,7 @@ export class DbsLayout implements Stage1Layout {
     const x = tf.mul(gram.reuse!, tf.reshape(tf.transpose(w), [1, S, B]));
     return tf.reshape(dwConv(x, [1, D, S, B], pairs, [1, S, B, S]), [D, B, S]);
   }
-  linear(K: tf.Tensor3D, Km: tf.Tensor3D | null, D: number): LinearProducts {
+  linear(K: tf.Tensor3D, D: number): LinearProducts {
     // W kept as [D, B, d]; features as [D, B, S]. Both products are depthwise convolutions
     // over the B sets (channels): F^T_b = W_b K_b^T and dW_b = dF^T_b K_b.
     const { B, S } = this;
@@ -304,16 +300,13 @@ export class DbsLayout implements Stage1Layout {
     // the constant operands as the depthwise filters they are, shaped once
     const Kf = tf.tidy(() => tf.reshape(tf.transpose(K, [2, 0, 1]), [1, d, B, S])); // [d, B, S]
     const Kb = tf.tidy(() => tf.reshape(tf.transpose(K, [1, 0, 2]), [1, S, B, d])); // [S, B, d]
-    // C as a depthwise filter [d, B, d] (C symmetric): (G C)_b = G_b C_b, like bwd
-    const C = Km ? tf.tidy(() => tf.reshape(tf.transpose(bmm(Km, Km, true, false), [1, 0, 2]), [1, d, B, d])) : null;
     return {
       init: (W0) => tf.transpose(W0, [1, 0, 2]),
       fwd: (W) => tf.reshape(dwConv(tf.transpose(W, [0, 2, 1]), [1, D, d, B], Kf, [1, d, B, S]), [D, B, S]),
       bwd: (dF) => tf.reshape(dwConv(tf.transpose(dF, [0, 2, 1]), [1, D, S, B], Kb, [1, S, B, d]), [D, B, d]),
-      gramTimes: (G) => (C ? tf.reshape(dwConv(tf.transpose(G, [0, 2, 1]), [1, D, d, B], C, [1, d, B, d]), [D, B, d]) : G),
       finish: (W) => tf.transpose(W, [1, 0, 2]),
       setAxis: 1,
-      dispose: () => tf.dispose([Kf, Kb, ...(C ? [C] : [])]),
+      dispose: () => tf.dispose([Kf, Kb]),
     };
   }
   span(K: tf.Tensor3D, W0: tf.Tensor): SpanProducts {
@@ -357,20 +350,18 @@ export class DbsSingleLayout extends DbsLayout {
     const [D, , S] = U.shape;
     return tf.reshape(tf.matMul(tf.mul(tf.reshape(U, [D, S]), tf.reshape(w, [1, S])), tf.reshape(pairs, [S, S])), [D, 1, S]);
   }
-  override linear(K: tf.Tensor3D, Km: tf.Tensor3D | null, D: number): LinearProducts {
+  override linear(K: tf.Tensor3D, D: number): LinearProducts {
     const { S } = this;
     const d = K.shape[2];
     const Kf2 = tf.tidy(() => tf.reshape(tf.transpose(K, [2, 0, 1]), [d, S]));
     const Kb2 = tf.tidy(() => tf.reshape(tf.transpose(K, [1, 0, 2]), [S, d]));
-    const C = Km ? tf.tidy(() => tf.matMul(tf.reshape(Km, [S, d]), tf.reshape(Km, [S, d]), true, false)) : null; // [d, d]
     return {
       init: (W0) => tf.reshape(W0, [D, 1, d]),
       fwd: (W) => tf.reshape(tf.matMul(tf.reshape(W, [D, d]), Kf2), [D, 1, S]),
       bwd: (dF) => tf.reshape(tf.matMul(tf.reshape(dF, [D, S]), Kb2), [D, 1, d]),
-      gramTimes: (G) => (C ? tf.reshape(tf.matMul(tf.reshape(G, [D, d]), C), [D, 1, d]) : G),
       finish: (W) => tf.reshape(W, [1, D, d]),
       setAxis: 1,
-      dispose: () => tf.dispose([Kf2, Kb2, ...(C ? [C] : [])]),
+      dispose: () => tf.dispose([Kf2, Kb2]),
     };
   }
   override span(K: tf.Tensor3D, W0: tf.Tensor): SpanProducts {
