@@ -4,7 +4,11 @@
  * step) and the count per step ((5 steps - 1 step) / 4), with the kernels by name. Counts do
  * not depend on the machine's load, so they are the before/after measure of the fit's cuts.
  *
- *     npx tsx bench/fitKernels.ts --backend wasm [--optimizer sgd,normalized] [--json PATH]
+ *     npx tsx bench/fitKernels.ts --backend wasm [--optimizer sgd,normalized] [--times 10] [--json PATH]
+ *
+ * `--times N` also profiles N 5-step fits and prints the time per kernel name (tf.profile's
+ * kernelTimeMs: wall time around each kernel, so inflated by the machine's load like any wall
+ * time; the shares between kernels are what it is for).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -29,7 +33,12 @@ async function count(f: () => tf.Tensor[]): Promise<Record<string, number>> {
 const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
 
 const { values } = parseArgs({
-  options: { backend: { type: 'string' }, optimizer: { type: 'string', default: 'sgd,normalized' }, json: { type: 'string' } },
+  options: {
+    backend: { type: 'string' },
+    optimizer: { type: 'string', default: 'sgd,normalized' },
+    times: { type: 'string', default: '0' },
+    json: { type: 'string' },
+  },
 });
 const report = await initBackend(values.backend);
 const phi0 = tf.stack([0, 1, 2, 3].map((s) => tf.tidy(() => linearFeatureMap(32, 32, { init: 'orthogonal', seed: s }).params[0])));
@@ -64,6 +73,38 @@ for (const optimizer of values.optimizer!.split(',') as FitOptimizer[]) {
         perStep,
       )
         .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
+  }
+}
+const timesRuns = Number(values.times);
+for (const optimizer of timesRuns > 0 ? (values.optimizer!.split(',') as FitOptimizer[]) : []) {
+  for (const [id, keys] of Object.entries(shapes)) {
+    const run = () => fitFeatureMapOp(keys, [phi0], 'linear', { steps: 5, lr: 0.1, loss: 'lse', tau: 0.1, optimizer });
+    const agg: Record<string, { n: number; ms: number }> = {};
+    let total = 0;
+    for (let r = 0; r < timesRuns; r++) {
+      const info = await tf.profile(() => {
+        tf.dispose(run());
+        return [] as tf.Tensor[];
+      });
+      for (const k of info.kernels) {
+        if (k.name.endsWith('__op') || k.name === 'unnamed scope') continue;
+        const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+        agg[k.name] ??= { n: 0, ms: 0 };
+        agg[k.name].n++;
+        agg[k.name].ms += ms;
+        total += ms;
+      }
+    }
+    const rows = Object.entries(agg).sort((a, b) => b[1].ms - a[1].ms);
+    (out.results as Record<string, Record<string, unknown>>)[`${id} ${optimizer}`].kernelMsPerFit = Object.fromEntries(
+      rows.map(([k, v]) => [k, +(v.ms / timesRuns).toFixed(3)]),
+    );
+    console.log(
+      `${report.backend} ${id} ${optimizer}: ${(total / timesRuns).toFixed(1)} kernel ms per 5-step fit (${timesRuns} profiled fits): ${rows
+        .slice(0, 10)
+        .map(([k, v]) => `${k} ${(v.ms / timesRuns).toFixed(2)} ms (${v.n / timesRuns}x)`)
         .join(', ')}`,
     );
   }

@@ -12,12 +12,26 @@ const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
 const ADAM_EPSILON = 1e-8;
 
-/** A per-set value [B] shaped to broadcast against a tensor of rank `rank` with the sets on `axis`. */
-function bySet(v: tf.Tensor, rank: number, axis: number): tf.Tensor {
-  return tf.reshape(
-    v,
-    Array.from({ length: rank }, (_, i) => (i === axis ? -1 : 1)),
-  );
+/**
+ * Per-set values [B] shaped to broadcast against tensors of rank `rank` with the sets on `axis`;
+ * each (value, rank) is reshaped once (a Reshape is a kernel dispatch, and a step applies the
+ * same factor to every parameter tensor).
+ */
+function bySetShaper(axis: number): (v: tf.Tensor, rank: number) => tf.Tensor {
+  const done = new Map<tf.Tensor, Map<number, tf.Tensor>>();
+  return (v, rank) => {
+    let byRank = done.get(v);
+    if (!byRank) done.set(v, (byRank = new Map()));
+    let out = byRank.get(rank);
+    if (!out) {
+      out = tf.reshape(
+        v,
+        Array.from({ length: rank }, (_, i) => (i === axis ? -1 : 1)),
+      );
+      byRank.set(rank, out);
+    }
+    return out;
+  };
 }
 
 /** 'sgd' and 'adam': one loss-and-gradient evaluation per step, no loss needed unless traced. */
@@ -100,7 +114,8 @@ export function normalizedFit(engine: FitEngine, consts: PairConsts, plan: FitPl
       const next = tf.tidy(() => {
         // the step moves what `ref` measures by eta times its norm (to first order)
         const alpha = tf.mul(cur.eta, cur.s);
-        const move = (a: tf.Tensor, i: number) => tf.sub(params[i], tf.mul(cur.grads[i], bySet(a, params[i].rank, axis)));
+        const bySet = bySetShaper(axis);
+        const move = (a: tf.Tensor, i: number) => tf.sub(params[i], tf.mul(cur.grads[i], bySet(a, params[i].rank)));
         // only the params the evaluation reads (the others are placeholders it ignores)
         const candidate = params.map((p, i) => (uses && !uses[i] ? p : move(alpha, i)));
         const out = engine.lossAndGrads(candidate, !last, true, !last);
@@ -114,7 +129,7 @@ export function normalizedFit(engine: FitEngine, consts: PairConsts, plan: FitPl
         if (last) return { params: newParams, loss: newLoss };
         const notA = tf.sub(pairScalar(consts, 1), a);
         // x a + y (1 - a): exactly x or y for a in {0, 1}
-        const pick = (x: tf.Tensor, y: tf.Tensor) => tf.add(tf.mul(x, bySet(a, x.rank, axis)), tf.mul(y, bySet(notA, y.rank, axis)));
+        const pick = (x: tf.Tensor, y: tf.Tensor) => tf.add(tf.mul(x, bySet(a, x.rank)), tf.mul(y, bySet(notA, y.rank)));
         return {
           params: newParams,
           loss: newLoss,
