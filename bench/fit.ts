@@ -5,8 +5,9 @@
  * times the fitFeatureMap variant (with the loss trace) and R1's Stage I (M=100, d=784, 100 steps).
  * `--optimizer sgd|normalized|adam` picks the step rule (default: the library's default, so
  * the same command measures the code it runs on; docs/experiments/fit-step.md compares two).
+ * `--only T2,T4,trace` picks the measurements (default all three).
  *
- *     npx tsx bench/fit.ts --backend wasm --reps 10 --optimizer sgd
+ *     npx tsx bench/fit.ts --backend wasm --reps 10 --optimizer sgd --only T4
  *
  * Prints min / median / max wall time of `reps` runs after 2 warm-up runs; each run ends with a
  * read of the result, so the work is finished on every backend. With --t1, one training step of
@@ -27,8 +28,10 @@ const { values } = parseArgs({
     'no-r1': { type: 'boolean', default: false },
     t1: { type: 'boolean', default: false },
     optimizer: { type: 'string' },
+    only: { type: 'string', default: 'T2,T4,trace' },
   },
 });
+const only = new Set(values.only!.split(',').map((s) => s.trim()));
 const report = await initBackend(values.backend);
 console.log(describeBackend(report));
 const reps = Number(values.reps);
@@ -96,12 +99,14 @@ if (values.t1) {
   t1.dispose();
 }
 
-await time('T2 fitFeatureMapOp (5 steps, 128 sets of 128 x 32)', () => fitFeatureMapOp(keys, [phi0], 'linear', t2));
-await time('T4 fitFeatureMapOp (5 steps, 64 sets of 64 x 32)', () => fitFeatureMapOp(keys4, [phi0], 'linear', t2));
-await time('T2 fitFeatureMap with loss trace', () => {
-  const { featureMap, lossTrace } = fitFeatureMap(keys, { kind: 'linear', params: [phi0] }, t2);
-  return [lossTrace, ...featureMap.params];
-});
+if (only.has('T2')) await time('T2 fitFeatureMapOp (5 steps, 128 sets of 128 x 32)', () => fitFeatureMapOp(keys, [phi0], 'linear', t2));
+if (only.has('T4')) await time('T4 fitFeatureMapOp (5 steps, 64 sets of 64 x 32)', () => fitFeatureMapOp(keys4, [phi0], 'linear', t2));
+if (only.has('trace')) {
+  await time('T2 fitFeatureMap with loss trace', () => {
+    const { featureMap, lossTrace } = fitFeatureMap(keys, { kind: 'linear', params: [phi0] }, t2);
+    return [lossTrace, ...featureMap.params];
+  });
+}
 if (values.r1 && !values['no-r1']) {
   const memories = tf.randomUniform([100, 784], 0, 1, 'float32', 2);
   const identity = linearFeatureMap(784, 784);

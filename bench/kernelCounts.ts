@@ -3,8 +3,10 @@
  * of the forward pass: what dispatch costs where. Counts do not depend on the machine's load
  * (times on a shared machine do), so they are the before/after measure of kernel cuts.
  *
- *     npx tsx bench/kernelCounts.ts --backend wasm --workload T1,T2,T3,T4 [--json PATH]
+ *     npx tsx bench/kernelCounts.ts --backend wasm --workload T1,T2,T3,T4 [--fit-optimizer sgd|normalized] [--json PATH]
  *
+ * `--fit-optimizer` is the Stage-I step rule of T2 and T4 (default 'sgd', the workloads' SPEC
+ * default; 'normalized' is the layers' default).
  * The U-Hop fit's share is T2 - T1 and T4 - T3 (same layers, fitSteps 5 against none).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { initBackend } from '../src/node/backend.js';
 import { createWorkload, type WorkloadId } from './workloads.js';
+import type { FitOptimizer } from '../src/ops/fit.js';
 
 async function count(f: () => tf.TensorContainer): Promise<{ kernels: number; byKernel: Record<string, number> }> {
   const info = await tf.profile(() => {
@@ -31,12 +34,18 @@ async function count(f: () => tf.TensorContainer): Promise<{ kernels: number; by
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { backend: { type: 'string' }, workload: { type: 'string', default: 'T1,T2,T3,T4' }, json: { type: 'string' } },
+    options: {
+      backend: { type: 'string' },
+      workload: { type: 'string', default: 'T1,T2,T3,T4' },
+      'fit-optimizer': { type: 'string', default: 'sgd' },
+      json: { type: 'string' },
+    },
   });
   const report = await initBackend(values.backend);
-  const out: Record<string, unknown> = { backend: report.backend, date: new Date().toISOString(), results: {} };
+  const fitOptimizer = values['fit-optimizer'] as FitOptimizer;
+  const out: Record<string, unknown> = { backend: report.backend, fitOptimizer, date: new Date().toISOString(), results: {} };
   for (const id of values.workload!.split(',').map((s) => s.trim().toUpperCase()) as WorkloadId[]) {
-    const w = createWorkload(id);
+    const w = createWorkload(id, { fitOptimizer });
     if (!w.forward || !w.forwardBackward || !w.model || !w.input) throw new Error(`kernelCounts: ${id} is not a training workload`);
     await w.run(); // weights, optimizer slots and lazily created constants exist from here on
     const fwd = await count(() => w.forward!());
@@ -63,7 +72,7 @@ async function main(): Promise<void> {
     };
     (out.results as Record<string, unknown>)[id] = row;
     console.log(
-      `${report.backend} ${id}: step ${row.step} kernels = forward ${row.forward} + backward ${row.backward} + optimizer ${row.optimizer}; forward by layer ${JSON.stringify(layers)}`,
+      `${report.backend} ${id} (fit ${fitOptimizer}): step ${row.step} kernels = forward ${row.forward} + backward ${row.backward} + optimizer ${row.optimizer}; forward by layer ${JSON.stringify(layers)}`,
     );
     console.log(
       `   ${Object.entries(row.step_by_kernel)

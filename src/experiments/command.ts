@@ -194,18 +194,36 @@ export const UHOP_FIT_OPTIONS = {
   'fit-loss': { type: 'string' },
   'fit-optimizer': { type: 'string' },
   'feature-dim': { type: 'string' },
+  'fit-gradient': { type: 'string' },
+  'fit-keep-norm': { type: 'boolean' },
+  'fit-strength': { type: 'string' },
+  'fit-strength-trainable': { type: 'boolean' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 /** The experiment options of {@link UHOP_FIT_OPTIONS} (undefined where a flag is not given). */
 export function uhopFitFlags(
   command: string,
-  v: { 'fit-steps'?: string; 'fit-lr'?: string; 'fit-loss'?: string; 'fit-optimizer'?: string; 'feature-dim'?: string },
+  v: {
+    'fit-steps'?: string;
+    'fit-lr'?: string;
+    'fit-loss'?: string;
+    'fit-optimizer'?: string;
+    'feature-dim'?: string;
+    'fit-gradient'?: string;
+    'fit-keep-norm'?: boolean;
+    'fit-strength'?: string;
+    'fit-strength-trainable'?: boolean;
+  },
 ): {
   fitSteps?: number;
   fitLr?: number;
   separationLoss?: 'lse' | 'uniform' | 'worst-pair';
   fitOptimizer?: 'normalized' | 'sgd' | 'adam';
   featureDim?: number;
+  fitGradient?: 'straight-through' | 'unrolled';
+  fitKeepNorm?: boolean;
+  fitStrength?: number;
+  fitStrengthTrainable?: boolean;
 } {
   const int = intFlags(command, v);
   return {
@@ -214,6 +232,10 @@ export function uhopFitFlags(
     separationLoss: choiceFlag(command, 'fit-loss', v['fit-loss'], ['lse', 'uniform', 'worst-pair'] as const),
     fitOptimizer: choiceFlag(command, 'fit-optimizer', v['fit-optimizer'], ['normalized', 'sgd', 'adam'] as const),
     featureDim: int('feature-dim'),
+    fitGradient: choiceFlag(command, 'fit-gradient', v['fit-gradient'], ['straight-through', 'unrolled'] as const),
+    fitKeepNorm: v['fit-keep-norm'],
+    fitStrength: numberFlag(command, 'fit-strength', v['fit-strength'], {}),
+    fitStrengthTrainable: v['fit-strength-trainable'],
   };
 }
 
@@ -265,4 +287,15 @@ export async function runExperimentCommand<R extends { backend: string }>(
   }
   io.stdout.write(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s on ${res.backend} (${cpus().length} CPU cores)\n`);
   return 0;
+}
+
+/** The fit-strength options of a run as a header suffix ('' when all are the defaults). */
+export function fitVariantText(c: object): string {
+  const o = c as { fitGradient?: unknown; fitKeepNorm?: unknown; fitStrength?: unknown; fitStrengthTrainable?: unknown };
+  const parts: string[] = [];
+  if (o.fitGradient && o.fitGradient !== 'straight-through') parts.push(`${String(o.fitGradient)} gradient`);
+  if (o.fitKeepNorm) parts.push('W kept at ||Phi0||');
+  if (o.fitStrengthTrainable) parts.push(`trainable fit strength from ${String(o.fitStrength ?? 1)}`);
+  else if (o.fitStrength !== undefined && o.fitStrength !== 1) parts.push(`fit strength ${String(o.fitStrength)}`);
+  return parts.length ? `, ${parts.join(', ')}` : '';
 }

@@ -212,6 +212,8 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
   const finetuneLr = options.finetuneLr ?? lr;
   const uhop = withUHopDefaults(options);
   const swapOptions = variantLayerOptions(variant, uhop);
+  // the control arm: the plain Phi0 layer (the fit's own variants mean nothing without a fit)
+  const nofitOptions = variantLayerOptions({ ...variant, noFit: true }, uhop);
   const ownDir = options.checkpointDir == null;
   const root = options.checkpointDir ?? mkdtempSync(join(tmpdir(), 'uhop-finetune-'));
   const total = seeds.length * (pretrainEpochs + 3 * finetuneEpochs);
@@ -260,7 +262,7 @@ export async function runFinetuneExperiment(options: FinetuneExperimentOptions =
         loadedB.dispose();
         const swappedAcc = accuracy(swapped, setup.data.xTest, setup.data.testLabels);
         // 3C. The control arm: the same swap with fitSteps 0.
-        const swappedNofit = replaceAttention(loadedC, { ...swapOptions, fitSteps: 0 });
+        const swappedNofit = replaceAttention(loadedC, nofitOptions);
         loadedC.dispose();
         const branch = async (model: tfl.LayersModel, name: string) =>
           withSeed(seed + 7919, async () => {

@@ -4,6 +4,7 @@
  * continuing the original) and prints and writes the comparison.
  */
 import {
+  fitVariantText,
   COMMON_HELP,
   COMMON_OPTIONS,
   UsageError,
@@ -87,6 +88,11 @@ U-Hop:
                        (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)
+  --fit-gradient NAME  straight-through (default: the fitted Phi's gradient given to Phi0)
+                       or unrolled (the exact gradient through the fit steps)
+  --fit-keep-norm      rescale each fitted W to the norm of Phi0
+  --fit-strength G     use Phi0 + G (Phi_fit - Phi0) (default 1)
+  --fit-strength-trainable  learn G per head (starting at --fit-strength)
 
 Output:
   --out DIR            (default results/finetune)
@@ -149,7 +155,7 @@ export function printFinetuneReport(res: FinetuneResults, out: CliIO['stdout']):
   out.write(
     `task: ${String(c.describe)}\n` +
       `pretrain ${String(c.pretrainEpochs)} epochs with MultiHeadAttention (Adam lr ${String(c.lr)}), then ${String(c.finetuneEpochs)} epochs per branch (Adam lr ${String(c.finetuneLr)}); ` +
-      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, ${String(c.fitOptimizer)} lr ${String(c.fitLr)}); seeds ${c.seeds.join(',')}\n\n`,
+      `swap: replaceAttention -> ${c.variant} (linear Phi, ${String(c.fitSteps)} ${String(c.separationLoss)} fit steps, ${String(c.fitOptimizer)} lr ${String(c.fitLr)}${fitVariantText(c)}); seeds ${c.seeds.join(',')}\n\n`,
   );
   out.write('Test accuracy % per seed\n');
   const rows = res.runs.map((r) => ({

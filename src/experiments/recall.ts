@@ -16,6 +16,7 @@ import { TokenEmbedding, SelectToken } from '../layers/tokenLayers.js';
 import { encoderStack, type EncoderAttentionOptions } from '../models/transformer.js';
 import { seededRandom } from '../data/random.js';
 import {
+  accuracy,
   checkIntOption,
   parseVariant,
   seedList,
@@ -155,6 +156,13 @@ export interface RecallExperimentOptions extends UHopExperimentOptions {
   trainSize?: number;
   /** Test problems (fresh draws). Default 1000. */
   testSize?: number;
+  /**
+   * Also test every trained model on problems with these numbers of stored pairs (the same
+   * weights: the model has no position embeddings, so it reads any number of pair tokens).
+   * Memory sets of a size never seen in training are where a per-call fit could adapt and a
+   * trained Phi0 cannot. Default none.
+   */
+  testPairs?: number[];
   /** Number of seeds or an explicit list. Default 2. */
   seeds?: number | number[];
   /** Default 6. */
@@ -179,6 +187,8 @@ export interface RecallRun {
   curve: EpochRecord[];
   testAcc: number;
   seconds: number;
+  /** Accuracy on problems with other numbers of pairs (`testPairs`), same weights. */
+  transfer?: { pairs: number; testAcc: number }[];
 }
 
 export interface RecallSummaryRow {
@@ -187,6 +197,8 @@ export interface RecallSummaryRow {
   testAcc: { mean: number; std: number };
   perEpoch: { epoch: number; mean: number; std: number }[];
   secondsPerEpoch: number;
+  /** Mean ± std over seeds of the accuracy at each of `testPairs`. */
+  transfer?: { pairs: number; testAcc: { mean: number; std: number } }[];
 }
 
 export interface RecallResults {
@@ -198,6 +210,7 @@ export interface RecallResults {
     trainSize: number;
     testSize: number;
     seeds: number[];
+    testPairs: number[];
     epochs: number;
     batchSize: number;
     lr: number;
@@ -209,6 +222,11 @@ export interface RecallResults {
     fitOptimizer: string;
     separationLoss: string;
     featureDim: number | null;
+    /** The fit-strength study's options (see UHopExperimentOptions). */
+    fitGradient: string;
+    fitKeepNorm: boolean;
+    fitStrength: number;
+    fitStrengthTrainable: boolean;
   };
   backend: string;
   runs: RecallRun[];
@@ -243,7 +261,9 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
   const numHeads = int(options.numHeads ?? 1, 'numHeads');
   const numLayers = int(options.numLayers ?? 1, 'numLayers');
   const uhop = withUHopDefaults(options);
-  for (const p of pairsList) if (p > numKeys) throw new Error(`${fn}: ${p} pairs need at least ${p} distinct keys, got numKeys ${numKeys}`);
+  const testPairs = (options.testPairs ?? []).map((p) => int(p, 'testPairs'));
+  for (const p of [...pairsList, ...testPairs])
+    if (p > numKeys) throw new Error(`${fn}: ${p} pairs need at least ${p} distinct keys, got numKeys ${numKeys}`);
 
   const runs: RecallRun[] = [];
   const total = pairsList.length * seeds.length * variants.length * epochs;
@@ -256,6 +276,7 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
       try {
         for (const v of variants) {
           const r0 = performance.now();
+          const transfer: { pairs: number; testAcc: number }[] = [];
           const curve = await withSeed(seed, async () => {
             const model = recallModel({ pairs, numKeys, numValues, dModel, numHeads, numLayers, ...variantLayerOptions(v, uhop) });
             try {
@@ -277,6 +298,9 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
                 },
               );
             } finally {
+              if (testPairs.length) {
+                for (const tp of testPairs) transfer.push({ pairs: tp, testAcc: transferAccuracy(model, v, tp, seed) });
+              }
               model.dispose();
             }
           });
@@ -287,6 +311,7 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
             curve,
             testAcc: curve[curve.length - 1].testAcc,
             seconds: (performance.now() - r0) / 1000,
+            ...(testPairs.length ? { transfer } : {}),
           });
         }
       } finally {
@@ -299,7 +324,29 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
     for (const pairs of pairsList) {
       const mine = runs.filter((r) => r.variant === v.name && r.pairs === pairs);
       const s = summarizeCurves(mine.map((r) => r.curve));
-      summary.push({ variant: v.name, pairs, testAcc: s.final, perEpoch: s.perEpoch, secondsPerEpoch: s.secondsPerEpoch });
+      const row: RecallSummaryRow = { variant: v.name, pairs, testAcc: s.final, perEpoch: s.perEpoch, secondsPerEpoch: s.secondsPerEpoch };
+      if (testPairs.length) {
+        row.transfer = testPairs.map((tp) => {
+          const accs = mine.map((r) => r.transfer!.find((t) => t.pairs === tp)!.testAcc);
+          const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
+          const std = Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, accs.length - 1));
+          return { pairs: tp, testAcc: { mean, std: accs.length > 1 ? std : 0 } };
+        });
+      }
+      summary.push(row);
+    }
+  }
+  /** The trained weights in a model built for `tp` pairs (same layer options), tested on fresh problems of that size. */
+  function transferAccuracy(model: tfl.LayersModel, v: ReturnType<typeof parseVariant>, tp: number, seed: number): number {
+    const data = recallTask({ pairs: tp, numKeys, numValues, size: testSize, seed: 1000 * seed + tp + 700 });
+    // the weights do not depend on the number of pair tokens (no position embeddings)
+    const other = recallModel({ pairs: tp, numKeys, numValues, dModel, numHeads, numLayers, ...variantLayerOptions(v, uhop) });
+    try {
+      other.setWeights(model.getWeights());
+      return accuracy(other, [data.keys, data.values], data.labels);
+    } finally {
+      other.dispose();
+      tf.dispose([data.keys, data.values]);
     }
   }
   return {
@@ -311,6 +358,7 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
       trainSize,
       testSize,
       seeds,
+      testPairs,
       epochs,
       batchSize,
       lr,
@@ -322,6 +370,10 @@ export async function runRecallExperiment(options: RecallExperimentOptions = {})
       fitOptimizer: uhop.fitOptimizer!,
       separationLoss: uhop.separationLoss!,
       featureDim: options.featureDim ?? null,
+      fitGradient: uhop.fitGradient ?? 'straight-through',
+      fitKeepNorm: uhop.fitKeepNorm ?? false,
+      fitStrength: uhop.fitStrength ?? 1,
+      fitStrengthTrainable: uhop.fitStrengthTrainable ?? false,
     },
     backend: tf.getBackend(),
     runs,

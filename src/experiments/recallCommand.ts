@@ -41,6 +41,7 @@ const OPTIONS = {
   values: { type: 'string' },
   'train-size': { type: 'string' },
   'test-size': { type: 'string' },
+  'test-pairs': { type: 'string' },
   seeds: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -67,6 +68,8 @@ Task:
   --values V           distinct values = classes (default 16)
   --train-size N       training problems (default 3000)
   --test-size N        test problems, fresh draws (default 1000)
+  --test-pairs LIST    also test each trained model on problems with these numbers of
+                       pairs (same weights; sizes never seen in training)
 
 Comparison:
   --attention LIST     variants: a separation optionally prefixed by uhop- ('uhop' =
@@ -89,6 +92,11 @@ U-Hop:
                        (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim)
+  --fit-gradient NAME  straight-through (default: the fitted Phi's gradient given to Phi0)
+                       or unrolled (the exact gradient through the fit steps)
+  --fit-keep-norm      rescale each fitted W to the norm of Phi0
+  --fit-strength G     use Phi0 + G (Phi_fit - Phi0) (default 1)
+  --fit-strength-trainable  learn G per head (starting at --fit-strength)
 
 Output:
   --out DIR            (default results/recall)
@@ -118,6 +126,7 @@ function parse(args: string[]): RecallArgs {
     numValues: int('values', 2),
     trainSize: int('train-size'),
     testSize: int('test-size'),
+    testPairs: numberListFlag(NAME, 'test-pairs', v['test-pairs'], { min: 1, integer: true }),
     seeds: int('seeds'),
     epochs: int('epochs'),
     batchSize: int('batch-size'),
@@ -128,7 +137,7 @@ function parse(args: string[]): RecallArgs {
     ...uhopFitFlags(NAME, v),
   };
   dropUndefined(options);
-  const maxPairs = Math.max(...(pairs ?? DEFAULT_RECALL_PAIRS));
+  const maxPairs = Math.max(...(pairs ?? DEFAULT_RECALL_PAIRS), ...(options.testPairs ?? []));
   if (maxPairs > (options.numKeys ?? 64))
     throw new UsageError(`uhop ${NAME}: --pairs ${maxPairs} needs --keys >= ${maxPairs} (the keys of one problem are distinct)`);
   return { backend: v.backend, options, ...outputArgs(v, { out: 'results/recall', name: 'recall' }) };
@@ -140,7 +149,9 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
   out.write(
     `task: ${c.numKeys} keys, ${c.numValues} values (chance ${(100 / c.numValues).toFixed(1)}%), ${c.trainSize} train / ${c.testSize} test problems per setting\n` +
       `model: pair tokens, ${c.numLayers} encoder block(s) of width ${c.dModel}, ${c.numHeads} heads; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
-      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${c.fitOptimizer}, lr ${c.fitLr}) per call\n\n`,
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${c.fitOptimizer}, lr ${c.fitLr}) per call` +
+      `${c.fitGradient && c.fitGradient !== 'straight-through' ? `, ${c.fitGradient} gradient` : ''}${c.fitKeepNorm ? ', W kept at ||Phi0||' : ''}` +
+      `${c.fitStrengthTrainable ? `, trainable fit strength from ${c.fitStrength}` : c.fitStrength !== undefined && c.fitStrength !== 1 ? `, fit strength ${c.fitStrength}` : ''}\n\n`,
   );
   out.write(`Test accuracy % after ${c.epochs} epochs (mean ± std over ${c.seeds.length} seeds)\n`);
   const rows = c.variants.map((variant) => {
@@ -167,6 +178,15 @@ export function printRecallReport(res: RecallResults, out: CliIO['stdout']): voi
     return row;
   });
   printTable(speed, labelledColumns(speed, 'variant'), out);
+  if (c.testPairs?.length) {
+    out.write(`\nTest accuracy % on other numbers of pairs, same weights (rows: trained on; mean ± std over seeds)\n`);
+    const tr = res.summary.map((s) => {
+      const row: Record<string, string> = { variant: `${s.variant}, ${s.pairs} pairs` };
+      for (const t of s.transfer ?? []) row[`test ${t.pairs}`] = pct(t.testAcc);
+      return row;
+    });
+    printTable(tr, labelledColumns(tr, 'variant'), out);
+  }
 }
 
 /** Writes `<name>.json`, `<name>-pairs.svg` (final accuracy vs pairs) and `<name>-curves.svg`. */

@@ -66,6 +66,14 @@ export interface UHopExperimentOptions {
   separationLoss?: UHopArgs['separationLoss'];
   /** Feature dimension D (U-Hop+ when > key dim). Default: the key dim. */
   featureDim?: number;
+  /** How the task gradient reaches Phi0 through the fit (the layers' `fitGradient`). Default 'straight-through'. */
+  fitGradient?: UHopArgs['fitGradient'];
+  /** Rescale the fitted W to ||Phi0|| (the layers' `fitKeepNorm`). Default false. */
+  fitKeepNorm?: boolean;
+  /** Fit strength gamma (the layers' `fitStrength`). Default 1. */
+  fitStrength?: number;
+  /** Learn gamma per head (the layers' `fitStrengthTrainable`). Default false. */
+  fitStrengthTrainable?: boolean;
 }
 
 /** The U-Hop options of an experiment with their defaults filled in (featureDim only when given). */
@@ -76,6 +84,10 @@ export function withUHopDefaults(options: UHopExperimentOptions): UHopExperiment
     fitLr: options.fitLr ?? defaultFitLr(options.fitOptimizer ?? 'normalized'),
     separationLoss: options.separationLoss ?? 'lse',
     ...(options.featureDim !== undefined ? { featureDim: options.featureDim } : {}),
+    ...(options.fitGradient !== undefined ? { fitGradient: options.fitGradient } : {}),
+    ...(options.fitKeepNorm !== undefined ? { fitKeepNorm: options.fitKeepNorm } : {}),
+    ...(options.fitStrength !== undefined ? { fitStrength: options.fitStrength } : {}),
+    ...(options.fitStrengthTrainable !== undefined ? { fitStrengthTrainable: options.fitStrengthTrainable } : {}),
   };
 }
 
@@ -90,6 +102,13 @@ export function variantLayerOptions(v: AttentionVariant, u: UHopExperimentOption
     if (u.fitOptimizer !== undefined) out.fitOptimizer = u.fitOptimizer;
     if (u.separationLoss !== undefined) out.separationLoss = u.separationLoss;
     if (u.featureDim !== undefined) out.featureDim = u.featureDim;
+    // the fit's variants mean nothing without a fit: the control arm stays the plain Phi0 layer
+    if (!v.noFit) {
+      if (u.fitGradient !== undefined) out.fitGradient = u.fitGradient;
+      if (u.fitKeepNorm !== undefined) out.fitKeepNorm = u.fitKeepNorm;
+      if (u.fitStrength !== undefined) out.fitStrength = u.fitStrength;
+      if (u.fitStrengthTrainable !== undefined) out.fitStrengthTrainable = u.fitStrengthTrainable;
+    }
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * accuracy table and writes the results JSON and the learning-curve SVG.
  */
 import {
+  fitVariantText,
   COMMON_HELP,
   COMMON_OPTIONS,
   choiceFlag,
@@ -86,6 +87,11 @@ U-Hop (variants uhop-*):
                        (the plain step used before) or adam
   --fit-loss NAME      lse (default), uniform or worst-pair
   --feature-dim D      feature dimension of Phi (default: the key dim; larger = U-Hop+)
+  --fit-gradient NAME  straight-through (default: the fitted Phi's gradient given to Phi0)
+                       or unrolled (the exact gradient through the fit steps)
+  --fit-keep-norm      rescale each fitted W to the norm of Phi0
+  --fit-strength G     use Phi0 + G (Phi_fit - Phi0) (default 1)
+  --fit-strength-trainable  learn G per head (starting at --fit-strength)
   --alternate N        also alternate N Phi epochs over the training set with the first task
                        epochs (the paper's other schedule; default 0)
 
@@ -143,7 +149,7 @@ export function printVisionReport(res: VisionResults, out: CliIO['stdout']): voi
   out.write(
     `data: ${c.dataSource}, ${c.trainSize} train / ${c.testSize} test images, ${c.numClasses} classes\n` +
       `model: ${model}, ${c.pooling} pooling; Adam lr ${c.lr}, ${c.epochs} epochs, batch ${c.batchSize}; seeds ${c.seeds.join(',')}\n` +
-      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${String(c.fitOptimizer)}, lr ${c.fitLr}) per call` +
+      `U-Hop: linear Phi${c.featureDim ? ` (D=${c.featureDim})` : ''}, ${c.fitSteps} ${c.separationLoss} fit steps (${String(c.fitOptimizer)}, lr ${c.fitLr}) per call${fitVariantText(c)}` +
       `${c.alternations ? `, ${c.alternations} alternating Phi epochs` : ''}\n\n`,
   );
   out.write(`Test accuracy % (mean ± std over ${c.seeds.length} seeds) after each epoch\n`);

@@ -15,11 +15,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeFeatureMap, linearFeatureMap, mlpFeatureMap } from '../ops/featureMap.js';
 import { fitFeatureMap, fitFeatureMapOp, defaultFitLr, type FitOptimizer } from '../ops/fit.js';
+import { FIT_GRADIENTS, unrolledLinearFit, type FitGradient } from '../ops/fitGradient.js';
 import { batchMatMul } from '../ops/batchMatMul.js';
 import { multiHeadRetrieval, type MultiHeadRetrievalOptions, type MultiHeadRetrievalResult } from '../ops/retrievalCore.js';
 import type { FeatureMap, FeatureMapKind, SeparationLossKind } from '../ops/types.js';
 import { getInitializer, serializeKerasObject, type Initializer, type InitializerLike } from './keras.js';
-import { anything, bool, custom, defineSchema, int, oneOf, parseOptions } from '../ops/schema.js';
+import { anything, bool, custom, defineSchema, int, number, oneOf, parseOptions } from '../ops/schema.js';
 import {
   FEATURE_DIM,
   FIT_LR,
@@ -73,8 +74,31 @@ export interface UHopArgs {
   fitOptimizer?: FitOptimizer;
   /** Row-normalize W after the fit (the U-Hop paper's variant; 'linear' only). Default false. */
   fitRowNormalize?: boolean;
-  /** Train Phi0 with the task loss (straight through the fit). Default true. */
+  /** Train Phi0 with the task loss (through the fit, see fitGradient). Default true. */
   phiTrainable?: boolean;
+  /**
+   * How the task gradient reaches Phi0 through the fit: 'straight-through' (default, first-order
+   * U-Hop: the fitted Phi's gradient is given to Phi0 unchanged) or 'unrolled' (the exact
+   * gradient through the fit steps, a Hessian-vector product per step; 'linear' map and the
+   * 'normalized' / 'sgd' rules only; about 3x the fit's cost). docs/experiments/where-uhop-helps.md
+   * measures both.
+   */
+  fitGradient?: FitGradient;
+  /**
+   * Rescale each fitted linear W to the Frobenius norm of Phi0 (per sample and head). The
+   * separation loss is invariant to W's scale, so the fit's gradient is orthogonal to W and
+   * every step grows ||W||; scores are quadratic in W, so an unscaled fit also raises the
+   * effective beta. With this on, the fit changes only the direction of W. Default false.
+   */
+  fitKeepNorm?: boolean;
+  /**
+   * Fit strength gamma: the layer uses Phi = Phi0 + gamma (Phi_fit - Phi0) (per head). 1 (the
+   * default) is the fitted Phi, 0 is Phi0 (the fitSteps-0 layer). With `fitStrengthTrainable`
+   * this is the initial value of a trainable per-head weight `fit_strength` [heads].
+   */
+  fitStrength?: number;
+  /** Learn gamma (see `fitStrength`) with the task loss. Default false. */
+  fitStrengthTrainable?: boolean;
   /**
    * Initializer of the linear Phi0 [heads, D, keyDim]: 'isometry' (default: W^T W = I, so
    * <Phi(q), Phi(k)> = q.k and fitSteps 0 reproduces the plain layer; W = I when D = keyDim,
@@ -100,6 +124,11 @@ export interface UHopConfig {
   fitRowNormalize: boolean;
   phiTrainable: boolean;
   phi0Initializer: string | tf.serialization.ConfigDict;
+  /** The options added with the fit-strength study: absent (a config built by hand before them) = the default. */
+  fitGradient?: FitGradient;
+  fitKeepNorm?: boolean;
+  fitStrength?: number;
+  fitStrengthTrainable?: boolean;
 }
 
 /**
@@ -139,6 +168,22 @@ export const UHOP_SCHEMA = defineSchema<UHopArgs>()({
     default: 'isometry',
     doc: "Initializer of the linear Phi0: 'isometry' (fitSteps 0 reproduces the plain layer), 'identity' or any Keras initializer.",
   },
+  fitGradient: {
+    check: oneOf(FIT_GRADIENTS),
+    default: 'straight-through',
+    doc: "How the task gradient reaches Phi0 through the fit: 'straight-through' (first-order U-Hop) or 'unrolled' (exact, 'linear' only).",
+  },
+  fitKeepNorm: {
+    check: bool,
+    default: false,
+    doc: 'Rescale each fitted linear W to the Frobenius norm of Phi0 (the fit changes its direction only).',
+  },
+  fitStrength: {
+    check: number(),
+    default: 1,
+    doc: 'Fit strength gamma: Phi = Phi0 + gamma (Phi_fit - Phi0) per head (1 = the fitted Phi, 0 = Phi0).',
+  },
+  fitStrengthTrainable: { check: bool, default: false, doc: 'Learn gamma (fitStrength, per head) with the task loss.' },
 });
 
 /** Names of the `UHopArgs` options (for unknown-option checks). */
@@ -160,6 +205,8 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
     const init = getInitializer(p, 'zeros', where, 'phi0Initializer');
     phi0Initializer = typeof p === 'string' ? p : (serializeKerasObject(init) as tf.serialization.ConfigDict);
   }
+  const fitGradient = o.fitGradient;
+  const fitOptimizer = o.fitOptimizer;
   const cfg: UHopConfig = {
     featureMap,
     featureDim: o.featureDim ?? null,
@@ -168,12 +215,24 @@ export function resolveUHopArgs(args: UHopArgs, where: string): UHopConfig {
     separationLossT: o.separationLossT ?? null,
     separationLossTau: o.separationLossTau ?? null,
     fitSteps: o.fitSteps,
-    fitLr: o.fitLr ?? defaultFitLr(o.fitOptimizer, featureMap === 'mlp' ? 'mlp' : 'linear'),
-    fitOptimizer: o.fitOptimizer,
+    fitLr: o.fitLr ?? defaultFitLr(fitOptimizer, featureMap === 'mlp' ? 'mlp' : 'linear'),
+    fitOptimizer,
     fitRowNormalize: o.fitRowNormalize,
     phiTrainable: o.phiTrainable,
     phi0Initializer,
+    fitGradient,
+    fitKeepNorm: o.fitKeepNorm,
+    fitStrength: o.fitStrength,
+    fitStrengthTrainable: o.fitStrengthTrainable,
   };
+  if (featureMap === 'mlp' && (fitGradient === 'unrolled' || cfg.fitKeepNorm)) {
+    throw new Error(
+      `${where}: ${fitGradient === 'unrolled' ? "fitGradient 'unrolled'" : 'fitKeepNorm'} applies to the 'linear' feature map only, got featureMap 'mlp'`,
+    );
+  }
+  if (fitGradient === 'unrolled' && fitOptimizer === 'adam') {
+    throw new Error(`${where}: fitGradient 'unrolled' takes fitOptimizer 'normalized' or 'sgd', got 'adam'`);
+  }
   if (cfg.fitRowNormalize && featureMap === 'mlp') {
     throw new Error(`${where}: fitRowNormalize applies to the 'linear' feature map only, got featureMap 'mlp'`);
   }
@@ -197,6 +256,11 @@ export function uhopConfigToJSON(cfg: UHopConfig): tf.serialization.ConfigDict {
     phiTrainable: cfg.phiTrainable,
     phi0Initializer: cfg.phi0Initializer,
   });
+  // Written only when not the default, so configs saved before these options stay as they were.
+  if (cfg.fitGradient && cfg.fitGradient !== 'straight-through') out.fitGradient = cfg.fitGradient;
+  if (cfg.fitKeepNorm) out.fitKeepNorm = true;
+  if (cfg.fitStrength != null && cfg.fitStrength !== 1) out.fitStrength = cfg.fitStrength;
+  if (cfg.fitStrengthTrainable) out.fitStrengthTrainable = true;
   return out;
 }
 
@@ -273,7 +337,7 @@ export function phi0WeightSpecs(
         : cfg.phi0Initializer === 'identity'
           ? identityInitializer()
           : getInitializer(cfg.phi0Initializer as InitializerLike, 'zeros', where, 'phi0Initializer', seed);
-    return [{ name: 'phi0_kernel', shape: [numHeads, D, keyDim], initializer: init, trainable }];
+    return [{ name: 'phi0_kernel', shape: [numHeads, D, keyDim], initializer: init, trainable }, ...fitStrengthSpec(numHeads, cfg)];
   }
   const Hd = cfg.featureHiddenDim ?? 2 * D;
   const [i1, ib, i2] = stackedInitializers(numHeads, (h) =>
@@ -283,17 +347,54 @@ export function phi0WeightSpecs(
     { name: 'phi0_w1', shape: [numHeads, Hd, keyDim], initializer: i1, trainable },
     { name: 'phi0_b1', shape: [numHeads, Hd], initializer: ib, trainable },
     { name: 'phi0_w2', shape: [numHeads, D, Hd], initializer: i2, trainable },
+    ...fitStrengthSpec(numHeads, cfg),
   ];
+}
+
+/** The trainable fit strength gamma [heads] (only with fitStrengthTrainable), after Phi0's params. */
+function fitStrengthSpec(numHeads: number, cfg: UHopConfig): Phi0WeightSpec[] {
+  if (!cfg.fitStrengthTrainable) return [];
+  const value = cfg.fitStrength ?? 1;
+  const initializer = {
+    apply: (shape: number[]) => tf.fill(shape, value),
+    getClassName: () => 'Constant',
+  } as unknown as Initializer;
+  return [{ name: 'fit_strength', shape: [numHeads], initializer, trainable: true }];
 }
 
 /** What `hopfieldRetrieval` needs to run U-Hop: the resolved options and Phi0's current values. */
 export interface UHopRuntime {
   config: UHopConfig;
-  /** Phi0 per head, as `phi0WeightSpecs` describes (values read from the layer's weights). */
+  /**
+   * Phi0 per head, as `phi0WeightSpecs` describes (values read from the layer's weights): the
+   * map's params, then (with fitStrengthTrainable) the fit strength [heads].
+   */
   phi0: tf.Tensor[];
 }
 
+/** The map's params and the fit strength (a tensor [heads] when trainable, else the number). */
+function splitRuntime(uhop: UHopRuntime): { params: tf.Tensor[]; gamma: tf.Tensor | number } {
+  const n = uhop.config.featureMap === 'mlp' ? 3 : 1;
+  const params = uhop.phi0.slice(0, n);
+  return { params, gamma: uhop.config.fitStrengthTrainable ? uhop.phi0[n] : (uhop.config.fitStrength ?? 1) };
+}
+
+/** Each fitted W [B, H, D, d] scaled to the Frobenius norm of its Phi0 W0 [H, D, d] (or [B, H, D, d]). */
+function keepNorm(W: tf.Tensor, W0: tf.Tensor): tf.Tensor {
+  const sq = (x: tf.Tensor) => tf.sum(tf.square(x), [-2, -1], true);
+  return tf.mul(W, tf.sqrt(tf.div(sq(W0), tf.maximum(sq(W), 1e-30))));
+}
+
+/** Phi0 + gamma (fit - Phi0) per head (gamma [H] or a number), params with leading dims [B, H]. */
+function blend(fit: tf.Tensor[], phi0: tf.Tensor[], gamma: tf.Tensor | number): tf.Tensor[] {
+  return fit.map((p, i) => {
+    const g = typeof gamma === 'number' ? gamma : tf.reshape(gamma, [1, -1, ...p.shape.slice(2).map(() => 1)]);
+    return tf.add(phi0[i], tf.mul(g, tf.sub(p, phi0[i])));
+  });
+}
+
 function fitOptions(cfg: UHopConfig, mask: tf.Tensor | undefined) {
+  // the options fitFeatureMap and unrolledLinearFit share
   return {
     steps: cfg.fitSteps,
     lr: cfg.fitLr,
@@ -326,11 +427,18 @@ function fitInputs(keys: tf.Tensor, memoryMask: tf.Tensor | undefined): { keys: 
  * @returns the fitted Phi, params with leading dims [B, H]
  */
 export function uhopFit(keys: tf.Tensor, memoryMask: tf.Tensor | undefined, uhop: UHopRuntime): FeatureMap {
-  const kind = uhop.config.featureMap as FeatureMapKind;
-  if (uhop.config.fitSteps === 0) return { kind, params: uhop.phi0 };
+  const cfg = uhop.config;
+  const kind = cfg.featureMap as FeatureMapKind;
+  const { params: phi0, gamma } = splitRuntime(uhop);
+  if (cfg.fitSteps === 0) return { kind, params: phi0 };
   return tf.tidy(() => {
     const { keys: k, mask } = fitInputs(keys, memoryMask);
-    const params = fitFeatureMapOp(k, uhop.phi0, kind, fitOptions(uhop.config, mask));
+    let params =
+      cfg.fitGradient === 'unrolled'
+        ? [unrolledLinearFit(k, phi0[0], fitOptions(cfg, mask))]
+        : fitFeatureMapOp(k, phi0, kind, fitOptions(cfg, mask));
+    if (cfg.fitKeepNorm) params = [keepNorm(params[0], phi0[0])];
+    if (typeof gamma !== 'number' || gamma !== 1) params = blend(params, phi0, gamma);
     return { kind, params };
   }) as FeatureMap;
 }
@@ -343,7 +451,7 @@ export function uhopFitLossTrace(keys: tf.Tensor, memoryMask: tf.Tensor | undefi
   const kind = uhop.config.featureMap as FeatureMapKind;
   return tf.tidy(() => {
     const { keys: k, mask } = fitInputs(keys, memoryMask);
-    const { featureMap, lossTrace } = fitFeatureMap(k, { kind, params: uhop.phi0 }, fitOptions(uhop.config, mask));
+    const { featureMap, lossTrace } = fitFeatureMap(k, { kind, params: splitRuntime(uhop).params }, fitOptions(uhop.config, mask));
     tf.dispose(featureMap.params);
     return lossTrace;
   });

@@ -9,18 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureMap, FeatureMapKind } from './types.js';
-import {
-  bmm,
-  broadcastShapes,
-  broadcastToFast,
-  makeRng,
-  matmul64,
-  normals,
-  randomOrthonormal,
-  reduceToShape,
-  shapeStr,
-  transpose64,
-} from './stage1Internal.js';
+import { bmm } from './batchMatMul.js';
+import { makeRng, matmul64, normals, randomOrthonormal, transpose64 } from './random.js';
+import { broadcastShapes, broadcastToFast, reduceToShape, shapeStr } from './shapes.js';
 
 /** Initial W of a linear map. */
 export type LinearInit = 'identity' | 'orthogonal' | 'normal';

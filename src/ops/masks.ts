@@ -12,8 +12,14 @@
  *     additive float mask of 0 / -inf would otherwise come out inverted).
  *   - 'additive' (PyTorch's float `attn_mask`): 0 = allowed, -Infinity (or a finite stand-in
  *     <= -1e4, such as -1e9) = blocked. Other values (soft score biases) are an error.
- *   The value check of a numeric mask reads one boolean back from the device per call; a
- *   bool mask in the 'allowed' form needs no check.
+ *   The value check of a numeric mask reads one boolean back from the device, ONCE per mask
+ *   tensor: tensors are immutable, so a mask that passed stays valid, and {@link allowedMask}
+ *   remembers it (a WeakSet, per form). A layer called again and again with the same mask (a
+ *   fixed causal or block mask, a padding mask of a fixed batch) syncs on its first call only;
+ *   a bool mask in the 'allowed' form never needs a check. Why not on the device: a clear error
+ *   for a bad mask needs its values on the CPU; a device-side check could only poison the
+ *   output (NaN) or report a call late, and a debug-only check would let a PyTorch-style mask
+ *   through silently inverted by default, the defect the check exists for.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -23,6 +29,12 @@ export const MASK_TYPES: readonly MaskType[] = ['allowed', 'additive'];
 
 /** Values at or below this count as "blocked" in an additive mask (finite stand-ins for -inf). */
 export const ADDITIVE_BLOCKED_BELOW = -1e4;
+
+/**
+ * Numeric masks whose values passed the check, per form (see the file header): tensors are
+ * immutable, so one check holds for a tensor's life; weak, so a mask is not kept alive.
+ */
+const CHECKED: Record<MaskType, WeakSet<tf.Tensor>> = { allowed: new WeakSet(), additive: new WeakSet() };
 
 /**
  * Checks the maskType option; errors name `where`.
@@ -42,7 +54,8 @@ export function checkMaskType(value: unknown, where: string): MaskType {
 
 /**
  * An association mask in either form as a float 0/1 "allowed" mask of the same shape,
- * after checking its values (see the file header).
+ * after checking its values the first time this tensor is seen (see the file header: one
+ * read-back per mask tensor, none for a bool 'allowed' mask).
  *
  * @param mask the mask as given
  * @param maskType 'allowed' (1/true = allowed) or 'additive' (0 = allowed, -inf = blocked)
@@ -58,11 +71,12 @@ export function allowedMask(mask: tf.Tensor, maskType: MaskType, where: string, 
   if (mask.dtype === 'string' || mask.dtype === 'complex64') {
     throw new Error(`${where}: ${name} must be bool or numeric, got dtype ${mask.dtype}`);
   }
-  return tf.tidy(() => {
+  const seen = CHECKED[maskType];
+  const check = !seen.has(mask);
+  const out = tf.tidy(() => {
     if (maskType === 'allowed') {
       if (mask.dtype === 'bool') return tf.cast(mask, 'float32');
-      const bad = tf.logicalAnd(tf.notEqual(mask, 0), tf.notEqual(mask, 1));
-      if (tf.any(bad).dataSync()[0]) {
+      if (check && tf.any(tf.logicalAnd(tf.notEqual(mask, 0), tf.notEqual(mask, 1))).dataSync()[0]) {
         const hint = tf.any(tf.less(mask, 0)).dataSync()[0]
           ? " (it holds negative values: for a PyTorch-style additive mask of 0 / -inf pass maskType: 'additive')"
           : '';
@@ -76,14 +90,16 @@ export function allowedMask(mask: tf.Tensor, maskType: MaskType, where: string, 
       );
     }
     const blocked = tf.lessEqual(mask, ADDITIVE_BLOCKED_BELOW);
-    const bad = tf.logicalAnd(tf.notEqual(mask, 0), tf.logicalNot(blocked));
-    if (tf.any(bad).dataSync()[0]) {
+    if (check && tf.any(tf.logicalAnd(tf.notEqual(mask, 0), tf.logicalNot(blocked))).dataSync()[0]) {
       throw new Error(
         `${where}: ${name} with maskType 'additive' must hold 0 (allowed) or -Infinity / values <= ${ADDITIVE_BLOCKED_BELOW} (blocked); score biases are not supported`,
       );
     }
     return tf.cast(tf.logicalNot(blocked), 'float32');
   });
+  // only after the check passed (a bad mask throws above and is checked again next time)
+  seen.add(mask);
+  return out;
 }
 
 /**

@@ -11,15 +11,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeparationLossKind, SeparationLossOptions } from './types.js';
-import {
-  disposePairConsts,
-  makePairConsts,
-  pairLossAndGradF,
-  preferredLayout,
-  prepareMask,
-  resolveSpec,
-  shapeStr,
-} from './stage1Internal.js';
+import { disposePairConsts, makePairConsts, pairLossAndGradF } from './pairKernel.js';
+import { chooseLayout } from './stage1Layout.js';
+import { prepareMask, resolveSpec } from './stage1Options.js';
+import { shapeStr } from './shapes.js';
 
 function checkFeatures(features: tf.Tensor, fn: string): void {
   if (
@@ -44,16 +39,16 @@ function run(fn: string, features: tf.Tensor, kind: SeparationLossKind, options:
   const lead = shape.slice(0, -2);
   const B = lead.reduce((a, b) => a * b, 1);
   const mask = prepareMask(options.mask, [...lead, S], fn);
-  const layout = preferredLayout();
+  const layout = chooseLayout(B, S);
   const consts = makePairConsts(B, S, mask, spec, layout);
   try {
     return tf.tidy(() => {
       const F3 = tf.reshape(features, [B, S, D]);
-      const F = layout === 'bsd' ? F3 : tf.transpose(F3, [2, 0, 1]); // dbs: [D, B, S]
+      const F = layout.fromSetMajor(F3);
       const { loss, dF } = pairLossAndGradF(F, consts, withGrad);
       const lossOut = tf.reshape(loss, lead);
       if (!withGrad) return { loss: lossOut };
-      const grad = layout === 'bsd' ? dF! : tf.transpose(dF!, [1, 2, 0]);
+      const grad = layout.toSetMajor(dF!);
       return { loss: lossOut, grad: tf.reshape(grad, shape) };
     });
   } finally {

@@ -35,10 +35,14 @@ export function buildModel(): tfl.LayersModel {
   const { set, features, outputs } = MODEL_SHAPE;
   const uhop = { featureMap: 'linear', fitSteps: 3, fitLr: 0.1, separationLoss: 'uniform' } as const;
   const x = tfl.input({ shape: [set, features], name: 'x' });
-  const h = tfl.layers.dense({ units: 8, activation: 'tanh', name: 'embed' }).apply(x) as tfl.SymbolicTensor;
-  const a = new UHopAttention({ numHeads: 2, keyDim: 4, ...uhop, name: 'attention' }).apply(h) as tfl.SymbolicTensor;
-  const p = new HopfieldPooling({ numHeads: 2, ...uhop, name: 'pool' }).apply(a) as tfl.SymbolicTensor;
-  const y = tfl.layers.dense({ units: outputs, name: 'head' }).apply(p) as tfl.SymbolicTensor;
+  const h = tfl.layers
+    .dense({ units: 8, activation: 'tanh', name: 'embed', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) })
+    .apply(x) as tfl.SymbolicTensor;
+  const a = new UHopAttention({ numHeads: 2, keyDim: 4, ...uhop, name: 'attention', seed: 2 }).apply(h) as tfl.SymbolicTensor;
+  const p = new HopfieldPooling({ numHeads: 2, ...uhop, name: 'pool', seed: 3 }).apply(a) as tfl.SymbolicTensor;
+  const y = tfl.layers
+    .dense({ units: outputs, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) })
+    .apply(p) as tfl.SymbolicTensor;
   return tfl.model({ inputs: x, outputs: y, name: 'uhop_browser_test' });
 }
 

@@ -109,7 +109,7 @@ function computeAll(): Record<string, tf.Tensor> {
     out['retrieve dense, 2 steps'] = retrieve(corrupted, images, { beta: 2, updateStepsMax: 1, updateStepsEps: 0 }).states;
     out['retrieve euclidean sparsemax'] = retrieve(corrupted, images, { beta: 2, similarity: 'euclidean', separation: 'sparsemax' }).states;
     out['energy dense'] = energy(corrupted, images, { beta: 2 });
-    const memory = new UHopMemory({ fitSteps: 4, fitLr: 0.1, separationLoss: 'uniform', beta: 2 });
+    const memory = new UHopMemory({ fitSteps: 4, fitLr: 0.1, separationLoss: 'uniform', beta: 2, seed: 1 });
     memory.store(images);
     const { states, association } = memory.retrieve(corrupted, { returnAssociation: true });
     out['UHopMemory lossTrace'] = tf.clone(memory.lossTrace);

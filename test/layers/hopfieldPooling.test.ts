@@ -142,8 +142,18 @@ forEachBackend('HopfieldPooling', () => {
             returnAssociation: true,
             seed: 71,
           });
-        // mlp at its default relative step (0.1): at 1 its steps are so large that the per-set
-        // accept / reject decision flips on float32 rounding between two correct computations.
+        // mlp at its default relative step (0.1). At relative step 1 the layer and this reference
+        // differ by up to 0.6, and that is expected, not a defect of the layer (measured 2026-12-06,
+        // cpu and wasm): only bag 2, the one with 2 real instances, differs (bags 0 and 1 agree to
+        // 1e-6), and the reference itself moves by 0.2 to 0.4 when its keys change by a relative
+        // 2e-7 (below float32 rounding), while every per-step loss of both fits agrees to 1e-5.
+        // In 3 steps of size 1 that bag's fit reaches the loss floor (one head's loss 0): there
+        // the 'normalized' rule still scales the rounding-noise gradient to a full relative step
+        // (s = sqrt(ref / max(dir, tiny))), and a candidate whose loss equals the old one up to
+        // rounding is accepted (lessEqual), so Phi wanders along equally good directions that
+        // float32 rounding picks.
+        // Two correct computations then end at different, equally fitted maps. (A strict
+        // decrease test or a gradient-norm floor in src/ops/fit.ts would pin it; see the report.)
         const fitted = make(5);
         const plain = make(0);
         tf.dispose([pool(fitted, [x, m]), pool(plain, [x, m])]);

@@ -5,6 +5,7 @@ import { retrieve } from '../../src/ops/retrieve.js';
 import { energy } from '../../src/ops/energy.js';
 import { linearFeatureMap } from '../../src/ops/featureMap.js';
 import { forEachBackend, assertClose, assertNoLeak } from '../helpers.js';
+import { refSeparation } from './separationReference.js';
 
 forEachBackend('retrieve', () => {
   it('one softmax step equals softmax(beta K q) V in closed form', () => {
@@ -33,18 +34,29 @@ forEachBackend('retrieve', () => {
     tf.dispose([k, q, soft, sharp]);
   });
 
-  it('masked memories get zero weight', () => {
+  it('masked memories get exactly zero weight; the others get the separation of the unmasked scores (float64 reference)', () => {
     const k = tf.randomNormal([6, 4], 0, 1, 'float32', 4);
     const q = tf.randomNormal([3, 4], 0, 1, 'float32', 5);
     const mask = tf.tensor2d([[1, 0, 1, 1, 0, 1]]);
+    const keep = (mask.arraySync() as number[][])[0].map((m) => m !== 0);
+    const [Q, K] = [q, k].map((t) => t.arraySync() as number[][]);
+    const beta = 1.3;
     for (const separation of ['softmax', 'sparsemax', 'entmax15'] as const) {
-      const { association } = retrieve(q, k, { mask, separation, returnAssociation: true });
+      const { association } = retrieve(q, k, { mask, separation, beta, returnAssociation: true });
       const a = association!.arraySync() as number[][];
-      for (const row of a) {
+      a.forEach((row, l) => {
         assert.equal(row[1], 0);
         assert.equal(row[4], 0);
-        assert.ok(Math.abs(row.reduce((s, x) => s + x, 0) - 1) < 1e-5);
-      }
+        const scores = K.filter((_, s) => keep[s]).map((ks) => beta * ks.reduce((z, x, i) => z + x * Q[l][i], 0));
+        const p = refSeparation(scores, separation, {});
+        let j = 0;
+        assertClose(
+          row,
+          keep.map((kept) => (kept ? p[j++] : 0)),
+          1e-5,
+          `${separation} row ${l}`,
+        );
+      });
       association!.dispose();
     }
     tf.dispose([k, q, mask]);

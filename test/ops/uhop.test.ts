@@ -64,7 +64,7 @@ forEachBackend('U-Hop associative memory', () => {
     const memories = tf.randomUniform([12, 8], 0, 1, 'float32', 7);
     const queries = tf.randomUniform([5, 8], 0, 1, 'float32', 8);
     const before = tf.memory().numTensors;
-    const memory = new UHopMemory({ fitSteps: 5, featureDim: 16 });
+    const memory = new UHopMemory({ fitSteps: 5, featureDim: 16, seed: 9 });
     memory.store(memories);
     assert.deepEqual(memory.featureMap.params[0].shape, [16, 8]);
     assertNoLeak(() => memory.retrieve(queries, { returnAssociation: true }));

@@ -186,9 +186,9 @@ import { HopfieldPooling, UHopAttention } from 'uhop';
 import { initBackend, describeBackend, saveModel, loadModel } from 'uhop/node';
 const report = await initBackend();
 const x = tf.input({ shape: [6, 8] });
-const att = new UHopAttention({ numHeads: 2, keyDim: 4, fitSteps: 2 }).apply(x, { value: x });
-const pooled = new HopfieldPooling({ hiddenSize: 8, fitSteps: 2 }).apply(att);
-const model = tf.model({ inputs: x, outputs: tf.layers.dense({ units: 2 }).apply(pooled) });
+const att = new UHopAttention({ numHeads: 2, keyDim: 4, fitSteps: 2, seed: 1 }).apply(x, { value: x });
+const pooled = new HopfieldPooling({ hiddenSize: 8, fitSteps: 2, seed: 2 }).apply(att);
+const model = tf.model({ inputs: x, outputs: tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(pooled) });
 model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
 const xs = tf.randomNormal([4, 6, 8], 0, 1, 'float32', 1);
 const history = await model.fit(xs, tf.zeros([4, 2]), { epochs: 2, verbose: 0 });
@@ -206,9 +206,9 @@ const { initBackend } = require('uhop/node');
 (async () => {
   const report = await initBackend('cpu');
   const x = tf.input({ shape: [6, 8] });
-  const att = new UHopAttention({ numHeads: 2, keyDim: 4, fitSteps: 2 }).apply(x, { value: x });
-  const pooled = new HopfieldPooling({ hiddenSize: 8, fitSteps: 2 }).apply(att);
-  const model = tf.model({ inputs: x, outputs: tf.layers.dense({ units: 2 }).apply(pooled) });
+  const att = new UHopAttention({ numHeads: 2, keyDim: 4, fitSteps: 2, seed: 1 }).apply(x, { value: x });
+  const pooled = new HopfieldPooling({ hiddenSize: 8, fitSteps: 2, seed: 2 }).apply(att);
+  const model = tf.model({ inputs: x, outputs: tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(pooled) });
   model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
   const history = await model.fit(tf.randomNormal([4, 6, 8], 0, 1, 'float32', 1), tf.zeros([4, 2]), { epochs: 2, verbose: 0 });
   console.log(JSON.stringify({ backend: report.backend, loss: history.history.loss, tfjs: tf.version.tfjs }));
@@ -244,9 +244,9 @@ export async function main(): Promise<number> {
   const report: BackendReport = await initBackend('cpu');
   const browserChoice: BrowserBackendName = 'webgl';
   void initBrowserBackend;
-  const args: HopfieldPoolingArgs = { hiddenSize: 8, fitSteps: 2, separation: 'softmax' };
+  const args: HopfieldPoolingArgs = { hiddenSize: 8, fitSteps: 2, separation: 'softmax', seed: 2 };
   const x = tf.input({ shape: [6, 8] });
-  const att = new UHopAttention({ numHeads: 2, keyDim: 4 }).apply(x, { value: x }) as tf.SymbolicTensor;
+  const att = new UHopAttention({ numHeads: 2, keyDim: 4, seed: 1 }).apply(x, { value: x }) as tf.SymbolicTensor;
   const pooled = new HopfieldPooling(args).apply(att) as tf.SymbolicTensor;
   const model: tf.LayersModel = tf.model({ inputs: x, outputs: pooled });
   await saveModel(model, 'file:///tmp/uhop-types-check');
@@ -255,11 +255,11 @@ export async function main(): Promise<number> {
   void [again, r, milClassifier, Hopfield, readIdx, browserChoice];
 
   // @ts-expect-error hiddenSize is a number
-  new HopfieldPooling({ hiddenSize: 'eight' });
+  new HopfieldPooling({ hiddenSize: 'eight', seed: 1 });
   // @ts-expect-error fitSteps is a number
-  new UHopAttention({ numHeads: 2, keyDim: 4, fitSteps: '3' });
+  new UHopAttention({ numHeads: 2, keyDim: 4, fitSteps: '3', seed: 1 });
   // @ts-expect-error not an option of the layer
-  new HopfieldPooling({ hiddenSize: 8, noSuchOption: true });
+  new HopfieldPooling({ hiddenSize: 8, noSuchOption: true, seed: 1 });
   // @ts-expect-error the report names a backend (a string), and the option types are not any
   const n: number = report.backend;
   return n;
