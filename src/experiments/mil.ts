@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Bag, MilDataset } from '../data/mil.js';
 import { stratifiedKFold, standardize } from '../data/mil.js';
 import { milClassifier, type MilHopfieldOptions, type MilPoolingKind } from '../models/mil.js';
-import { trainMilModel, predictBags, rocAuc, bagAccuracy, type MilEpochLog } from '../models/milTraining.js';
+import { trainMilModel, predictBagsAsync, rocAuc, bagAccuracy, type MilEpochLog, type TrainMilOptions } from '../models/milTraining.js';
 import { meanStd } from './report.js';
 import { withSeed } from './transformerTraining.js';
 
@@ -101,9 +101,15 @@ export interface MilTrainingConfig {
   dropout: number;
   /** Instance dropout inside bags (training only). */
   bagDropout: number;
-  /** Weight decay lambda on all kernels (gradient += lambda W). */
+  /**
+   * Weight decay lambda. With optimizer 'adam' an L2 term on all kernels (gradient += lambda W,
+   * as PyTorch's Adam `weight_decay`); with 'adamw' the decoupled decay of every weight
+   * (PyTorch's AdamW `weight_decay`).
+   */
   weightDecay: number;
-  /** Adam learning rate at epoch 0. */
+  /** 'adam' (default when absent) or 'adamw' (decoupled weight decay, Ramsauer et al. 2020). */
+  optimizer?: 'adam' | 'adamw';
+  /** Learning rate at epoch 0. */
   learningRate: number;
   /** lr(epoch) = learningRate * lrDecay^epoch. */
   lrDecay: number;
@@ -235,7 +241,11 @@ export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', Mil
  */
 export function milConfigFor(name: string, overrides: MilConfigPatch = {}): MilConfig {
   const key = name.toLowerCase() as keyof typeof MIL_CONFIGS;
-  const base = Object.hasOwn(MIL_CONFIGS, key) ? MIL_CONFIGS[key] : MIL_CONFIGS.default;
+  return overrideMilConfig(Object.hasOwn(MIL_CONFIGS, key) ? MIL_CONFIGS[key] : MIL_CONFIGS.default, overrides);
+}
+
+/** `base` with `overrides` applied to the shared settings and removed from every per-method patch (so that they win). */
+export function overrideMilConfig(base: MilConfig, overrides: MilConfigPatch = {}): MilConfig {
   const merged: MilConfig = applyMilPatch(base, overrides);
   if (base.methods) {
     const set = new Set(Object.keys(stripUndefined(overrides)).filter((k) => k !== 'hopfield'));
@@ -407,6 +417,7 @@ async function trainOnTrainingFoldsSeeded(
       batchSize: config.batchSize,
       learningRate: config.learningRate,
       lrDecay: config.lrDecay,
+      ...optimizerOptions(config),
       validation: inner.val,
       monitor: 'loss',
       patience: config.patience,
@@ -427,6 +438,7 @@ async function trainOnTrainingFoldsSeeded(
         batchSize: config.batchSize,
         learningRate: config.learningRate,
         lrDecay: config.lrDecay,
+        ...optimizerOptions(config),
         seed,
       });
     } catch (e) {
@@ -438,6 +450,11 @@ async function trainOnTrainingFoldsSeeded(
     if (!disposed) model.dispose();
     throw e;
   }
+}
+
+/** trainMilModel's optimizer options for a configuration: AdamW takes the weight decay, Adam leaves it to the model's L2 term. */
+function optimizerOptions(config: MilTrainingConfig): Pick<TrainMilOptions, 'optimizer' | 'weightDecay'> {
+  return config.optimizer === 'adamw' ? { optimizer: 'adamw', weightDecay: config.weightDecay } : {};
 }
 
 /** Trains and evaluates one method on one split; returns test metrics and the chosen epoch. */
@@ -458,7 +475,7 @@ export async function runMilFold(
     trainedOn,
   } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
   try {
-    const p = predictBags(model, test);
+    const p = await predictBagsAsync(model, test);
     const labels = test.map((b) => b.label);
     return {
       accuracy: bagAccuracy(p, labels),
@@ -487,7 +504,8 @@ export function buildMethodModel(method: MilMethodName, numFeatures: number, run
     attentionUnits: config.attentionUnits,
     dropout: config.dropout,
     bagDropout: config.bagDropout,
-    weightDecay: config.weightDecay,
+    // AdamW decays the weights itself (in trainMilModel); the model's L2 term is Adam's.
+    weightDecay: config.optimizer === 'adamw' ? 0 : config.weightDecay,
     seed,
   });
 }
