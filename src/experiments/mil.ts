@@ -21,6 +21,7 @@ import type { Bag, MilDataset } from '../data/mil.js';
 import { stratifiedKFold, standardize } from '../data/mil.js';
 import { milClassifier, type MilHopfieldOptions, type MilPoolingKind } from '../models/mil.js';
 import { trainMilModel, predictBagsAsync, rocAuc, bagAccuracy, type MilEpochLog, type TrainMilOptions } from '../models/milTraining.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
 import { meanStd } from './report.js';
 import { withSeed } from './transformerTraining.js';
 
@@ -132,6 +133,43 @@ export interface MilTrainingConfig {
    * training folds for that many epochs and evaluate that one. Default false.
    */
   refit?: boolean;
+}
+
+/** The keys of a {@link MilConfig} (and of a {@link MilConfigPatch}, without 'methods'). */
+const MIL_CONFIG_KEYS = optionKeys<MilConfig>()([
+  'hidden',
+  'dropout',
+  'bagDropout',
+  'weightDecay',
+  'optimizer',
+  'learningRate',
+  'lrDecay',
+  'epochs',
+  'patience',
+  'batchSize',
+  'valFraction',
+  'attentionUnits',
+  'hopfield',
+  'standardize',
+  'refit',
+  'methods',
+]);
+
+/** Unknown keys of a configuration or of its per-method patches are errors (a typo would otherwise be ignored). */
+export function checkMilConfig(config: MilConfig, where: string): void {
+  checkOptions(config, MIL_CONFIG_KEYS, `${where}: config`);
+  if (config.optimizer !== undefined && config.optimizer !== 'adam' && config.optimizer !== 'adamw') {
+    throw new Error(`${where}: config.optimizer must be 'adam' or 'adamw', got '${String(config.optimizer)}'`);
+  }
+  for (const [method, patch] of Object.entries(config.methods ?? {})) {
+    if (!Object.hasOwn(MIL_METHODS, method))
+      throw new Error(`${where}: config.methods has unknown method '${method}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+    checkOptions(
+      patch ?? {},
+      MIL_CONFIG_KEYS.filter((k) => k !== 'methods'),
+      `${where}: config.methods['${method}']`,
+    );
+  }
 }
 
 /** A partial change of a configuration (hopfield options merge key by key). */
@@ -538,6 +576,7 @@ export async function runMilBenchmark(options: MilBenchmarkOptions): Promise<Mil
       throw new Error(`${fn}: onlyFolds entries must be integers in [0, ${folds - 1}], got ${f}`);
   }
   const config = options.config ?? milConfigFor(dataset.name);
+  checkMilConfig(config, fn);
   const labels = dataset.bags.map((b) => b.label);
   const total = methods.length * repeats * onlyFolds.length;
   const results: MilFoldResult[] = [];
@@ -773,6 +812,7 @@ export interface MilTuneResult {
 export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   const fn = 'tuneMil';
   const { dataset, folds = 10, seed = 1000, onProgress } = options;
+  if (options.base) checkMilConfig(options.base, fn);
   const { methods: basePatches, ...base } = options.base ?? milConfigFor(dataset.name);
   const families = options.families ?? MIL_TUNE_FAMILIES;
   for (const fam of families) {

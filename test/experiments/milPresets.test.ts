@@ -159,6 +159,29 @@ describe('MIL presets are seeded and reproducible', () => {
   }
 });
 
+describe('MIL configurations reject unknown keys', () => {
+  it('in the shared settings and in the per-method patches', async () => {
+    const dataset = toyBags(8, 1);
+    const config = milPresetConfig('ilse-attention', 'toy');
+    await assert.rejects(
+      runMilBenchmark({ dataset, config: { ...config, optimiser: 'adamw' } as never }),
+      /runMilBenchmark: config: unknown option 'optimiser'/,
+    );
+    await assert.rejects(
+      runMilBenchmark({ dataset, config: { ...config, methods: { uhop: { bagDropOut: 0.5 } } } as never }),
+      /runMilBenchmark: config.methods\['uhop'\]: unknown option 'bagDropOut'/,
+    );
+    await assert.rejects(
+      runMilBenchmark({ dataset, config: { ...config, methods: { uhopp: {} } } as never }),
+      /runMilBenchmark: config.methods has unknown method 'uhopp'/,
+    );
+    await assert.rejects(
+      runMilBenchmark({ dataset, config: { ...config, optimizer: 'sgd' } as never }),
+      /config.optimizer must be 'adam' or 'adamw'/,
+    );
+  });
+});
+
 describe('uhop mil --preset', () => {
   it('takes the preset, its methods and the optimizer flag; rejects unknown names', () => {
     const p = command.parse(['--preset', 'ramsauer-hopfield', '--optimizer', 'adam']);
