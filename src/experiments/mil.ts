@@ -20,7 +20,8 @@ import { performance } from 'node:perf_hooks';
 import type { Bag, MilDataset } from '../data/mil.js';
 import { stratifiedKFold, standardize } from '../data/mil.js';
 import { milClassifier, type MilHopfieldOptions, type MilPoolingKind } from '../models/mil.js';
-import { trainMilModel, predictBags, rocAuc, bagAccuracy, type MilEpochLog } from '../models/milTraining.js';
+import { trainMilModel, predictBagsAsync, rocAuc, bagAccuracy, type MilEpochLog, type TrainMilOptions } from '../models/milTraining.js';
+import { checkOptions, optionKeys } from '../ops/options.js';
 import { meanStd } from './report.js';
 import { withSeed } from './transformerTraining.js';
 
@@ -101,9 +102,15 @@ export interface MilTrainingConfig {
   dropout: number;
   /** Instance dropout inside bags (training only). */
   bagDropout: number;
-  /** Weight decay lambda on all kernels (gradient += lambda W). */
+  /**
+   * Weight decay lambda. With optimizer 'adam' an L2 term on all kernels (gradient += lambda W,
+   * as PyTorch's Adam `weight_decay`); with 'adamw' the decoupled decay of every weight
+   * (PyTorch's AdamW `weight_decay`).
+   */
   weightDecay: number;
-  /** Adam learning rate at epoch 0. */
+  /** 'adam' (default when absent) or 'adamw' (decoupled weight decay, Ramsauer et al. 2020). */
+  optimizer?: 'adam' | 'adamw';
+  /** Learning rate at epoch 0. */
   learningRate: number;
   /** lr(epoch) = learningRate * lrDecay^epoch. */
   lrDecay: number;
@@ -126,6 +133,43 @@ export interface MilTrainingConfig {
    * training folds for that many epochs and evaluate that one. Default false.
    */
   refit?: boolean;
+}
+
+/** The keys of a {@link MilConfig} (and of a {@link MilConfigPatch}, without 'methods'). */
+const MIL_CONFIG_KEYS = optionKeys<MilConfig>()([
+  'hidden',
+  'dropout',
+  'bagDropout',
+  'weightDecay',
+  'optimizer',
+  'learningRate',
+  'lrDecay',
+  'epochs',
+  'patience',
+  'batchSize',
+  'valFraction',
+  'attentionUnits',
+  'hopfield',
+  'standardize',
+  'refit',
+  'methods',
+]);
+
+/** Unknown keys of a configuration or of its per-method patches are errors (a typo would otherwise be ignored). */
+export function checkMilConfig(config: MilConfig, where: string): void {
+  checkOptions(config, MIL_CONFIG_KEYS, `${where}: config`);
+  if (config.optimizer !== undefined && config.optimizer !== 'adam' && config.optimizer !== 'adamw') {
+    throw new Error(`${where}: config.optimizer must be 'adam' or 'adamw', got '${String(config.optimizer)}'`);
+  }
+  for (const [method, patch] of Object.entries(config.methods ?? {})) {
+    if (!Object.hasOwn(MIL_METHODS, method))
+      throw new Error(`${where}: config.methods has unknown method '${method}'; expected one of ${MIL_METHOD_NAMES.join(', ')}`);
+    checkOptions(
+      patch ?? {},
+      MIL_CONFIG_KEYS.filter((k) => k !== 'methods'),
+      `${where}: config.methods['${method}']`,
+    );
+  }
 }
 
 /** A partial change of a configuration (hopfield options merge key by key). */
@@ -235,7 +279,11 @@ export const MIL_CONFIGS: Record<'musk1' | 'musk2' | 'elephant' | 'default', Mil
  */
 export function milConfigFor(name: string, overrides: MilConfigPatch = {}): MilConfig {
   const key = name.toLowerCase() as keyof typeof MIL_CONFIGS;
-  const base = Object.hasOwn(MIL_CONFIGS, key) ? MIL_CONFIGS[key] : MIL_CONFIGS.default;
+  return overrideMilConfig(Object.hasOwn(MIL_CONFIGS, key) ? MIL_CONFIGS[key] : MIL_CONFIGS.default, overrides);
+}
+
+/** `base` with `overrides` applied to the shared settings and removed from every per-method patch (so that they win). */
+export function overrideMilConfig(base: MilConfig, overrides: MilConfigPatch = {}): MilConfig {
   const merged: MilConfig = applyMilPatch(base, overrides);
   if (base.methods) {
     const set = new Set(Object.keys(stripUndefined(overrides)).filter((k) => k !== 'hopfield'));
@@ -407,6 +455,7 @@ async function trainOnTrainingFoldsSeeded(
       batchSize: config.batchSize,
       learningRate: config.learningRate,
       lrDecay: config.lrDecay,
+      ...optimizerOptions(config),
       validation: inner.val,
       monitor: 'loss',
       patience: config.patience,
@@ -427,6 +476,7 @@ async function trainOnTrainingFoldsSeeded(
         batchSize: config.batchSize,
         learningRate: config.learningRate,
         lrDecay: config.lrDecay,
+        ...optimizerOptions(config),
         seed,
       });
     } catch (e) {
@@ -438,6 +488,11 @@ async function trainOnTrainingFoldsSeeded(
     if (!disposed) model.dispose();
     throw e;
   }
+}
+
+/** trainMilModel's optimizer options for a configuration: AdamW takes the weight decay, Adam leaves it to the model's L2 term. */
+function optimizerOptions(config: MilTrainingConfig): Pick<TrainMilOptions, 'optimizer' | 'weightDecay'> {
+  return config.optimizer === 'adamw' ? { optimizer: 'adamw', weightDecay: config.weightDecay } : {};
 }
 
 /** Trains and evaluates one method on one split; returns test metrics and the chosen epoch. */
@@ -458,7 +513,7 @@ export async function runMilFold(
     trainedOn,
   } = await trainOnTrainingFolds(method, split.train, split.test, numFeatures, config, seed, onEpochEnd);
   try {
-    const p = predictBags(model, test);
+    const p = await predictBagsAsync(model, test);
     const labels = test.map((b) => b.label);
     return {
       accuracy: bagAccuracy(p, labels),
@@ -487,7 +542,8 @@ export function buildMethodModel(method: MilMethodName, numFeatures: number, run
     attentionUnits: config.attentionUnits,
     dropout: config.dropout,
     bagDropout: config.bagDropout,
-    weightDecay: config.weightDecay,
+    // AdamW decays the weights itself (in trainMilModel); the model's L2 term is Adam's.
+    weightDecay: config.optimizer === 'adamw' ? 0 : config.weightDecay,
     seed,
   });
 }
@@ -520,6 +576,7 @@ export async function runMilBenchmark(options: MilBenchmarkOptions): Promise<Mil
       throw new Error(`${fn}: onlyFolds entries must be integers in [0, ${folds - 1}], got ${f}`);
   }
   const config = options.config ?? milConfigFor(dataset.name);
+  checkMilConfig(config, fn);
   const labels = dataset.bags.map((b) => b.label);
   const total = methods.length * repeats * onlyFolds.length;
   const results: MilFoldResult[] = [];
@@ -755,6 +812,7 @@ export interface MilTuneResult {
 export async function tuneMil(options: MilTuneOptions): Promise<MilTuneResult> {
   const fn = 'tuneMil';
   const { dataset, folds = 10, seed = 1000, onProgress } = options;
+  if (options.base) checkMilConfig(options.base, fn);
   const { methods: basePatches, ...base } = options.base ?? milConfigFor(dataset.name);
   const families = options.families ?? MIL_TUNE_FAMILIES;
   for (const fam of families) {

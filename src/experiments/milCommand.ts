@@ -25,7 +25,6 @@ import {
   MIL_METHODS,
   MIL_METHOD_NAMES,
   MIL_TUNE_FAMILIES,
-  milConfigFor,
   runMilBenchmark,
   tuneMil,
   type MilBenchmarkResult,
@@ -34,6 +33,7 @@ import {
   type MilMethodName,
 } from './mil.js';
 import { MIL_REFERENCES, milChartSvg } from './milReport.js';
+import { MIL_PRESETS, MIL_PRESET_NAMES, milPresetConfig, type MilPresetName } from './milPresets.js';
 import { mergeMilRuns, readMilRunPart } from './milMerge.js';
 import { progress, printTable, writeResults, writeTextFile } from './report.js';
 import type { MilDataset } from '../data/mil.js';
@@ -45,6 +45,8 @@ const BUILTIN = ['musk1', 'musk2', 'elephant'] as const;
 const OPTIONS = {
   ...COMMON_OPTIONS,
   dataset: { type: 'string' },
+  preset: { type: 'string' },
+  optimizer: { type: 'string' },
   'data-dir': { type: 'string' },
   folds: { type: 'string' },
   repeats: { type: 'string' },
@@ -86,6 +88,8 @@ const OPTIONS = {
 
 const METHOD_LINES = MIL_METHOD_NAMES.map((m) => `                       ${m.padEnd(19)}${MIL_METHODS[m].description}`).join('\n');
 
+const PRESET_LINES = MIL_PRESET_NAMES.map((m) => `                       ${m.padEnd(19)}${MIL_PRESETS[m].description}`).join('\n');
+
 const HELP = `Usage: uhop mil [options]
 
 Multiple-instance learning benchmark: bag-level stratified k-fold cross-validation, repeated
@@ -99,6 +103,12 @@ Data:
                        (bag_id,bag_label,f0,f1,... one row per instance)
   --data-dir DIR       folder of musk1.csv, musk2.csv, elephant.csv (default: UHOP_MIL_DIR,
                        else ../shared/data/mil or data/mil if present)
+
+Recipe:
+  --preset NAME        the training recipe of every method (default uhop-default); flags below
+                       override it. With a preset, --methods defaults to the preset's
+                       reference model and U-Hop's arms, and --tune searches the preset's grid:
+${PRESET_LINES}
 
 Protocol:
   --folds K            outer folds (default 10)
@@ -135,6 +145,8 @@ Merging runs (no training):
 
 Training (defaults: the data set's fixed configuration, see the README):
   --epochs N  --lr LR  --lr-decay D  --batch-size B  --patience P  --val-fraction F
+  --optimizer adam|adamw  adam: --weight-decay is an L2 term on the kernels (PyTorch Adam's
+                       weight_decay); adamw: decoupled decay of every weight (PyTorch AdamW)
   --hidden LIST        instance encoder widths, e.g. 128,64 ('none' for no encoder)
   --dropout P  --bag-dropout P  --weight-decay W  --attention-units L
 Hopfield pooling:
@@ -155,12 +167,15 @@ ${COMMON_HELP}
 
 Examples:
   uhop mil --dataset musk1 --folds 10 --repeats 5
+  uhop mil --dataset elephant --preset ramsauer-hopfield --repeats 1
   uhop mil --dataset elephant --methods uhop,hopfield-softmax,attention --repeats 1
   uhop mil --dataset ./my_bags.csv --folds 5 --repeats 2
 `;
 
 export interface MilArgs extends CommonArgs {
   dataset: string;
+  /** The recipe (--preset; default 'uhop-default'). */
+  preset: MilPresetName;
   dataDir?: string;
   folds: number;
   repeats: number;
@@ -194,10 +209,11 @@ function parse(args: string[]): MilArgs {
     }
     return list;
   };
-  const methods = methodList('methods', v.methods, MIL_DEFAULT_METHODS);
+  const preset = (choiceFlag(NAME, 'preset', v.preset, MIL_PRESET_NAMES) ?? 'uhop-default') as MilPresetName;
+  const methods = methodList('methods', v.methods, preset === 'uhop-default' ? MIL_DEFAULT_METHODS : MIL_PRESETS[preset].methods);
   const tune = v.tune === true;
   const tuneFamilies = v['tune-families']?.split(',').map((f) => f.trim());
-  const familyNames = MIL_TUNE_FAMILIES.map((f) => f.name);
+  const familyNames = presetFamilies(preset).map((f) => f.name);
   const badFamily = tuneFamilies?.filter((f) => !familyNames.includes(f)) ?? [];
   if (badFamily.length || tuneFamilies?.length === 0) {
     throw new UsageError(
@@ -208,7 +224,7 @@ function parse(args: string[]): MilArgs {
     ?.split(';')
     .map((c) => c.trim())
     .filter((c) => c !== '');
-  if (tuneCandidates) checkTuneCandidates(tuneCandidates, tuneFamilies);
+  if (tuneCandidates) checkTuneCandidates(preset, tuneCandidates, tuneFamilies);
   const folds = numberFlag(NAME, 'folds', v.folds, { min: 2, integer: true }) ?? 10;
   const onlyFolds = numberListFlag(NAME, 'only-folds', v['only-folds'], { min: 0, integer: true });
   if (onlyFolds?.some((f) => f >= folds))
@@ -243,6 +259,7 @@ function parse(args: string[]): MilArgs {
     dropout: rate('dropout', v.dropout),
     bagDropout: rate('bag-dropout', v['bag-dropout']),
     weightDecay: numberFlag(NAME, 'weight-decay', v['weight-decay'], { min: 0 }),
+    optimizer: choiceFlag(NAME, 'optimizer', v.optimizer, ['adam', 'adamw'] as const),
     attentionUnits: numberFlag(NAME, 'attention-units', v['attention-units'], { min: 1, integer: true }),
     standardize: v['no-standardize'] ? false : undefined,
     refit: v.refit ? true : undefined,
@@ -251,6 +268,7 @@ function parse(args: string[]): MilArgs {
   return {
     backend: v.backend,
     dataset: v.dataset ?? 'musk1',
+    preset,
     dataDir: v['data-dir'],
     folds,
     repeats: numberFlag(NAME, 'repeats', v.repeats, { min: 1, integer: true }) ?? 5,
@@ -272,14 +290,19 @@ function parse(args: string[]): MilArgs {
   };
 }
 
+/** The search families of a preset (the harness's staged search for 'uhop-default'). */
+function presetFamilies(preset: MilPresetName) {
+  return preset === 'uhop-default' ? MIL_TUNE_FAMILIES : MIL_PRESETS[preset].tuneFamilies;
+}
+
 /** The --tune families, in search order (all when none are named). */
-function searchedFamilies(names: string[] | undefined) {
-  return MIL_TUNE_FAMILIES.filter((f) => !names || names.includes(f.name));
+function searchedFamilies(preset: MilPresetName, names: string[] | undefined) {
+  return presetFamilies(preset).filter((f) => !names || names.includes(f.name));
 }
 
 /** Every --tune-candidates name must exist, and every searched family must keep one. */
-function checkTuneCandidates(keep: string[], familyNames: string[] | undefined): void {
-  const families = searchedFamilies(familyNames);
+function checkTuneCandidates(preset: MilPresetName, keep: string[], familyNames: string[] | undefined): void {
+  const families = searchedFamilies(preset, familyNames);
   const known = families.flatMap((f) => f.candidates.map((c) => c.name));
   const unknown = keep.filter((c) => !known.includes(c));
   if (unknown.length) {
@@ -326,7 +349,7 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
     out.write(
       head +
         `config: hidden [${c.hidden}], dropout ${c.dropout}, bag dropout ${c.bagDropout}, weight decay ${c.weightDecay}, ` +
-        `Adam lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
+        `${c.optimizer === 'adamw' ? 'AdamW' : 'Adam'} lr ${c.learningRate} x ${c.lrDecay}^epoch, <= ${c.epochs} epochs (patience ${c.patience}), batch ${c.batchSize}, ` +
         `inner validation ${c.valFraction}${c.refit ? ' then refit on all training folds' : ''}, standardize ${c.standardize}\n` +
         `hopfield: ${JSON.stringify(c.hopfield)}; attention units ${c.attentionUnits}\n` +
         (c.methods && Object.keys(c.methods).length ? `per-method patches: ${JSON.stringify(c.methods)}\n` : '') +
@@ -369,7 +392,7 @@ export function printMilReport(res: MilBenchmarkResult, out: CliIO['stdout']): v
 
 async function runTune(p: MilArgs, io: CliIO, dataset: MilDataset, config: MilConfig, path: string, t0: number): Promise<number> {
   const keep = p.tuneCandidates;
-  const families = searchedFamilies(p.tuneFamilies).map((f) =>
+  const families = searchedFamilies(p.preset, p.tuneFamilies).map((f) =>
     keep ? { ...f, candidates: f.candidates.filter((c) => keep.includes(c.name)) } : f,
   );
   const total = families.reduce((n, f) => n + f.candidates.length * f.representatives.length, 0) * (p.onlyFolds?.length ?? p.folds);
@@ -476,7 +499,7 @@ async function run(p: MilArgs, io: CliIO): Promise<number> {
   const t0 = performance.now();
   const path = resolveMilDatasetPath(p.dataset, p.dataDir);
   const dataset = readMilCsv(path);
-  const config = milConfigFor(dataset.name, p.overrides);
+  const config = milPresetConfig(p.preset, dataset.name, p.overrides);
   if (p.tune) return runTune(p, io, dataset, config, path, t0);
   const foldsPerRepeat = p.onlyFolds?.length ?? p.folds;
   const total = p.methods.length * p.repeats * foldsPerRepeat;

@@ -17,6 +17,7 @@ export { milClassifier, MIL_POOLINGS, type MilClassifierOptions, type MilHopfiel
 export {
   trainMilModel,
   predictBags,
+  predictBagsAsync,
   bagBatch,
   rocAuc,
   bagAccuracy,

@@ -138,6 +138,43 @@ export function predictBags(model: tfl.LayersModel, bags: Bag[], options: { batc
   return out;
 }
 
+/**
+ * {@link predictBags} without blocking the thread: every batch is read back with `await data()`
+ * instead of `dataSync()`, so a GPU backend (webgpu) can keep working and a browser page stays
+ * responsive. {@link trainMilModel} scores its validation bags with it after every epoch.
+ *
+ * @example
+ * ```ts
+ * const p = await predictBagsAsync(model, testBags); // Float32Array, one probability per bag
+ * ```
+ */
+export async function predictBagsAsync(model: tfl.LayersModel, bags: Bag[], options: { batchSize?: number } = {}): Promise<Float32Array> {
+  checkOptions(options, ['batchSize'], 'predictBagsAsync');
+  const { batchSize = 32 } = options;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`predictBagsAsync: batchSize must be an integer >= 1, got ${String(batchSize)}`);
+  const F = bagFeatures(model, 'predictBagsAsync');
+  const out = new Float32Array(bags.length);
+  const order = bags.map((_, i) => i).sort((a, b) => bags[a].size - bags[b].size);
+  for (let i = 0; i < order.length; i += batchSize) {
+    const ids = order.slice(i, i + batchSize);
+    const p = tf.tidy(() => {
+      const { x, mask } = bagBatch(
+        ids.map((j) => bags[j]),
+        F,
+      );
+      return model.predict([x, mask]) as tf.Tensor;
+    });
+    try {
+      const v = await p.data();
+      ids.forEach((j, k) => (out[j] = v[k]));
+    } finally {
+      p.dispose();
+    }
+  }
+  return out;
+}
+
 function bagFeatures(model: tfl.LayersModel, where: string): number {
   const shape = model.inputs[0]?.shape;
   if (model.inputs.length !== 2 || !shape || shape.length !== 3 || shape[2] == null) {
@@ -166,8 +203,22 @@ export interface TrainMilOptions {
   epochs?: number;
   /** Bags per minibatch. Default 1 (as Ilse et al.). */
   batchSize?: number;
-  /** Initial learning rate of Adam. Default 5e-4. */
+  /** Initial learning rate of Adam / AdamW. Default 5e-4. */
   learningRate?: number;
+  /**
+   * 'adam' (default): tfjs Adam; a weight decay then belongs in the model (milClassifier's
+   * `weightDecay`, an L2 term as PyTorch's Adam `weight_decay`). 'adamw': Adam with decoupled
+   * weight decay (Loshchilov & Hutter; PyTorch's `torch.optim.AdamW`, which Ramsauer et al.
+   * 2020 train their MIL models with): every step also shrinks every trainable weight by
+   * lr * weightDecay * w, independent of the gradient's scale.
+   */
+  optimizer?: 'adam' | 'adamw';
+  /**
+   * Decoupled weight decay of 'adamw' (PyTorch's AdamW `weight_decay`). As PyTorch's default
+   * parameter group it applies to every trainable weight (biases and LayerNorm gains too).
+   * Default 0.01 (PyTorch's default) with 'adamw'; an error with 'adam'.
+   */
+  weightDecay?: number;
   /** Multiplicative learning-rate decay per epoch, lr = lr0 * decay^epoch. Default 1 (none). */
   lrDecay?: number;
   /** Bags for model selection; never pass test bags here. */
@@ -251,7 +302,7 @@ export function bagAccuracy(probabilities: ArrayLike<number>, labels: ArrayLike<
 }
 
 /**
- * Trains a bag classifier with Adam on binary cross-entropy, one minibatch at a time (each
+ * Trains a bag classifier with Adam (or AdamW, `optimizer: 'adamw'`) on binary cross-entropy, one minibatch at a time (each
  * padded to its own largest bag), with a per-epoch learning-rate schedule and, when validation
  * bags are given, model selection on them (best-weights restore, optional early stopping).
  * The model is (re)compiled here.
@@ -269,6 +320,8 @@ const TRAIN_MIL_KEYS = optionKeys<TrainMilOptions>()([
   'epochs',
   'batchSize',
   'learningRate',
+  'optimizer',
+  'weightDecay',
   'lrDecay',
   'validation',
   'monitor',
@@ -298,6 +351,17 @@ export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`${fn}: epochs must be an integer >= 1, got ${String(epochs)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${fn}: batchSize must be an integer >= 1, got ${String(batchSize)}`);
   if (!(learningRate > 0)) throw new Error(`${fn}: learningRate must be > 0, got ${String(learningRate)}`);
+  const optimizerName = options.optimizer ?? 'adam';
+  if (optimizerName !== 'adam' && optimizerName !== 'adamw')
+    throw new Error(`${fn}: optimizer must be 'adam' or 'adamw', got '${String(optimizerName)}'`);
+  if (optimizerName === 'adam' && options.weightDecay !== undefined) {
+    throw new Error(
+      `${fn}: weightDecay is AdamW's decoupled decay and needs optimizer 'adamw'; with 'adam' put an L2 weight decay in the model (milClassifier's weightDecay)`,
+    );
+  }
+  const decoupledDecay = optimizerName === 'adamw' ? (options.weightDecay ?? 0.01) : 0;
+  if (typeof decoupledDecay !== 'number' || !(decoupledDecay >= 0) || !Number.isFinite(decoupledDecay))
+    throw new Error(`${fn}: weightDecay must be a finite number >= 0, got ${String(options.weightDecay)}`);
   if (!['loss', 'auc', 'accuracy'].includes(monitor))
     throw new Error(`${fn}: monitor must be 'loss', 'auc' or 'accuracy', got '${monitor}'`);
   if (patience !== undefined && (!Number.isInteger(patience) || patience < 1)) {
@@ -332,17 +396,29 @@ export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options
           ids.map((i) => bags[i]),
           F,
         );
+        // AdamW as PyTorch steps it: p <- p * (1 - lr * wd) - lr * adam(grad at p). The
+        // gradient is taken at the undecayed p, so the decay term is computed from p before the
+        // Adam step and subtracted after it.
+        const decay = decoupledDecay > 0 ? decayTerms(model, lr * decoupledDecay) : null;
         try {
           const loss = (await model.trainOnBatch([x, mask], y)) as number;
+          if (decay) {
+            for (const [v, d] of decay) {
+              const next = tf.sub(v.read(), d);
+              v.write(next);
+              next.dispose(); // the variable keeps the data
+            }
+          }
           lossSum += loss * ids.length;
           seen += ids.length;
         } finally {
           tf.dispose([x, mask, y]);
+          if (decay) tf.dispose(decay.map(([, d]) => d));
         }
       }
       const log: MilEpochLog = { epoch, loss: lossSum / seen, learningRate: lr };
       if (validation) {
-        const p = predictBags(model, validation);
+        const p = await predictBagsAsync(model, validation);
         log.valLoss = bce(p, validation);
         log.valAccuracy = bagAccuracy(p, valLabels!);
         log.valAuc = rocAuc(p, valLabels!);
@@ -376,4 +452,9 @@ export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options
 
 function bestLoss(history: MilEpochLog[], epoch: number): number {
   return history.find((h) => h.epoch === epoch)?.valLoss ?? Infinity;
+}
+
+/** (weight, lr * wd * weight) for every trainable weight of the model. */
+function decayTerms(model: tfl.LayersModel, factor: number): [tfl.LayerVariable, tf.Tensor][] {
+  return model.trainableWeights.map((v) => [v, tf.tidy(() => tf.mul(v.read(), factor))]);
 }

@@ -18,6 +18,7 @@ import {
   bagAccuracy,
   exponentialDecay,
   predictBags,
+  predictBagsAsync,
   rocAuc,
   setLearningRate,
   trainMilModel,
@@ -454,6 +455,74 @@ describe('MIL training', () => {
       await model.fit([x, mask], y, { epochs: 3, batchSize: 2, verbose: 0 });
       assert.equal(tf.memory().numTensors, before2, 'model.fit leaked');
       tf.dispose([x, mask, y]);
+      model.dispose();
+    }
+  });
+});
+
+describe('trainMilModel: AdamW (decoupled weight decay)', () => {
+  const weightsAfterOneStep = async (options: Parameters<typeof trainMilModel>[2]) => {
+    // Gated attention has kernels and biases; four bags at batch size 4 = one optimizer step.
+    const model = milClassifier({ numFeatures: F, hidden: [6], pooling: 'gated-attention', attentionUnits: 3, seed: 11 });
+    try {
+      const before = model.getWeights().map((w) => w.dataSync().slice());
+      await trainMilModel(model, syntheticBags(4, 12), { epochs: 1, batchSize: 4, learningRate: 0.01, ...options });
+      return { before, after: model.getWeights().map((w) => w.dataSync().slice()) };
+    } finally {
+      model.dispose();
+    }
+  };
+
+  it('one step is the Adam step minus lr * weightDecay * w for every weight (PyTorch AdamW)', async () => {
+    const before = tf.memory().numTensors;
+    const adam = await weightsAfterOneStep({});
+    const adamw = await weightsAfterOneStep({ optimizer: 'adamw', weightDecay: 0.5 });
+    assert.equal(tf.memory().numTensors, before);
+    adam.before.forEach((w0, i) => {
+      assert.deepEqual(adamw.before[i], w0); // the same seeded start
+      // p1 = p0 - lr * adam(grad(p0)) - lr * wd * p0: the gradient is taken at the undecayed p0.
+      const expected = adam.after[i].map((p, k) => p - 0.01 * 0.5 * w0[k]);
+      assertClose(Array.from(adamw.after[i]), Array.from(expected), 1e-6);
+    });
+    // A zero decay is plain Adam.
+    const none = await weightsAfterOneStep({ optimizer: 'adamw', weightDecay: 0 });
+    none.after.forEach((w, i) => assert.deepEqual(w, adam.after[i]));
+  });
+
+  it('rejects a decay without adamw, unknown optimizers and bad decays', async () => {
+    const model = milClassifier({ numFeatures: F, hidden: [], pooling: 'mean', seed: 1 });
+    const bags = syntheticBags(4, 1);
+    try {
+      await assert.rejects(
+        trainMilModel(model, bags, { weightDecay: 0.1 }),
+        /trainMilModel: weightDecay is AdamW's decoupled decay and needs optimizer 'adamw'/,
+      );
+      await assert.rejects(
+        trainMilModel(model, bags, { optimizer: 'sgd' as never }),
+        /trainMilModel: optimizer must be 'adam' or 'adamw', got 'sgd'/,
+      );
+      await assert.rejects(
+        trainMilModel(model, bags, { optimizer: 'adamw', weightDecay: -1 }),
+        /trainMilModel: weightDecay must be a finite number >= 0, got -1/,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('predictBagsAsync', () => {
+  it('equals predictBags without leaking, and rejects unknown options', async () => {
+    const model = milClassifier({ numFeatures: F, hidden: [4], pooling: 'attention', attentionUnits: 3, seed: 5 });
+    const bags = syntheticBags(9, 3);
+    try {
+      const before = tf.memory().numTensors;
+      const p = await predictBagsAsync(model, bags, { batchSize: 4 });
+      assert.equal(tf.memory().numTensors, before);
+      assert.deepEqual(p, predictBags(model, bags));
+      await assert.rejects(predictBagsAsync(model, bags, { batch: 2 } as never), /predictBagsAsync: unknown option 'batch'/);
+      await assert.rejects(predictBagsAsync(model, bags, { batchSize: 0 }), /predictBagsAsync: batchSize must be an integer >= 1, got 0/);
+    } finally {
       model.dispose();
     }
   });
