@@ -190,6 +190,11 @@ export interface RetrievalExperimentOptions {
   /** Memory size of the noise sweep. Default 100. */
   noiseSize?: number;
   /**
+   * Memory sizes of the noise sweep, when it should run at several (e.g. every size of the
+   * capacity sweep: a method's noise robustness changes with M). Overrides `noiseSize`.
+   */
+  noiseSizes?: number[];
+  /**
    * beta values of the beta-sensitivity sweep (the capacity sweep's queries at memory size
    * `betaSize`, every method at every beta; the fits are shared). Default [] (off).
    */
@@ -271,7 +276,10 @@ export interface RetrievalConfig {
   query: QueryCorruption;
   maskFraction: number;
   noiseLevels: number[];
+  /** The first of `noiseSizes` (kept for readers of older results). */
   noiseSize: number;
+  /** Every memory size the noise sweep ran at (older results: absent, meaning [noiseSize]). */
+  noiseSizes: number[];
   betaLevels: number[];
   betaSize: number;
   fit: FitSettings;
@@ -642,7 +650,12 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   if (!Array.isArray(noiseLevels) || noiseLevels.some((v) => typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))) {
     throw new Error(`${FN}: noiseLevels must be an array of finite numbers >= 0, got ${JSON.stringify(noiseLevels)}`);
   }
-  const noiseSize = checkPositiveInt(options.noiseSize ?? 100, 'noiseSize', FN);
+  const noiseSizes =
+    options.noiseSizes !== undefined
+      ? checkIntList(options.noiseSizes, 'noiseSizes', 1)
+      : [checkPositiveInt(options.noiseSize ?? 100, 'noiseSize', FN)];
+  if (noiseLevels.length && noiseSizes.length === 0) throw new Error(`${FN}: noiseSizes must not be empty when noiseLevels are given`);
+  const noiseSize = noiseSizes[0] ?? 100;
   const betaLevels = options.betaLevels ?? [];
   if (!Array.isArray(betaLevels) || betaLevels.some((v) => typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) {
     throw new Error(`${FN}: betaLevels must be an array of finite numbers > 0, got ${JSON.stringify(betaLevels)}`);
@@ -703,6 +716,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
     maskFraction,
     noiseLevels: [...noiseLevels],
     noiseSize,
+    noiseSizes: [...noiseSizes],
     betaLevels: [...betaLevels],
     betaSize,
     fit,
@@ -712,7 +726,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   };
 
   // Work plan: every M of either sweep, each with the fits it needs and its retrievals.
-  const allM = [...new Set([...sizes, ...(noiseLevels.length ? [noiseSize] : []), ...(betaLevels.length ? [betaSize] : [])])].sort(
+  const allM = [...new Set([...sizes, ...(noiseLevels.length ? noiseSizes : []), ...(betaLevels.length ? [betaSize] : [])])].sort(
     (a, b) => a - b,
   );
   const wanted = new Set(
@@ -725,7 +739,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   for (const M of allM) {
     total += variants.length;
     if (sizes.includes(M)) total += methods.length;
-    if (noiseLevels.length && M === noiseSize) total += methods.length * noiseLevels.length;
+    if (noiseLevels.length && noiseSizes.includes(M)) total += methods.length * noiseLevels.length;
     if (betaLevels.length && M === betaSize) total += methods.length * betaLevels.length;
   }
   let done = 0;
@@ -855,7 +869,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
             queries.dispose();
           }
         }
-        if (noiseLevels.length && M === noiseSize) {
+        if (noiseLevels.length && noiseSizes.includes(M)) {
           for (const [i, std] of noiseLevels.entries()) {
             const queries = noisyQueries(memories, { std, seed: querySeed(M, 2 + i), clip: source.unitRange });
             try {

@@ -116,7 +116,8 @@ Sweep:
                        reference scripts' inverted dropout: survivors doubled), none
   --mask-fraction F    fraction masked by mask/dropout (default 0.5)
   --noise LIST         Gaussian noise std levels of the noise sweep ('none' skips it)
-  --noise-size M       memory size of the noise sweep (default ${QUICK.noiseSize} quick, ${FULL.noiseSize} full)
+  --noise-size LIST    memory size(s) of the noise sweep (default ${QUICK.noiseSize} quick, ${FULL.noiseSize} full;
+                       e.g. ${FULL.sizes.join(',')} runs it at every size of the full sweep)
   --betas LIST         also sweep beta (e.g. 0.1,0.3,1,3,10,100): every method at every beta on
                        the capacity sweep's queries; the fits are shared (default: off)
   --beta-size M        memory size of the beta sweep (default 100)
@@ -221,7 +222,7 @@ function parse(args: string[]): RetrievalArgs {
     query: choiceFlag(NAME, 'query', v.query, ['mask', 'half', 'dropout', 'none'] as const),
     maskFraction: numberFlag(NAME, 'mask-fraction', v['mask-fraction'], { min: 0, max: 0.99 }),
     noiseLevels,
-    noiseSize: int('noise-size') ?? preset.noiseSize,
+    noiseSizes: numberListFlag(NAME, 'noise-size', v['noise-size'], { min: 1, integer: true }) ?? [preset.noiseSize],
     betaLevels,
     betaSize: int('beta-size'),
     fit,
@@ -297,6 +298,11 @@ function fitText(f: RetrievalResults['config']['fit']): string {
   return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}, ${f.featureMap ?? 'linear'} Phi`;
 }
 
+/** The memory sizes the noise sweep ran at, in run order (older results hold one, config.noiseSize). */
+function noiseSizesOf(res: RetrievalResults): number[] {
+  return [...new Set(res.noise.map((r) => r.M))].sort((a, b) => a - b);
+}
+
 /** Prints the comparison tables of a result. */
 export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']): void {
   const c = res.config;
@@ -333,10 +339,10 @@ export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']
     );
     printTable(s.table, s.columns, out);
   }
-  if (res.noise.length) {
-    out.write(`\nRetrieval error vs Gaussian noise std at M=${c.noiseSize} (mean ± std over ${n} seeds)\n`);
+  for (const M of noiseSizesOf(res)) {
+    out.write(`\nRetrieval error vs Gaussian noise std at M=${M} (mean ± std over ${n} seeds)\n`);
     const e = pivot(
-      res.noise,
+      res.noise.filter((r) => r.M === M),
       (r) => r.noise!,
       (k) => `std=${k}`,
       (r) => pm(r.error.mean, r.error.std),
@@ -395,19 +401,20 @@ export async function writeRetrievalFiles(res: RetrievalResults, dir: string, na
     });
     paths.push(writeTextFile(dir, `${name}-capacity.svg`, svg));
   }
-  if (res.noise.length) {
+  // One plot per memory size of the noise sweep: '-noise.svg' for the first, '-noise-M<M>.svg' for the others.
+  for (const [i, M] of noiseSizesOf(res).entries()) {
     const svg = await lineChartSvg({
-      data: res.noise.map((r) => ({ noise: r.noise!, error: r.error.mean, std: r.error.std, method: r.method })),
+      data: res.noise.filter((r) => r.M === M).map((r) => ({ noise: r.noise!, error: r.error.mean, std: r.error.std, method: r.method })),
       x: 'noise',
       y: 'error',
       color: 'method',
       errorBand: 'std',
       xScale: 'linear',
-      title: `Retrieval error vs query noise (M=${res.config.noiseSize}, ${n} seeds, beta ${res.config.beta})`,
+      title: `Retrieval error vs query noise (M=${M}, ${n} seeds, beta ${res.config.beta})`,
       xTitle: 'Gaussian noise std',
       yTitle: 'error (sum of squared differences)',
     });
-    paths.push(writeTextFile(dir, `${name}-noise.svg`, svg));
+    paths.push(writeTextFile(dir, i === 0 ? `${name}-noise.svg` : `${name}-noise-M${M}.svg`, svg));
   }
   if (res.beta?.length) {
     const svg = await lineChartSvg({
