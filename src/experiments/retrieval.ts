@@ -30,9 +30,10 @@ import { meanStd } from './report.js';
  * Phi0 = identity), 'uhop+' (D = plusFactor * d, from a random isometry), 'uhop-global' (fitted
  * from the identity on ANOTHER memory set of the same size and source, then used without a fit
  * on this one: a kernel learned from the data, the analogue of a trained Phi0 with fitSteps 0),
- * 'uhop-global-fit' (the per-set fit started from that learned kernel: Phi0 + fit).
+ * 'uhop-global-fit' (the per-set fit started from that learned kernel: Phi0 + fit),
+ * 'uhop-centered' (as 'uhop', fitted on the centered memory set: see {@link RetrievalMethodSpec.center}).
  */
-export type FeatureMapVariant = 'uhop' | 'uhop+' | 'uhop-global' | 'uhop-global-fit';
+export type FeatureMapVariant = 'uhop' | 'uhop+' | 'uhop-global' | 'uhop-global-fit' | 'uhop-centered';
 
 /** The seed offset of the other memory sets that 'uhop-global' is fitted on (independent draws). */
 const GLOBAL_SEED_OFFSET = 7_654_321;
@@ -45,6 +46,15 @@ export interface RetrievalMethodSpec {
   separation: SeparationKind;
   /** Retrieve with a fitted Phi: 'uhop' (linear, D = d) or 'uhop+' (`plusFit.featureMap`, D = plusFactor * d). */
   featureMap?: FeatureMapVariant;
+  /**
+   * Center every query and memory (subtract its own mean entry) before Phi and the scores; the
+   * values read out stay the raw memories. A dot product of centered patterns does not change
+   * when a constant is added to the query, which is what clipped Gaussian noise does on the
+   * background of [0, 1] images (a blanket of about 0.4 std): the dot product's bias towards
+   * bright memories goes away. Centering is the linear map P = I - 11^T/d, so U-Hop on centered
+   * patterns is U-Hop with Phi = W P.
+   */
+  center?: boolean;
 }
 
 /** The compared methods, by name. Names are what `methods`, tables and plots use. */
@@ -87,6 +97,26 @@ export const RETRIEVAL_METHODS = {
     similarity: 'euclidean',
     separation: 'softmax',
     featureMap: 'uhop+',
+  },
+  'dense-centered': {
+    description: 'control: dense on centered patterns (each minus its mean entry), no fit',
+    similarity: 'dot',
+    separation: 'softmax',
+    center: true,
+  },
+  'uhop-centered': {
+    description: 'U-Hop on centered patterns: linear Phi = W P (P = I - 11^T/d) fitted on the centered memories + softmax',
+    similarity: 'dot',
+    separation: 'softmax',
+    featureMap: 'uhop-centered',
+    center: true,
+  },
+  'uhop-centered-sparse': {
+    description: 'U-Hop on centered patterns (as uhop-centered) + sparsemax',
+    similarity: 'dot',
+    separation: 'sparsemax',
+    featureMap: 'uhop-centered',
+    center: true,
   },
   'uhop-global': {
     description: 'control: Phi fitted on another memory set of the same size, no fit on this one + softmax',
@@ -734,7 +764,12 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   );
   // 'uhop-global-fit' starts from 'uhop-global''s Phi, so that one is fitted first.
   if (wanted.has('uhop-global-fit')) wanted.add('uhop-global');
-  const variants = (['uhop', 'uhop+', 'uhop-global', 'uhop-global-fit'] as const).filter((v) => wanted.has(v));
+  const variants = (['uhop', 'uhop+', 'uhop-global', 'uhop-global-fit', 'uhop-centered'] as const).filter((v) => wanted.has(v));
+  if (updateSteps > 1 && methods.some((m) => (RETRIEVAL_METHODS[m] as RetrievalMethodSpec).center)) {
+    throw new Error(
+      `${FN}: the centered methods run one update step only (Phi would see uncentered states), got updateSteps ${updateSteps}`,
+    );
+  }
   let total = 0;
   for (const M of allM) {
     total += variants.length;
@@ -783,7 +818,9 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
                   M,
                   seeds.map((s) => s + GLOBAL_SEED_OFFSET),
                 )
-              : memories;
+              : variant === 'uhop-centered'
+                ? centerPatterns(memories)
+                : memories;
           let lossTrace: tf.Tensor | undefined;
           try {
             const fitted = fitFeatureMap(fitOn, phi0, {
@@ -817,16 +854,27 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
         const runMethods = async (queries: tf.Tensor, sweep: RetrievalSweep, level: number | null, betas: number[] = [beta]) => {
           // With one update step, Phi(queries) and Phi(keys) are computed once per variant and
           // shared by its separations; several steps apply Phi inside retrieve at every step.
-          const features = new Map<FeatureMapVariant, ScoreInputs>();
+          const features = new Map<string, ScoreInputs>();
+          const centered: tf.Tensor[] = [];
           const inputsFor = (spec: RetrievalMethodSpec): ScoreInputs => {
-            if (!spec.featureMap) return { queries, keys: memories };
-            const phi = maps.get(spec.featureMap)!;
-            if (updateSteps > 1) return { queries, keys: memories, featureMap: phi };
-            let f = features.get(spec.featureMap);
-            if (!f) {
-              f = { queries: applyFeatureMap(phi, queries), keys: applyFeatureMap(phi, memories) };
-              features.set(spec.featureMap, f);
+            if (!spec.featureMap && !spec.center) return { queries, keys: memories };
+            const key = `${spec.featureMap ?? 'none'}|${spec.center === true}`;
+            let f = features.get(key);
+            if (f) return f;
+            let q = queries;
+            let k: tf.Tensor = memories;
+            if (spec.center) {
+              q = centerPatterns(queries);
+              k = centerPatterns(memories);
+              centered.push(q, k);
             }
+            if (!spec.featureMap) f = { queries: q, keys: k };
+            else {
+              const phi = maps.get(spec.featureMap)!;
+              if (updateSteps > 1) return { queries, keys: memories, featureMap: phi };
+              f = { queries: applyFeatureMap(phi, q), keys: applyFeatureMap(phi, k) };
+            }
+            features.set(key, f);
             return f;
           };
           const rows = sweep === 'capacity' ? capacity : sweep === 'noise' ? noise : betaRows;
@@ -853,6 +901,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
             }
           } finally {
             for (const f of features.values()) tf.dispose([f.queries, f.keys]);
+            tf.dispose(centered);
           }
         };
 
@@ -889,6 +938,11 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   }
 
   return { config, backend: tf.getBackend(), capacity, noise, beta: betaRows, fits, wallSeconds: (performance.now() - t0) / 1000 };
+}
+
+/** Each pattern minus its mean entry (the last axis). */
+function centerPatterns(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.sub(x, tf.mean(x, -1, true)));
 }
 
 function makeQueries(memories: tf.Tensor, query: QueryCorruption, fraction: number, source: PatternSource, seed: number): tf.Tensor {
