@@ -182,6 +182,14 @@ export interface FitSettings {
    * gain from D > d (its kernel is W^T W), an mlp can. Default 'linear' for U-Hop, 'mlp' for U-Hop+.
    */
   featureMap?: 'linear' | 'mlp';
+  /**
+   * After the fit, scale each set's Phi (its last weight matrix) so that the memories' mean
+   * feature norm equals their mean norm in pattern space, as at Phi0 (where fitSteps 0 equals
+   * dense retrieval). The separation losses compare normalized features, so the scale the fit
+   * ends at is an accident of the step path; the softmax's temperature beta * <Phi(q), Phi(k)>
+   * is not. Default false for U-Hop; see {@link DEFAULT_PLUS_FIT} for U-Hop+.
+   */
+  rescale?: boolean;
 }
 
 export interface RetrievalExperimentOptions {
@@ -457,6 +465,9 @@ function resolveFit(base: FitSettings, over: Partial<FitSettings> | undefined, n
   }
   if (fit.featureMap !== undefined && fit.featureMap !== 'linear' && fit.featureMap !== 'mlp') {
     throw new Error(`${FN}: ${name}.featureMap must be 'linear' or 'mlp', got ${String(fit.featureMap)}`);
+  }
+  if (fit.rescale !== undefined && typeof fit.rescale !== 'boolean') {
+    throw new Error(`${FN}: ${name}.rescale must be true or false, got ${String(fit.rescale)}`);
   }
   if (fit.featureMap === 'mlp' && fit.rowNormalize) {
     throw new Error(`${FN}: ${name}.rowNormalize applies to a linear Phi only, got featureMap 'mlp' with rowNormalize true`);
@@ -832,6 +843,7 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
               t: settings.t,
               tau: settings.tau,
             });
+            if (settings.rescale) rescaleFeatureMap(fitted.featureMap, fitOn);
             maps.set(variant, fitted.featureMap);
             lossTrace = fitted.lossTrace;
             const trace = fitted.lossTrace.arraySync() as number[][];
@@ -938,6 +950,24 @@ export async function runRetrievalExperiment(options: RetrievalExperimentOptions
   }
 
   return { config, backend: tf.getBackend(), capacity, noise, beta: betaRows, fits, wallSeconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Scales the last weight matrix of each set's Phi (in place: the old tensor is disposed) so that
+ * mean_i ||Phi(k_i)|| = mean_i ||k_i|| per set. Phi has no output bias (linear: W; mlp:
+ * W2 relu(W1 x + b1)), so this scales Phi(x) itself.
+ */
+function rescaleFeatureMap(phi: FeatureMap, memories: tf.Tensor): void {
+  const last = phi.params.length - 1;
+  const scaled = tf.tidy(() => {
+    const meanNorm = (x: tf.Tensor) => tf.mean(tf.norm(x, 'euclidean', -1), -1); // [B]
+    const factor = tf.div(meanNorm(memories), tf.maximum(meanNorm(applyFeatureMap(phi, memories)), 1e-12));
+    const w = phi.params[last];
+    // [B, 1, 1]: each set's matrix (W [B, D, d] or W2 [B, D, H]; a shared [D, d] broadcasts to one per set).
+    return tf.mul(w, tf.reshape(factor, [...factor.shape, 1, 1]));
+  });
+  phi.params[last].dispose();
+  phi.params[last] = scaled;
 }
 
 /** Each pattern minus its mean entry (the last axis). */

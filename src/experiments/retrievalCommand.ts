@@ -69,6 +69,8 @@ const OPTIONS = {
   'fit-loss': { type: 'string' },
   'fit-optimizer': { type: 'string' },
   'row-normalize': { type: 'boolean' },
+  'fit-rescale': { type: 'boolean' },
+  'plus-rescale': { type: 'boolean' },
   t: { type: 'string' },
   tau: { type: 'string' },
   'plus-factor': { type: 'string' },
@@ -128,6 +130,9 @@ Stage I (feature-map fit; U-Hop starts from the identity map, U-Hop+ from a rand
   --fit-loss NAME      U-Hop's separation loss: ${DEFAULT_FIT.loss} (default), worst-pair or lse
   --fit-optimizer NAME U-Hop's step rule: ${DEFAULT_FIT.optimizer} (default: plain gradient steps), adam or normalized
   --row-normalize      row-normalize W after the fit (the U-Hop paper's variant), for both
+  --fit-rescale        U-Hop: after the fit, scale Phi so the memories' mean feature norm equals
+                       their mean norm (the losses are scale-free; beta is not)
+  --plus-rescale       the same for U-Hop+
   --t T                temperature of uniform / worst-pair (default 2)
   --tau TAU            temperature of lse (default 0.1)
   --plus-factor K      U-Hop+ feature dimension D = K * d (default 2)
@@ -198,6 +203,7 @@ function parse(args: string[]): RetrievalArgs {
     optimizer,
     init: DEFAULT_FIT.init,
     rowNormalize: v['row-normalize'] === true,
+    rescale: v['fit-rescale'] === true,
     t: numberFlag(NAME, 't', v.t, { min: 0, exclusiveMin: true }),
     tau: numberFlag(NAME, 'tau', v.tau, { min: 0, exclusiveMin: true }),
   };
@@ -232,6 +238,7 @@ function parse(args: string[]): RetrievalArgs {
       optimizer: plusOptimizer,
       featureMap: plusMap,
       rowNormalize: fit.rowNormalize,
+      rescale: v['plus-rescale'] === true ? true : DEFAULT_PLUS_FIT.rescale,
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
@@ -295,7 +302,7 @@ function queryText(r: RetrievalResults): string {
 
 function fitText(f: RetrievalResults['config']['fit']): string {
   const temp = f.loss === 'lse' ? `, tau ${f.tau ?? 0.1}` : `, t ${f.t ?? 2}`;
-  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}, ${f.featureMap ?? 'linear'} Phi`;
+  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}${f.rescale ? ', rescaled' : ''}, ${f.featureMap ?? 'linear'} Phi`;
 }
 
 /** The memory sizes the noise sweep ran at, in run order (older results hold one, config.noiseSize). */
