@@ -346,6 +346,28 @@ forEachBackend('runRetrievalExperiment: centered methods and the noise sweep at 
     );
   });
 
+  it('rescale: at 0 fit steps a no-op (Phi0 keeps the norms); after a fit it changes the softmax temperature', async () => {
+    const base = { dataset: 'binary' as const, dim: 24, sizes: [12], seeds: 2, noiseLevels: [], plusFactor: 1 };
+    const methods = ['dense' as const, 'uhop' as const, 'uhop+' as const, 'uhop-euclidean' as const];
+    const zero = await runRetrievalExperiment({ ...base, methods, fit: { steps: 0, rescale: true }, plusFit: { rescale: true } });
+    const dense = zero.capacity.find((r) => r.method === 'dense')!.error.perSeed;
+    for (const m of ['uhop', 'uhop+'] as const) {
+      zero.capacity
+        .find((r) => r.method === m)!
+        .error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - dense[s]) < 1e-4, `${m} seed ${s}: ${e} vs ${dense[s]}`));
+    }
+    const run = (rescale: boolean) => runRetrievalExperiment({ ...base, methods, beta: 0.3, fit: { steps: 30, lr: 1, rescale } });
+    const [plain, rescaled] = [await run(false), await run(true)];
+    const row = (r: typeof plain, m: string) => r.capacity.find((x) => x.method === m)!;
+    assert.equal(rescaled.config.fit.rescale, true);
+    // The fit shrinks or grows Phi; rescaling undoes that, so the soft (beta 0.3) retrieval differs.
+    assert.notDeepEqual(row(rescaled, 'uhop').error.perSeed, row(plain, 'uhop').error.perSeed);
+    await assert.rejects(
+      runRetrievalExperiment({ ...base, methods: ['uhop'], fit: { rescale: 'yes' as never } }),
+      /runRetrievalExperiment: fit.rescale must be true or false, got yes/,
+    );
+  });
+
   it('noiseSizes runs the noise sweep at every size, each the same as a run at that size alone', async () => {
     const base = {
       dataset: 'binary' as const,
