@@ -65,7 +65,6 @@ for (const seed of [0, 1, 2]) {
     ['uhop-centered (A = P W^T W P)', tf.matMul(P, tf.matMul(tf.matMul(Wc, Wc, true, false), P)) as tf.Tensor2D, 'dot'],
     ['uhop-euclidean (A = W^T W, euclid)', tf.matMul(W, W, true, false), 'euc'],
   ];
-  const Karr = K.arraySync() as number[][];
   const sq = tf.sum(tf.square(K), -1).arraySync() as number[];
   const G = tf.matMul(K, K, false, true).arraySync() as number[][];
   const eucl = (l: number, i: number) => Math.sqrt(Math.max(sq[l] + sq[i] - 2 * G[l][i], 0)) / 2;
