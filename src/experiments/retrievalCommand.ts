@@ -71,6 +71,7 @@ const OPTIONS = {
   'row-normalize': { type: 'boolean' },
   'fit-rescale': { type: 'boolean' },
   'plus-rescale': { type: 'boolean' },
+  'plus-no-rescale': { type: 'boolean' },
   t: { type: 'string' },
   tau: { type: 'string' },
   'plus-factor': { type: 'string' },
@@ -132,7 +133,7 @@ Stage I (feature-map fit; U-Hop starts from the identity map, U-Hop+ from a rand
   --row-normalize      row-normalize W after the fit (the U-Hop paper's variant), for both
   --fit-rescale        U-Hop: after the fit, scale Phi so the memories' mean feature norm equals
                        their mean norm (the losses are scale-free; beta is not)
-  --plus-rescale       the same for U-Hop+
+  --plus-rescale       the same for U-Hop+ (its default; --plus-no-rescale turns it off)
   --t T                temperature of uniform / worst-pair (default 2)
   --tau TAU            temperature of lse (default 0.1)
   --plus-factor K      U-Hop+ feature dimension D = K * d (default 2)
@@ -238,7 +239,7 @@ function parse(args: string[]): RetrievalArgs {
       optimizer: plusOptimizer,
       featureMap: plusMap,
       rowNormalize: fit.rowNormalize,
-      rescale: v['plus-rescale'] === true ? true : DEFAULT_PLUS_FIT.rescale,
+      rescale: v['plus-no-rescale'] === true ? false : v['plus-rescale'] === true ? true : DEFAULT_PLUS_FIT.rescale,
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
