@@ -69,6 +69,9 @@ const OPTIONS = {
   'fit-loss': { type: 'string' },
   'fit-optimizer': { type: 'string' },
   'row-normalize': { type: 'boolean' },
+  'fit-rescale': { type: 'boolean' },
+  'plus-rescale': { type: 'boolean' },
+  'plus-no-rescale': { type: 'boolean' },
   t: { type: 'string' },
   tau: { type: 'string' },
   'plus-factor': { type: 'string' },
@@ -116,7 +119,8 @@ Sweep:
                        reference scripts' inverted dropout: survivors doubled), none
   --mask-fraction F    fraction masked by mask/dropout (default 0.5)
   --noise LIST         Gaussian noise std levels of the noise sweep ('none' skips it)
-  --noise-size M       memory size of the noise sweep (default ${QUICK.noiseSize} quick, ${FULL.noiseSize} full)
+  --noise-size LIST    memory size(s) of the noise sweep (default ${QUICK.noiseSize} quick, ${FULL.noiseSize} full;
+                       e.g. ${FULL.sizes.join(',')} runs it at every size of the full sweep)
   --betas LIST         also sweep beta (e.g. 0.1,0.3,1,3,10,100): every method at every beta on
                        the capacity sweep's queries; the fits are shared (default: off)
   --beta-size M        memory size of the beta sweep (default 100)
@@ -127,6 +131,9 @@ Stage I (feature-map fit; U-Hop starts from the identity map, U-Hop+ from a rand
   --fit-loss NAME      U-Hop's separation loss: ${DEFAULT_FIT.loss} (default), worst-pair or lse
   --fit-optimizer NAME U-Hop's step rule: ${DEFAULT_FIT.optimizer} (default: plain gradient steps), adam or normalized
   --row-normalize      row-normalize W after the fit (the U-Hop paper's variant), for both
+  --fit-rescale        U-Hop: after the fit, scale Phi so the memories' mean feature norm equals
+                       their mean norm (the losses are scale-free; beta is not)
+  --plus-rescale       the same for U-Hop+ (its default; --plus-no-rescale turns it off)
   --t T                temperature of uniform / worst-pair (default 2)
   --tau TAU            temperature of lse (default 0.1)
   --plus-factor K      U-Hop+ feature dimension D = K * d (default 2)
@@ -197,6 +204,7 @@ function parse(args: string[]): RetrievalArgs {
     optimizer,
     init: DEFAULT_FIT.init,
     rowNormalize: v['row-normalize'] === true,
+    rescale: v['fit-rescale'] === true,
     t: numberFlag(NAME, 't', v.t, { min: 0, exclusiveMin: true }),
     tau: numberFlag(NAME, 'tau', v.tau, { min: 0, exclusiveMin: true }),
   };
@@ -221,7 +229,7 @@ function parse(args: string[]): RetrievalArgs {
     query: choiceFlag(NAME, 'query', v.query, ['mask', 'half', 'dropout', 'none'] as const),
     maskFraction: numberFlag(NAME, 'mask-fraction', v['mask-fraction'], { min: 0, max: 0.99 }),
     noiseLevels,
-    noiseSize: int('noise-size') ?? preset.noiseSize,
+    noiseSizes: numberListFlag(NAME, 'noise-size', v['noise-size'], { min: 1, integer: true }) ?? [preset.noiseSize],
     betaLevels,
     betaSize: int('beta-size'),
     fit,
@@ -231,6 +239,7 @@ function parse(args: string[]): RetrievalArgs {
       optimizer: plusOptimizer,
       featureMap: plusMap,
       rowNormalize: fit.rowNormalize,
+      rescale: v['plus-no-rescale'] === true ? false : v['plus-rescale'] === true ? true : DEFAULT_PLUS_FIT.rescale,
       t: fit.t,
       tau: fit.tau,
       loss: choiceFlag(NAME, 'plus-loss', v['plus-loss'], losses) ?? DEFAULT_PLUS_FIT.loss,
@@ -294,7 +303,12 @@ function queryText(r: RetrievalResults): string {
 
 function fitText(f: RetrievalResults['config']['fit']): string {
   const temp = f.loss === 'lse' ? `, tau ${f.tau ?? 0.1}` : `, t ${f.t ?? 2}`;
-  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}, ${f.featureMap ?? 'linear'} Phi`;
+  return `${f.steps} steps ${f.optimizer} lr ${f.lr}, ${f.loss} loss${temp}, init ${f.featureMap === 'mlp' ? 'isometry' : f.init}, rowNormalize ${f.rowNormalize}${f.rescale ? ', rescaled' : ''}, ${f.featureMap ?? 'linear'} Phi`;
+}
+
+/** The memory sizes the noise sweep ran at, in run order (older results hold one, config.noiseSize). */
+function noiseSizesOf(res: RetrievalResults): number[] {
+  return [...new Set(res.noise.map((r) => r.M))].sort((a, b) => a - b);
 }
 
 /** Prints the comparison tables of a result. */
@@ -333,10 +347,10 @@ export function printRetrievalReport(res: RetrievalResults, out: CliIO['stdout']
     );
     printTable(s.table, s.columns, out);
   }
-  if (res.noise.length) {
-    out.write(`\nRetrieval error vs Gaussian noise std at M=${c.noiseSize} (mean ± std over ${n} seeds)\n`);
+  for (const M of noiseSizesOf(res)) {
+    out.write(`\nRetrieval error vs Gaussian noise std at M=${M} (mean ± std over ${n} seeds)\n`);
     const e = pivot(
-      res.noise,
+      res.noise.filter((r) => r.M === M),
       (r) => r.noise!,
       (k) => `std=${k}`,
       (r) => pm(r.error.mean, r.error.std),
@@ -395,19 +409,20 @@ export async function writeRetrievalFiles(res: RetrievalResults, dir: string, na
     });
     paths.push(writeTextFile(dir, `${name}-capacity.svg`, svg));
   }
-  if (res.noise.length) {
+  // One plot per memory size of the noise sweep: '-noise.svg' for the first, '-noise-M<M>.svg' for the others.
+  for (const [i, M] of noiseSizesOf(res).entries()) {
     const svg = await lineChartSvg({
-      data: res.noise.map((r) => ({ noise: r.noise!, error: r.error.mean, std: r.error.std, method: r.method })),
+      data: res.noise.filter((r) => r.M === M).map((r) => ({ noise: r.noise!, error: r.error.mean, std: r.error.std, method: r.method })),
       x: 'noise',
       y: 'error',
       color: 'method',
       errorBand: 'std',
       xScale: 'linear',
-      title: `Retrieval error vs query noise (M=${res.config.noiseSize}, ${n} seeds, beta ${res.config.beta})`,
+      title: `Retrieval error vs query noise (M=${M}, ${n} seeds, beta ${res.config.beta})`,
       xTitle: 'Gaussian noise std',
       yTitle: 'error (sum of squared differences)',
     });
-    paths.push(writeTextFile(dir, `${name}-noise.svg`, svg));
+    paths.push(writeTextFile(dir, i === 0 ? `${name}-noise.svg` : `${name}-noise-M${M}.svg`, svg));
   }
   if (res.beta?.length) {
     const svg = await lineChartSvg({

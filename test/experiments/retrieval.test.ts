@@ -14,6 +14,7 @@ import {
   RETRIEVAL_METHOD_NAMES,
   DEFAULT_RETRIEVAL_METHODS,
 } from '../../src/experiments/retrieval.js';
+import { randomBinaryPatterns } from '../../src/data/synthetic.js';
 import { main } from '../../src/cli.js';
 
 /** A CliIO that collects what a command writes. */
@@ -274,6 +275,129 @@ forEachBackend('runRetrievalExperiment, tiny synthetic sweep', () => {
   });
 });
 
+forEachBackend('runRetrievalExperiment: centered methods and the noise sweep at several sizes', () => {
+  // The experiment's synthetic memory sets: set s of size M is randomBinaryPatterns(M, d, { seed: s * 1_000_003 + M }).
+  const drawSet = (M: number, d: number, seed: number) =>
+    randomBinaryPatterns(M, d, { seed: seed * 1_000_003 + M }).arraySync() as number[][];
+
+  it('dense-centered matches the float64 closed form softmax(beta <Pq, Pk>) K with P = I - 11^T/d (queries = stored patterns)', async () => {
+    const [M, d, beta] = [8, 12, 0.7];
+    const res = await runRetrievalExperiment({
+      dataset: 'binary',
+      dim: d,
+      sizes: [M],
+      seeds: [0, 1],
+      noiseLevels: [],
+      query: 'none',
+      beta,
+      methods: ['dense', 'dense-centered'],
+    });
+    const center = (x: number[]) => {
+      const m = x.reduce((a, b) => a + b, 0) / x.length;
+      return x.map((v) => v - m);
+    };
+    const dot = (a: number[], b: number[]) => a.reduce((acc, v, j) => acc + v * b[j], 0);
+    const errorOf = (K: number[][], score: (q: number[], k: number[]) => number) => {
+      let total = 0;
+      for (const q of K) {
+        const s = K.map((k) => beta * score(q, k));
+        const top = Math.max(...s);
+        const w = s.map((v) => Math.exp(v - top));
+        const z = w.reduce((a, b) => a + b, 0);
+        const out = new Array<number>(d).fill(0);
+        K.forEach((k, i) => k.forEach((v, j) => (out[j] += (w[i] / z) * v)));
+        total += out.reduce((acc, v, j) => acc + (v - q[j]) ** 2, 0);
+      }
+      return total / K.length;
+    };
+    for (const [seed, s] of [0, 1].entries()) {
+      const K = drawSet(M, d, seed);
+      const want = errorOf(K, (q, k) => dot(center(q), center(k)));
+      const got = res.capacity.find((r) => r.method === 'dense-centered')!.error.perSeed[s];
+      assert.ok(Math.abs(got - want) < 1e-4, `seed ${seed}: ${got} vs closed form ${want}`);
+      const plain = res.capacity.find((r) => r.method === 'dense')!.error.perSeed[s];
+      assert.ok(Math.abs(plain - errorOf(K, dot)) < 1e-4, `dense seed ${seed}`);
+      assert.ok(Math.abs(got - plain) > 1e-3, 'centering changes the scores of binary patterns');
+    }
+  });
+
+  it('uhop-centered: 0 fit steps equal dense-centered; a fit on the centered sets lowers their loss; several update steps are refused', async () => {
+    const base = { dataset: 'binary' as const, dim: 20, sizes: [10], seeds: 2, noiseLevels: [0.3], noiseSize: 10 };
+    const methods = ['dense-centered' as const, 'uhop-centered' as const, 'uhop' as const];
+    const zero = await runRetrievalExperiment({ ...base, methods, fit: { steps: 0 } });
+    for (const rows of [zero.capacity, zero.noise]) {
+      const want = rows.find((r) => r.method === 'dense-centered')!.error.perSeed;
+      rows
+        .find((r) => r.method === 'uhop-centered')!
+        .error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - want[s]) < 1e-4, `seed ${s}: ${e} vs ${want[s]}`));
+    }
+    const fitted = await runRetrievalExperiment({ ...base, methods, fit: { steps: 10 } });
+    const fit = (v: string) => fitted.fits.find((f) => f.variant === v)!;
+    assert.deepEqual(
+      fitted.fits.map((f) => f.variant),
+      ['uhop', 'uhop-centered'],
+    );
+    fit('uhop-centered').lossAfter.perSeed.forEach((v, s) => assert.ok(v < fit('uhop-centered').lossBefore.perSeed[s], `seed ${s}`));
+    // Another set than the plain fit's: the centered patterns.
+    assert.notEqual(fit('uhop-centered').lossBefore.mean, fit('uhop').lossBefore.mean);
+    await assert.rejects(
+      runRetrievalExperiment({ ...base, methods: ['uhop-centered'], updateSteps: 2 }),
+      /runRetrievalExperiment: the centered methods run one update step only/,
+    );
+  });
+
+  it('rescale: at 0 fit steps a no-op (Phi0 keeps the norms); after a fit it changes the softmax temperature', async () => {
+    const base = { dataset: 'binary' as const, dim: 24, sizes: [12], seeds: 2, noiseLevels: [], plusFactor: 1 };
+    const methods = ['dense' as const, 'uhop' as const, 'uhop+' as const, 'uhop-euclidean' as const];
+    const zero = await runRetrievalExperiment({ ...base, methods, fit: { steps: 0, rescale: true }, plusFit: { rescale: true } });
+    const dense = zero.capacity.find((r) => r.method === 'dense')!.error.perSeed;
+    for (const m of ['uhop', 'uhop+'] as const) {
+      zero.capacity
+        .find((r) => r.method === m)!
+        .error.perSeed.forEach((e, s) => assert.ok(Math.abs(e - dense[s]) < 1e-4, `${m} seed ${s}: ${e} vs ${dense[s]}`));
+    }
+    const run = (rescale: boolean) => runRetrievalExperiment({ ...base, methods, beta: 0.3, fit: { steps: 30, lr: 1, rescale } });
+    const [plain, rescaled] = [await run(false), await run(true)];
+    const row = (r: typeof plain, m: string) => r.capacity.find((x) => x.method === m)!;
+    assert.equal(rescaled.config.fit.rescale, true);
+    // The fit shrinks or grows Phi; rescaling undoes that, so the soft (beta 0.3) retrieval differs.
+    assert.notDeepEqual(row(rescaled, 'uhop').error.perSeed, row(plain, 'uhop').error.perSeed);
+    await assert.rejects(
+      runRetrievalExperiment({ ...base, methods: ['uhop'], fit: { rescale: 'yes' as never } }),
+      /runRetrievalExperiment: fit.rescale must be true or false, got yes/,
+    );
+  });
+
+  it('noiseSizes runs the noise sweep at every size, each the same as a run at that size alone', async () => {
+    const base = {
+      dataset: 'binary' as const,
+      dim: 16,
+      seeds: 2,
+      noiseLevels: [0.2, 0.5],
+      methods: ['dense' as const, 'uhop' as const],
+      fit: { steps: 3 },
+    };
+    const both = await runRetrievalExperiment({ ...base, sizes: [6, 12], noiseSizes: [6, 12] });
+    assert.deepEqual(both.config.noiseSizes, [6, 12]);
+    assert.equal(both.config.noiseSize, 6);
+    assert.equal(both.noise.length, 2 * 2 * 2);
+    for (const M of [6, 12]) {
+      const alone = await runRetrievalExperiment({ ...base, sizes: [M], noiseSize: M });
+      assert.deepEqual(alone.config.noiseSizes, [M]);
+      const rows = both.noise.filter((r) => r.M === M);
+      assert.deepEqual(
+        rows.map((r) => [r.method, r.noise, r.error.perSeed]),
+        alone.noise.map((r) => [r.method, r.noise, r.error.perSeed]),
+      );
+      assert.deepEqual(
+        both.capacity.filter((r) => r.M === M).map((r) => r.error.perSeed),
+        alone.capacity.map((r) => r.error.perSeed),
+      );
+    }
+    await assert.rejects(runRetrievalExperiment({ ...base, noiseSizes: [0] }), /noiseSizes must be an array of integers >= 1/);
+  });
+});
+
 describe('runRetrievalExperiment: seeds, data and option checks', () => {
   before(async () => {
     await initBackend('wasm');
@@ -348,6 +472,9 @@ describe('runRetrievalExperiment: seeds, data and option checks', () => {
       'uhop-cosine',
       'uhop+',
       'uhop+-euclidean',
+      'dense-centered',
+      'uhop-centered',
+      'uhop-centered-sparse',
       'uhop-global',
       'uhop-global-fit',
     ]);
@@ -420,7 +547,7 @@ describe('uhop CLI', () => {
           '--noise',
           '0.2',
           '--noise-size',
-          '6',
+          '6,12',
           '--methods',
           'dense,uhop',
           '--fit-steps',
@@ -437,12 +564,13 @@ describe('uhop CLI', () => {
       assert.match(c.io.out, /^backend: wasm/);
       assert.match(c.io.out, /Retrieval error vs memory size M \(mean ± std over 2 seeds\)/);
       assert.match(c.io.out, /method\s+M=6\s+M=12/);
-      assert.match(c.io.out, /Retrieval error vs Gaussian noise std at M=6/);
+      assert.match(c.io.out, /Retrieval error vs Gaussian noise std at M=6 [^]*Retrieval error vs Gaussian noise std at M=12 /);
       assert.match(c.io.out, /U-Hop  Stage I: D=16, 3 steps sgd lr 0.1, uniform loss/);
       const json = JSON.parse(readFileSync(join(dir, 'tiny.json'), 'utf8'));
       assert.equal(json.capacity.length, 4);
       assert.equal(json.config.fit.steps, 3);
-      for (const svg of ['tiny-capacity.svg', 'tiny-noise.svg']) {
+      assert.deepEqual(json.config.noiseSizes, [6, 12]);
+      for (const svg of ['tiny-capacity.svg', 'tiny-noise.svg', 'tiny-noise-M12.svg']) {
         const text = readFileSync(join(dir, svg), 'utf8');
         assert.match(text, /^<svg/);
         assert.ok(text.includes('dense') && text.includes('uhop'), `${svg} lacks a series name`);
