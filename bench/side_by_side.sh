@@ -35,7 +35,7 @@ fi
 # Leave out a backend that cannot load here (tensorflow needs tfjs-node), and say so.
 RUN_BACKENDS=()
 for B in $BACKENDS; do
-  if npx --no-install tsx -e "import('./src/backend.js').then((m) => m.initBackend('$B'))" >/dev/null 2>"$OUT/.probe-$B.err"; then
+  if npx --no-install tsx -e "import('./src/node/backend.js').then((m) => m.initBackend('$B'))" >/dev/null 2>"$OUT/.probe-$B.err"; then
     RUN_BACKENDS+=("$B")
   else
     echo "side_by_side: backend $B does not load here, left out: $(grep -m1 initBackend "$OUT/.probe-$B.err" || tail -1 "$OUT/.probe-$B.err")" >&2
