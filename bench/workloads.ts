@@ -34,7 +34,7 @@ export const DESCRIPTIONS: Record<WorkloadId, string> = {
 export const ASSOCIATION_OPTIONS = {
   numHeads: 4,
   hiddenSize: 32,
-  scaling: 1 / Math.sqrt(32),
+  beta: 1 / Math.sqrt(32),
   updateStepsMax: 0,
   normalizeStoredPattern: false,
   normalizeStatePattern: false,
