@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { checkOptions, suggestKeys } from '../../src/ops/options.js';
-import { trainMilModel, predictBags } from '../../src/models/milTraining.js';
-import { milClassifier } from '../../src/models/mil.js';
+import { trainMilModel, predictBags, TRAIN_MIL_SCHEMA, PREDICT_BAGS_SCHEMA } from '../../src/models/milTraining.js';
+import { milClassifier, MIL_CLASSIFIER_SCHEMA } from '../../src/models/mil.js';
+import { defaultsText } from '../../src/ops/schema.js';
 import { sequenceClassifier } from '../../src/models/sequence.js';
 import { visionClassifier } from '../../src/models/vision.js';
 import { transformerEncoder, transformerEncoderBlock } from '../../src/models/transformer.js';
@@ -112,5 +113,65 @@ describe('unknown options are errors, with a did-you-mean', () => {
     assert.equal(replaced.getLayer('attn').getClassName(), 'UHopAttention');
     model.dispose();
     replaced.dispose();
+  });
+});
+
+describe('the builders declare their options in one schema each (src/ops/schema.ts)', () => {
+  it('milClassifier, trainMilModel and predictBags: unknown keys, bad values, defaults from the schema', async () => {
+    await initBackend('cpu');
+    assert.throws(
+      () => milClassifier({ numFeatures: 3, atentionUnits: 4 } as never),
+      /milClassifier: unknown option 'atentionUnits' \(did you mean 'attentionUnits'\?\)/,
+    );
+    assert.throws(() => milClassifier({ numFeatures: 3, dropout: 1.5 }), /milClassifier: dropout must be a number in \[0, 1\), got 1.5/);
+    assert.throws(
+      () => milClassifier({ numFeatures: 3, hidden: [2, 0] }),
+      /milClassifier: hidden must be an array of integers >= 1, got \[2,0\]/,
+    );
+    assert.throws(() => milClassifier({ numFeatures: 3, seed: 1.5 }), /milClassifier: seed must be an integer, got 1.5/);
+    assert.throws(() => milClassifier({ hidden: [] } as never), /milClassifier: numFeatures must be an integer >= 1, got undefined/);
+    // The Hopfield options are checked by HopfieldPooling's own schema, not a copy.
+    assert.throws(
+      () => milClassifier({ numFeatures: 3, hopfield: { numHead: 2 } as never }),
+      /HopfieldPooling: unknown option 'numHead' \(did you mean 'numHeads'\?\)/,
+    );
+    assert.throws(
+      () => milClassifier({ numFeatures: 3, hopfield: { scaling: 2 } as never }),
+      /HopfieldPooling: 'scaling' was renamed 'beta' in 0.2.0/,
+    );
+    assert.deepEqual(defaultsText(MIL_CLASSIFIER_SCHEMA), {
+      numFeatures: undefined,
+      hidden: '[256,128]',
+      pooling: "'hopfield'",
+      hopfield: undefined,
+      attentionUnits: '64',
+      dropout: '0',
+      bagDropout: '0',
+      weightDecay: '0',
+      seed: undefined,
+      name: "'mil_<pooling>'",
+    });
+    // The defaults the model is built with are the schema's.
+    const model = milClassifier({ numFeatures: 3, seed: 1 });
+    assert.deepEqual(
+      model.layers.filter((l) => l.getClassName().includes('InstanceDense')).map((l) => (l as unknown as { units: number }).units),
+      MIL_CLASSIFIER_SCHEMA.hidden.default,
+    );
+    assert.equal(model.getLayer('hopfield_pooling').getClassName(), 'HopfieldPooling');
+    const bag: Bag = { id: 0, label: 1, size: 2, instances: new Float32Array(6) };
+    await assert.rejects(trainMilModel(model, [bag], { epochs: 0 }), /trainMilModel: epochs must be an integer >= 1, got 0/);
+    await assert.rejects(trainMilModel(model, [bag], { lrDecay: 1.5 }), /trainMilModel: lrDecay must be a number in \(0, 1\], got 1.5/);
+    await assert.rejects(trainMilModel(model, [bag], { validation: [] }), /trainMilModel: validation must be a non-empty array of bags/);
+    await assert.rejects(
+      trainMilModel(model, [bag], { monitr: 'auc' } as never),
+      /trainMilModel: unknown option 'monitr' \(did you mean 'monitor'\?\)/,
+    );
+    assert.equal(TRAIN_MIL_SCHEMA.epochs.default, 50);
+    const { history } = await trainMilModel(model, [bag], { epochs: 1 });
+    assert.equal(history.length, 1);
+    assert.equal(history[0].learningRate, TRAIN_MIL_SCHEMA.learningRate.default);
+    assert.throws(() => predictBags(model, [bag], { batchSize: 0 }), /predictBags: batchSize must be an integer >= 1, got 0/);
+    assert.equal(PREDICT_BAGS_SCHEMA.batchSize.default, 32);
+    model.dispose();
   });
 });
