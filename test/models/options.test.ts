@@ -10,9 +10,9 @@ import { checkOptions, suggestKeys } from '../../src/ops/options.js';
 import { trainMilModel, predictBags, TRAIN_MIL_SCHEMA, PREDICT_BAGS_SCHEMA } from '../../src/models/milTraining.js';
 import { milClassifier, MIL_CLASSIFIER_SCHEMA } from '../../src/models/mil.js';
 import { defaultsText } from '../../src/ops/schema.js';
-import { sequenceClassifier } from '../../src/models/sequence.js';
-import { visionClassifier } from '../../src/models/vision.js';
-import { transformerEncoder, transformerEncoderBlock } from '../../src/models/transformer.js';
+import { sequenceClassifier, SEQUENCE_CLASSIFIER_SCHEMA } from '../../src/models/sequence.js';
+import { visionClassifier, VISION_CLASSIFIER_SCHEMA } from '../../src/models/vision.js';
+import { transformerEncoder, transformerEncoderBlock, TRANSFORMER_ENCODER_SCHEMA } from '../../src/models/transformer.js';
 import { AlternatingFitCallback } from '../../src/models/alternatingFit.js';
 import { padBags, type Bag } from '../../src/data/mil.js';
 import { readMilCsv } from '../../src/node/data.js';
@@ -49,7 +49,15 @@ describe('unknown options are errors, with a did-you-mean', () => {
         /sequenceClassifier: 'updateSteps' was renamed 'updateStepsMax' in 0.2.0 \(it counts the extra steps/,
       ],
       [
-        () => sequenceClassifier({ vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8, poolingOptions: { quantites: 2 } } as never),
+        () =>
+          sequenceClassifier({
+            vocabSize: 10,
+            maxLen: 4,
+            numClasses: 2,
+            dModel: 8,
+            pooling: 'hopfield',
+            poolingOptions: { quantites: 2 },
+          } as never),
         /sequenceClassifier poolingOptions: unknown option 'quantites' \(did you mean 'quantity'\?\)/,
       ],
       [
@@ -173,5 +181,93 @@ describe('the builders declare their options in one schema each (src/ops/schema.
     assert.throws(() => predictBags(model, [bag], { batchSize: 0 }), /predictBags: batchSize must be an integer >= 1, got 0/);
     assert.equal(PREDICT_BAGS_SCHEMA.batchSize.default, 32);
     model.dispose();
+  });
+
+  it('transformerEncoderBlock, transformerEncoder, sequenceClassifier, visionClassifier: unknown keys, bad values, defaults from the schema', () => {
+    const seq = { vocabSize: 10, maxLen: 4, numClasses: 2, dModel: 8 };
+    const vis = { imageSize: 8, patchSize: 4, numClasses: 2, dModel: 8 };
+    const x = tfl.input({ shape: [4, 8] });
+    const cases: [() => unknown, RegExp][] = [
+      [
+        () => transformerEncoderBlock(x, { dropuot: 0.1 } as never),
+        /transformerEncoderBlock: unknown option 'dropuot' \(did you mean 'dropout'\?\)/,
+      ],
+      [
+        () => transformerEncoderBlock(x, { activation: 'tanh' as never }),
+        /transformerEncoderBlock: activation must be one of 'gelu', 'relu', got 'tanh'/,
+      ],
+      [
+        () => transformerEncoderBlock(x, { layerNormEpsilon: 0 }),
+        /transformerEncoderBlock: layerNormEpsilon must be a finite number > 0, got 0/,
+      ],
+      [() => transformerEncoderBlock(x, { mlpDim: 2.5 }), /transformerEncoderBlock: mlpDim must be an integer >= 1, got 2.5/],
+      [() => transformerEncoder({ dModel: 8, numLayers: -1 }), /transformerEncoder: numLayers must be an integer >= 0, got -1/],
+      [() => transformerEncoder({ dModel: 8, finalNorm: 'yes' as never }), /transformerEncoder: finalNorm must be a boolean, got 'yes'/],
+      [() => transformerEncoder({ numLayers: 1 } as never), /transformerEncoder: dModel must be an integer >= 1, got undefined/],
+      [() => transformerEncoder({ dModel: 8, seqLen: 0 }), /transformerEncoder: seqLen must be an integer >= 1, got 0/],
+      [
+        () => transformerEncoder({ dModel: 8, attentionDropout: 1 }),
+        /transformerEncoder: attentionDropout must be a number in \[0, 1\), got 1/,
+      ],
+      // The passed-on Hopfield/U-Hop options are checked by the attention layer's own schema.
+      [
+        () => transformerEncoder({ dModel: 8, attention: 'uhop-attention', separation: 'bogus' as never }),
+        /UHopAttention 'encoder_block0_attention': separation must be one of 'softmax'/,
+      ],
+      [
+        () => transformerEncoder({ dModel: 8, attention: 'hopfield', updateStepsMax: -1 }),
+        /Hopfield: updateStepsMax must be an integer in \[0, /,
+      ],
+      [
+        () => sequenceClassifier({ ...seq, outputActivation: 'relu' as never }),
+        /sequenceClassifier: outputActivation must be one of 'softmax', 'linear', got 'relu'/,
+      ],
+      [
+        () => sequenceClassifier({ ...seq, classifierDropout: -0.1 }),
+        /sequenceClassifier: classifierDropout must be a number in \[0, 1\), got -0.1/,
+      ],
+      [
+        () => sequenceClassifier({ ...seq, vocabSize: undefined } as never),
+        /sequenceClassifier: vocabSize must be an integer >= 1, got undefined/,
+      ],
+      [
+        () => sequenceClassifier({ ...seq, poolingOptions: { quantity: 2 } }),
+        /sequenceClassifier: poolingOptions applies to pooling 'hopfield' only, got pooling 'cls'/,
+      ],
+      [
+        () => sequenceClassifier({ ...seq, clasifierDropout: 0.1 } as never),
+        /sequenceClassifier: unknown option 'clasifierDropout' \(did you mean 'classifierDropout'\?\)/,
+      ],
+      [
+        () => visionClassifier({ ...vis, patchEmbeding: 'conv' } as never),
+        /visionClassifier: unknown option 'patchEmbeding' \(did you mean 'patchEmbedding'\?\)/,
+      ],
+      [
+        () => visionClassifier({ ...vis, encoder: 'cnn' as never }),
+        /visionClassifier: encoder must be one of 'transformer', 'single-hopfield', got 'cnn'/,
+      ],
+      [
+        () => visionClassifier({ ...vis, imageSize: [8, 8, 8] as never }),
+        /visionClassifier: imageSize must be an integer >= 1 or \[height, width\] of them, got \[8,8,8\]/,
+      ],
+      [() => visionClassifier({ ...vis, channels: 0 }), /visionClassifier: channels must be an integer >= 1, got 0/],
+    ];
+    for (const [f, re] of cases) assert.throws(f, re);
+    // The defaults the models are built with are the schemas'.
+    assert.equal(TRANSFORMER_ENCODER_SCHEMA.numLayers.default, 2);
+    const enc = transformerEncoder({ dModel: 8, seed: 1 });
+    assert.equal(enc.name, TRANSFORMER_ENCODER_SCHEMA.name.default);
+    assert.equal(enc.layers.filter((l) => l instanceof MultiHeadAttention).length, TRANSFORMER_ENCODER_SCHEMA.numLayers.default);
+    assert.ok(enc.getLayer('encoder_block_final_ln'), 'finalNorm defaults to true');
+    enc.dispose();
+    const sc = sequenceClassifier({ ...seq, seed: 1 });
+    assert.equal(sc.name, SEQUENCE_CLASSIFIER_SCHEMA.name.default);
+    assert.equal(SEQUENCE_CLASSIFIER_SCHEMA.pooling.default, 'cls');
+    assert.ok(sc.getLayer('class_token'), "pooling defaults to 'cls'");
+    sc.dispose();
+    const vc = visionClassifier({ ...vis, seed: 1 });
+    assert.equal(vc.name, VISION_CLASSIFIER_SCHEMA.name.default);
+    assert.deepEqual(vc.inputs[0].shape, [null, 8, 8, VISION_CLASSIFIER_SCHEMA.channels.default]);
+    vc.dispose();
   });
 });
