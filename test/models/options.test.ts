@@ -13,10 +13,10 @@ import { defaultsText } from '../../src/ops/schema.js';
 import { sequenceClassifier, SEQUENCE_CLASSIFIER_SCHEMA } from '../../src/models/sequence.js';
 import { visionClassifier, VISION_CLASSIFIER_SCHEMA } from '../../src/models/vision.js';
 import { transformerEncoder, transformerEncoderBlock, TRANSFORMER_ENCODER_SCHEMA } from '../../src/models/transformer.js';
-import { AlternatingFitCallback } from '../../src/models/alternatingFit.js';
-import { padBags, type Bag } from '../../src/data/mil.js';
+import { AlternatingFitCallback, ALTERNATING_FIT_SCHEMA } from '../../src/models/alternatingFit.js';
+import { padBags, PAD_BAGS_SCHEMA, type Bag } from '../../src/data/mil.js';
 import { readMilCsv } from '../../src/node/data.js';
-import { saveModel, loadModel } from '../../src/node/io.js';
+import { saveModel, loadModel, SAVE_MODEL_SCHEMA, LOAD_MODEL_SCHEMA } from '../../src/node/io.js';
 import { replaceAttention } from '../../src/layers/replaceAttention.js';
 import { MultiHeadAttention } from '../../src/layers/multiHeadAttention.js';
 import { Hopfield } from '../../src/layers/hopfield.js';
@@ -269,5 +269,47 @@ describe('the builders declare their options in one schema each (src/ops/schema.
     assert.equal(vc.name, VISION_CLASSIFIER_SCHEMA.name.default);
     assert.deepEqual(vc.inputs[0].shape, [null, 8, 8, VISION_CLASSIFIER_SCHEMA.channels.default]);
     vc.dispose();
+  });
+
+  it('AlternatingFitCallback, padBags, saveModel, loadModel: bad values, defaults from the schema', async () => {
+    const x = tf.zeros([2, 3]);
+    assert.throws(
+      () => new AlternatingFitCallback({ x, batchSize: 0 }),
+      /AlternatingFitCallback: batchSize must be an integer >= 1, got 0/,
+    );
+    assert.throws(
+      () => new AlternatingFitCallback({ x, optimizer: 'rmsprop' as never }),
+      /AlternatingFitCallback: optimizer must be 'adam', 'sgd' or a tf.Optimizer, got 'rmsprop'/,
+    );
+    const own = tf.train.sgd(0.1);
+    // lr sets the rate of a named optimizer only: with one's own it would be ignored.
+    assert.throws(
+      () => new AlternatingFitCallback({ x, optimizer: own, lr: 0.5 }),
+      /AlternatingFitCallback: lr applies to optimizer 'adam' or 'sgd' only/,
+    );
+    const alt = new AlternatingFitCallback({ x });
+    assert.equal(alt.alternations, ALTERNATING_FIT_SCHEMA.alternations.default);
+    assert.equal(alt.batchSize, ALTERNATING_FIT_SCHEMA.batchSize.default);
+    assert.equal(alt.freezePhi, true);
+    const bag: Bag = { id: 0, label: 1, size: 2, instances: new Float32Array(6) };
+    assert.throws(() => padBags([bag], { maxSize: 0 }), /padBags: maxSize must be an integer >= 1, got 0/);
+    assert.throws(() => padBags([bag], { truncate: 1 as never }), /padBags: truncate must be a boolean, got 1/);
+    assert.equal(PAD_BAGS_SCHEMA.truncate.default, false);
+    const padded = padBags([bag]);
+    assert.deepEqual(padded.x.shape, [1, 2, 3]);
+    tf.dispose([x, padded.x, padded.mask, padded.y]);
+    own.dispose();
+    const model = milClassifier({ numFeatures: 3, hidden: [], seed: 1 });
+    await assert.rejects(
+      saveModel(model, '/nonexistent-dir-for-test', { includeOptimizer: 1 } as never),
+      /saveModel: includeOptimizer must be a boolean, got 1/,
+    );
+    model.dispose();
+    await assert.rejects(
+      loadModel('/nonexistent-dir-for-test', { strict: 'no' } as never),
+      /loadModel: strict must be a boolean, got 'no'/,
+    );
+    assert.equal(SAVE_MODEL_SCHEMA.includeOptimizer.default, false);
+    assert.equal(LOAD_MODEL_SCHEMA.strict.default, true);
   });
 });
