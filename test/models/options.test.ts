@@ -1,6 +1,7 @@
 /**
  * Every public options object rejects unknown keys, naming the function or layer, the key and
- * the closest known key; names given to replaceAttention must name attention layers.
+ * the closest known key; names given to replaceAttention must name attention layers. The
+ * builders' schemas (src/ops/schema.ts) drive their value checks and defaults.
  */
 import { it, describe } from 'node:test';
 import assert from 'node:assert/strict';
