@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { seededRandom, seedOption } from './random.js';
 // The one unknown-option checker (no imports of its own, so no cycle with src/ops).
-import { checkOptions } from '../ops/options.js';
+import { bool, defineSchema, int, parseOptions } from '../ops/schema.js';
 
 /** One bag of instances. */
 export interface Bag {
@@ -175,6 +175,12 @@ export interface PadBagsOptions {
   truncate?: boolean;
 }
 
+/** The declaration of {@link PadBagsOptions} (src/ops/schema.ts). */
+export const PAD_BAGS_SCHEMA = defineSchema<PadBagsOptions>()({
+  maxSize: { check: int(1), defaultText: 'the largest bag', doc: 'Padded bag length.' },
+  truncate: { check: bool, default: false, doc: 'Keep the first maxSize instances of a larger bag instead of throwing.' },
+});
+
 /** Padded bags as tensors; the caller owns (and disposes) them. */
 export interface PaddedBags {
   /** [B, Smax, F] instances, zero rows for padding. */
@@ -198,13 +204,12 @@ export interface PaddedBags {
  */
 export function padBags(bags: Bag[], options: PadBagsOptions = {}): PaddedBags {
   const fn = 'padBags';
-  checkOptions(options, ['maxSize', 'truncate'], fn);
+  const { maxSize, truncate } = parseOptions(PAD_BAGS_SCHEMA, options, fn);
   const F = featuresOf(fn, bags);
   if (bags.length === 0) throw new Error(`${fn}: bags is empty`);
   const largest = bags.reduce((m, b) => Math.max(m, b.size), 0);
-  const S = options.maxSize ?? largest;
-  if (!Number.isInteger(S) || S < 1) throw new Error(`${fn}: maxSize must be a positive integer, got ${String(options.maxSize)}`);
-  if (largest > S && !options.truncate) {
+  const S = maxSize ?? largest;
+  if (largest > S && !truncate) {
     const which = bags.findIndex((b) => b.size > S);
     throw new Error(
       `${fn}: bags[${which}] has ${bags[which].size} instances, more than maxSize = ${S}; raise maxSize or pass truncate: true`,

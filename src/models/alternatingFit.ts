@@ -27,7 +27,7 @@ import { UHopAttention } from '../layers/uhopAttention.js';
 import { HopfieldBase } from '../layers/hopfieldBase.js';
 import type { UHopKeys, UHopKeysHook } from '../layers/fitKeys.js';
 import type { UHopConfig } from '../layers/hopfieldCore.js';
-import { checkOptions, optionKeys } from '../ops/options.js';
+import { bool, custom, defineSchema, int, number, parseOptions } from '../ops/schema.js';
 import { applyFeatureMap, featureMapBackward } from '../ops/featureMap.js';
 import { separationLossAndGrad } from '../ops/separationLoss.js';
 import type { FeatureMapKind } from '../ops/types.js';
@@ -158,6 +158,47 @@ export interface PhiEpochLog {
   ms: number;
 }
 
+/** The declaration of {@link AlternatingFitOptions} (src/ops/schema.ts). */
+export const ALTERNATING_FIT_SCHEMA = defineSchema<AlternatingFitOptions>()({
+  x: {
+    check: custom<tf.Tensor | tf.Tensor[]>(
+      "a tensor or a non-empty array of tensors (the model's inputs)",
+      (v) => v instanceof tf.Tensor || (Array.isArray(v) && v.length > 0 && v.every((t) => t instanceof tf.Tensor)),
+    ),
+    required: true,
+    noConfig: true,
+    doc: 'The training inputs (what model.fit gets as x).',
+  },
+  alternations: {
+    check: int(0),
+    default: 2,
+    doc: 'Number of alternations: task epochs 0 .. alternations-1 are each preceded by a Phi epoch.',
+  },
+  batchSize: { check: int(1), default: 32, doc: 'Mini-batch size of the Phi epochs.' },
+  optimizer: {
+    check: custom<'adam' | 'sgd' | tf.Optimizer>(
+      "'adam', 'sgd' or a tf.Optimizer",
+      (v) => v === 'adam' || v === 'sgd' || v instanceof tf.Optimizer,
+    ),
+    default: 'adam',
+    doc: 'Optimizer of the Phi epochs (kept across Phi epochs).',
+  },
+  lr: {
+    check: number({ gt: 0 }),
+    default: 0.01,
+    appliesIf: { option: 'optimizer', is: ['adam', 'sgd'] },
+    doc: 'Learning rate when optimizer is a name.',
+  },
+  freezePhi: { check: bool, default: true, doc: 'Hold Phi0 fixed during the alternating task epochs.' },
+  shuffle: { check: bool, default: true, doc: "Shuffle the Phi epochs' batches (seeded)." },
+  seed: { check: int(0), default: 0, doc: 'Seed of the shuffling.' },
+  evaluate: { check: bool, default: true, doc: 'Evaluate the separation loss over the whole set before and after each Phi epoch.' },
+  onPhiEpochEnd: {
+    check: custom<(log: PhiEpochLog) => void | Promise<void>>('a function (log) => void', (v) => typeof v === 'function'),
+    doc: 'Called after each Phi epoch.',
+  },
+});
+
 /**
  * The U-Hop paper's alternating schedule (see the file header): Phi epochs that train only the
  * layers' Phi0 on the separation loss of their projected keys over the training set,
@@ -174,19 +215,6 @@ export interface PhiEpochLog {
  * console.log(alt.history);   // [{ epoch: 0, lossBefore, lossAfter, ... }, { epoch: 1, ... }]
  * ```
  */
-const ALTERNATING_FIT_KEYS = optionKeys<AlternatingFitOptions>()([
-  'x',
-  'alternations',
-  'batchSize',
-  'optimizer',
-  'lr',
-  'freezePhi',
-  'shuffle',
-  'seed',
-  'evaluate',
-  'onPhiEpochEnd',
-]);
-
 export class AlternatingFitCallback extends tfl.Callback {
   readonly alternations: number;
   readonly batchSize: number;
@@ -209,10 +237,8 @@ export class AlternatingFitCallback extends tfl.Callback {
     const where = 'AlternatingFitCallback';
     if (options == null || typeof options !== 'object')
       throw new Error(`${where}: options must be an object with x (the training inputs), got ${String(options)}`);
-    checkOptions(options, ALTERNATING_FIT_KEYS, where);
-    const xs = Array.isArray(options.x) ? options.x : [options.x];
-    if (xs.length === 0 || !xs.every((t) => t instanceof tf.Tensor))
-      throw new Error(`${where}: x must be a tensor or an array of tensors (the model's inputs), got ${String(options.x)}`);
+    const o = parseOptions(ALTERNATING_FIT_SCHEMA, options, where);
+    const xs = Array.isArray(o.x) ? o.x : [o.x];
     const n = xs[0].shape[0];
     if (!xs.every((t) => t.rank >= 1 && t.shape[0] === n) || n < 1) {
       throw new Error(
@@ -220,28 +246,16 @@ export class AlternatingFitCallback extends tfl.Callback {
       );
     }
     this.x = xs;
-    const int = (v: unknown, name: string, dflt: number, min: number) => {
-      const r = v ?? dflt;
-      if (typeof r !== 'number' || !Number.isInteger(r) || r < min)
-        throw new Error(`${where}: ${name} must be an integer >= ${min}, got ${String(v)}`);
-      return r;
-    };
-    this.alternations = int(options.alternations, 'alternations', 2, 0);
-    this.batchSize = int(options.batchSize, 'batchSize', 32, 1);
-    const lr = options.lr ?? 0.01;
-    if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr))
-      throw new Error(`${where}: lr must be a finite number > 0, got ${String(options.lr)}`);
-    const opt = options.optimizer ?? 'adam';
+    this.alternations = o.alternations;
+    this.batchSize = o.batchSize;
+    const opt = o.optimizer;
     this.ownsOptimizer = !(opt instanceof tf.Optimizer);
-    if (opt instanceof tf.Optimizer) this.optimizer = opt;
-    else if (opt === 'adam') this.optimizer = tf.train.adam(lr);
-    else if (opt === 'sgd') this.optimizer = tf.train.sgd(lr);
-    else throw new Error(`${where}: optimizer must be 'adam', 'sgd' or a tf.Optimizer, got ${String(opt)}`);
-    this.freezePhi = options.freezePhi ?? true;
-    this.shuffle = options.shuffle ?? true;
-    this.evaluate = options.evaluate ?? true;
-    this.onPhiEpochEnd = options.onPhiEpochEnd;
-    this.rng = seededRandom(int(options.seed, 'seed', 0, 0)).uniform;
+    this.optimizer = opt instanceof tf.Optimizer ? opt : opt === 'adam' ? tf.train.adam(o.lr) : tf.train.sgd(o.lr);
+    this.freezePhi = o.freezePhi;
+    this.shuffle = o.shuffle;
+    this.evaluate = o.evaluate;
+    this.onPhiEpochEnd = o.onPhiEpochEnd;
+    this.rng = seededRandom(o.seed).uniform;
   }
 
   /** The model's U-Hop layers (found on first use). */

@@ -20,7 +20,8 @@ import {
 } from '../layers/milPooling.js';
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
 import { InstanceDense } from '../layers/instanceDense.js';
-import { checkOptions, optionKeys } from '../ops/options.js';
+import { defineSchema, int, number, oneOf, parseOptions } from '../ops/schema.js';
+import { DROPOUT_RATE, INT_LIST, MODEL_SEED, NAME, OPTIONS_OBJECT } from '../ops/vocabulary.js';
 import { SeededDropout } from './seededDropout.js';
 
 /** Bag poolings {@link milClassifier} can build. */
@@ -29,16 +30,15 @@ export const MIL_POOLINGS: readonly MilPoolingKind[] = ['hopfield', 'attention',
 
 /**
  * Options of the Hopfield pooling of {@link milClassifier}: every `HopfieldPooling` option
- * (heads, sizes, separation, similarity, normalizations, association dropout, U-Hop's
- * featureMap / fitSteps / ...), with `beta` as the name of `scaling`. The classifier sets
+ * (heads, sizes, beta, separation, similarity, normalizations, association dropout, U-Hop's
+ * featureMap / fitSteps / ...), checked by HopfieldPooling's own schema. The classifier sets
  * `name`, `flatten`, `seed` and the kernel regularizer itself.
  */
-export interface MilHopfieldOptions extends Omit<
+export type MilHopfieldOptions = Omit<
   HopfieldPoolingArgs,
   | 'name'
   | 'flatten'
   | 'seed'
-  | 'scaling'
   | 'returnAssociation'
   | 'inputShape'
   | 'batchInputShape'
@@ -47,10 +47,7 @@ export interface MilHopfieldOptions extends Omit<
   | 'trainable'
   | 'weights'
   | 'inputDType'
-> {
-  /** Inverse temperature beta (HopfieldPooling's `scaling`), applied to the scores before the separation. Default 1/sqrt(hiddenSize). */
-  beta?: number;
-}
+>;
 
 /** Options of {@link milClassifier}. */
 export interface MilClassifierOptions {
@@ -84,24 +81,23 @@ export interface MilClassifierOptions {
   name?: string;
 }
 
-const KNOWN = optionKeys<MilClassifierOptions>()([
-  'numFeatures',
-  'hidden',
-  'pooling',
-  'hopfield',
-  'attentionUnits',
-  'dropout',
-  'bagDropout',
-  'weightDecay',
-  'seed',
-  'name',
-]);
-
-function checkRate(where: string, name: string, v: unknown): number {
-  if (v === undefined) return 0;
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new Error(`${where}: ${name} must be a number in [0, 1), got ${String(v)}`);
-  return v;
-}
+/** The declaration of {@link MilClassifierOptions} (src/ops/schema.ts). */
+export const MIL_CLASSIFIER_SCHEMA = defineSchema<MilClassifierOptions>()({
+  numFeatures: { check: int(1), required: true, doc: 'Features per instance F.' },
+  hidden: { check: INT_LIST, default: [256, 128], doc: "Widths of the instance encoder's Dense+ReLU layers; [] = no encoder." },
+  pooling: { check: oneOf(MIL_POOLINGS), default: 'hopfield', doc: 'The bag pooling.' },
+  hopfield: {
+    check: OPTIONS_OBJECT,
+    appliesIf: { option: 'pooling', is: ['hopfield'] },
+    doc: "HopfieldPooling's options (checked by HopfieldPooling's schema).",
+  },
+  attentionUnits: { check: int(1), default: 64, doc: "Width L of the attention network ('attention' / 'gated-attention')." },
+  dropout: { ...DROPOUT_RATE, doc: 'Dropout rate after every encoder layer and after the pooling.' },
+  bagDropout: { ...DROPOUT_RATE, doc: 'Probability of dropping each instance of a bag during training (never a whole bag).' },
+  weightDecay: { check: number({ ge: 0 }), default: 0, doc: 'L2 weight decay lambda on every kernel (the loss gains lambda/2 ||W||^2).' },
+  seed: MODEL_SEED,
+  name: { check: NAME, defaultText: "'mil_<pooling>'", doc: 'Model name.' },
+});
 
 /**
  * Builds a MIL bag classifier: inputs `[bags [B,S,F], mask [B,S]]` (mask 1 = real instance,
@@ -125,26 +121,11 @@ function checkRate(where: string, name: string, v: unknown): number {
 export function milClassifier(options: MilClassifierOptions): tfl.LayersModel {
   const where = 'milClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object with at least numFeatures`);
-  checkOptions(options, KNOWN, where);
-  const { numFeatures, hidden = [256, 128], pooling = 'hopfield', attentionUnits = 64, seed } = options;
-  if (!Number.isInteger(numFeatures) || numFeatures < 1)
-    throw new Error(`${where}: numFeatures must be an integer >= 1, got ${String(numFeatures)}`);
-  if (!Array.isArray(hidden) || hidden.some((h) => !Number.isInteger(h) || h < 1)) {
-    throw new Error(`${where}: hidden must be an array of integers >= 1, got ${JSON.stringify(hidden)}`);
-  }
-  if (!MIL_POOLINGS.includes(pooling))
-    throw new Error(`${where}: pooling must be one of ${MIL_POOLINGS.join(', ')}, got '${String(pooling)}'`);
-  if (options.hopfield !== undefined && pooling !== 'hopfield') {
-    throw new Error(`${where}: hopfield options were given but pooling is '${pooling}'; use pooling 'hopfield' or drop them`);
-  }
-  if (!Number.isInteger(attentionUnits) || attentionUnits < 1)
-    throw new Error(`${where}: attentionUnits must be an integer >= 1, got ${String(attentionUnits)}`);
-  const dropout = checkRate(where, 'dropout', options.dropout);
-  const bagDropout = checkRate(where, 'bagDropout', options.bagDropout);
-  const weightDecay = options.weightDecay ?? 0;
-  if (typeof weightDecay !== 'number' || !(weightDecay >= 0))
-    throw new Error(`${where}: weightDecay must be a number >= 0, got ${String(weightDecay)}`);
-  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${String(seed)}`);
+  const { numFeatures, hidden, pooling, attentionUnits, dropout, bagDropout, weightDecay, seed } = parseOptions(
+    MIL_CLASSIFIER_SCHEMA,
+    options,
+    where,
+  );
 
   let seedCounter = 0;
   const nextSeed = () => (seed === undefined ? undefined : seed + 1000 * ++seedCounter);
@@ -213,10 +194,8 @@ function hopfieldPooling(
   l2: number,
   seed: number | undefined,
 ): tfl.SymbolicTensor {
-  const { beta, ...rest } = opts;
   const layer = new HopfieldPooling({
-    ...rest,
-    ...(beta !== undefined ? { beta } : {}),
+    ...opts,
     ...(l2 > 0 ? { kernelRegularizer: tfl.regularizers.l2({ l2 }) } : {}),
     ...(seed !== undefined ? { seed } : {}),
     flatten: true,

@@ -27,6 +27,7 @@ export {
   LearningRateScheduler,
   type LearningRateSchedule,
   type TrainMilOptions,
+  type PredictBagsOptions,
   type TrainMilResult,
   type MilEpochLog,
   type BagBatch,

@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Bag } from '../data/mil.js';
 import { seededRandom } from '../data/random.js';
-import { checkOptions, optionKeys } from '../ops/options.js';
+import { bool, custom, defineSchema, int, number, oneOf, parseOptions } from '../ops/schema.js';
+import { MODEL_SEED } from '../ops/vocabulary.js';
 
 /** Learning rate of epoch `epoch` (0-based), given the initial rate. */
 export type LearningRateSchedule = (epoch: number, initial: number) => number;
@@ -115,10 +116,20 @@ function makeBatches(
   return batches;
 }
 
+/** Options of {@link predictBags} and {@link predictBagsAsync}. */
+export interface PredictBagsOptions {
+  /** Bags per forward pass. Default 32. */
+  batchSize?: number;
+}
+
+/** The declaration of {@link PredictBagsOptions} (src/ops/schema.ts). */
+export const PREDICT_BAGS_SCHEMA = defineSchema<PredictBagsOptions>()({
+  batchSize: { check: int(1), default: 32, doc: 'Bags per forward pass.' },
+});
+
 /** Bag-level probabilities P(y = 1) of a bag classifier, one per bag, in input order. */
-export function predictBags(model: tfl.LayersModel, bags: Bag[], options: { batchSize?: number } = {}): Float32Array {
-  checkOptions(options, ['batchSize'], 'predictBags');
-  const { batchSize = 32 } = options;
+export function predictBags(model: tfl.LayersModel, bags: Bag[], options: PredictBagsOptions = {}): Float32Array {
+  const { batchSize } = parseOptions(PREDICT_BAGS_SCHEMA, options, 'predictBags');
   const F = bagFeatures(model, 'predictBags');
   const out = new Float32Array(bags.length);
   const order = bags.map((_, i) => i).sort((a, b) => bags[a].size - bags[b].size);
@@ -148,11 +159,8 @@ export function predictBags(model: tfl.LayersModel, bags: Bag[], options: { batc
  * const p = await predictBagsAsync(model, testBags); // Float32Array, one probability per bag
  * ```
  */
-export async function predictBagsAsync(model: tfl.LayersModel, bags: Bag[], options: { batchSize?: number } = {}): Promise<Float32Array> {
-  checkOptions(options, ['batchSize'], 'predictBagsAsync');
-  const { batchSize = 32 } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new Error(`predictBagsAsync: batchSize must be an integer >= 1, got ${String(batchSize)}`);
+export async function predictBagsAsync(model: tfl.LayersModel, bags: Bag[], options: PredictBagsOptions = {}): Promise<Float32Array> {
+  const { batchSize } = parseOptions(PREDICT_BAGS_SCHEMA, options, 'predictBagsAsync');
   const F = bagFeatures(model, 'predictBagsAsync');
   const out = new Float32Array(bags.length);
   const order = bags.map((_, i) => i).sort((a, b) => bags[a].size - bags[b].size);
@@ -301,6 +309,46 @@ export function bagAccuracy(probabilities: ArrayLike<number>, labels: ArrayLike<
   return ok / labels.length;
 }
 
+/** The declaration of {@link TrainMilOptions} (src/ops/schema.ts). */
+export const TRAIN_MIL_SCHEMA = defineSchema<TrainMilOptions>()({
+  epochs: { check: int(1), default: 50, doc: 'Number of epochs (upper bound with early stopping).' },
+  batchSize: { check: int(1), default: 1, doc: 'Bags per minibatch (1 as Ilse et al.).' },
+  learningRate: { check: number({ gt: 0 }), default: 5e-4, doc: 'Initial learning rate of Adam / AdamW.' },
+  optimizer: {
+    check: oneOf(['adam', 'adamw'] as const),
+    default: 'adam',
+    doc: "'adam' (an L2 weight decay belongs in the model: milClassifier's weightDecay) or 'adamw' (decoupled weight decay, PyTorch's AdamW).",
+  },
+  weightDecay: {
+    check: number({ ge: 0 }),
+    defaultText: '0.01',
+    appliesIf: { option: 'optimizer', is: ['adamw'] },
+    doc: "Decoupled weight decay of 'adamw' on every trainable weight (with 'adam' use milClassifier's weightDecay).",
+  },
+  lrDecay: { check: number({ gt: 0, le: 1 }), default: 1, doc: 'Multiplicative learning-rate decay per epoch, lr = lr0 * decay^epoch.' },
+  validation: {
+    check: custom<Bag[]>('a non-empty array of bags (pass undefined for no validation)', (v) => Array.isArray(v) && v.length > 0),
+    doc: 'Bags for model selection; never pass test bags here.',
+  },
+  monitor: {
+    check: oneOf(['loss', 'auc', 'accuracy'] as const),
+    default: 'loss',
+    doc: 'What picks the best epoch on the validation bags.',
+  },
+  patience: { check: int(1), defaultText: 'never', doc: 'Stop after this many epochs without improvement of the monitored value.' },
+  restoreBest: { check: bool, default: true, doc: 'Restore the weights of the best validation epoch at the end (with validation).' },
+  seed: { ...MODEL_SEED, default: 0, doc: 'Seed of the bag order.' },
+  sortBySize: {
+    check: bool,
+    defaultText: 'true when batchSize > 1',
+    doc: 'Put bags of similar size in the same minibatch (less padding).',
+  },
+  onEpochEnd: {
+    check: custom<(log: MilEpochLog) => void>('a function (log) => void', (v) => typeof v === 'function'),
+    doc: 'Called after every epoch (progress bars, logging).',
+  },
+});
+
 /**
  * Trains a bag classifier with Adam (or AdamW, `optimizer: 'adamw'`) on binary cross-entropy, one minibatch at a time (each
  * padded to its own largest bag), with a per-epoch learning-rate schedule and, when validation
@@ -316,59 +364,26 @@ export function bagAccuracy(probabilities: ArrayLike<number>, labels: ArrayLike<
  * const p = predictBags(model, testBags);
  * ```
  */
-const TRAIN_MIL_KEYS = optionKeys<TrainMilOptions>()([
-  'epochs',
-  'batchSize',
-  'learningRate',
-  'optimizer',
-  'weightDecay',
-  'lrDecay',
-  'validation',
-  'monitor',
-  'patience',
-  'restoreBest',
-  'seed',
-  'sortBySize',
-  'onEpochEnd',
-]);
-
 export async function trainMilModel(model: tfl.LayersModel, bags: Bag[], options: TrainMilOptions = {}): Promise<TrainMilResult> {
   const fn = 'trainMilModel';
-  checkOptions(options, TRAIN_MIL_KEYS, fn);
   const {
-    epochs = 50,
-    batchSize = 1,
-    learningRate = 5e-4,
-    lrDecay = 1,
+    epochs,
+    batchSize,
+    learningRate,
+    optimizer: optimizerName,
+    weightDecay,
+    lrDecay,
     validation,
-    monitor = 'loss',
+    monitor,
     patience,
-    restoreBest = true,
-    seed = 0,
+    restoreBest,
+    seed,
     onEpochEnd,
-  } = options;
-  const sortBySize = options.sortBySize ?? batchSize > 1;
-  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`${fn}: epochs must be an integer >= 1, got ${String(epochs)}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${fn}: batchSize must be an integer >= 1, got ${String(batchSize)}`);
-  if (!(learningRate > 0)) throw new Error(`${fn}: learningRate must be > 0, got ${String(learningRate)}`);
-  const optimizerName = options.optimizer ?? 'adam';
-  if (optimizerName !== 'adam' && optimizerName !== 'adamw')
-    throw new Error(`${fn}: optimizer must be 'adam' or 'adamw', got '${String(optimizerName)}'`);
-  if (optimizerName === 'adam' && options.weightDecay !== undefined) {
-    throw new Error(
-      `${fn}: weightDecay is AdamW's decoupled decay and needs optimizer 'adamw'; with 'adam' put an L2 weight decay in the model (milClassifier's weightDecay)`,
-    );
-  }
-  const decoupledDecay = optimizerName === 'adamw' ? (options.weightDecay ?? 0.01) : 0;
-  if (typeof decoupledDecay !== 'number' || !(decoupledDecay >= 0) || !Number.isFinite(decoupledDecay))
-    throw new Error(`${fn}: weightDecay must be a finite number >= 0, got ${String(options.weightDecay)}`);
-  if (!['loss', 'auc', 'accuracy'].includes(monitor))
-    throw new Error(`${fn}: monitor must be 'loss', 'auc' or 'accuracy', got '${monitor}'`);
-  if (patience !== undefined && (!Number.isInteger(patience) || patience < 1)) {
-    throw new Error(`${fn}: patience must be an integer >= 1, got ${String(patience)}`);
-  }
+    ...rest
+  } = parseOptions(TRAIN_MIL_SCHEMA, options, fn);
+  const sortBySize = rest.sortBySize ?? batchSize > 1;
+  const decoupledDecay = optimizerName === 'adamw' ? (weightDecay ?? 0.01) : 0;
   if (!Array.isArray(bags) || bags.length === 0) throw new Error(`${fn}: bags must be a non-empty array of bags`);
-  if (validation && validation.length === 0) throw new Error(`${fn}: validation is empty; pass undefined for no validation`);
   const F = bagFeatures(model, fn);
   const schedule = exponentialDecay(lrDecay);
   // A named optimizer is owned by the model, so model.dispose() frees its slot variables; the

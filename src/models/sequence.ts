@@ -12,9 +12,10 @@ import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { AddPositionEmbedding, ClassToken, SelectToken, TokenEmbedding } from '../layers/tokenLayers.js';
 import { defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
-import { checkValue, int, number, oneOf } from '../ops/schema.js';
+import { defineSchema, int, oneOf } from '../ops/schema.js';
+import { DROPOUT_RATE, NAME, OPTIONS_OBJECT } from '../ops/vocabulary.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
-import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
+import { ENCODER_BLOCKS_SCHEMA, parseBuilderOptions, type PASSED_ON_ATTENTION_KEYS } from './transformer.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
 /**
@@ -64,11 +65,6 @@ export interface SequenceClassifierOptions extends Omit<TransformerEncoderOption
   name?: string;
 }
 
-/** @internal shared with the vision classifier */
-export function requirePosInt(v: unknown, name: string, where: string): number {
-  return checkValue(v, int(1), name, where);
-}
-
 /** The checked head options of a token classifier. @internal */
 export interface ClassifierHead {
   pooling: PoolingKind;
@@ -77,18 +73,27 @@ export interface ClassifierHead {
 }
 
 /**
- * Checks the head options (pooling, outputActivation, classifierDropout) and fills their defaults.
+ * The declaration of the classifier-head options (src/ops/schema.ts).
  * @internal shared with the vision classifier
  */
-export function checkClassifierHead(
-  options: Pick<SequenceClassifierOptions, 'pooling' | 'outputActivation' | 'classifierDropout'>,
-  where: string,
-): ClassifierHead {
-  const pooling = checkValue(options.pooling ?? 'cls', oneOf(POOLING_KINDS), 'pooling', where);
-  const outAct = checkValue(options.outputActivation ?? 'softmax', oneOf(['softmax', 'linear'] as const), 'outputActivation', where);
-  const cd = checkValue(options.classifierDropout ?? 0, number({ ge: 0, lt: 1 }), 'classifierDropout', where);
-  return { pooling, outAct, cd };
-}
+export const CLASSIFIER_HEAD_SCHEMA = defineSchema<
+  Pick<SequenceClassifierOptions, 'numClasses' | 'pooling' | 'poolingOptions' | 'classifierDropout' | 'outputActivation'>
+>()({
+  numClasses: { check: int(1), required: true, doc: 'Number of classes.' },
+  pooling: { check: oneOf(POOLING_KINDS), default: 'cls', doc: "Pooling head: 'cls', 'mean', 'last' or 'hopfield'." },
+  poolingOptions: {
+    check: OPTIONS_OBJECT,
+    appliesIf: { option: 'pooling', is: ['hopfield'] },
+    defaultText: "one state pattern, the encoder's heads, softmax",
+    doc: "Options of the 'hopfield' pooling (checked by HopfieldPooling's schema).",
+  },
+  classifierDropout: { ...DROPOUT_RATE, doc: 'Dropout before the classifier (training only).' },
+  outputActivation: {
+    check: oneOf(['softmax', 'linear'] as const),
+    default: 'softmax',
+    doc: "'softmax' (probabilities, for categoricalCrossentropy) or 'linear' (logits).",
+  },
+});
 
 /**
  * Prepends the class token (pooling 'cls') to `n` tokens [B, n, d] and adds the learned positions.
@@ -146,6 +151,16 @@ export function poolTokens(
   }).apply(h) as tfl.SymbolicTensor;
 }
 
+/** The declaration of {@link SequenceClassifierOptions} but the options passed on to the attention (src/ops/schema.ts). */
+export const SEQUENCE_CLASSIFIER_SCHEMA = defineSchema<Omit<SequenceClassifierOptions, (typeof PASSED_ON_ATTENTION_KEYS)[number]>>()({
+  ...ENCODER_BLOCKS_SCHEMA,
+  ...CLASSIFIER_HEAD_SCHEMA,
+  vocabSize: { check: int(1), required: true, doc: 'Number of distinct token ids (ids must lie in [0, vocabSize)).' },
+  maxLen: { check: int(1), required: true, doc: 'Sequence length of the input.' },
+  dModel: { check: int(1), required: true, doc: 'Model (token) width d.' },
+  name: { check: NAME, default: 'sequence_classifier', doc: 'Model name.' },
+});
+
 /**
  * A transformer sequence classifier: ids [B, maxLen] (int32) -> class probabilities
  * [B, numClasses] (or logits with outputActivation 'linear').
@@ -171,29 +186,14 @@ export const HOPFIELD_POOLING_OPTION_KEYS = optionKeys<HopfieldPoolingOptions>()
   ...UHOP_ARG_KEYS,
 ]);
 
-const SEQUENCE_CLASSIFIER_KEYS = optionKeys<SequenceClassifierOptions>()([
-  'vocabSize',
-  'maxLen',
-  'numClasses',
-  'pooling',
-  'poolingOptions',
-  'classifierDropout',
-  'outputActivation',
-  'name',
-  'dModel',
-  ...ENCODER_STACK_KEYS,
-]);
-
 export function sequenceClassifier(options: SequenceClassifierOptions): tfl.LayersModel {
   const where = 'sequenceClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
-  checkOptions(options, SEQUENCE_CLASSIFIER_KEYS, where, { renamed: BUILDER_RENAMES });
+  const o = parseBuilderOptions(SEQUENCE_CLASSIFIER_SCHEMA, options, where);
   checkOptions(options.poolingOptions, HOPFIELD_POOLING_OPTION_KEYS, `${where} poolingOptions`);
-  const vocabSize = requirePosInt(options.vocabSize, 'vocabSize', where);
-  const maxLen = requirePosInt(options.maxLen, 'maxLen', where);
-  const d = requirePosInt(options.dModel, 'dModel', where);
-  const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
-  const head = checkClassifierHead(options, where);
+  const { vocabSize, maxLen, dModel: d, numClasses, seed, name } = o;
+  const head: ClassifierHead = { pooling: o.pooling, outAct: o.outputActivation, cd: o.classifierDropout };
+  // The encoder gets the options as given (the passed-on ones stay absent where absent).
   const {
     vocabSize: _v,
     maxLen: _m,
@@ -203,11 +203,9 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
     poolingOptions,
     classifierDropout: _cd,
     outputActivation: _oa,
-    name,
+    name: _n,
     ...encoder
   } = options;
-  const seed = encoder.seed;
-  if (seed !== undefined) checkValue(seed, int(), 'seed', where);
 
   const ids = tfl.input({ shape: [maxLen], dtype: 'int32', name: 'token_ids' });
   const table =
@@ -216,6 +214,6 @@ export function sequenceClassifier(options: SequenceClassifierOptions): tfl.Laye
   h = addClassAndPositions(h, head.pooling, maxLen, partSeed(seed, 2));
   // The encoder blocks are seeded from seed + 1000 (+ 100 per block), the head from seed + 100000.
   h = encoderStack(h, { ...encoder, seed: partSeed(seed, 1000) });
-  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions, partSeed(seed, 100000));
-  return tfl.model({ inputs: ids, outputs: out, name: name ?? 'sequence_classifier' });
+  const out = classifierOutput(h, head, d, o.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions, partSeed(seed, 100000));
+  return tfl.model({ inputs: ids, outputs: out, name });
 }

@@ -16,9 +16,9 @@ import { Hopfield } from '../layers/hopfield.js';
 import { UHOP_ARG_KEYS, type UHopArgs } from '../layers/hopfieldCore.js';
 import { LayerNorm } from '../layers/tokenLayers.js';
 import type { SeparationKind, SimilarityKind } from '../ops/types.js';
-import { checkOptions, optionKeys, type Renamed } from '../ops/options.js';
-import { checkValue, int, number, oneOf } from '../ops/schema.js';
-import { RENAMED_IN, UPDATE_STEPS_MAX } from '../ops/vocabulary.js';
+import type { Renamed } from '../ops/options.js';
+import { bool, custom, defineSchema, int, number, oneOf, parseOptions, type Resolved, type Schema } from '../ops/schema.js';
+import { DROPOUT_RATE, MODEL_SEED, NAME, RENAMED_IN } from '../ops/vocabulary.js';
 import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
 
 /**
@@ -97,7 +97,13 @@ export interface TransformerEncoderOptions extends Omit<TransformerBlockOptions,
   name?: string;
 }
 
-const HOPFIELD_OPTION_KEYS = ['separation', 'similarity', 'beta', 'alpha', 'updateStepsMax', ...UHOP_ARG_KEYS] as const;
+/**
+ * The Hopfield/U-Hop options the builders pass on to the attention layer as given: the
+ * layer's own schema (UHopAttention's, Hopfield's) checks them and fills their defaults, so
+ * the builders' schemas do not declare them a second time.
+ */
+export const PASSED_ON_ATTENTION_KEYS = ['separation', 'similarity', 'beta', 'alpha', 'updateStepsMax', ...UHOP_ARG_KEYS] as const;
+type PassedOn = (typeof PASSED_ON_ATTENTION_KEYS)[number];
 
 /** The builders' renames of 0.2.0 (the old name given now is an error that names the new one). */
 export const BUILDER_RENAMES: Renamed = {
@@ -108,22 +114,68 @@ export const BUILDER_RENAMES: Renamed = {
   },
 };
 
-// The builders check their values with the schema's checks (src/ops/schema.ts): one message form.
-function posInt(v: unknown, name: string, where: string): number | undefined {
-  return v == null ? undefined : checkValue(v, int(1), name, where);
+/** The declaration of {@link EncoderAttentionOptions} but the passed-on ones (src/ops/schema.ts). */
+export const ENCODER_ATTENTION_SCHEMA = defineSchema<Omit<EncoderAttentionOptions, PassedOn>>()({
+  attention: { check: oneOf(ATTENTION_KINDS), default: 'mha', doc: "Which attention layer: 'mha', 'uhop-attention' or 'hopfield'." },
+  numHeads: { check: int(1), defaultText: '4 (2 or 1 when 4 does not divide dModel)', doc: 'Attention heads.' },
+  keyDim: { check: int(1), defaultText: 'dModel / numHeads', doc: 'Query/key width per head.' },
+  attentionDropout: { ...DROPOUT_RATE, doc: 'Dropout on the association (attention weights), training only.' },
+  seed: MODEL_SEED,
+});
+
+/** The declaration of {@link TransformerBlockOptions} but the passed-on ones. */
+export const TRANSFORMER_BLOCK_SCHEMA = defineSchema<Omit<TransformerBlockOptions, PassedOn>>()({
+  ...ENCODER_ATTENTION_SCHEMA,
+  mlpDim: { check: int(1), defaultText: '2 * dModel', doc: "Width of the MLP's hidden layer." },
+  dropout: { ...DROPOUT_RATE, doc: 'Dropout after the attention and in the MLP (training only).' },
+  activation: { check: oneOf(['gelu', 'relu'] as const), default: 'gelu', doc: 'MLP activation.' },
+  layerNormEpsilon: { check: number({ gt: 0 }), default: 1e-6, doc: 'epsilon of the LayerNorms.' },
+  name: { check: NAME, defaultText: "tfjs' automatic unique names", doc: "Name prefix of the block's layers." },
+  attentionMask: {
+    check: custom<tfl.SymbolicTensor>('a symbolic tensor [B, L, L] (a model input)', (v) => v instanceof tfl.SymbolicTensor),
+    doc: "Attention mask [B, L, L] (1 = a query may attend to that key); 'mha' and 'uhop-attention' only.",
+  },
+});
+
+/** Options of {@link encoderStack}: the encoder's but its width, length and name. */
+export type EncoderStackOptions = Omit<TransformerEncoderOptions, 'dModel' | 'seqLen' | 'name'> & { attentionMask?: tfl.SymbolicTensor };
+
+const { name: _blockName, ...STACK_BLOCK_SCHEMA } = TRANSFORMER_BLOCK_SCHEMA;
+
+/** The declaration of {@link EncoderStackOptions} but the passed-on ones. */
+export const ENCODER_STACK_SCHEMA = defineSchema<Omit<EncoderStackOptions, PassedOn>>()({
+  ...STACK_BLOCK_SCHEMA,
+  numLayers: { check: int(0), default: 2, doc: 'Number of blocks.' },
+  finalNorm: { check: bool, default: true, doc: 'A LayerNorm after the last block (pre-norm transformers have one).' },
+});
+
+/** The encoder options of the models (transformerEncoder and the classifiers): the stack's but the mask. */
+export const { attentionMask: _stackMask, ...ENCODER_BLOCKS_SCHEMA } = ENCODER_STACK_SCHEMA;
+
+/** The declaration of {@link TransformerEncoderOptions} but the passed-on ones. */
+export const TRANSFORMER_ENCODER_SCHEMA = defineSchema<Omit<TransformerEncoderOptions, PassedOn>>()({
+  ...ENCODER_BLOCKS_SCHEMA,
+  dModel: { check: int(1), required: true, doc: 'Model (token) width d.' },
+  seqLen: { check: int(1), defaultText: 'null (any)', doc: "Sequence length of the model's input; null = any." },
+  name: { check: NAME, default: 'transformer_encoder', doc: 'Model name.' },
+});
+
+/**
+ * Parses the options of a builder whose schema leaves out the passed-on attention options
+ * (they are accepted here and checked by the attention layer).
+ * @internal shared with the classifiers
+ */
+export function parseBuilderOptions<T>(schema: Schema<T>, options: unknown, where: string): Resolved<T> {
+  return parseOptions(schema, options, where, { renamed: BUILDER_RENAMES, extraKeys: PASSED_ON_ATTENTION_KEYS });
 }
 
-function rate(v: unknown, name: string, where: string): number {
-  return v == null ? 0 : checkValue(v, number({ ge: 0, lt: 1 }), name, where);
-}
-
-/** The U-Hop options that are set (undefined ones dropped, so the layers apply their defaults). */
-function uhopOptions(o: EncoderAttentionOptions): UHopArgs {
+/** The passed-on attention options that are set (undefined ones dropped, so the layer applies its defaults). */
+function passedOn(o: EncoderAttentionOptions): Pick<EncoderAttentionOptions, PassedOn> {
   const out: Record<string, unknown> = {};
-  for (const k of UHOP_ARG_KEYS) {
+  for (const k of PASSED_ON_ATTENTION_KEYS) {
     if (o[k] !== undefined) out[k] = o[k];
   }
-  return out as UHopArgs;
+  return out as Pick<EncoderAttentionOptions, PassedOn>;
 }
 
 /** Default number of heads for a width: 4 when it divides d, else 2, else 1. */
@@ -142,45 +194,38 @@ export function defaultNumHeads(d: number): number {
  */
 export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: string }): tfl.layers.Layer {
   const where = 'transformerEncoderBlock';
-  const kind = checkValue(o.attention ?? 'mha', oneOf(ATTENTION_KINDS), 'attention', where);
-  const numHeads = posInt(o.numHeads, 'numHeads', where) ?? defaultNumHeads(d);
-  let keyDim = posInt(o.keyDim, 'keyDim', where);
+  const {
+    attention: kind,
+    numHeads: heads,
+    keyDim: kd,
+    attentionDropout: dropout,
+  } = parseOptions(ENCODER_ATTENTION_SCHEMA, o, where, {
+    renamed: BUILDER_RENAMES,
+    extraKeys: [...PASSED_ON_ATTENTION_KEYS, ...Object.keys(ENCODER_STACK_SCHEMA), 'name'],
+  });
+  const numHeads = heads ?? defaultNumHeads(d);
+  let keyDim = kd;
   if (keyDim == null) {
     if (d % numHeads !== 0) throw new Error(`${where}: the model width ${d} is not divisible by numHeads ${numHeads}; set keyDim`);
     keyDim = d / numHeads;
   }
-  const extraSteps = o.updateStepsMax === undefined ? 0 : checkValue(o.updateStepsMax, UPDATE_STEPS_MAX.check, 'updateStepsMax', where);
-  const dropout = rate(o.attentionDropout, 'attentionDropout', where);
   const name = o.name;
+  const seed = o.seed !== undefined ? { seed: o.seed } : {};
   if (kind === 'mha') {
-    const neutral = (k: (typeof HOPFIELD_OPTION_KEYS)[number]) =>
+    const neutral = (k: PassedOn) =>
       (k === 'separation' && o[k] === 'softmax') ||
       (k === 'featureMap' && o[k] === 'none') ||
       (k === 'updateStepsMax' && o[k] === 0) ||
       (k === 'similarity' && o[k] === 'dot');
-    const set = HOPFIELD_OPTION_KEYS.filter((k) => o[k] !== undefined && !neutral(k));
+    const set = PASSED_ON_ATTENTION_KEYS.filter((k) => o[k] !== undefined && !neutral(k));
     if (set.length) {
       throw new Error(
         `${where}: attention 'mha' is plain softmax attention; the Hopfield/U-Hop options [${set.join(', ')}] need attention 'uhop-attention' or 'hopfield'`,
       );
     }
-    return new MultiHeadAttention({ numHeads, keyDim, dropout, name, ...(o.seed !== undefined ? { seed: o.seed } : {}) });
+    return new MultiHeadAttention({ numHeads, keyDim, dropout, name, ...seed });
   }
-  if (kind === 'uhop-attention') {
-    return new UHopAttention({
-      numHeads,
-      keyDim,
-      dropout,
-      name,
-      ...(o.separation !== undefined ? { separation: o.separation } : {}),
-      ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
-      ...(o.beta !== undefined ? { beta: o.beta } : {}),
-      ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
-      updateStepsMax: extraSteps,
-      ...(o.seed !== undefined ? { seed: o.seed } : {}),
-      ...uhopOptions(o),
-    });
-  }
+  if (kind === 'uhop-attention') return new UHopAttention({ numHeads, keyDim, dropout, name, ...seed, ...passedOn(o) });
   return new Hopfield({
     numHeads,
     hiddenSize: keyDim,
@@ -190,13 +235,8 @@ export function attentionLayer(d: number, o: EncoderAttentionOptions & { name?: 
     normalizeStoredPattern: false,
     normalizeStatePattern: false,
     normalizePatternProjection: false,
-    ...(o.separation !== undefined ? { separation: o.separation } : {}),
-    ...(o.similarity !== undefined ? { similarity: o.similarity } : {}),
-    ...(o.beta !== undefined ? { beta: o.beta } : {}),
-    ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
-    updateStepsMax: extraSteps,
-    ...(o.seed !== undefined ? { seed: o.seed } : {}),
-    ...uhopOptions(o),
+    ...seed,
+    ...passedOn(o),
   });
 }
 
@@ -222,53 +262,15 @@ function lastDim(x: tfl.SymbolicTensor, where: string): number {
  * const model = tfl.model({ inputs: x, outputs: y });   // [B, 16, 32] -> [B, 16, 32]
  * ```
  */
-const ENCODER_ATTENTION_KEYS = optionKeys<EncoderAttentionOptions>()([
-  'attention',
-  'numHeads',
-  'keyDim',
-  'separation',
-  'similarity',
-  'beta',
-  'alpha',
-  'updateStepsMax',
-  'attentionDropout',
-  'seed',
-  ...UHOP_ARG_KEYS,
-]);
-const TRANSFORMER_BLOCK_KEYS = optionKeys<TransformerBlockOptions>()([
-  'mlpDim',
-  'dropout',
-  'activation',
-  'layerNormEpsilon',
-  'name',
-  'attentionMask',
-  ...ENCODER_ATTENTION_KEYS,
-]);
-/** The encoder options the classifiers pass on to the encoder stack (all but dModel, seqLen and name). */
-export const ENCODER_STACK_KEYS = optionKeys<Omit<TransformerEncoderOptions, 'dModel' | 'seqLen' | 'name'>>()([
-  'numLayers',
-  'finalNorm',
-  'mlpDim',
-  'dropout',
-  'activation',
-  'layerNormEpsilon',
-  ...ENCODER_ATTENTION_KEYS,
-]);
-const TRANSFORMER_ENCODER_KEYS = optionKeys<TransformerEncoderOptions>()(['dModel', 'seqLen', 'name', ...ENCODER_STACK_KEYS]);
-
 export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: TransformerBlockOptions = {}): tfl.SymbolicTensor {
   const where = 'transformerEncoderBlock';
-  checkOptions(options, TRANSFORMER_BLOCK_KEYS, where, { renamed: BUILDER_RENAMES });
+  const { mlpDim: mlp, dropout, activation, layerNormEpsilon: eps, seed } = parseBuilderOptions(TRANSFORMER_BLOCK_SCHEMA, options, where);
   const d = lastDim(x, where);
-  const mlpDim = posInt(options.mlpDim, 'mlpDim', where) ?? 2 * d;
-  const dropout = rate(options.dropout, 'dropout', where);
-  const activation = checkValue(options.activation ?? 'gelu', oneOf(['gelu', 'relu'] as const), 'activation', where);
-  const eps = checkValue(options.layerNormEpsilon ?? 1e-6, number({ gt: 0 }), 'layerNormEpsilon', where);
+  const mlpDim = mlp ?? 2 * d;
   const p = options.name;
   const n = (suffix: string) => (p ? `${p}_${suffix}` : undefined);
   const apply = (layer: tfl.layers.Layer, input: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(input) as tfl.SymbolicTensor;
 
-  const seed = options.seed === undefined ? undefined : checkValue(options.seed, int(), 'seed', where);
   const attn = attentionLayer(d, { ...options, seed: partSeed(seed, 1), name: n('attention') });
   const normed = apply(new LayerNorm({ epsilon: eps, name: n('ln1') }), x);
   let a: tfl.SymbolicTensor;
@@ -302,20 +304,15 @@ export function transformerEncoderBlock(x: tfl.SymbolicTensor, options: Transfor
  * const y = encoderStack(tokens, { numLayers: 2, attention: 'mha', mlpDim: 64 }, 'enc');
  * ```
  */
-export function encoderStack(
-  x: tfl.SymbolicTensor,
-  options: Omit<TransformerEncoderOptions, 'dModel' | 'seqLen' | 'name'> & { attentionMask?: tfl.SymbolicTensor },
-  prefix = 'encoder_block',
-): tfl.SymbolicTensor {
-  const where = 'transformerEncoder';
-  const numLayers = checkValue(options.numLayers ?? 2, int(0), 'numLayers', where);
-  const { numLayers: _n, finalNorm, ...block } = options;
+export function encoderStack(x: tfl.SymbolicTensor, options: EncoderStackOptions, prefix = 'encoder_block'): tfl.SymbolicTensor {
+  const { numLayers, finalNorm, layerNormEpsilon } = parseBuilderOptions(ENCODER_STACK_SCHEMA, options, 'transformerEncoder');
+  const { numLayers: _n, finalNorm: _f, ...block } = options;
   let h = x;
   // Block i is seeded from seed + 100 i, so its parts (seed + 1 ... + 6) never meet another block's.
   for (let i = 0; i < numLayers; i++)
     h = transformerEncoderBlock(h, { ...block, seed: partSeed(block.seed, 100 * i), name: `${prefix}${i}` });
-  if (finalNorm ?? true) {
-    h = new LayerNorm({ epsilon: options.layerNormEpsilon ?? 1e-6, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
+  if (finalNorm) {
+    h = new LayerNorm({ epsilon: layerNormEpsilon, name: `${prefix}_final_ln` }).apply(h) as tfl.SymbolicTensor;
   }
   return h;
 }
@@ -334,13 +331,9 @@ export function transformerEncoder(options: TransformerEncoderOptions): tfl.Laye
   const where = 'transformerEncoder';
   if (options == null || typeof options !== 'object')
     throw new Error(`${where}: options must be an object with dModel, got ${String(options)}`);
-  checkOptions(options, TRANSFORMER_ENCODER_KEYS, where, { renamed: BUILDER_RENAMES });
-  const dModel = posInt(options.dModel, 'dModel', where);
-  if (dModel == null) throw new Error(`${where}: dModel (the token width) is required`);
-  const seqLen = options.seqLen ?? null;
-  if (seqLen !== null) posInt(seqLen, 'seqLen', where);
-  const { dModel: _d, seqLen: _s, name, ...rest } = options;
-  const x = tfl.input({ shape: [seqLen, dModel], name: `${name ?? 'transformer_encoder'}_input` });
+  const { dModel, seqLen = null, name } = parseBuilderOptions(TRANSFORMER_ENCODER_SCHEMA, options, where);
+  const { dModel: _d, seqLen: _s, name: _name, ...rest } = options;
+  const x = tfl.input({ shape: [seqLen, dModel], name: `${name}_input` });
   const y = encoderStack(x, rest);
-  return tfl.model({ inputs: x, outputs: y, name: name ?? 'transformer_encoder' });
+  return tfl.model({ inputs: x, outputs: y, name });
 }

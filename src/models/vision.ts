@@ -14,16 +14,17 @@ import { LayerNorm } from '../layers/tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import {
   addClassAndPositions,
-  checkClassifierHead,
+  CLASSIFIER_HEAD_SCHEMA,
   classifierOutput,
-  requirePosInt,
+  HOPFIELD_POOLING_OPTION_KEYS,
+  type ClassifierHead,
   type HopfieldPoolingOptions,
   type PoolingKind,
 } from './sequence.js';
-import { checkOptions, optionKeys } from '../ops/options.js';
-import { HOPFIELD_POOLING_OPTION_KEYS } from './sequence.js';
-import { checkValue, int, oneOf } from '../ops/schema.js';
-import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
+import { checkOptions } from '../ops/options.js';
+import { custom, defineSchema, int, oneOf } from '../ops/schema.js';
+import { INT_LIST, NAME } from '../ops/vocabulary.js';
+import { ENCODER_BLOCKS_SCHEMA, parseBuilderOptions, type PASSED_ON_ATTENTION_KEYS } from './transformer.js';
 
 /** The token mixer of {@link visionClassifier}. */
 export type VisionEncoderKind = 'transformer' | 'single-hopfield';
@@ -63,6 +64,33 @@ export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions,
   name?: string;
 }
 
+/** The declaration of {@link VisionClassifierOptions} but the options passed on to the attention (src/ops/schema.ts). */
+export const VISION_CLASSIFIER_SCHEMA = defineSchema<Omit<VisionClassifierOptions, (typeof PASSED_ON_ATTENTION_KEYS)[number]>>()({
+  ...ENCODER_BLOCKS_SCHEMA,
+  ...CLASSIFIER_HEAD_SCHEMA,
+  imageSize: {
+    check: custom<number | [number, number]>('an integer >= 1 or [height, width] of them', (v) =>
+      INT_LIST.test(v) ? (v as number[]).length === 2 : int(1).test(v),
+    ),
+    required: true,
+    doc: 'Image height and width (one number for square images).',
+  },
+  channels: { check: int(1), default: 1, doc: 'Channels of the image.' },
+  patchSize: { check: int(1), required: true, doc: 'Side of the square patches; must divide the image sides.' },
+  dModel: { check: int(1), required: true, doc: 'Model (token) width d.' },
+  encoder: {
+    check: oneOf(VISION_ENCODERS),
+    default: 'transformer',
+    doc: "'transformer' (numLayers pre-norm blocks with attention) or 'single-hopfield' (one Hopfield layer over the patch tokens).",
+  },
+  patchEmbedding: {
+    check: oneOf(['conv', 'dense'] as const),
+    default: 'dense',
+    doc: "'dense' (reshape + Dense) or 'conv' (Conv2D, kernel = stride = patchSize; trains on cpu/webgpu/tensorflow only).",
+  },
+  name: { check: NAME, default: 'vision_classifier', doc: 'Model name.' },
+});
+
 /**
  * A ViT-style classifier: images [B, H, W, C] in, class probabilities [B, numClasses] out.
  *
@@ -77,38 +105,16 @@ export interface VisionClassifierOptions extends Omit<TransformerEncoderOptions,
  * model.compile({ optimizer: tf.train.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['acc'] });
  * ```
  */
-const VISION_CLASSIFIER_KEYS = optionKeys<VisionClassifierOptions>()([
-  'imageSize',
-  'channels',
-  'patchSize',
-  'numClasses',
-  'encoder',
-  'patchEmbedding',
-  'pooling',
-  'poolingOptions',
-  'classifierDropout',
-  'outputActivation',
-  'name',
-  'dModel',
-  ...ENCODER_STACK_KEYS,
-]);
-
 export function visionClassifier(options: VisionClassifierOptions): tfl.LayersModel {
   const where = 'visionClassifier';
   if (options == null || typeof options !== 'object') throw new Error(`${where}: options must be an object, got ${String(options)}`);
-  checkOptions(options, VISION_CLASSIFIER_KEYS, where, { renamed: BUILDER_RENAMES });
+  const o = parseBuilderOptions(VISION_CLASSIFIER_SCHEMA, options, where);
   checkOptions(options.poolingOptions, HOPFIELD_POOLING_OPTION_KEYS, `${where} poolingOptions`);
-  const [Hh, Ww] = Array.isArray(options.imageSize) ? options.imageSize : [options.imageSize, options.imageSize];
-  requirePosInt(Hh, 'imageSize (height)', where);
-  requirePosInt(Ww, 'imageSize (width)', where);
-  const C = options.channels == null ? 1 : requirePosInt(options.channels, 'channels', where);
-  const p = requirePosInt(options.patchSize, 'patchSize', where);
+  const [Hh, Ww] = Array.isArray(o.imageSize) ? o.imageSize : [o.imageSize, o.imageSize];
+  const { channels: C, patchSize: p, dModel: d, numClasses, encoder: encoderKind, patchEmbedding, seed, name } = o;
   if (Hh % p !== 0 || Ww % p !== 0) throw new Error(`${where}: patchSize ${p} must divide the image size ${Hh}x${Ww}`);
-  const d = requirePosInt(options.dModel, 'dModel', where);
-  const numClasses = requirePosInt(options.numClasses, 'numClasses', where);
-  const encoderKind = checkValue(options.encoder ?? 'transformer', oneOf(VISION_ENCODERS), 'encoder', where);
-  const patchEmbedding = checkValue(options.patchEmbedding ?? 'dense', oneOf(['conv', 'dense'] as const), 'patchEmbedding', where);
-  const head = checkClassifierHead(options, where);
+  const head: ClassifierHead = { pooling: o.pooling, outAct: o.outputActivation, cd: o.classifierDropout };
+  // The encoder gets the options as given (the passed-on ones stay absent where absent).
   const {
     imageSize: _i,
     channels: _ch,
@@ -121,11 +127,9 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     poolingOptions,
     classifierDropout: _cd,
     outputActivation: _oa,
-    name,
+    name: _n,
     ...encoder
   } = options;
-  const seed = encoder.seed;
-  if (seed !== undefined) checkValue(seed, int(), 'seed', where);
 
   const gh = Hh / p;
   const gw = Ww / p;
@@ -145,7 +149,7 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
   }
   h = addClassAndPositions(h, head.pooling, N, partSeed(seed, 2));
 
-  const eps = encoder.layerNormEpsilon ?? 1e-6;
+  const eps = o.layerNormEpsilon;
   if (encoderKind === 'transformer') {
     // The encoder is seeded from seed + 1000 (+ 100 per block), the head from seed + 100000.
     h = encoderStack(h, { ...encoder, seed: partSeed(seed, 1000) });
@@ -164,11 +168,11 @@ export function visionClassifier(options: VisionClassifierOptions): tfl.LayersMo
     let a = attentionLayer(d, { ...encoder, seed: partSeed(seed, 1001), attention: 'hopfield', name: 'hopfield' }).apply(
       normed,
     ) as tfl.SymbolicTensor;
-    const rate = encoder.dropout ?? 0;
+    const rate = o.dropout;
     if (rate > 0) a = builderDropout(rate, partSeed(seed, 1004), 'hopfield_dropout').apply(a) as tfl.SymbolicTensor;
     h = tfl.layers.add({ name: 'hopfield_residual' }).apply([h, a]) as tfl.SymbolicTensor;
     h = new LayerNorm({ epsilon: eps, name: 'final_ln' }).apply(h) as tfl.SymbolicTensor;
   }
-  const out = classifierOutput(h, head, d, encoder.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions, partSeed(seed, 100000));
-  return tfl.model({ inputs: image, outputs: out, name: name ?? 'vision_classifier' });
+  const out = classifierOutput(h, head, d, o.numHeads ?? defaultNumHeads(d), numClasses, poolingOptions, partSeed(seed, 100000));
+  return tfl.model({ inputs: image, outputs: out, name });
 }

@@ -25,7 +25,7 @@ import { rewriteKerasAttentionNodes } from '../layers/io.js';
 // Side effects: register the attention layers so that their models load.
 import '../layers/uhopAttention.js';
 import '../layers/multiHeadAttention.js';
-import { checkOptions } from '../ops/options.js';
+import { bool, defineSchema, parseOptions } from '../ops/schema.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -41,6 +41,16 @@ export interface LoadModelOptions {
   /** Require every weight of the file to match one of the model (tfjs' `strict`). Default true. */
   strict?: boolean;
 }
+
+/** The declaration of {@link SaveModelOptions} (src/ops/schema.ts). */
+export const SAVE_MODEL_SCHEMA = defineSchema<SaveModelOptions>()({
+  includeOptimizer: { check: bool, default: false, doc: "Also save the optimizer's state (tfjs SaveConfig.includeOptimizer)." },
+});
+
+/** The declaration of {@link LoadModelOptions}. */
+export const LOAD_MODEL_SCHEMA = defineSchema<LoadModelOptions>()({
+  strict: { check: bool, default: true, doc: "Require every weight of the file to match one of the model (tfjs' strict)." },
+});
 
 async function statOrNull(path: string) {
   try {
@@ -122,7 +132,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string | URL, optio
     );
   }
   const path = toFilePath('saveModel', 'dir', dir);
-  checkOptions(options, ['includeOptimizer'], 'saveModel');
+  const { includeOptimizer } = parseOptions(SAVE_MODEL_SCHEMA, options, 'saveModel');
   const info = await statOrNull(path);
   if (info && !info.isDirectory()) throw new Error(`saveModel: ${path} exists and is not a directory`);
   await mkdir(path, { recursive: true });
@@ -151,7 +161,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string | URL, optio
     await rename(`${jsonPath}.tmp`, jsonPath);
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   });
-  return model.save(handler, { includeOptimizer: options.includeOptimizer ?? false });
+  return model.save(handler, { includeOptimizer });
 }
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
@@ -268,11 +278,11 @@ export async function readModelArtifacts(pathOrDir: string | URL): Promise<tf.io
  * ```
  */
 export async function loadModel(pathOrDir: string | URL, options: LoadModelOptions = {}): Promise<tfl.LayersModel> {
-  checkOptions(options, ['strict'], 'loadModel');
+  const { strict } = parseOptions(LOAD_MODEL_SCHEMA, options, 'loadModel');
   const artifacts = await readModelArtifacts(pathOrDir);
   const where = toFilePath('loadModel', 'path (a folder or its model.json)', pathOrDir);
   try {
-    return await tfl.loadLayersModel({ load: async () => artifacts }, { strict: options.strict ?? true });
+    return await tfl.loadLayersModel({ load: async () => artifacts }, { strict });
   } catch (e) {
     const msg = (e as Error).message;
     if (/Unknown (layer|initializer|regularizer|constraint|loss|metric)/i.test(msg)) {

@@ -7,7 +7,7 @@
  *
  * The renames of 0.2.0 (old name -> new name) are declared here too, once per old name.
  */
-import { bool, custom, int, number, oneOf, type OptionSpec, type Renamed } from './schema.js';
+import { bool, custom, int, number, oneOf, type Check, type OptionSpec, type Renamed } from './schema.js';
 import { SEPARATION_KINDS } from './separation.js';
 import { SIMILARITY_KINDS } from './similarity.js';
 import { MASK_TYPES, type MaskType } from './masks.js';
@@ -141,6 +141,33 @@ export const SEED: OptionSpec<number> = {
   check: number(),
   doc: 'Seed of the random initial weights (reproducible runs).',
 };
+
+/** The options shared by the public builders (src/models). */
+
+/** A dropout rate. */
+export const DROPOUT_RATE: OptionSpec<number> = {
+  check: number({ ge: 0, lt: 1 }),
+  default: 0,
+  doc: 'Dropout rate.',
+};
+
+/** A builder's seed: every initializer and dropout stream derives its own from it. */
+export const MODEL_SEED: OptionSpec<number> = {
+  check: int(),
+  doc: 'Seed of the weight initializers and dropout streams (the same seed builds and trains the same model); unseeded when absent.',
+};
+
+/** A layer or model name. */
+export const NAME: Check<string> = { expected: 'a string', test: (v): v is string => typeof v === 'string' };
+
+/** A list of widths (e.g. hidden layers). */
+export const INT_LIST = custom<number[]>(
+  'an array of integers >= 1',
+  (v) => Array.isArray(v) && v.every((h) => Number.isInteger(h) && h >= 1),
+);
+
+/** A nested options object (checked by the schema of whatever it is passed on to). */
+export const OPTIONS_OBJECT = custom<never>('an options object', (v) => v !== null && typeof v === 'object' && !Array.isArray(v));
 
 /**
  * Renames shared by the layers (a layer adds its own): the trio's `scaling` (ml-jku's name)

@@ -283,7 +283,10 @@ forEachBackend('AlternatingFitCallback', () => {
   });
 
   it('explains bad options and models without U-Hop layers', () => {
-    assert.throws(() => new AlternatingFitCallback({ x: [] as never }), /x must be a tensor or an array of tensors/);
+    assert.throws(
+      () => new AlternatingFitCallback({ x: [] as never }),
+      /AlternatingFitCallback: x must be a tensor or a non-empty array of tensors/,
+    );
     const x = tf.zeros([2, 3]);
     assert.throws(() => new AlternatingFitCallback({ x, lr: 0 }), /lr must be a finite number > 0, got 0/);
     const inp = tfl.input({ shape: [3, 4] });

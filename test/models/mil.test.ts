@@ -323,13 +323,13 @@ describe('milClassifier save/load', () => {
   it('rejects unknown options and bad values with clear messages', () => {
     assert.throws(
       () => milClassifier({ numFeatures: 3, pooling: 'sum' as never }),
-      /milClassifier: pooling must be one of hopfield, attention/,
+      /milClassifier: pooling must be one of 'hopfield', 'attention', 'gated-attention', 'mean', 'max', got 'sum'/,
     );
     assert.throws(() => milClassifier({ numFeatures: 3, hiden: [3] } as never), /milClassifier: unknown option 'hiden'/);
     assert.throws(() => milClassifier({ numFeatures: 0 }), /numFeatures must be an integer >= 1, got 0/);
     assert.throws(
       () => milClassifier({ numFeatures: 3, pooling: 'mean', hopfield: {} }),
-      /hopfield options were given but pooling is 'mean'/,
+      /milClassifier: hopfield applies to pooling 'hopfield' only, got pooling 'mean'/,
     );
     assert.throws(() => milClassifier({ numFeatures: 3, bagDropout: 1 }), /bagDropout must be a number in \[0, 1\), got 1/);
   });
@@ -495,11 +495,11 @@ describe('trainMilModel: AdamW (decoupled weight decay)', () => {
     try {
       await assert.rejects(
         trainMilModel(model, bags, { weightDecay: 0.1 }),
-        /trainMilModel: weightDecay is AdamW's decoupled decay and needs optimizer 'adamw'/,
+        /trainMilModel: weightDecay applies to optimizer 'adamw' only, got optimizer 'adam'/,
       );
       await assert.rejects(
         trainMilModel(model, bags, { optimizer: 'sgd' as never }),
-        /trainMilModel: optimizer must be 'adam' or 'adamw', got 'sgd'/,
+        /trainMilModel: optimizer must be one of 'adam', 'adamw', got 'sgd'/,
       );
       await assert.rejects(
         trainMilModel(model, bags, { optimizer: 'adamw', weightDecay: -1 }),
