@@ -21,7 +21,7 @@ import {
 import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPooling.js';
 import { InstanceDense } from '../layers/instanceDense.js';
 import { checkOptions, optionKeys } from '../ops/options.js';
-import { SeededDropout } from './seededDropout.js';
+import { SeededDropout } from '../layers/seededDropout.js';
 
 /** Bag poolings {@link milClassifier} can build. */
 export type MilPoolingKind = 'hopfield' | 'attention' | 'gated-attention' | 'mean' | 'max';

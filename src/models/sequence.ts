@@ -15,7 +15,7 @@ import { checkOptions, optionKeys } from '../ops/options.js';
 import { checkValue, int, number, oneOf } from '../ops/schema.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
 import { BUILDER_RENAMES, ENCODER_STACK_KEYS } from './transformer.js';
-import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
+import { builderDropout, partSeed, seededKernel } from './seeding.js';
 
 /**
  * How the encoded sequence becomes one vector:

@@ -19,7 +19,7 @@ import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import { checkOptions, optionKeys, type Renamed } from '../ops/options.js';
 import { checkValue, int, number, oneOf } from '../ops/schema.js';
 import { RENAMED_IN, UPDATE_STEPS_MAX } from '../ops/vocabulary.js';
-import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
+import { builderDropout, partSeed, seededKernel } from './seeding.js';
 
 /**
  * Which attention an encoder block uses:
