@@ -22,7 +22,7 @@ import { HopfieldPooling, type HopfieldPoolingArgs } from '../layers/hopfieldPoo
 import { InstanceDense } from '../layers/instanceDense.js';
 import { defineSchema, int, number, oneOf, parseOptions } from '../ops/schema.js';
 import { DROPOUT_RATE, INT_LIST, MODEL_SEED, NAME, OPTIONS_OBJECT } from '../ops/vocabulary.js';
-import { SeededDropout } from './seededDropout.js';
+import { SeededDropout } from '../layers/seededDropout.js';
 
 /** Bag poolings {@link milClassifier} can build. */
 export type MilPoolingKind = 'hopfield' | 'attention' | 'gated-attention' | 'mean' | 'max';

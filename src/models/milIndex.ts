@@ -32,4 +32,4 @@ export {
   type MilEpochLog,
   type BagBatch,
 } from './milTraining.js';
-export { SeededDropout, mixSeed, type SeededDropoutArgs } from './seededDropout.js';
+export { SeededDropout, mixSeed, type SeededDropoutArgs } from '../layers/seededDropout.js';

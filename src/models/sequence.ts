@@ -16,7 +16,7 @@ import { defineSchema, int, oneOf } from '../ops/schema.js';
 import { DROPOUT_RATE, NAME, OPTIONS_OBJECT } from '../ops/vocabulary.js';
 import { UHOP_ARG_KEYS } from '../layers/hopfieldCore.js';
 import { ENCODER_BLOCKS_SCHEMA, parseBuilderOptions, type PASSED_ON_ATTENTION_KEYS } from './transformer.js';
-import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
+import { builderDropout, partSeed, seededKernel } from './seeding.js';
 
 /**
  * How the encoded sequence becomes one vector:

@@ -19,7 +19,7 @@ import type { SeparationKind, SimilarityKind } from '../ops/types.js';
 import type { Renamed } from '../ops/options.js';
 import { bool, custom, defineSchema, int, number, oneOf, parseOptions, type Resolved, type Schema } from '../ops/schema.js';
 import { DROPOUT_RATE, MODEL_SEED, NAME, RENAMED_IN } from '../ops/vocabulary.js';
-import { builderDropout, partSeed, seededKernel } from './seededDropout.js';
+import { builderDropout, partSeed, seededKernel } from './seeding.js';
 
 /**
  * Which attention an encoder block uses:

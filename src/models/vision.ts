@@ -9,7 +9,7 @@
  *       -> LayerNorm -> pool ('cls' | 'mean' | 'hopfield') -> Dense(numClasses)
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { partSeed, seededKernel, builderDropout } from './seededDropout.js';
+import { partSeed, seededKernel, builderDropout } from './seeding.js';
 import { LayerNorm } from '../layers/tokenLayers.js';
 import { attentionLayer, defaultNumHeads, encoderStack, type TransformerEncoderOptions } from './transformer.js';
 import {

@@ -14,7 +14,7 @@ import { recallModel, runRecallExperiment } from '../../src/experiments/recall.j
 import { runVisionExperiment } from '../../src/experiments/vision.js';
 import { runFinetuneExperiment } from '../../src/experiments/finetune.js';
 import { runRetrievalExperiment } from '../../src/experiments/retrieval.js';
-import { SeededDropout } from '../../src/models/seededDropout.js';
+import { SeededDropout } from '../../src/layers/seededDropout.js';
 import { milClassifier } from '../../src/models/mil.js';
 import { visionClassifier } from '../../src/models/vision.js';
 import { sequenceClassifier } from '../../src/models/sequence.js';
@@ -194,7 +194,8 @@ describe('SeededDropout', () => {
     );
     const layer = new SeededDropout({ rate: 0.5, seed: 3 });
     tf.tidy(() => assert.deepEqual(Array.from((layer.apply(tf.ones([4])) as tf.Tensor).dataSync()), [1, 1, 1, 1]));
-    assert.throws(() => new SeededDropout({ rate: 1 }), /SeededDropout: rate must be a number in \[0, 1\), got 1/);
+    assert.throws(() => new SeededDropout({ rate: 1 }), /SeededDropout: rate must be .*, got 1/);
+    assert.throws(() => new SeededDropout({ rate: 0.1, sed: 3 } as never), /SeededDropout: unknown option 'sed' \(did you mean 'seed'\?\)/);
     const cfg = new SeededDropout({ rate: 0.2, seed: 4, name: 'd' }).getConfig();
     assert.equal(cfg.rate, 0.2);
     assert.equal(cfg.seed, 4);

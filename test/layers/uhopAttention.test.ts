@@ -10,6 +10,7 @@ import { addRow, matmul } from './reference.js';
 import { randomizeWeights } from './util.js';
 import { maxAbsDiff, splitHeads64, uhopAssociation } from './uhopReference.js';
 import { SIMILARITY_KINDS } from '../../src/ops/similarity.js';
+import { separation } from '../../src/ops/separation.js';
 
 // ---------------------------------------------------------------------------------------
 // The reference: tfjs-layers' own MultiHeadAttention. Its Node bundle does not contain it, so
@@ -385,28 +386,49 @@ forEachBackend('UHopAttention', () => {
     assert.ok(after < 0.5 * before, `loss ${before} -> ${after} must fall by half`);
   });
 
-  it('Hopfield separations: association rows are distributions with zero weight where masked', () => {
+  it('Hopfield separations: the association equals the separation op on beta Q K^T of the projected heads (masked memories get 0)', () => {
     const q = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 16);
     const v = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 17);
-    const mask = tf.tensor3d([[[1, 1, 0, 1, 1]], [[1, 0, 1, 1, 0]]]); // [B, 1, S]
-    for (const separation of ['sparsemax', 'entmax15', 'entmax', 'topk', 'max'] as const) {
-      const layer = new UHopAttention({
-        numHeads: 2,
-        keyDim: 3,
-        separation,
-        ...(separation === 'entmax' ? { alpha: 1.3 } : separation === 'topk' ? { topK: 2 } : {}),
-        updateStepsMax: 2,
-        seed: 114,
-      });
+    const maskRows = [
+      [1, 1, 0, 1, 1],
+      [1, 0, 1, 1, 0],
+    ];
+    const mask = tf.tensor3d(maskRows.map((r) => [r])); // [B, 1, S]
+    const [Xq, Xv] = [q, v].map((t) => t.arraySync() as number[][][]);
+    const [H, dk] = [2, 3];
+    for (const kind of ['sparsemax', 'entmax15', 'entmax', 'topk', 'max'] as const) {
+      const extra = kind === 'entmax' ? { alpha: 1.3 } : kind === 'topk' ? { topK: 2 } : {};
+      const layer = new UHopAttention({ numHeads: H, keyDim: dk, separation: kind, ...extra, seed: 114 });
+      layer.call(q, { value: v });
+      randomizeWeights(layer, 31);
+      const w = (n: string) => layer.weights.find((x) => x.originalName.endsWith(`/${n}`))!.read();
+      const kernel = (n: string) => tf.reshape(w(`${n}/kernel`), [-1, H * dk]).arraySync() as number[][];
+      const bias = (n: string) => tf.reshape(w(`${n}/bias`), [H * dk]).arraySync() as number[];
+      const Q = Xq.map((xb) => splitHeads64(addRow(matmul(xb, kernel('query')), bias('query')), H));
+      const K = Xv.map((xb) => splitHeads64(addRow(matmul(xb, kernel('key')), bias('key')), H));
+      // Scores beta <q, k> in float64, then the separation op (tested against float64 references in
+      // test/ops/separation.test.ts) with the mask: this checks the layer's plumbing of each kind.
+      const scores = Q.map((qb, b) =>
+        qb.map((qh, h) => qh.map((row) => K[b][h].map((k) => row.reduce((s, x, i) => s + x * k[i], 0) / Math.sqrt(dk)))),
+      );
+      // alpha is a trainable weight per head (alphaTrainable), randomized above: read it back.
+      const alphaWeight = layer.weights.find((x) => /alpha/.test(x.originalName));
+      const opts = kind === 'entmax' ? { alpha: tf.reshape(alphaWeight!.read(), [1, H, 1, 1]) } : extra;
+      const ref = separation(tf.tensor4d(scores), kind, { mask: tf.tensor4d(maskRows.map((r) => [[r]])), ...opts });
       const [out, a] = layer.callAndReturnAttentionScores(q, { value: v, attentionMask: mask });
       assert.deepEqual(out.shape, [2, 4, 6]);
-      assertClose(tf.sum(a, -1), tf.ones([2, 2, 4]), 1e-5, `${separation}: rows sum to 1`);
+      assertClose(a, ref, 1e-5, `${kind}: association`);
       const arr = a.arraySync() as number[][][][];
-      for (let h = 0; h < 2; h++)
+      for (let h = 0; h < H; h++)
         for (let t = 0; t < 4; t++) {
-          assert.equal(arr[0][h][t][2], 0, `${separation}: masked memory`);
-          assert.equal(arr[1][h][t][4], 0, `${separation}: masked memory`);
+          assert.equal(arr[0][h][t][2], 0, `${kind}: masked memory`);
+          assert.equal(arr[1][h][t][4], 0, `${kind}: masked memory`);
         }
+      // With extra update steps (no closed form here), the rows stay distributions on the allowed memories.
+      const iterated = new UHopAttention({ numHeads: H, keyDim: dk, separation: kind, ...extra, updateStepsMax: 2, seed: 115 });
+      const [, a2] = iterated.callAndReturnAttentionScores(q, { value: v, attentionMask: mask });
+      assertClose(tf.sum(a2, -1), tf.ones([2, 2, 4]), 1e-5, `${kind}, 2 extra steps: rows sum to 1`);
+      assert.equal((a2.arraySync() as number[][][][])[1][0][0][4], 0, `${kind}, 2 extra steps: masked memory`);
     }
   });
 

@@ -9,7 +9,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-import type { LayerArgs, Kwargs } from '../layers/keras.js';
+import { parseLayerArgs, type LayerArgs, type Kwargs } from './keras.js';
+import { defineSchema, int, number } from '../ops/schema.js';
 import type { Shape } from '@tensorflow/tfjs-layers';
 
 type Tensor = tf.Tensor;
@@ -21,6 +22,12 @@ export interface SeededDropoutArgs extends LayerArgs {
   /** Seed of the mask stream; call n uses a seed mixed from (seed, n). Default: unseeded (Math.random, like tfjs's Dropout). */
   seed?: number;
 }
+
+/** The options of {@link SeededDropout}, declared once: validation, unknown keys and defaults. */
+export const SEEDED_DROPOUT_SCHEMA = defineSchema<Omit<SeededDropoutArgs, keyof LayerArgs>>()({
+  rate: { check: number({ ge: 0, lt: 1 }), required: true, doc: 'Probability of zeroing each entry during training.' },
+  seed: { check: int(), doc: 'Seed of the mask stream; call n uses a seed mixed from (seed, n).' },
+});
 
 /**
  * A 32-bit mix of (seed, call) (murmur3's finalizer over both words), so that the streams of
@@ -52,13 +59,9 @@ export class SeededDropout extends tfl.layers.Layer {
 
   constructor(args: SeededDropoutArgs) {
     super(args);
-    const rate = args?.rate;
-    if (typeof rate !== 'number' || !(rate >= 0 && rate < 1))
-      throw new Error(`SeededDropout: rate must be a number in [0, 1), got ${String(rate)}`);
-    if (args.seed !== undefined && !Number.isInteger(args.seed))
-      throw new Error(`SeededDropout: seed must be an integer, got ${String(args.seed)}`);
+    const { rate, seed } = parseLayerArgs(SEEDED_DROPOUT_SCHEMA, args, 'SeededDropout');
     this.rate = rate;
-    this.seed = args.seed;
+    this.seed = seed;
   }
 
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
@@ -84,25 +87,3 @@ export class SeededDropout extends tfl.layers.Layer {
 }
 
 tf.serialization.registerClass(SeededDropout);
-
-/**
- * The seed of part `k` of a model built from `seed` (undefined when the model is unseeded).
- * @internal shared by the model builders
- */
-export function partSeed(seed: number | undefined, k: number): number | undefined {
-  return seed === undefined ? undefined : seed + k;
-}
-
-/**
- * A dropout layer for a builder: a {@link SeededDropout} when the builder has a seed, else
- * tfjs's own Dropout (unseeded, as before seeds existed, so unseeded models draw as they did).
- * @internal shared by the model builders
- */
-export function builderDropout(rate: number, seed: number | undefined, name: string | undefined): tfl.layers.Layer {
-  return seed === undefined ? tfl.layers.dropout({ rate, name }) : new SeededDropout({ rate, seed, name });
-}
-
-/** `{ kernelInitializer: glorotUniform({seed}) }` for a seeded builder, else `{}` (tfjs's default). @internal */
-export function seededKernel(seed: number | undefined): { kernelInitializer?: ReturnType<typeof tfl.initializers.glorotUniform> } {
-  return seed === undefined ? {} : { kernelInitializer: tfl.initializers.glorotUniform({ seed }) };
-}
