@@ -129,19 +129,8 @@ export const PREDICT_BAGS_SCHEMA = defineSchema<PredictBagsOptions>()({
 
 /** Bag-level probabilities P(y = 1) of a bag classifier, one per bag, in input order. */
 export function predictBags(model: tfl.LayersModel, bags: Bag[], options: PredictBagsOptions = {}): Float32Array {
-  const { batchSize } = parseOptions(PREDICT_BAGS_SCHEMA, options, 'predictBags');
-  const F = bagFeatures(model, 'predictBags');
   const out = new Float32Array(bags.length);
-  const order = bags.map((_, i) => i).sort((a, b) => bags[a].size - bags[b].size);
-  for (let i = 0; i < order.length; i += batchSize) {
-    const ids = order.slice(i, i + batchSize);
-    const p = tf.tidy(() => {
-      const { x, mask } = bagBatch(
-        ids.map((j) => bags[j]),
-        F,
-      );
-      return model.predict([x, mask]) as tf.Tensor;
-    });
+  for (const { ids, p } of bagPredictionBatches(model, bags, options, 'predictBags')) {
     const v = p.dataSync();
     p.dispose();
     ids.forEach((j, k) => (out[j] = v[k]));
@@ -160,9 +149,32 @@ export function predictBags(model: tfl.LayersModel, bags: Bag[], options: Predic
  * ```
  */
 export async function predictBagsAsync(model: tfl.LayersModel, bags: Bag[], options: PredictBagsOptions = {}): Promise<Float32Array> {
-  const { batchSize } = parseOptions(PREDICT_BAGS_SCHEMA, options, 'predictBagsAsync');
-  const F = bagFeatures(model, 'predictBagsAsync');
   const out = new Float32Array(bags.length);
+  for (const { ids, p } of bagPredictionBatches(model, bags, options, 'predictBagsAsync')) {
+    try {
+      const v = await p.data();
+      ids.forEach((j, k) => (out[j] = v[k]));
+    } finally {
+      p.dispose();
+    }
+  }
+  return out;
+}
+
+/**
+ * The prediction batches of {@link predictBags} and {@link predictBagsAsync}: bags sorted by size
+ * (so a batch pads little), `batchSize` at a time; each yields the bags' indices and the
+ * predicted probabilities [n, 1], which the caller reads back and disposes. A generator, so the
+ * next batch is predicted only after the caller has read the previous one.
+ */
+function* bagPredictionBatches(
+  model: tfl.LayersModel,
+  bags: Bag[],
+  options: PredictBagsOptions,
+  where: string,
+): Generator<{ ids: number[]; p: tf.Tensor }> {
+  const { batchSize } = parseOptions(PREDICT_BAGS_SCHEMA, options, where);
+  const F = bagFeatures(model, where);
   const order = bags.map((_, i) => i).sort((a, b) => bags[a].size - bags[b].size);
   for (let i = 0; i < order.length; i += batchSize) {
     const ids = order.slice(i, i + batchSize);
@@ -173,14 +185,8 @@ export async function predictBagsAsync(model: tfl.LayersModel, bags: Bag[], opti
       );
       return model.predict([x, mask]) as tf.Tensor;
     });
-    try {
-      const v = await p.data();
-      ids.forEach((j, k) => (out[j] = v[k]));
-    } finally {
-      p.dispose();
-    }
+    yield { ids, p };
   }
-  return out;
 }
 
 function bagFeatures(model: tfl.LayersModel, where: string): number {

@@ -519,7 +519,16 @@ describe('predictBagsAsync', () => {
       const before = tf.memory().numTensors;
       const p = await predictBagsAsync(model, bags, { batchSize: 4 });
       assert.equal(tf.memory().numTensors, before);
-      assert.deepEqual(p, predictBags(model, bags));
+      // Other batch sizes pad the bags differently: libtensorflow (oneDNN) may then round
+      // differently in the last bits, so the values are compared to float32 noise.
+      const q = predictBags(model, bags);
+      assert.equal(p.length, q.length);
+      p.forEach((v, i) => assert.ok(Math.abs(v - q[i]) <= 1e-6, `bag ${i}: ${v} vs ${q[i]}`));
+      assert.deepEqual(
+        await predictBagsAsync(model, bags, { batchSize: 4 }),
+        predictBags(model, bags, { batchSize: 4 }),
+        'same batches, same values',
+      );
       await assert.rejects(predictBagsAsync(model, bags, { batch: 2 } as never), /predictBagsAsync: unknown option 'batch'/);
       await assert.rejects(predictBagsAsync(model, bags, { batchSize: 0 }), /predictBagsAsync: batchSize must be an integer >= 1, got 0/);
     } finally {
