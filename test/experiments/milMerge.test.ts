@@ -4,8 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/node/backend.js';
-import { seededRandom } from '../../src/data/random.js';
-import type { Bag, MilDataset } from '../../src/data/mil.js';
+import { toyBags } from './toyBags.js';
 import { MIL_CONFIGS, runMilBenchmark, type MilBenchmarkResult, type MilConfig, type MilFoldResult } from '../../src/experiments/mil.js';
 import { mergeMilRuns, readMilRunPart, type MilRunPart } from '../../src/experiments/milMerge.js';
 import { command } from '../../src/experiments/milCommand.js';
@@ -15,19 +14,6 @@ before(async () => {
 });
 
 const F = 3;
-
-function toyBags(n: number, seed: number): MilDataset {
-  const rng = seededRandom(seed);
-  const bags: Bag[] = Array.from({ length: n }, (_, i) => {
-    const size = 2 + rng.int(4);
-    const label = i % 2;
-    const instances = new Float32Array(size * F);
-    for (let k = 0; k < instances.length; k++) instances[k] = rng.normal();
-    if (label) for (let f = 0; f < F; f++) instances[rng.int(size) * F + f] += 4;
-    return { id: i + 1, label, size, instances };
-  });
-  return { name: 'toy', bags, numFeatures: F };
-}
 
 const FAST: MilConfig = { ...MIL_CONFIGS.default, hidden: [4], epochs: 4, patience: 4, batchSize: 4, learningRate: 1e-2, dropout: 0 };
 
@@ -55,7 +41,7 @@ function part(source: string, seed: number, results: MilFoldResult[], extra: Par
 
 describe('mergeMilRuns', () => {
   it('runs split by seed and by method merge into exactly the single run over all seeds', async () => {
-    const dataset = toyBags(16, 1);
+    const dataset = toyBags(16, 1, { features: F, maxSize: 5, shift: 4 });
     const opts = { dataset, folds: 2, config: FAST };
     const whole = await runMilBenchmark({ ...opts, methods: ['mean', 'max'], repeats: 2, seed: 3 });
     const pieces: MilBenchmarkResult[] = [

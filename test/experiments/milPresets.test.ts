@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../../src/node/backend.js';
-import { seededRandom } from '../../src/data/random.js';
-import type { Bag, MilDataset } from '../../src/data/mil.js';
+import { toyBags } from './toyBags.js';
 import {
   MIL_CONFIGS,
   buildMethodModel,
@@ -125,20 +124,6 @@ describe('MIL presets build the published architectures', () => {
     }
   });
 });
-
-function toyBags(n: number, seed: number): MilDataset {
-  const F = 4;
-  const rng = seededRandom(seed);
-  const bags: Bag[] = Array.from({ length: n }, (_, i) => {
-    const size = 2 + rng.int(5);
-    const label = i % 2;
-    const instances = new Float32Array(size * F);
-    for (let k = 0; k < instances.length; k++) instances[k] = rng.normal();
-    if (label) for (let f = 0; f < F; f++) instances[rng.int(size) * F + f] += 2;
-    return { id: i + 1, label, size, instances };
-  });
-  return { name: 'toy', bags, numFeatures: F };
-}
 
 const numbersOf = (rows: MilFoldResult[]) => rows.map(({ seconds: _s, ...rest }) => rest);
 

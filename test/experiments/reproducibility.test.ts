@@ -7,8 +7,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/node/backend.js';
-import { seededRandom } from '../../src/data/random.js';
-import type { Bag, MilDataset } from '../../src/data/mil.js';
+import { toyBags } from './toyBags.js';
 import { MIL_CONFIGS, runMilBenchmark, type MilConfig } from '../../src/experiments/mil.js';
 import { recallModel, runRecallExperiment } from '../../src/experiments/recall.js';
 import { runVisionExperiment } from '../../src/experiments/vision.js';
@@ -32,20 +31,6 @@ function numbersOf(x: unknown): unknown {
     );
   }
   return x;
-}
-
-function toyBags(n: number, seed: number): MilDataset {
-  const F = 4;
-  const rng = seededRandom(seed);
-  const bags: Bag[] = Array.from({ length: n }, (_, i) => {
-    const size = 2 + rng.int(5);
-    const label = i % 2;
-    const instances = new Float32Array(size * F);
-    for (let k = 0; k < instances.length; k++) instances[k] = rng.normal();
-    if (label) for (let f = 0; f < F; f++) instances[rng.int(size) * F + f] += 2;
-    return { id: i + 1, label, size, instances };
-  });
-  return { name: 'toy', bags, numFeatures: F };
 }
 
 describe('reproducibility: a fixed seed gives identical numbers', () => {
