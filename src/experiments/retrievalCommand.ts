@@ -35,6 +35,7 @@ import {
   type RetrievalRow,
 } from './retrieval.js';
 import { FIT_OPTIMIZERS, defaultFitLr } from '../ops/fit.js';
+import { goalCheckMarkdown, retrievalGoalCheck } from './retrievalGoal.js';
 import { formatCell, lineChartSvg, printTable, writeResults, writeTextFile, type TableColumn } from './report.js';
 
 const NAME = 'retrieval';
@@ -80,6 +81,7 @@ const OPTIONS = {
   'plus-optimizer': { type: 'string' },
   'plus-map': { type: 'string' },
   from: { type: 'string' },
+  'goal-check': { type: 'string' },
   ...OUTPUT_OPTIONS,
 } as const;
 
@@ -148,6 +150,10 @@ Output:
   --no-save            print the tables only
   --from FILE.json     do not run: print the tables of an earlier results JSON and redraw its
                        plots (into --out, named after the file unless --name is given)
+  --goal-check LIST    do not run: pool the capacity and noise rows of these results JSONs
+                       (comma-separated runs of one data set and seeds) and print, per U-Hop
+                       variant, the cells where its error is at or below every baseline
+                       (dense, sparse, entmax15, uhn-euclidean, uhn-manhattan), as Markdown
   --progress           draw the progress bar even when stderr is not a terminal
   -q, --quiet          no progress bar
 ${COMMON_HELP}
@@ -162,6 +168,8 @@ Examples:
 export interface RetrievalArgs extends ExperimentArgs<RetrievalExperimentOptions> {
   /** Re-report an earlier results JSON instead of running. */
   from?: string;
+  /** Pool these results JSONs and print the goal check instead of running. */
+  goalCheck?: string[];
 }
 
 function parse(args: string[]): RetrievalArgs {
@@ -211,7 +219,7 @@ function parse(args: string[]): RetrievalArgs {
   const sizes = numberListFlag(NAME, 'sizes', v.sizes, { min: 1, integer: true }) ?? preset.sizes;
   const noiseLevels = numberListFlag(NAME, 'noise', v.noise, { min: 0 }) ?? preset.noiseLevels;
   const betaLevels = numberListFlag(NAME, 'betas', v.betas, { min: 0, exclusiveMin: true }) ?? [];
-  if (sizes.length === 0 && noiseLevels.length === 0 && betaLevels.length === 0 && v.from === undefined) {
+  if (sizes.length === 0 && noiseLevels.length === 0 && betaLevels.length === 0 && v.from === undefined && v['goal-check'] === undefined) {
     throw new UsageError(`uhop ${NAME}: --sizes none and --noise none leave nothing to run`);
   }
   const options: RetrievalExperimentOptions = {
@@ -254,6 +262,7 @@ function parse(args: string[]): RetrievalArgs {
     backend: v.backend,
     options,
     from: v.from,
+    goalCheck: v['goal-check']?.split(',').filter((f) => f !== ''),
     ...outputArgs(v, {
       out: 'results/retrieval',
       name: v.from ? basename(v.from).replace(/\.json$/, '') : `${dataset}-${full ? 'full' : 'quick'}`,
@@ -441,21 +450,31 @@ export async function writeRetrievalFiles(res: RetrievalResults, dir: string, na
   return paths;
 }
 
-function readResults(path: string): RetrievalResults {
+function readResults(path: string, flag = '--from'): RetrievalResults {
   let res: RetrievalResults;
   try {
     res = JSON.parse(readFileSync(path, 'utf8')) as RetrievalResults;
   } catch (e) {
-    throw new Error(`--from ${path}: ${(e as Error).message}`, { cause: e });
+    throw new Error(`${flag} ${path}: ${(e as Error).message}`, { cause: e });
   }
   if (!res || typeof res !== 'object' || !res.config || !Array.isArray(res.capacity) || !Array.isArray(res.noise)) {
-    throw new Error(`--from ${path}: not a results file of 'uhop retrieval' (needs config, capacity and noise)`);
+    throw new Error(`${flag} ${path}: not a results file of 'uhop retrieval' (needs config, capacity and noise)`);
   }
   res.beta ??= [];
   return res;
 }
 
 async function run(p: RetrievalArgs, io: CliIO): Promise<number> {
+  if (p.goalCheck) {
+    if (p.from) throw new UsageError(`uhop ${NAME}: --goal-check and --from are two different reports; give one`);
+    if (p.goalCheck.length === 0) throw new UsageError(`uhop ${NAME}: --goal-check needs one or more results JSON files`);
+    const rows = p.goalCheck.flatMap((f) => {
+      const res = readResults(f, '--goal-check');
+      return [...res.capacity, ...res.noise];
+    });
+    io.stdout.write(`${goalCheckMarkdown(retrievalGoalCheck(rows))}\n`);
+    return 0;
+  }
   if (p.from) {
     const res = readResults(p.from);
     printRetrievalReport(res, io.stdout);

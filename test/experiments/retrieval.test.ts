@@ -590,6 +590,16 @@ describe('uhop CLI', () => {
       const bad = captureIO();
       assert.equal(await main(['retrieval', '--backend', 'wasm', '--from', join(dir, 'tiny-capacity.svg')], bad.streams), 1);
       assert.match(bad.io.err, /uhop retrieval: --from .*tiny-capacity.svg: /);
+
+      // --goal-check pools results files and prints the tally as Markdown.
+      const g = captureIO();
+      assert.equal(await main(['retrieval', '--backend', 'wasm', '--goal-check', join(dir, 'tiny.json')], g.streams), 0, g.io.err);
+      assert.match(g.io.out, /\| variant \| masked cells won \| noise cells won \|/);
+      // tiny.json lacks four of the five baselines, so no cell is complete and none is scored.
+      assert.match(g.io.out, /\| uhop \| 0\/0 \| 0\/0 \| - \|/);
+      const both = captureIO();
+      assert.equal(await main(['retrieval', '--goal-check', join(dir, 'tiny.json'), '--from', join(dir, 'tiny.json')], both.streams), 2);
+      assert.match(both.io.err, /--goal-check and --from/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
