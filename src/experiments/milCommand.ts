@@ -35,6 +35,7 @@ import {
 import { MIL_REFERENCES, milChartSvg } from './milReport.js';
 import { MIL_PRESETS, MIL_PRESET_NAMES, milPresetConfig, type MilPresetName } from './milPresets.js';
 import { mergeMilRuns, readMilRunPart } from './milMerge.js';
+import { milPairedReport } from './milPaired.js';
 import { progress, printTable, writeResults, writeTextFile } from './report.js';
 import type { MilDataset } from '../data/mil.js';
 import { readMilCsv } from '../node/data.js';
@@ -485,6 +486,11 @@ async function runMerge(p: MilArgs, io: CliIO): Promise<number> {
   }
   for (const d of dropped) io.stderr.write(`left out: ${d}\n`);
   printMilReport(result, io.stdout);
+  const methods = result.summary.map((r) => r.method);
+  if (methods.length > 1)
+    io.stdout.write(
+      `\npaired over the same folds (a - b, points):\n${milPairedReport(result.results, methods, result.dataset).join('\n')}\n\n`,
+    );
   io.stdout.write(`merged ${parts.length} file(s): ${p.merge.join(', ')}\n`);
   if (p.save) {
     const json = writeResults(p.out, p.name!, { ...result, mergedFrom: p.merge, droppedIncomplete: dropped });
