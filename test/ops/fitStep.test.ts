@@ -80,6 +80,33 @@ forEachBackend('Stage-I step rule (normalized, the default)', () => {
     }
   });
 
+  it("where no linear map reaches 25% (rho 0.5, d 8, S 256), the 5 default steps reach the map's optimum", () => {
+    // The one cell of the issue's grid that the target misses: the linear map's optimum there is
+    // a 22-24% drop on some sets (docs/experiments/fit-step.md: 500 steps of 'normalized', 'sgd'
+    // or 'adam' agree), because Phi(K) = K W^T has rank <= 8 for 256 memories. What the default
+    // can still promise is to get to that floor: 5 steps within 5% (relative) of 100 steps.
+    // Measured on these sets (the bench's seeds): 5 steps 40.9 / 33.0 / 23.7 / 29.2%, 100 steps
+    // 42.0 / 33.9 / 23.9 / 29.6%.
+    const keys = correlatedSets(4, 256, 8, 0.5, 1, 1000 + 256 + 8);
+    const phi0 = linearFeatureMap(8, 8);
+    const five = fitFeatureMap(keys, phi0, { steps: 5 });
+    const hundred = fitFeatureMap(keys, phi0, { steps: 100 });
+    const t5 = assertMonotone(five.lossTrace, 'S 256 d 8, 5 steps');
+    const t100 = assertMonotone(hundred.lossTrace, 'S 256 d 8, 100 steps');
+    const drops5 = t5[0].map((l0, s) => 1 - t5[5][s] / l0);
+    const drops100 = t100[0].map((l0, s) => 1 - t100[100][s] / l0);
+    const fmt = (d: number[]) => d.map((x) => `${(100 * x).toFixed(1)}%`).join(', ');
+    for (let s = 0; s < 4; s++) {
+      assert.ok(drops5[s] >= 0.95 * drops100[s], `set ${s}: 5 steps ${fmt(drops5)} vs 100 steps ${fmt(drops100)}`);
+    }
+    // The floor is real on these sets: at least one set stays below the 25% target even after 100 steps.
+    assert.ok(Math.min(...drops100) < 0.25, `100-step drops ${fmt(drops100)}`);
+    tf.dispose([keys, five.lossTrace, hundred.lossTrace]);
+    disposeFeatureMap(phi0);
+    disposeFeatureMap(five.featureMap);
+    disposeFeatureMap(hundred.featureMap);
+  });
+
   it('the mlp map (its default relative step 0.1) lowers the lse loss of correlated sets by >= 25% in 5 steps too', () => {
     // Measured (wasm, 4 sets, d 32): 68-93% over S 4..256 at rho 0.5 and 0.9 (docs/experiments/fit-step.md);
     // here 61-66% at rho 0.5. Keys at scale 1 only: the mlp (relu(W1 x + b1)) is not
