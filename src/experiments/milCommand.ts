@@ -142,7 +142,9 @@ Merging runs (no training):
                        or by --methods to run in parallel processes; writes the table, JSON
                        and SVG of the union under --name (repeat r of seed s = seed s + r,
                        so the merge equals one run over all those seeds); (method, seed)
-                       groups with missing folds are left out and listed
+                       groups with missing folds are left out and listed. Also prints, for
+                       every pair of methods, the per-fold differences over the folds both
+                       ran (mean ± standard error, wins/ties/losses)
 
 Training (defaults: the data set's fixed configuration, see the README):
   --epochs N  --lr LR  --lr-decay D  --batch-size B  --patience P  --val-fraction F
