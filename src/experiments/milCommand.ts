@@ -141,8 +141,9 @@ Merging runs (no training):
                        data set and configuration, e.g. split by seed (--seed 3 --repeats 1)
                        or by --methods to run in parallel processes; writes the table, JSON
                        and SVG of the union under --name (repeat r of seed s = seed s + r,
-                       so the merge equals one run over all those seeds); (method, seed)
-                       groups with missing folds are left out and listed. Also prints, for
+                       so the merge equals one run over all those seeds; runs of disjoint
+                       --only-folds of one seed join); (method, seed) groups with missing
+                       folds are left out and listed. Also prints, for
                        every pair of methods, the per-fold differences over the folds both
                        ran (mean ± standard error, wins/ties/losses)
 

@@ -90,9 +90,9 @@ export interface MilMergeResult {
 
 /**
  * Merges runs of one data set and protocol. Every (method, seed) group must have all `folds`
- * outer folds: incomplete groups (a run that was stopped) are left out and listed in
- * `dropped`, and when several parts hold a complete group, the part given last wins (a rerun
- * supersedes). Parts of different data sets, fold counts or shared settings are an error, and
+ * outer folds, from one part or from parts that each ran some of them (`--only-folds`, disjoint
+ * folds): incomplete groups (a run that was stopped) are left out and listed in `dropped`, and
+ * when several parts hold a complete group, the part given last wins (a rerun supersedes). Parts of different data sets, fold counts or shared settings are an error, and
  * so are kept rows of one method run with different settings (see `mergedConfig`).
  *
  * @example
@@ -133,8 +133,18 @@ export function mergeMilRuns(parts: MilRunPart[], options: { folds?: number } = 
   const used = new Map<string, Set<MilRunPart>>(); // method -> the parts its kept rows come from
   for (const [key, holders] of groups) {
     const [method, seed] = key.split('\u0000');
-    const complete = holders.filter((h) => new Set(h.rows.map((r) => r.fold)).size === folds && h.rows.length === folds);
-    for (const h of holders.filter((x) => !complete.includes(x))) {
+    const covers = (rows: MilFoldResult[]) => new Set(rows.map((r) => r.fold)).size === folds && rows.length === folds;
+    const complete = holders.filter((h) => covers(h.rows));
+    const partial = holders.filter((x) => !complete.includes(x));
+    // Runs split by outer fold (--only-folds 0,1,2,3,4 and 5,6,7,8,9 of one seed) together make
+    // a complete group when their folds are disjoint: used only where no part is complete alone.
+    const union = partial.flatMap((h) => h.rows);
+    if (complete.length === 0 && partial.length > 1 && covers(union)) {
+      results.push(...union);
+      for (const h of partial) used.set(method, (used.get(method) ?? new Set()).add(h.part));
+      continue;
+    }
+    for (const h of partial) {
       dropped.push(`${method} seed ${seed} in ${basename(h.part.source)}: ${h.rows.length} of ${folds} folds`);
     }
     // A rerun of a seed supersedes the earlier one: the part given last wins.

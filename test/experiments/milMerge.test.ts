@@ -73,6 +73,24 @@ describe('mergeMilRuns', () => {
     assert.equal(result.repeats, 1);
   });
 
+  it('joins runs of disjoint outer folds of one seed (--only-folds), but not overlapping or short ones', () => {
+    const folds = { folds: 4 };
+    const a = part('a.json', 0, [row('mean', 0, 0, 1), row('mean', 0, 1, 1)], folds);
+    const b = part('b.json', 0, [row('mean', 0, 2, 0), row('mean', 0, 3, 0)], folds);
+    const joined = mergeMilRuns([a, b]);
+    assert.deepEqual(joined.dropped, []);
+    assert.equal(joined.result.summary[0].folds, 4);
+    assert.equal(joined.result.summary[0].accuracy, 0.5);
+    assert.deepEqual(
+      joined.result.results.map((r) => r.fold),
+      [0, 1, 2, 3],
+    );
+    // Overlapping folds (fold 1 twice) and a union that misses a fold are left out, as before.
+    const c = part('c.json', 0, [row('mean', 0, 1, 0), row('mean', 0, 2, 0), row('mean', 0, 3, 0)], folds);
+    assert.throws(() => mergeMilRuns([a, c]), /no \(method, seed\) group has all 4 folds/);
+    assert.throws(() => mergeMilRuns([a, part('d.json', 0, [row('mean', 0, 2, 0)], folds)]), /no \(method, seed\) group has all 4 folds/);
+  });
+
   it('numbers repeats by absolute seed, so seed s repeat r meets seed s+r', () => {
     const a = part('a.json', 0, [row('max', 1, 0, 1), row('max', 1, 1, 1)]);
     const b = part('b.json', 1, [row('max', 0, 0, 0), row('max', 0, 1, 0)]);
