@@ -92,8 +92,9 @@ export interface MilMergeResult {
  * Merges runs of one data set and protocol. Every (method, seed) group must have all `folds`
  * outer folds, from one part or from parts that each ran some of them (`--only-folds`, disjoint
  * folds): incomplete groups (a run that was stopped) are left out and listed in `dropped`, and
- * when several parts hold a complete group, the part given last wins (a rerun supersedes). Parts of different data sets, fold counts or shared settings are an error, and
- * so are kept rows of one method run with different settings (see `mergedConfig`).
+ * when several parts hold a complete group, the part given last wins (a rerun supersedes).
+ * Parts of different data sets, fold counts or shared settings are an error, and so are kept
+ * rows of one method run with different settings (see `mergedConfig`).
  *
  * @example
  * ```ts

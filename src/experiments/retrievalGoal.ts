@@ -21,6 +21,7 @@ export interface GoalCheckRow {
   worst: { cell: string; error: number; best: number; bestMethod: string } | null;
 }
 
+/** 'masked' names the capacity sweep's cells: its queries are masked unless the run chose another `query`. */
 function cellKey(row: Pick<RetrievalRow, 'sweep' | 'M' | 'noise'>): string {
   return row.sweep === 'noise' ? `M=${row.M} noise ${row.noise}` : `masked M=${row.M}`;
 }
